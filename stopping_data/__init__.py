@@ -1,0 +1,1 @@
+"""Tabulated stopping powers shipped with recoilsim (see PROVENANCE.md)."""
