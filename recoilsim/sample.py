@@ -199,7 +199,11 @@ class Layer:
             j = idx[p.element]
             if p.kind == "scale":
                 out[:, j] *= v
-                out /= out.sum(axis=1, keepdims=True)
+                tot = out.sum(axis=1, keepdims=True)
+                if np.any(tot <= 0):
+                    raise RecoilsimError(f"layer '{self.name}'.profiles[{p.element}].values", p.values,
+                                         "values that leave atoms in the layer at every depth")
+                out /= tot
             else:
                 rest = out.sum(axis=1) - out[:, j]
                 scale = np.where(rest > 0, (1.0 - v) / np.where(rest > 0, rest, 1.0), 0.0)
