@@ -46,7 +46,7 @@ Paper numbers, reproduced and compared
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Mapping, NamedTuple, Sequence
 
 import numpy as np
@@ -128,7 +128,6 @@ class Decomposition:
     carrier_film: float
     uptake: float
     molar_mass_g_mol: float
-    _extra: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def ratio_full(self) -> float:
