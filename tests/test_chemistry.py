@@ -166,3 +166,16 @@ def test_excess_profile_charge_xarray_and_errors():
         excess_profile_charge(z, [1, 1], 2.5)
     with pytest.raises(RecoilsimError):
         excess_profile_charge(z, [1, 1, 1], 2.5, li_ratio_cov=np.eye(2))
+
+
+def test_excess_profile_charge_covariance_monte_carlo():
+    rng = np.random.default_rng(5)
+    z = np.sort(rng.uniform(0, 30, 12))
+    mu = 1.25 - 0.25 * z / 30
+    L = rng.normal(0, 0.03, (12, 12))
+    C = L @ L.T                                     # a dense, correlated covariance
+    res = excess_profile_charge(z, mu, 2.5, li_ratio_cov=C)
+    draws = rng.multivariate_normal(mu, C, 20000)
+    q = np.array([excess_profile_charge(z, d, 2.5).charge_uC_cm2 for d in draws[:4000]])
+    assert q.std() == pytest.approx(res.charge_sigma_uC_cm2, rel=0.05)
+    assert q.mean() == pytest.approx(res.charge_uC_cm2, abs=3 * res.charge_sigma_uC_cm2 / np.sqrt(4000))
