@@ -150,7 +150,8 @@ def fit_tof_calibration(channels, times_ns, channel_sigma=None, time_sigma_ns=No
         else:
             cov = np.full((2, 2), np.nan)
         chi2 = float("nan")
-    if a == 0 or not np.isfinite(a):
+    span = float(np.ptp(ch))
+    if not np.isfinite(a) or abs(a) * span <= 1e-12 * max(float(np.max(np.abs(t))), 1e-300):
         raise RecoilsimError("calibration slope", a, "a finite non-zero slope")
     return TofCalibration(float(a), float(b), np.asarray(cov), chi2, n - 2)
 
