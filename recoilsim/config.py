@@ -1,0 +1,691 @@
+"""Experiment files in TOML: read, validate, write.
+
+A file describes one :class:`~recoilsim.experiment.Experiment` (beam, geometry, detector,
+sample, recoils, options) and, optionally, what spectra to read and what to fit. Example::
+
+    name = "my run"
+    recoils = ["Li", "O", "Mn"]
+
+    [beam]
+    ion = "35Cl"
+    energy_MeV = 8.515
+    fluence = 1e12            # or: charge_uC = 2.0 and charge_state = 5
+
+    [geometry]                # or: target_angle_deg + detector_angle_deg (Potku's form)
+    incidence_deg = 70.0
+    exit_deg = 70.0
+    recoil_deg = 40.0
+
+    [detector]
+    flight_length_m = 0.623
+    solid_angle_msr = 0.1
+    calibration_a_ns = 0.0570569323644
+    calibration_b_ns = 1.66381574853
+    n_channels = 8192
+    [[detector.foils]]
+    composition = "C"
+    thickness_ug_cm2 = 3.1
+
+    [[sample.layers]]
+    name = "film"
+    composition = "LiMn2O4"   # or a table of atomic fractions {Li = 0.14, Mn = 0.29, O = 0.57}
+    thickness_nm = 100.0
+    density_g_cm3 = 4.2       # or areal_density_1e15 = ...
+    [[sample.layers.profiles]]
+    element = "Li"
+    depth = [0.0, 30.0]
+    values = [1.25, 1.0]
+    kind = "scale"
+
+    [options]
+    screening = "andersen"
+
+``reference = true`` at the top level (or ``[base] reference = true``) starts from the built-in
+:func:`~recoilsim.experiment.reference_experiment` and overrides what the file gives: keys of
+``[beam]``, ``[geometry]``, ``[detector]`` and ``[options]`` one by one; ``[[sample.layers]]``
+tables whose ``name`` is a reference layer (Cu, LiPON, LATP) update that layer (e.g. only add a
+Li profile to LiPON); ``[sample] replace = true`` replaces the whole stack instead.
+
+``[spectra]`` and ``[fit]`` are kept as raw data on :class:`ExperimentFile` for the readers and
+the fit to interpret.
+
+Every problem raises :class:`~recoilsim.errors.RecoilsimError` whose field is the full key path
+(``detector.flight_lenght_m``, ``sample.layers[1].density_g_cm3``) and whose message lists what
+is allowed; TOML syntax errors carry the line and column from the parser.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from .errors import RecoilsimError
+from .experiment import Experiment, Options, reference_experiment
+from .instrument import Beam, Detector, Foil, Geometry
+from .sample import Layer, Profile, Sample
+
+__all__ = ["ExperimentFile", "load_file", "load_experiment", "experiment_from_dict", "experiment_to_dict",
+           "dump_experiment", "dump_file", "dumps_toml"]
+
+# ----------------------------------------------------------------------------------------------
+# schema: key -> kind ('num', 'int', 'str', 'bool', 'strlist', 'numlist', 'composition', 'table',
+# 'tables' (array of tables), 'any')
+# ----------------------------------------------------------------------------------------------
+
+TOP_KEYS = {"name": "str", "description": "str", "reference": "bool", "base": "table", "beam": "table",
+            "geometry": "table", "detector": "table", "sample": "table", "recoils": "strlist",
+            "options": "table", "spectra": "any", "fit": "any"}
+BASE_KEYS = {"reference": "bool"}
+BEAM_KEYS = {"ion": "str", "energy_MeV": "num", "fluence": "num", "charge_uC": "num", "charge_state": "int"}
+GEOMETRY_KEYS = {"incidence_deg": "num", "exit_deg": "num", "recoil_deg": "num", "target_angle_deg": "num",
+                 "detector_angle_deg": "num", "beam_divergence_deg": "num", "detector_aperture_deg": "num"}
+DETECTOR_KEYS = {"flight_length_m": "num", "solid_angle_msr": "num", "calibration_a_ns": "num",
+                 "calibration_b_ns": "num", "n_channels": "int", "timing_resolution_ps": "num",
+                 "energy_resolution_keV": "num", "foils": "tables", "energy_foils": "tables",
+                 "efficiency": "table"}
+FOIL_KEYS = {"name": "str", "composition": "composition", "areal_density_1e15": "num", "thickness_ug_cm2": "num"}
+EFFICIENCY_KEYS = {"energy_MeV": "numlist", "efficiency": "numlist"}
+SAMPLE_KEYS = {"layers": "tables", "replace": "bool"}
+LAYER_KEYS = {"name": "str", "composition": "composition", "thickness_nm": "num", "density_g_cm3": "num",
+              "areal_density_1e15": "num", "enrichment": "table", "stopping_factors": "table",
+              "profiles": "tables"}
+PROFILE_KEYS = {"element": "str", "depth": "numlist", "values": "numlist", "kind": "str", "depth_unit": "str"}
+
+
+def _option_kinds() -> dict[str, str]:
+    out = {}
+    for f in dataclasses.fields(Options):
+        d = f.default
+        out[f.name] = "bool" if isinstance(d, bool) else "str" if isinstance(d, str) else \
+            "int" if isinstance(d, int) else "num"
+    return out
+
+
+OPTION_KEYS = _option_kinds()
+
+_KIND_TEXT = {"num": "a number", "int": "an integer", "str": "a string", "bool": "true or false",
+              "strlist": "a list of strings", "numlist": "a list of numbers",
+              "composition": "a formula string or a table element -> atomic fraction",
+              "table": "a table", "tables": "an array of tables ([[...]])", "any": "anything"}
+
+
+def _is_num(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _type_ok(kind: str, v) -> bool:
+    if kind == "num":
+        return _is_num(v)
+    if kind == "int":
+        return isinstance(v, int) and not isinstance(v, bool)
+    if kind == "str":
+        return isinstance(v, str)
+    if kind == "bool":
+        return isinstance(v, bool)
+    if kind == "strlist":
+        return isinstance(v, list) and all(isinstance(x, str) for x in v)
+    if kind == "numlist":
+        return isinstance(v, list) and all(_is_num(x) for x in v)
+    if kind == "composition":
+        return isinstance(v, str) or (isinstance(v, dict) and all(_is_num(x) for x in v.values()))
+    if kind == "table":
+        return isinstance(v, dict)
+    if kind == "tables":
+        return isinstance(v, list) and all(isinstance(x, dict) for x in v)
+    return True
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _check(d: Any, schema: Mapping[str, str], path: str, what: str = "a table") -> dict:
+    """Check a table against a schema: unknown keys and wrong types name the full key path."""
+    if not isinstance(d, dict):
+        raise RecoilsimError(path or "<file>", d, what)
+    for k, v in d.items():
+        kp = _join(path, k)
+        if k not in schema:
+            raise RecoilsimError(kp, v, f"a known key; allowed in {path or 'the top level'}: {', '.join(schema)}")
+        if not _type_ok(schema[k], v):
+            raise RecoilsimError(kp, v, _KIND_TEXT[schema[k]])
+    return d
+
+
+_MODEL_PREFIXES = (r"layer '[^']*'\.", r"layer\.", r"profile\[[^\]]*\]\.", r"(beam|geometry|detector|options)\.")
+
+
+def _rethrow(exc: RecoilsimError, path: str, strip: tuple[str, ...] = ()) -> RecoilsimError:
+    """The model's own error with the file's key path in front of its field."""
+    f = str(exc.field)
+    changed = True
+    while changed:
+        changed = False
+        for pre in _MODEL_PREFIXES + tuple(re.escape(s) + r"\." for s in strip if s):
+            m = re.match(pre, f)
+            if m and m.end() < len(f):
+                f = f[m.end():]
+                changed = True
+    if f in ("formula", "element", "composition", "isotope", "enrichment") or f.endswith(".composition"):
+        f = f.split(".")[-1]
+    full = path if not f or f == path.rsplit(".", 1)[-1] else _join(path, f)
+    err = RecoilsimError(full, exc.value, exc.allowed)
+    return err
+
+
+def _required(d: dict, key: str, path: str, allowed: str):
+    if key not in d:
+        raise RecoilsimError(_join(path, key), None, f"required: {allowed}")
+    return d[key]
+
+
+# ----------------------------------------------------------------------------------------------
+# dict -> models
+# ----------------------------------------------------------------------------------------------
+
+def _beam(d: dict) -> Beam:
+    _check(d, BEAM_KEYS, "beam")
+    ion = _required(d, "ion", "beam", "the beam isotope, e.g. '63Cu'")
+    e = _required(d, "energy_MeV", "beam", "the beam energy in MeV")
+    try:
+        if "charge_uC" in d:
+            if "fluence" in d:
+                raise RecoilsimError("beam.fluence", d["fluence"], "give either fluence or charge_uC (+ charge_state), not both")
+            if "charge_state" not in d:
+                raise RecoilsimError("beam.charge_state", None, "required with charge_uC (fluence = charge / (q e))")
+            return Beam.from_charge(ion, e, d["charge_uC"], d["charge_state"])
+        kw = {k: d[k] for k in ("fluence", "charge_state") if k in d}
+        return Beam(ion, e, **kw)
+    except RecoilsimError as exc:
+        raise _rethrow(exc, "beam") from None
+
+
+def _geometry(d: dict) -> Geometry:
+    _check(d, GEOMETRY_KEYS, "geometry")
+    extra = {k: d[k] for k in ("beam_divergence_deg", "detector_aperture_deg") if k in d}
+    potku = [k for k in ("target_angle_deg", "detector_angle_deg") if k in d]
+    plain = [k for k in ("incidence_deg", "exit_deg", "recoil_deg") if k in d]
+    try:
+        if potku:
+            if plain:
+                raise RecoilsimError(f"geometry.{plain[0]}", d[plain[0]],
+                                     "not together with target_angle_deg/detector_angle_deg (give one form)")
+            for k in ("target_angle_deg", "detector_angle_deg"):
+                _required(d, k, "geometry", "target_angle_deg and detector_angle_deg together")
+            return Geometry.from_target_detector(d["target_angle_deg"], d["detector_angle_deg"], **extra)
+        for k in ("incidence_deg", "exit_deg", "recoil_deg"):
+            _required(d, k, "geometry", "incidence_deg, exit_deg and recoil_deg, or target_angle_deg and "
+                                        "detector_angle_deg")
+        return Geometry(d["incidence_deg"], d["exit_deg"], d["recoil_deg"], **extra)
+    except RecoilsimError as exc:
+        if exc.field.startswith("geometry."):
+            raise
+        raise _rethrow(exc, "geometry") from None
+
+
+def _foil(d: dict, path: str) -> Foil:
+    _check(d, FOIL_KEYS, path)
+    comp = _required(d, "composition", path, "a formula such as 'C' or a table of atomic fractions")
+    name = d.get("name", "foil")
+    try:
+        return Foil(comp, areal_density_1e15=d.get("areal_density_1e15"),
+                    thickness_ug_cm2=d.get("thickness_ug_cm2"), name=name)
+    except RecoilsimError as exc:
+        raise _rethrow(exc, path, (name,)) from None
+
+
+def _detector(d: dict) -> Detector:
+    _check(d, DETECTOR_KEYS, "detector")
+    for k in ("flight_length_m", "solid_angle_msr", "calibration_a_ns", "calibration_b_ns"):
+        _required(d, k, "detector", {"flight_length_m": "the flight length in m",
+                                     "solid_angle_msr": "the solid angle in msr",
+                                     "calibration_a_ns": "the TOF slope in ns/channel",
+                                     "calibration_b_ns": "the TOF offset in ns"}[k])
+    foils = [_foil(f, f"detector.foils[{i}]") for i, f in enumerate(d.get("foils", []))]
+    efoils = [_foil(f, f"detector.energy_foils[{i}]") for i, f in enumerate(d.get("energy_foils", []))]
+    eff = {}
+    for el, curve in d.get("efficiency", {}).items():
+        p = f"detector.efficiency.{el}"
+        _check(curve, EFFICIENCY_KEYS, p, "a table {energy_MeV = [...], efficiency = [...]}")
+        eff[el] = (_required(curve, "energy_MeV", p, "a list of energies (MeV)"),
+                   _required(curve, "efficiency", p, "a list of efficiencies in [0, 1]"))
+    kw = {k: d[k] for k in ("flight_length_m", "solid_angle_msr", "calibration_a_ns", "calibration_b_ns",
+                            "n_channels", "timing_resolution_ps", "energy_resolution_keV") if k in d}
+    try:
+        return Detector(foils=foils, energy_foils=efoils, efficiency=eff, **kw)
+    except RecoilsimError as exc:
+        f = str(exc.field)
+        m = re.match(r"detector\.efficiency\[([^\]]*)\]", f)
+        if m:
+            raise RecoilsimError(f"detector.efficiency.{m.group(1)}", exc.value, exc.allowed) from None
+        if f.startswith("detector."):
+            raise
+        raise _rethrow(exc, "detector") from None
+
+
+def _profile(d: dict, path: str) -> Profile:
+    _check(d, PROFILE_KEYS, path)
+    el = _required(d, "element", path, "an element symbol, e.g. 'Li'")
+    dep = _required(d, "depth", path, "a list of depths from the layer top")
+    val = _required(d, "values", path, "a list of values, one per depth")
+    kw = {k: d[k] for k in ("kind", "depth_unit") if k in d}
+    try:
+        return Profile(el, dep, val, **kw)
+    except RecoilsimError as exc:
+        raise _rethrow(exc, path) from None
+
+
+def _layer(d: dict, path: str) -> Layer:
+    _check(d, LAYER_KEYS, path)
+    comp = _required(d, "composition", path, "a formula such as 'Li2.0PO2.6N0.9' or a table of atomic fractions")
+    profiles = [_profile(p, f"{path}.profiles[{i}]") for i, p in enumerate(d.get("profiles", []))]
+    enr = {}
+    for el, t in d.get("enrichment", {}).items():
+        p = f"{path}.enrichment.{el}"
+        if not isinstance(t, dict) or not all(_is_num(v) for v in t.values()):
+            raise RecoilsimError(p, t, "a table mass number -> fraction, e.g. {\"6\" = 0.95, \"7\" = 0.05}")
+        try:
+            enr[el] = {int(a): float(v) for a, v in t.items()}
+        except ValueError:
+            raise RecoilsimError(p, t, "mass numbers (integers) as keys, e.g. {\"6\" = 0.95}") from None
+    sf = d.get("stopping_factors", {})
+    for el, v in sf.items():
+        if not _is_num(v):
+            raise RecoilsimError(f"{path}.stopping_factors.{el}", v, "a number > 0")
+    kw = {k: d[k] for k in ("thickness_nm", "density_g_cm3", "areal_density_1e15", "name") if k in d}
+    try:
+        return Layer(comp, profiles=profiles, enrichment=enr, stopping_factors=dict(sf), **kw)
+    except RecoilsimError as exc:
+        f = str(exc.field)
+        m = re.search(r"stopping_factors\[([^\]]*)\]", f)
+        if m:
+            raise RecoilsimError(f"{path}.stopping_factors.{m.group(1)}", exc.value, exc.allowed) from None
+        m = re.search(r"profiles\[([^\]]*)\]\.(.*)$", f)
+        if m:
+            idx = next((i for i, p in enumerate(profiles) if p.element == m.group(1)), 0)
+            raise RecoilsimError(f"{path}.profiles[{idx}].{m.group(2)}", exc.value, exc.allowed) from None
+        if f == "enrichment" or f.startswith("enrichment"):
+            raise RecoilsimError(f"{path}.enrichment", exc.value, exc.allowed) from None
+        raise _rethrow(exc, path) from None
+
+
+def _sample(d: dict) -> Sample:
+    _check(d, SAMPLE_KEYS, "sample")
+    layers = _required(d, "layers", "sample", "an array of [[sample.layers]] tables, surface first")
+    if not layers:
+        raise RecoilsimError("sample.layers", layers, "at least one [[sample.layers]] table")
+    return Sample([_layer(l, f"sample.layers[{i}]") for i, l in enumerate(layers)])
+
+
+def _options(d: dict) -> Options:
+    _check(d, OPTION_KEYS, "options")
+    try:
+        return Options(**d)
+    except RecoilsimError as exc:
+        if str(exc.field).startswith("options."):
+            raise
+        raise _rethrow(exc, "options") from None
+
+
+def _is_reference(d: dict) -> bool:
+    return bool(d.get("reference", False)) or bool(d.get("base", {}).get("reference", False))
+
+
+def _merge_tables(base: dict, over: dict, groups: tuple[tuple[str, ...], ...] = ()) -> dict:
+    """Key-by-key override; keys of one alternative group given in ``over`` drop the others from base."""
+    out = dict(base)
+    for g in groups:
+        if any(k in over for k in g):
+            for k in g:
+                out.pop(k, None)
+    out.update(over)
+    return out
+
+
+_GEOM_GROUPS = (("incidence_deg", "exit_deg", "recoil_deg", "target_angle_deg", "detector_angle_deg"),)
+_BEAM_GROUPS = (("fluence", "charge_uC"),)
+_LAYER_GROUPS = (("thickness_nm", "areal_density_1e15"),)
+
+
+def _apply_reference(d: dict) -> dict:
+    base = experiment_to_dict(reference_experiment())
+    out = dict(base)
+    for k, v in d.items():
+        if k in ("reference", "base"):
+            continue
+        if k == "beam":
+            out[k] = _merge_tables(base["beam"], _check(v, BEAM_KEYS, "beam"), _BEAM_GROUPS)
+        elif k == "geometry":
+            out[k] = _merge_tables(base["geometry"], _check(v, GEOMETRY_KEYS, "geometry"), _GEOM_GROUPS)
+        elif k == "detector":
+            out[k] = _merge_tables(base["detector"], _check(v, DETECTOR_KEYS, "detector"))
+        elif k == "options":
+            out[k] = _merge_tables(base.get("options", {}), _check(v, OPTION_KEYS, "options"))
+        elif k == "sample":
+            _check(v, SAMPLE_KEYS, "sample")
+            if v.get("replace", False):
+                out[k] = {kk: vv for kk, vv in v.items() if kk != "replace"}
+                continue
+            layers = [dict(l) for l in base["sample"]["layers"]]
+            names = [l["name"] for l in layers]
+            for i, l in enumerate(v.get("layers", [])):
+                p = f"sample.layers[{i}]"
+                _check(l, LAYER_KEYS, p)
+                nm = l.get("name")
+                if nm not in names:
+                    raise RecoilsimError(f"{p}.name", nm, f"with reference = true, the name of a reference layer "
+                                                         f"({', '.join(names)}) to update, or [sample] replace = true "
+                                                         "to give a whole new stack")
+                j = names.index(nm)
+                layers[j] = _merge_tables(layers[j], l, _LAYER_GROUPS)
+            out[k] = {"layers": layers}
+        else:
+            out[k] = v
+    return out
+
+
+def experiment_from_dict(d: Mapping[str, Any], source: str = "<dict>") -> Experiment:
+    """Build and validate an :class:`Experiment` from a (TOML-shaped) dict.
+
+    ``source`` names where the dict came from; it is added to error messages.
+    """
+    return _ef_from_dict(d, source).experiment
+
+
+def _ef_from_dict(d: Mapping[str, Any], source: str, path: Path | None = None) -> "ExperimentFile":
+    try:
+        d = _check(copy.deepcopy(dict(d)) if isinstance(d, Mapping) else d, TOP_KEYS, "")
+        if "base" in d:
+            _check(d["base"], BASE_KEYS, "base")
+        spectra = d.get("spectra", {})
+        fit = d.get("fit", {})
+        if _is_reference(d):
+            d = _apply_reference(d)
+        for k in ("beam", "geometry", "detector", "sample"):
+            if k not in d:
+                raise RecoilsimError(k, None, f"a [{k}] section (or reference = true to start from the "
+                                               "built-in reference experiment)")
+        beam = _beam(d["beam"])
+        geom = _geometry(d["geometry"])
+        det = _detector(d["detector"])
+        sample = _sample(d["sample"])
+        options = _options(d.get("options", {}))
+        recoils = d.get("recoils")
+        if recoils is None:
+            recoils = sample.elements()
+        try:
+            exp = Experiment(beam=beam, geometry=geom, detector=det, sample=sample, recoils=list(recoils),
+                             options=options, name=d.get("name", Path(source).stem if path else "experiment"))
+        except RecoilsimError as exc:
+            f = str(exc.field)
+            raise RecoilsimError(f if "." in f or f in ("recoils",) else f"experiment.{f}", exc.value,
+                                 exc.allowed) from None
+    except RecoilsimError as exc:
+        if source and source != "<dict>":
+            raise RecoilsimError(exc.field, exc.value, f"{exc.allowed} (in {source})") from None
+        raise
+    return ExperimentFile(exp, spectra, fit, path)
+
+
+# ----------------------------------------------------------------------------------------------
+# files
+# ----------------------------------------------------------------------------------------------
+
+@dataclass
+class ExperimentFile:
+    """An experiment file: the experiment and the raw ``[spectra]`` and ``[fit]`` sections.
+
+    Attributes
+    ----------
+    experiment : Experiment
+    spectra : dict or list
+        The ``[spectra]`` section as parsed (empty dict if absent).
+    fit : dict or list
+        The ``[fit]`` section as parsed (empty dict if absent).
+    path : Path or None
+        The file it was read from.
+    """
+
+    experiment: Experiment
+    spectra: Any = field(default_factory=dict)
+    fit: Any = field(default_factory=dict)
+    path: Path | None = None
+
+    def resolve(self, p: os.PathLike | str) -> Path:
+        """A path given in the file, relative to the file's folder (absolute paths unchanged)."""
+        q = Path(p).expanduser()
+        if q.is_absolute() or self.path is None:
+            return q
+        return self.path.parent / q
+
+
+def _read_toml(path: os.PathLike | str) -> tuple[Path, dict]:
+    p = Path(path)
+    if not p.exists():
+        raise RecoilsimError("experiment file", str(p), "an existing TOML file")
+    if not p.is_file():
+        raise RecoilsimError("experiment file", str(p), "a file, not a directory")
+    try:
+        raw = p.read_bytes()
+    except OSError as exc:
+        raise RecoilsimError("experiment file", str(p), f"a readable file ({exc.strerror})") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        raise RecoilsimError("experiment file", str(p), f"UTF-8 text (undecodable byte at line {line})") from None
+    try:
+        return p, tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise RecoilsimError(f"{p}", "TOML syntax", f"valid TOML: {exc}") from None
+
+
+def load_file(path: os.PathLike | str) -> ExperimentFile:
+    """Read an experiment file: the validated Experiment plus raw ``[spectra]``/``[fit]``."""
+    p, d = _read_toml(path)
+    ef = _ef_from_dict(d, str(p), p)
+    try:
+        ef.experiment._recoilsim_source = str(p)  # so dump_experiment never overwrites it
+    except Exception:  # pragma: no cover
+        pass
+    return ef
+
+
+def load_experiment(path: os.PathLike | str) -> Experiment:
+    """Read and validate an experiment file (TOML); returns the :class:`Experiment`."""
+    return load_file(path).experiment
+
+
+# ----------------------------------------------------------------------------------------------
+# models -> dict -> TOML
+# ----------------------------------------------------------------------------------------------
+
+def _comp(obj) -> Any:
+    c = getattr(obj, "composition", None)
+    if isinstance(c, str):
+        return c
+    return {k: float(v) for k, v in obj.fractions.items()}
+
+
+def experiment_to_dict(exp: Experiment) -> dict:
+    """The experiment in the file's shape (what :func:`experiment_from_dict` reads back)."""
+    b = exp.beam
+    beam = {"ion": b.ion, "energy_MeV": float(b.energy_MeV), "fluence": float(b.fluence)}
+    if b.charge_state is not None:
+        beam["charge_state"] = int(b.charge_state)
+    g = exp.geometry
+    geometry = {k: float(getattr(g, k)) for k in ("incidence_deg", "exit_deg", "recoil_deg",
+                                                  "beam_divergence_deg", "detector_aperture_deg")}
+    det = exp.detector
+    detector = {"flight_length_m": float(det.flight_length_m), "solid_angle_msr": float(det.solid_angle_msr),
+                "calibration_a_ns": float(det.calibration_a_ns), "calibration_b_ns": float(det.calibration_b_ns),
+                "n_channels": int(det.n_channels), "timing_resolution_ps": float(det.timing_resolution_ps),
+                "energy_resolution_keV": float(det.energy_resolution_keV)}
+    for key, foils in (("foils", det.foils), ("energy_foils", det.energy_foils)):
+        if foils:
+            detector[key] = [{"name": f.name, "composition": _comp(f),
+                              "areal_density_1e15": float(f.areal_density_1e15)} for f in foils]
+    if det.efficiency:
+        detector["efficiency"] = {k: {"energy_MeV": [float(x) for x in v[0]], "efficiency": [float(x) for x in v[1]]}
+                                  for k, v in det.efficiency.items()}
+    layers = []
+    for l in exp.sample.layers:
+        ld: dict[str, Any] = {"name": l.name, "composition": _comp(l)}
+        if l.density_g_cm3 is not None and l.thickness_nm is not None:
+            ld["thickness_nm"] = float(l.thickness_nm)
+            ld["density_g_cm3"] = float(l.density_g_cm3)
+        else:
+            ld["areal_density_1e15"] = float(l.areal_density_1e15)
+        if l.enrichment:
+            ld["enrichment"] = {k: {str(a): float(f) for a, f in v.items()} for k, v in l.enrichment.items()}
+        if l.stopping_factors:
+            ld["stopping_factors"] = {k: float(v) for k, v in l.stopping_factors.items()}
+        if l.profiles:
+            ld["profiles"] = [{"element": p.element, "depth": [float(x) for x in p.depth],
+                               "values": [float(x) for x in p.values], "kind": p.kind, "depth_unit": p.depth_unit}
+                              for p in l.profiles]
+        layers.append(ld)
+    return {"name": exp.name, "recoils": [str(r) for r in exp.recoils], "beam": beam, "geometry": geometry,
+            "detector": detector, "sample": {"layers": layers}, "options": dataclasses.asdict(exp.options)}
+
+
+_BARE = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def _key(k) -> str:
+    k = str(k)
+    return k if _BARE.match(k) else _str(k)
+
+
+def _str(s: str) -> str:
+    out = ['"']
+    for ch in s:
+        o = ord(ch)
+        if ch == '"':
+            out.append('\\"')
+        elif ch == "\\":
+            out.append("\\\\")
+        elif ch == "\n":
+            out.append("\\n")
+        elif ch == "\t":
+            out.append("\\t")
+        elif o < 0x20 or o == 0x7F:
+            out.append(f"\\u{o:04X}")
+        else:
+            out.append(ch)
+    out.append('"')
+    return "".join(out)
+
+
+def _val(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        if math.isnan(v):
+            return "nan"
+        if math.isinf(v):
+            return "inf" if v > 0 else "-inf"
+        r = repr(v)
+        return r if any(c in r for c in ".en") else r + ".0"
+    if isinstance(v, str):
+        return _str(v)
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_val(x) for x in v if x is not None) + "]"
+    if isinstance(v, Mapping):
+        return "{" + ", ".join(f"{_key(k)} = {_val(x)}" for k, x in v.items() if x is not None) + "}"
+    try:  # numpy scalars
+        import numpy as np
+        if isinstance(v, np.generic):
+            return _val(v.item())
+        if isinstance(v, np.ndarray):
+            return _val(v.tolist())
+    except ImportError:  # pragma: no cover
+        pass
+    raise RecoilsimError("TOML value", v, "a string, number, bool, list or table")
+
+
+def _is_tables(v) -> bool:
+    return isinstance(v, (list, tuple)) and len(v) > 0 and all(isinstance(x, Mapping) for x in v)
+
+
+def _emit(d: Mapping, path: list[str], lines: list[str]) -> None:
+    """Scalars and inline tables first, then arrays of tables under this table."""
+    for k, v in d.items():
+        if v is None or _is_tables(v):
+            continue
+        lines.append(f"{_key(k)} = {_val(v)}")
+    for k, v in d.items():
+        if v is not None and _is_tables(v):
+            for item in v:
+                lines.append("")
+                lines.append("[[" + ".".join(_key(x) for x in path + [k]) + "]]")
+                _emit(item, path + [k], lines)
+
+
+def dumps_toml(d: Mapping[str, Any]) -> str:
+    """TOML text for a dict: top-level tables as ``[section]``, arrays of tables as ``[[...]]``,
+    deeper tables inline. ``None`` values are left out (TOML has no null)."""
+    lines: list[str] = []
+    for k, v in d.items():
+        if v is None or isinstance(v, Mapping) or _is_tables(v):
+            continue
+        lines.append(f"{_key(k)} = {_val(v)}")
+    for k, v in d.items():
+        if isinstance(v, Mapping):
+            lines.append("")
+            lines.append(f"[{_key(k)}]")
+            _emit(v, [str(k)], lines)
+        elif _is_tables(v):
+            for item in v:
+                lines.append("")
+                lines.append(f"[[{_key(k)}]]")
+                _emit(item, [str(k)], lines)
+    return "\n".join(lines).lstrip("\n") + "\n"
+
+
+def _write(text: str, path: os.PathLike | str, inputs, overwrite: bool) -> Path:
+    from .io.atomic import atomic_write, refuse_overwrite_inputs
+
+    out = Path(path)
+    refuse_overwrite_inputs(out, [i for i in inputs if i])
+    if out.exists() and not overwrite:
+        raise RecoilsimError("output path", str(out), "a path that does not exist yet (or overwrite=True)")
+    with atomic_write(out, "w") as f:
+        f.write(text)
+    return out
+
+
+def dump_experiment(experiment: Experiment, path: os.PathLike | str, *, inputs=(), overwrite: bool = False,
+                    header: str | None = None) -> Path:
+    """Write an experiment as a TOML experiment file (atomically: temp file + rename).
+
+    Never writes over the file the experiment was loaded from, nor over ``inputs``; an existing
+    file is replaced only with ``overwrite=True``.
+    """
+    if not isinstance(experiment, Experiment):
+        raise RecoilsimError("experiment", type(experiment).__name__, "an Experiment")
+    text = dumps_toml(experiment_to_dict(experiment))
+    if header:
+        text = "".join(f"# {h}\n" for h in header.splitlines()) + "\n" + text
+    src = getattr(experiment, "_recoilsim_source", None)
+    return _write(text, path, list(inputs) + [src], overwrite)
+
+
+def dump_file(ef: ExperimentFile, path: os.PathLike | str, *, inputs=(), overwrite: bool = False) -> Path:
+    """Write an :class:`ExperimentFile` (experiment plus ``[spectra]`` and ``[fit]``) as TOML."""
+    d = experiment_to_dict(ef.experiment)
+    if ef.spectra:
+        d["spectra"] = ef.spectra
+    if ef.fit:
+        d["fit"] = ef.fit
+    src = [ef.path, getattr(ef.experiment, "_recoilsim_source", None)]
+    return _write(dumps_toml(d), path, list(inputs) + src, overwrite)
