@@ -175,6 +175,9 @@ def _rethrow(exc: RecoilsimError, path: str, strip: tuple[str, ...] = ()) -> Rec
                 changed = True
     if f in ("formula", "element", "composition", "isotope", "enrichment") or f.endswith(".composition"):
         f = f.split(".")[-1]
+    f = {"formula": "composition"}.get(f, f)
+    if path == "beam" and f in ("element", "isotope"):
+        f = "ion"
     full = path if not f or f == path.rsplit(".", 1)[-1] else _join(path, f)
     err = RecoilsimError(full, exc.value, exc.allowed)
     return err
