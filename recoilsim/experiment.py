@@ -190,15 +190,16 @@ REFERENCE_ASSUMPTIONS = {
     "timing_resolution_ps": "150 ps FWHM",
     "energy_resolution_keV": "40 keV FWHM",
     "densities": "Cu 8.96 g/cm3 (bulk), LiPON 2.5 g/cm3, LATP 2.9 g/cm3",
-    "calibration": "a, b chosen so the 7Li surface edge lies at channel 520 and 30 nm of Cu spans 50 "
-                   "channels (the paper's Cu surface at 520 and Cu/LiPON interface at 570)",
+    "calibration": "a = 0.1039 ns/ch, b = 29.08 ns: chosen so that 7Li from the Cu surface lies at channel "
+                   "520 and 30 nm of Cu spans 50 channels (the paper's Cu surface at 520 and Cu/LiPON "
+                   "interface at 570); 30 nm of LiPON then spans 35.5 channels (paper: about 35)",
     "fluence": "2.3e13 ions/cm2 over 4 mm2 = 9.2e11 ions (paper: 20 pA, 10 h, Cu5+)",
     "beam_divergence_deg": "0.05 deg FWHM",
     "detector_aperture_deg": "0.3 deg full width",
 }
 
 # TOF calibration of the reference case (ns/channel, ns); see REFERENCE_ASSUMPTIONS.
-REFERENCE_CALIBRATION_NS = (0.0633, 54.33)
+REFERENCE_CALIBRATION_NS = (0.1039, 29.08)
 
 
 def reference_sample(li_profile: Profile | None = None, lipon_thickness_nm: float = 2500.0) -> Sample:

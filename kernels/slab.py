@@ -1,0 +1,650 @@
+"""Slab ("brick") simulation of TOF-ERDA spectra (Numba kernels).
+
+The sample is a stack of *blocks* of uniform composition (the Python layer splits layers where
+a depth profile changes). Inside each block the energy of every particle follows from range
+tables R(E) = int dE / S(E), so crossing any part of a block is E_out = R^-1(R(E_in) - path)
+whatever its thickness (exact up to the table interpolation, DESIGN.md section 2, "energy loss
+along a path"). The outgoing particles' passage through all blocks above, and through the T1
+timing foil, is carried by *exit tables* on an energy grid: G(E) (energy after the foil of a
+particle with energy E at the top of the current block), J(E) = dG/dE and V(E) (straggling
+variance gathered on the way out). Going one block down, G_{b+1}(E) = G_b(E'), J_{b+1}(E) =
+J_b(E') S_b(E')/S_b(E), V_{b+1}(E) = V_b(E') + J_b(E')^2 S_b(E')^2 [Q_b(E) - Q_b(E')], with E'
+the energy after crossing block b and Q_b(E) = int W/S^3 dE the straggling integral, so that
+the variance after a homogeneous path is S(E_out)^2 [var_in/S(E_in)^2 + Q(E_in) - Q(E_out)]
+(the (S_out/S_in)^2 propagation rule; Szilagyi et al., NIM B 100 (1995) 103, eq. 8). Work per
+block is proportional to the table size, and per depth step to the number of outgoing species.
+
+Bricks: between two depths x_a < x_b inside one block, the yield
+Y = Q Omega sigma n (x_b - x_a) / cos(alpha) (DESIGN.md section 2, slab method; SIMNRA user's
+guide) is spread uniformly over the time interval between the flight times of particles made at
+x_a and at x_b, then convolved with a Gaussian in time whose variance adds straggling (in and
+out paths, foil), first-order geometric spread and the timing resolution.
+
+Units: MeV, u, 1e15 atoms/cm2, ns, radians; stopping tables in eV/(1e15 atoms/cm2),
+straggling tables in MeV^2 per 1e15 atoms/cm2, cross sections mb/sr.
+"""
+
+import math
+
+import numpy as np
+from numba import njit
+
+from .cross_section import recoil_cross_section, scatter_cross_section
+from .kinematics import flight_time_ns, recoil_factor, scatter_factor, U_MEV
+
+EV = 1e-6  # MeV per eV
+
+
+# ------------------------------------------------------------------ block tables
+
+@njit(cache=True)
+def _logmean(a, b):
+    """Logarithmic mean (b - a)/ln(b/a): the exact integral of a log-linear segment / h."""
+    if a <= 0.0 or b <= 0.0:
+        return 0.5 * (a + b)
+    r = b / a
+    if abs(r - 1.0) < 1e-6:
+        return 0.5 * (a + b)
+    return (b - a) / math.log(r)
+
+
+@njit(cache=True)
+def fill_tables(S_p, W_p, frac_S, frac_W, mass, lnE0, dlnE, klo, khi, Sv, R, Q):
+    """Stopping Sv (MeV per 1e15 at/cm2), range R (1e15 at/cm2) and straggling integral Q of
+    one particle in one composition, on table nodes klo..khi (Bragg's rule over elements).
+
+    R and Q are integrated exactly for the log-log interpolated S and W. R(E_klo) = 2 E/S,
+    the range under velocity-proportional stopping below the node (Lindhard).
+    """
+    n_el = frac_S.shape[0]
+    for k in range(klo, khi + 1):
+        s = 0.0
+        w = 0.0
+        for j in range(n_el):
+            s += frac_S[j] * S_p[j, k]
+            w += frac_W[j] * W_p[j, k]
+        Sv[k] = s * EV
+        Q[k] = w  # temporarily the straggling rate
+    h = dlnE
+    E = mass * math.exp(lnE0 + klo * h)
+    g_prev = E / Sv[klo]
+    q_prev = Q[klo] * E / Sv[klo] ** 3
+    R[klo] = 2.0 * g_prev
+    Q[klo] = 0.0
+    for k in range(klo + 1, khi + 1):
+        E = mass * math.exp(lnE0 + k * h)
+        g = E / Sv[k]
+        q = Q[k] * E / Sv[k] ** 3
+        R[k] = R[k - 1] + h * _logmean(g_prev, g)
+        Q[k] = Q[k - 1] + h * _logmean(q_prev, q)
+        g_prev = g
+        q_prev = q
+
+
+@njit(cache=True)
+def _cell(lnE0, dlnE, mass, klo, khi, E):
+    """Cell index k (klo <= k < khi) and fraction t of energy E on the particle's grid."""
+    x = (math.log(E / mass) - lnE0) / dlnE
+    k = int(math.floor(x))
+    if k < klo:
+        k = klo
+    elif k > khi - 1:
+        k = khi - 1
+    return k, x - k
+
+
+@njit(cache=True)
+def _loglin(a, b, t):
+    if a > 0.0 and b > 0.0:
+        return a * math.exp(t * math.log(b / a))
+    return a + t * (b - a)
+
+
+@njit(cache=True)
+def range_of(R, lnE0, dlnE, mass, klo, khi, E):
+    """R(E) by log-log interpolation of the range table."""
+    k, t = _cell(lnE0, dlnE, mass, klo, khi, E)
+    return _loglin(R[k], R[k + 1], t)
+
+
+@njit(cache=True)
+def energy_of_range(R, lnE0, dlnE, mass, klo, khi, r):
+    """Inverse of :func:`range_of`; 0.0 if r is below the table (the particle is lost)."""
+    if r <= R[klo]:
+        return 0.0
+    lo = klo
+    hi = khi
+    if r >= R[khi]:
+        lo = khi - 1
+    else:
+        while hi - lo > 1:
+            mid = (lo + hi) >> 1
+            if R[mid] <= r:
+                lo = mid
+            else:
+                hi = mid
+    a = R[lo]
+    b = R[lo + 1]
+    t = math.log(r / a) / math.log(b / a)
+    return mass * math.exp(lnE0 + (lo + t) * dlnE)
+
+
+@njit(cache=True)
+def _lin(arr, k, t):
+    return arr[k] + t * (arr[k + 1] - arr[k])
+
+
+@njit(cache=True)
+def cross_path(Sv, R, Q, lnE0, dlnE, mass, klo, khi, E, var, path):
+    """Energy and variance after a straight path (1e15 at/cm2) in one block.
+
+    Returns (E_out, var_out); E_out = 0 if the particle stops (or leaves the table).
+    """
+    if path <= 0.0:
+        return E, var
+    if E <= 0.0:
+        return 0.0, 0.0
+    k, t = _cell(lnE0, dlnE, mass, klo, khi, E)
+    r = _loglin(R[k], R[k + 1], t) - path
+    E2 = energy_of_range(R, lnE0, dlnE, mass, klo, khi, r)
+    if E2 <= 0.0:
+        return 0.0, 0.0
+    s1 = _loglin(Sv[k], Sv[k + 1], t)
+    q1 = _lin(Q, k, t)
+    k2, t2 = _cell(lnE0, dlnE, mass, klo, khi, E2)
+    s2 = _loglin(Sv[k2], Sv[k2 + 1], t2)
+    q2 = _lin(Q, k2, t2)
+    dq = q1 - q2
+    if dq < 0.0:
+        dq = 0.0
+    return E2, s2 * s2 * (var / (s1 * s1) + dq)
+
+
+@njit(cache=True)
+def stopping_of(Sv, lnE0, dlnE, mass, klo, khi, E):
+    """Stopping (MeV per 1e15 at/cm2) at E from the block table."""
+    k, t = _cell(lnE0, dlnE, mass, klo, khi, E)
+    return _loglin(Sv[k], Sv[k + 1], t)
+
+
+@njit(cache=True)
+def exit_lookup(G, J, V, lnE0, dlnE, mass, klo, khi, E):
+    """Exit tables at energy E: (energy after the foil, dG/dE, gathered variance)."""
+    if E <= 0.0:
+        return 0.0, 0.0, 0.0
+    k, t = _cell(lnE0, dlnE, mass, klo, khi, E)
+    if G[k] <= 0.0 or G[k + 1] <= 0.0:
+        return 0.0, 0.0, 0.0
+    return _loglin(G[k], G[k + 1], t), _lin(J, k, t), _lin(V, k, t)
+
+
+@njit(cache=True)
+def exit_tables_surface(Sf, Rf, Qf, foil_path, lnE0, dlnE, mass, klo, khi, G, J, V):
+    """Exit tables at the sample surface: through the foil (or identity without foil)."""
+    for k in range(klo, khi + 1):
+        E = mass * math.exp(lnE0 + k * dlnE)
+        if foil_path <= 0.0:
+            G[k] = E
+            J[k] = 1.0
+            V[k] = 0.0
+            continue
+        E2, v2 = cross_path(Sf, Rf, Qf, lnE0, dlnE, mass, klo, khi, E, 0.0, foil_path)
+        if E2 <= 0.0:
+            G[k] = 0.0
+            J[k] = 0.0
+            V[k] = 0.0
+        else:
+            G[k] = E2
+            J[k] = stopping_of(Sf, lnE0, dlnE, mass, klo, khi, E2) / Sf[k]
+            V[k] = v2
+
+
+@njit(cache=True)
+def exit_tables_down(G, J, V, Sv, R, Q, path, lnE0, dlnE, mass, klo, khi, G2, J2, V2):
+    """Exit tables at the bottom of a block from those at its top (recursion in module doc)."""
+    for k in range(klo, khi + 1):
+        E = mass * math.exp(lnE0 + k * dlnE)
+        E1, v1 = cross_path(Sv, R, Q, lnE0, dlnE, mass, klo, khi, E, 0.0, path)
+        if E1 <= 0.0:
+            G2[k] = 0.0
+            J2[k] = 0.0
+            V2[k] = 0.0
+            continue
+        g, j, v = exit_lookup(G, J, V, lnE0, dlnE, mass, klo, khi, E1)
+        G2[k] = g
+        J2[k] = j * stopping_of(Sv, lnE0, dlnE, mass, klo, khi, E1) / Sv[k]
+        V2[k] = v + j * j * v1
+
+
+# ------------------------------------------------------------------ main kernel
+
+@njit(cache=True)
+def _dt_dE(t, E, mass):
+    """d(time)/d(energy) (ns/MeV) of the relativistic flight time: -t / (beta^2 gamma^3 m c^2)."""
+    mc2 = mass * U_MEV
+    g = 1.0 + E / mc2
+    b2 = 1.0 - 1.0 / (g * g)
+    return -t / (b2 * g * g * g * mc2)
+
+
+@njit(cache=True)
+def simulate_bricks(S, W, lnE0, dlnE, p_mass, p_klo, p_khi,
+                    blk_top, blk_fracS, blk_fracW, foil_fracS, foil_fracW, foil_path,
+                    efoil_fracS, efoil_fracW, efoil_path,
+                    beam_p, Z1, M1, E0,
+                    sp_p, sp_kind, sp_Z2, sp_M2, sp_dens, sp_out,
+                    eff_E, eff_v, eff_n,
+                    cos_in, cos_out, phi, sig_ang_in, sig_ang_out,
+                    L_m, relativistic, sig_timing, screening, yield_factor,
+                    t_stop, max_dt, max_bricks):
+    """Brick list of every outgoing species.
+
+    Parameters (arrays are float64 unless noted)
+    ----------
+    S, W : (n_p, n_el, n_grid)
+        Stopping (eV/1e15) and straggling (MeV^2/1e15) of each particle in each element.
+    lnE0, dlnE : float
+        Table grid, ln(E/M [MeV/u]).
+    p_mass : (n_p,) ; p_klo, p_khi : (n_p,) int64
+        Particle masses (u) and their node ranges.
+    blk_top : (n_b + 1,)
+        Block boundaries from the surface, 1e15 at/cm2.
+    blk_fracS, blk_fracW : (n_b, n_el)
+        Atomic fractions for stopping (times stopping factors) and for straggling.
+    foil_fracS, foil_fracW, foil_path
+        T1 foil (before the flight) composition and areal density (1e15 at/cm2).
+    efoil_fracS, efoil_fracW, efoil_path
+        Foils between the flight and the energy detector.
+    beam_p : int
+        Particle index of the beam; Z1, M1, E0 its charge, mass (u) and energy (MeV).
+    sp_p, sp_kind, sp_Z2 : (n_sp,) int64 ; sp_M2 : (n_sp,)
+        Per outgoing species: particle index, kind (0 recoil, +1/-1 scattered beam root),
+        target Z and mass.
+    sp_dens : (n_sp, n_b)
+        Atomic fraction of the target isotope in each block.
+    sp_out : (n_sp,) int64
+        Index of the species' exit tables (one per distinct outgoing particle).
+    eff_E, eff_v : (n_sp, n_pts) ; eff_n : (n_sp,) int64
+        Detection efficiency curve against energy after the foil (eff_n = 0: efficiency 1).
+    cos_in, cos_out, phi
+        Cosines of incidence and exit angles (from the normal) and the recoil/scattering angle.
+    sig_ang_in, sig_ang_out : float
+        Gaussian sigma (rad) of the incidence and detection angles (geometric spread).
+    L_m, relativistic, sig_timing
+        Flight length (m), relativistic flag, timing resolution sigma (ns).
+    screening : int
+        0 none, 1 Andersen, 2 L'Ecuyer.
+    yield_factor : float
+        Q * Omega[sr] * 1e-27 (mb -> cm2) * 1e15 (areal density unit) / cos(alpha).
+    t_stop : float
+        Time (ns) beyond which a species no longer needs bricks.
+    max_dt : float
+        Largest allowed brick width in time (ns).
+    max_bricks : int
+        Capacity of the output arrays.
+
+    Returns
+    -------
+    n_bricks : int
+    ta, tb, Y, sig_t, x_mid, e_det, sig_e : (n_sp, max_bricks)
+        Boundary times (ns), yield (counts), time sigma (ns), mid depth (1e15 at/cm2), energy
+        at the energy detector (MeV) and its sigma (MeV).
+    overflow : bool
+        True if max_bricks was reached before the analysed depth ended.
+    """
+    n_p = S.shape[0]
+    n_grid = S.shape[2]
+    n_b = blk_fracS.shape[0]
+    n_sp = sp_p.shape[0]
+    n_out = 0
+    for s in range(n_sp):
+        if sp_out[s] + 1 > n_out:
+            n_out = sp_out[s] + 1
+    Sv = np.zeros((n_p, n_grid))
+    Rt = np.zeros((n_p, n_grid))
+    Qt = np.zeros((n_p, n_grid))
+    G = np.zeros((n_out, n_grid))
+    J = np.zeros((n_out, n_grid))
+    V = np.zeros((n_out, n_grid))
+    G2 = np.zeros((n_out, n_grid))
+    J2 = np.zeros((n_out, n_grid))
+    V2 = np.zeros((n_out, n_grid))
+    # out-particle of each exit table
+    out_p = np.zeros(n_out, dtype=np.int64)
+    for s in range(n_sp):
+        out_p[sp_out[s]] = sp_p[s]
+    # foil tables and surface exit tables
+    Sf = np.zeros((n_p, n_grid))
+    Rf = np.zeros((n_p, n_grid))
+    Qf = np.zeros((n_p, n_grid))
+    Se = np.zeros((n_p, n_grid))
+    Re = np.zeros((n_p, n_grid))
+    Qe = np.zeros((n_p, n_grid))
+    for o in range(n_out):
+        p = out_p[o]
+        m = p_mass[p]
+        fill_tables(S[p], W[p], foil_fracS, foil_fracW, m, lnE0, dlnE, p_klo[p], p_khi[p], Sf[p], Rf[p], Qf[p])
+        fill_tables(S[p], W[p], efoil_fracS, efoil_fracW, m, lnE0, dlnE, p_klo[p], p_khi[p], Se[p], Re[p], Qe[p])
+        exit_tables_surface(Sf[p], Rf[p], Qf[p], foil_path, lnE0, dlnE, m, p_klo[p], p_khi[p], G[o], J[o], V[o])
+    # kinematic factors
+    K = np.zeros(n_sp)
+    dKdphi = np.zeros(n_sp)
+    h = 1e-6
+    for s in range(n_sp):
+        if sp_kind[s] == 0:
+            K[s] = recoil_factor(M1, sp_M2[s], phi)
+            dKdphi[s] = (recoil_factor(M1, sp_M2[s], phi + h) - recoil_factor(M1, sp_M2[s], phi - h)) / (2 * h)
+        else:
+            K[s] = scatter_factor(M1, sp_M2[s], phi, sp_kind[s])
+            kp = scatter_factor(M1, sp_M2[s], phi + h, sp_kind[s])
+            km = scatter_factor(M1, sp_M2[s], phi - h, sp_kind[s])
+            dKdphi[s] = (kp - km) / (2 * h) if (kp > 0 and km > 0) else 0.0
+    # outputs
+    ta = np.zeros((n_sp, max_bricks))
+    tb = np.zeros((n_sp, max_bricks))
+    Y = np.zeros((n_sp, max_bricks))
+    sig_t = np.zeros((n_sp, max_bricks))
+    x_mid = np.zeros((n_sp, max_bricks))
+    e_det = np.zeros((n_sp, max_bricks))
+    sig_e = np.zeros((n_sp, max_bricks))
+    # state at the current depth
+    t_cur = np.zeros(n_sp)
+    v_cur = np.zeros(n_sp)
+    e_cur = np.zeros(n_sp)
+    ve_cur = np.zeros(n_sp)
+    sg_cur = np.zeros(n_sp)
+    t_new = np.zeros(n_sp)
+    v_new = np.zeros(n_sp)
+    e_new = np.zeros(n_sp)
+    ve_new = np.zeros(n_sp)
+    sg_new = np.zeros(n_sp)
+    bp = beam_p
+    mb = p_mass[bp]
+    Eb_top = E0
+    vb_top = 0.0
+    nbr = 0
+    overflow = False
+    done = False
+    tan_in = math.sqrt(1.0 - cos_in * cos_in) / cos_in
+    tan_out = math.sqrt(1.0 - cos_out * cos_out) / cos_out
+    for b in range(n_b):
+        if done:
+            break
+        for p in range(n_p):
+            fill_tables(S[p], W[p], blk_fracS[b], blk_fracW[b], p_mass[p], lnE0, dlnE,
+                        p_klo[p], p_khi[p], Sv[p], Rt[p], Qt[p])
+        thick = blk_top[b + 1] - blk_top[b]
+        # state at the block top
+        _state(0.0, Eb_top, vb_top, bp, mb, Sv, Rt, Qt, lnE0, dlnE, p_klo, p_khi, p_mass,
+               G, J, V, Se, Re, Qe, efoil_path, sp_p, sp_kind, sp_out, sp_M2, sp_Z2, K, dKdphi,
+               Z1, M1, E0, cos_in, cos_out, tan_in, tan_out, phi, sig_ang_in, sig_ang_out,
+               L_m, relativistic, sig_timing, screening, t_cur, v_cur, e_cur, ve_cur, sg_cur)
+        d = 0.0
+        dx = thick
+        while d < thick:
+            if dx > thick - d:
+                dx = thick - d
+            dn = d + dx
+            _state(dn, Eb_top, vb_top, bp, mb, Sv, Rt, Qt, lnE0, dlnE, p_klo, p_khi, p_mass,
+                   G, J, V, Se, Re, Qe, efoil_path, sp_p, sp_kind, sp_out, sp_M2, sp_Z2, K, dKdphi,
+                   Z1, M1, E0, cos_in, cos_out, tan_in, tan_out, phi, sig_ang_in, sig_ang_out,
+                   L_m, relativistic, sig_timing, screening, t_new, v_new, e_new, ve_new, sg_new)
+            # largest time step among species still inside the window
+            # (a species lost within the step counts as an infinite step until the step is tiny)
+            worst = 0.0
+            for s in range(n_sp):
+                if t_cur[s] > 0.0 and t_cur[s] < t_stop:
+                    if t_new[s] > 0.0:
+                        dtt = abs(t_new[s] - t_cur[s])
+                    else:
+                        dtt = 1e30
+                    if dtt > worst:
+                        worst = dtt
+            if worst > max_dt and dx > 1e-7 * (thick + 1.0):
+                dx *= max(0.1, 0.8 * max_dt / worst)
+                continue
+            if worst > 1e29:
+                worst = 0.0
+            if nbr >= max_bricks:
+                overflow = True
+                done = True
+                break
+            # record the brick
+            x_a = blk_top[b] + d
+            alive = False
+            for s in range(n_sp):
+                if t_cur[s] > 0.0 and t_new[s] > 0.0:
+                    dens = sp_dens[s, b]
+                    yl = 0.5 * (sg_cur[s] + sg_new[s]) * dens * dx * yield_factor
+                    em = 0.5 * (e_cur[s] + e_new[s])
+                    if eff_n[s] > 0:
+                        yl *= _interp_clip(eff_E[s], eff_v[s], eff_n[s], em)
+                    ta[s, nbr] = t_cur[s]
+                    tb[s, nbr] = t_new[s]
+                    Y[s, nbr] = yl
+                    sig_t[s, nbr] = math.sqrt(0.5 * (v_cur[s] + v_new[s]))
+                    x_mid[s, nbr] = x_a + 0.5 * dx
+                    e_det[s, nbr] = em
+                    sig_e[s, nbr] = math.sqrt(0.5 * (ve_cur[s] + ve_new[s]))
+                    if t_cur[s] < t_stop:
+                        alive = True
+            nbr += 1
+            for s in range(n_sp):
+                t_cur[s] = t_new[s]
+                v_cur[s] = v_new[s]
+                e_cur[s] = e_new[s]
+                ve_cur[s] = ve_new[s]
+                sg_cur[s] = sg_new[s]
+            d = dn
+            if worst > 0.0:
+                dx = dx * min(2.0, 0.9 * max_dt / worst)
+            else:
+                dx = 2.0 * dx
+            if not alive:
+                done = True
+                break
+        if done:
+            break
+        # beam and exit tables to the next block
+        Eb_new, vb_new = cross_path(Sv[bp], Rt[bp], Qt[bp], lnE0, dlnE, mb, p_klo[bp], p_khi[bp],
+                                    Eb_top, vb_top, thick / cos_in)
+        if Eb_new <= 0.0:
+            break
+        Eb_top = Eb_new
+        vb_top = vb_new
+        for o in range(n_out):
+            p = out_p[o]
+            exit_tables_down(G[o], J[o], V[o], Sv[p], Rt[p], Qt[p], thick / cos_out, lnE0, dlnE,
+                             p_mass[p], p_klo[p], p_khi[p], G2[o], J2[o], V2[o])
+            G[o, :] = G2[o]
+            J[o, :] = J2[o]
+            V[o, :] = V2[o]
+    return nbr, ta, tb, Y, sig_t, x_mid, e_det, sig_e, overflow
+
+
+@njit(cache=True)
+def _interp_clip(xs, ys, n, x):
+    """Linear interpolation on the first n points, clipped to the end values and to [0, 1]."""
+    if x <= xs[0]:
+        v = ys[0]
+    elif x >= xs[n - 1]:
+        v = ys[n - 1]
+    else:
+        i = 0
+        while xs[i + 1] < x:
+            i += 1
+        v = ys[i] + (ys[i + 1] - ys[i]) * (x - xs[i]) / (xs[i + 1] - xs[i])
+    return min(1.0, max(0.0, v))
+
+
+@njit(cache=True)
+def _state(d, Eb_top, vb_top, bp, mb, Sv, Rt, Qt, lnE0, dlnE, p_klo, p_khi, p_mass,
+           G, J, V, Se, Re, Qe, efoil_path, sp_p, sp_kind, sp_out, sp_M2, sp_Z2, K, dKdphi,
+           Z1, M1, E0, cos_in, cos_out, tan_in, tan_out, phi, sig_ang_in, sig_ang_out,
+           L_m, relativistic, sig_timing, screening, t_o, v_o, e_o, ve_o, sg_o):
+    """Flight time, its variance, detector energy and variance and cross section of every
+    species made at offset d below the current block top (0 time = lost)."""
+    Eb, vb = cross_path(Sv[bp], Rt[bp], Qt[bp], lnE0, dlnE, mb, p_klo[bp], p_khi[bp],
+                        Eb_top, vb_top, d / cos_in)
+    n_sp = sp_p.shape[0]
+    for s in range(n_sp):
+        t_o[s] = 0.0
+        v_o[s] = 0.0
+        e_o[s] = 0.0
+        ve_o[s] = 0.0
+        sg_o[s] = 0.0
+        if Eb <= 0.0 or K[s] <= 0.0:
+            continue
+        p = sp_p[s]
+        m = p_mass[p]
+        o = sp_out[s]
+        Er = K[s] * Eb
+        if Er <= m * math.exp(lnE0 + p_klo[p] * dlnE):
+            continue
+        # variance at creation: beam straggling, recoil-angle spread, incidence-angle spread
+        var_r = K[s] * K[s] * vb
+        dE_ang = Eb * dKdphi[s]
+        var_r += dE_ang * dE_ang * (sig_ang_in * sig_ang_in + sig_ang_out * sig_ang_out)
+        dEin = K[s] * (E0 - Eb) * tan_in * sig_ang_in
+        var_r += dEin * dEin
+        E1, v1 = cross_path(Sv[p], Rt[p], Qt[p], lnE0, dlnE, m, p_klo[p], p_khi[p], Er, var_r, d / cos_out)
+        if E1 <= 0.0:
+            continue
+        g, j, v = exit_lookup(G[o], J[o], V[o], lnE0, dlnE, m, p_klo[p], p_khi[p], E1)
+        if g <= 0.0:
+            continue
+        var_det = j * j * v1 + v
+        # first-order exit-angle spread: energy lost on the way out scales with 1/cos(beta)
+        jt = j * stopping_of(Sv[p], lnE0, dlnE, m, p_klo[p], p_khi[p], E1) / \
+            stopping_of(Sv[p], lnE0, dlnE, m, p_klo[p], p_khi[p], Er)
+        dEout = (jt * Er - g) * tan_out * sig_ang_out
+        if dEout > 0.0:
+            var_det += dEout * dEout
+        t = flight_time_ns(g, m, L_m, relativistic)
+        dtde = _dt_dE(t, g, m)
+        t_o[s] = t
+        v_o[s] = dtde * dtde * var_det + sig_timing * sig_timing
+        # energy detector behind the T2 foil
+        if efoil_path > 0.0:
+            ee, ve = cross_path(Se[p], Re[p], Qe[p], lnE0, dlnE, m, p_klo[p], p_khi[p], g, var_det, efoil_path)
+        else:
+            ee, ve = g, var_det
+        e_o[s] = ee
+        ve_o[s] = ve
+        if sp_kind[s] == 0:
+            sg_o[s] = recoil_cross_section(Z1, M1, sp_Z2[s], sp_M2[s], Eb, phi, screening)
+        else:
+            sg_o[s] = scatter_cross_section(Z1, M1, sp_Z2[s], sp_M2[s], Eb, phi, sp_kind[s], screening)
+
+
+# ------------------------------------------------------------------ spectrum formation
+
+@njit(cache=True)
+def _H(z):
+    """Antiderivative of the normal CDF: H(z) = z Phi(z) + phi(z)."""
+    return z * 0.5 * math.erfc(-z / math.sqrt(2.0)) + math.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)
+
+
+@njit(cache=True)
+def _Phi(z):
+    return 0.5 * math.erfc(-z / math.sqrt(2.0))
+
+
+@njit(cache=True)
+def spread_bricks(ta, tb, Y, sig_t, n_bricks, a, b, n_ch, resolution, out):
+    """Add bricks to channel spectra: uniform in time between ta and tb, convolved with a
+    Gaussian of sigma sig_t, integrated over each channel [c - 1/2, c + 1/2] with
+    t = a * c + b. ``out`` is (n_sp, n_ch) and is added to.
+
+    Box (width w) convolved with a Gaussian and integrated over [e0, e1] equals
+    sigma/w [H((e1-lo)/sigma) - H((e1-hi)/sigma) - H((e0-lo)/sigma) + H((e0-hi)/sigma)],
+    H(z) = z Phi(z) + phi(z) (closed form of the integral of the normal CDF).
+    """
+    n_sp = ta.shape[0]
+    aa = abs(a)
+    for s in range(n_sp):
+        for i in range(n_bricks):
+            y = Y[s, i]
+            if y <= 0.0:
+                continue
+            c1 = (ta[s, i] - b) / a
+            c2 = (tb[s, i] - b) / a
+            lo = min(c1, c2)
+            hi = max(c1, c2)
+            sg = sig_t[s, i] / aa if resolution else 0.0
+            w = hi - lo
+            if sg < 1e-3 * max(w, 1e-3):
+                # bare box: exact overlap with the channels
+                k0 = int(math.floor(lo + 0.5))
+                k1 = int(math.floor(hi + 0.5))
+                if k1 < 0 or k0 > n_ch - 1:
+                    continue
+                if w <= 0.0:
+                    if 0 <= k0 < n_ch:
+                        out[s, k0] += y
+                    continue
+                for k in range(max(k0, 0), min(k1, n_ch - 1) + 1):
+                    e0 = max(lo, k - 0.5)
+                    e1 = min(hi, k + 0.5)
+                    if e1 > e0:
+                        out[s, k] += y * (e1 - e0) / w
+                continue
+            k0 = int(math.floor(lo - 7.0 * sg + 0.5))
+            k1 = int(math.floor(hi + 7.0 * sg + 0.5))
+            if k1 < 0 or k0 > n_ch - 1:
+                continue
+            k0 = max(k0, 0)
+            k1 = min(k1, n_ch - 1)
+            if w < 1e-6 * sg:
+                prev = _Phi((k0 - 0.5 - lo) / sg)
+                for k in range(k0, k1 + 1):
+                    cur = _Phi((k + 0.5 - lo) / sg)
+                    out[s, k] += y * (cur - prev)
+                    prev = cur
+            else:
+                f = y * sg / w
+                e = k0 - 0.5
+                prev = _H((e - lo) / sg) - _H((e - hi) / sg)
+                for k in range(k0, k1 + 1):
+                    e = k + 0.5
+                    cur = _H((e - lo) / sg) - _H((e - hi) / sg)
+                    out[s, k] += f * (cur - prev)
+                    prev = cur
+
+
+@njit(cache=True)
+def tofe_map(ta, tb, Y, sig_t, e_det, sig_e, sig_edet, n_bricks, a, b, n_ch, e_edges, out):
+    """TOF-E coincidence map: bricks spread in time (as :func:`spread_bricks`, one channel
+    weight per brick at its mid time) and in detected energy (Gaussian, straggling plus the
+    detector's own sigma ``sig_edet``). ``out`` is (n_sp, n_ch, n_e) and is added to."""
+    n_sp = ta.shape[0]
+    n_e = e_edges.shape[0] - 1
+    aa = abs(a)
+    tmp = np.zeros(n_ch)
+    for s in range(n_sp):
+        for i in range(n_bricks):
+            y = Y[s, i]
+            if y <= 0.0:
+                continue
+            lo = min((ta[s, i] - b) / a, (tb[s, i] - b) / a)
+            hi = max((ta[s, i] - b) / a, (tb[s, i] - b) / a)
+            sg = max(sig_t[s, i] / aa, 0.3)
+            c = 0.5 * (lo + hi)
+            sgc = math.sqrt(sg * sg + (hi - lo) ** 2 / 12.0)
+            k0 = max(0, int(math.floor(c - 6 * sgc)))
+            k1 = min(n_ch - 1, int(math.ceil(c + 6 * sgc)))
+            if k1 < k0:
+                continue
+            se = math.sqrt(sig_e[s, i] ** 2 + sig_edet * sig_edet)
+            em = e_det[s, i]
+            for k in range(k0, k1 + 1):
+                tmp[k] = _Phi((k + 0.5 - c) / sgc) - _Phi((k - 0.5 - c) / sgc)
+            for m in range(n_e):
+                if se > 0:
+                    we = _Phi((e_edges[m + 1] - em) / se) - _Phi((e_edges[m] - em) / se)
+                else:
+                    we = 1.0 if (e_edges[m] <= em < e_edges[m + 1]) else 0.0
+                if we < 1e-12:
+                    continue
+                for k in range(k0, k1 + 1):
+                    out[s, k, m] += y * we * tmp[k]
