@@ -446,7 +446,7 @@ def read_srim_table(path, target: str | int | None = None) -> StoppingTable:
     in_comp = False
     for ln in lines:
         s = ln.replace(",", ".") if re.search(r"\d,\d", ln) else ln
-        m = re.search(r"Ion\s*=\s*\S+\s*\[\s*(\d+)\s*\]\s*\.?\s*Mass\s*=\s*(" + _NUM + r")\s*amu", s)
+        m = re.search(r"Ion\s*=\s*\S+\s*\[\s*(\d+)\s*\]\s*[,.]?\s*Mass\s*=\s*(" + _NUM + r")\s*amu", s)
         if m:
             z1, m1 = int(m.group(1)), float(m.group(2))
             continue
@@ -518,7 +518,7 @@ def read_gsto(path, pairs: Iterable[tuple[int, int]] | None = None) -> list[Stop
         if not ln.strip() or ln.startswith("#"):
             continue
         if "=" not in ln:
-            raise RecoilsimError("GSTO file", name, f"header lines key=value (line {i + 1}: {ln!r})")
+            raise RecoilsimError("GSTO file", name, f"header lines key=value ending with '==END-OF-HEADER==' (line {i + 1}: {ln!r})")
         k, v = ln.split("=", 1)
         hdr[k.strip().lower()] = v.strip()
     if end is None:
