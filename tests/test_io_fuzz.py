@@ -1,7 +1,7 @@
 """Fuzz every reader with mutated valid files: only RecoilsimError (or success) may come out.
 
 Mutations: byte flips, truncation, deletion/duplication of lines, insertion of random tokens and
-random bytes. Base files are small synthetic files in the real formats (the .sel line and the .cut
+random bytes. Base files are small synthetic files in the real formats (IDF included) (the .sel line and the .cut
 header mirror the Potku sample data in ../shared/data/potku-ecaart-11-mini).
 """
 
@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from recoilsim.errors import RecoilsimError
-from recoilsim.io import potku, spectra
+from recoilsim.io import idf, potku, spectra
 
 BASES = {
     "asc": ("ev.asc", b"4792 543\n5836 313\n2780 3724\n3683 1107\n4538 686\n1246 2869\n1524 1949\n"),
@@ -28,6 +28,23 @@ BASES = {
             b"[default]\nuse_settings = \n\n[beam]\nelement = Cl\nisotope = 35\nenergy = 8.515\n\n"
             b"[measuring_unit]\ndetector_angle = 41.2\ntarget_angle = 20.6\ntime_of_flight_lenght = 0.623\n"
             b"carbon_foil_thickness = 3.1\ntarget_density = 3.0\n"),
+    "idf": ("s.xnra", b"""<?xml version="1.0" encoding="utf-8"?>
+<idf xmlns="http://idf.schemas.itn.pt"><sample><structure><layeredstructure><layers>
+<layer><layerthickness units="1e15at/cm2">500.0</layerthickness><layerelements>
+<layerelement><name>Li</name><concentration units="fraction">0.25</concentration></layerelement>
+<layerelement><name>6Li</name><concentration units="fraction">0.0</concentration></layerelement>
+<layerelement><name>O</name><concentration units="fraction">0.75</concentration></layerelement>
+</layerelements></layer></layers></layeredstructure></structure>
+<spectra><spectrum><beam><beamparticle>35Cl</beamparticle><beamenergy units="keV">8515</beamenergy></beam>
+<geometry><incidenceangle units="degree">69.4</incidenceangle><scatteringangle units="degree">41.2</scatteringangle>
+<exitangle units="degree">69.4</exitangle></geometry>
+<calibrations><energycalibrations><energycalibration><calibrationmode>time</calibrationmode><calibrationparameters>
+<calibrationparameter units="ns">1.66</calibrationparameter><calibrationparameter units="ns/channel">0.057</calibrationparameter>
+</calibrationparameters></energycalibration></energycalibrations></calibrations>
+<data><simpledata><x>10 11 12</x><y>1 5 2</y></simpledata></data>
+<process><simulations><simulation><simulationtype>total</simulationtype><simpledata><x>10 11 12</x><y>1.5 4.5 2.0</y></simpledata></simulation></simulations></process>
+</spectrum></spectra></sample></idf>
+"""),
 }
 
 READERS = {
@@ -36,10 +53,21 @@ READERS = {
     "cut": potku.read_cut,
     "spectrum": spectra.read_spectrum,
     "ini": lambda p: potku.read_potku_settings(p.parent),
+    "idf": lambda p: _idf_full(p),
 }
 
+
+def _idf_full(p):
+    doc = idf.read_idf(p)
+    for i in range(len(doc.spectra)):  # the converters must also fail cleanly
+        for conv in (doc.beam, doc.geometry):
+            try:
+                conv(i)
+            except RecoilsimError:
+                pass
+
 TOKENS = [b"nan", b"NaN", b"-1", b"1e999", b"99999999999999999999", b"inf", b"abc", b"\x00", b"\xff\xfe",
-          b";", b",", b"\t", b"    ", b"\n", b"\r", b":", b"[x]", b"=", b"0", b"1.5", b"#", b"\xc3\xa9", b"-"]
+          b";", b",", b"\t", b"    ", b"\n", b"\r", b":", b"[x]", b"=", b"<", b">", b"</x>", b"&amp;", b"<!ENTITY", b"0", b"1.5", b"#", b"\xc3\xa9", b"-"]
 
 
 @st.composite

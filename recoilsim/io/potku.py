@@ -46,7 +46,7 @@ from .atomic import atomic_write, refuse_overwrite_inputs
 __all__ = [
     "read_asc", "Selection", "read_sel", "CutFile", "read_cut", "read_cuts",
     "selection_mask", "select_events", "tof_spectra", "spectra_from_cuts",
-    "tof_e_histogram", "plot_tof_e", "read_potku_settings", "parse_int_table",
+    "tof_e_histogram", "plot_tof_e", "read_potku_settings", "parse_int_table", "potku_experiment",
 ]
 
 # ----------------------------------------------------------------------------------------------
@@ -963,3 +963,50 @@ def read_potku_settings(path: os.PathLike | str, measurement: str | None = None)
         cp_d, fd = dp[-1]
         out["depth_profile"] = dict(cp_d.items("depth_profile_settings")) if cp_d.has_section("depth_profile_settings") else {}
     return out
+
+
+# ----------------------------------------------------------------------------------------------
+# settings -> Experiment
+# ----------------------------------------------------------------------------------------------
+
+def potku_experiment(settings, sample, recoils, solid_angle_msr: float, n_channels: int = 8192,
+                     fluence: float = 1e12, timing_resolution_ps: float = 0.0,
+                     energy_resolution_keV: float = 0.0, options=None, name: str | None = None):
+    """Build a :class:`recoilsim.experiment.Experiment` from Potku settings.
+
+    Parameters
+    ----------
+    settings : dict from :func:`read_potku_settings`, or a path passed to it
+    sample : recoilsim Sample (Potku's .ini files carry no sample)
+    recoils : elements/isotopes to simulate, e.g. ``['7Li', 'O', 'Mn']``
+    solid_angle_msr : telescope solid angle (not in Potku's measuring-unit settings)
+    n_channels, fluence, timing_resolution_ps, energy_resolution_keV, options
+        Passed to Detector / Beam / Experiment.
+
+    Beam ion and energy, target and detector angles (converted with
+    :meth:`recoilsim.instrument.Geometry.from_target_detector`), flight length, the T1 carbon
+    foil (ug/cm2) and the TOF calibration (Potku's s -> ns) come from the settings.
+    """
+    from ..experiment import Experiment, Options
+    from ..instrument import Beam, Detector, Foil, Geometry
+
+    st = settings if isinstance(settings, Mapping) else read_potku_settings(settings)
+    for key in ("beam", "geometry", "detector"):
+        if key not in st:
+            raise RecoilsimError("settings", sorted(st), f"a dict from read_potku_settings (missing {key!r})")
+    cal = st.get("calibration")
+    if not cal:
+        raise RecoilsimError("settings.calibration", cal, "a TOF calibration with non-zero slope (calibration_settings.ini)")
+    beam = Beam(st["beam"]["ion"], st["beam"]["energy_MeV"], fluence=fluence)
+    geo = Geometry.from_target_detector(st["geometry"]["target_angle_deg"], st["geometry"]["detector_angle_deg"])
+    foils = []
+    foil = st["detector"].get("carbon_foil_ug_cm2")
+    if foil:
+        foils.append(Foil("C", thickness_ug_cm2=foil, name="T1 carbon foil"))
+    det = Detector(flight_length_m=st["detector"]["tof_length_m"], solid_angle_msr=solid_angle_msr,
+                   calibration_a_ns=cal["slope_ns"], calibration_b_ns=cal["offset_ns"], n_channels=n_channels,
+                   timing_resolution_ps=timing_resolution_ps, foils=foils,
+                   energy_resolution_keV=energy_resolution_keV)
+    return Experiment(beam=beam, geometry=geo, detector=det, sample=sample, recoils=list(recoils),
+                      options=options if options is not None else Options(),
+                      name=name or st.get("project_name", "potku"))
