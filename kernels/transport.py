@@ -6,9 +6,12 @@ eV/(1e15 atoms/cm2) from :func:`compound_stopping` (Bragg's rule over the layer'
 Method: classical 4th-order Runge-Kutta with adaptive internal steps. Each step is limited to a
 relative energy change of ``REL_STEP`` (h <= REL_STEP * E / S(E)), so the number of steps
 follows the energy lost, not the thickness: a thin layer costs one step, a particle slowing
-down by a factor 100 costs ~ ln(100)/REL_STEP steps. With REL_STEP = 0.02 the result agrees
-with a 100x finer integration to better than 1e-6 relative (tests/test_transport.py), i.e.
-independent of how a caller sublayers a homogeneous layer.
+down by a factor 100 costs ~ ln(100)/REL_STEP steps. With REL_STEP = 0.02 the exit energy agrees
+with an independent integral of dE/S(E) (Gauss-Legendre per table interval, path_for_energy) to
+2e-7 relative, also for a 9 MeV Cu ion losing 86 % of its energy in LiPON, and splitting a layer
+into 1, 7 or 100 sublayers moves it by < 1e-7 (tests/test_transport.py). RK4 was chosen over
+range tables because it needs no per-composition table (layers are made and changed on the fly
+by the fit) and its cost follows the energy lost.
 
 Energy variance (straggling) uses the exact propagation of Tschalaer (NIM 61 (1968) 141; the
 "(S_out/S_in)^2 rule" of SIMNRA/DEPTH): with Q = Omega^2 / S(E)^2, dQ/dx = W(E)/S(E)^2, so
