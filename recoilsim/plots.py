@@ -135,7 +135,7 @@ def _spectrum(ds, name: str):
 
 def plot_spectra(ds, elements: Sequence[str] | None = None, path: os.PathLike | str | None = None,
                  depth_axis_for: str | None = "Li", logy: bool = True, *, measured=None,
-                 depth_offset_nm: float = 0.0, title: str | None = None,
+                 depth_offset_nm: float = 0.0, title: str | None = None, xlim: tuple | None = None,
                  inputs: Iterable[os.PathLike | str] = ()):
     """Counts against TOF channel per element, with a depth axis (nm) on top for one element.
 
@@ -158,6 +158,8 @@ def plot_spectra(ds, elements: Sequence[str] | None = None, path: os.PathLike | 
         mapping name -> counts array (same channels as ``ds``).
     depth_offset_nm : float
         Subtracted from the depth on the top axis (e.g. 30 to count from the Cu/LiPON interface).
+    xlim : (float, float), optional
+        Channel range; default from a little before the first channel with counts to the last.
 
     Returns
     -------
@@ -209,7 +211,9 @@ def plot_spectra(ds, elements: Sequence[str] | None = None, path: os.PathLike | 
     if logy:
         ax.set_yscale("log")
         ax.set_ylim(bottom=0.5, top=max(ymax * 2.0, 10.0))
-    ax.set_xlim(ch[0], ch[-1])
+    if xlim is None:
+        xlim = _auto_xlim(ds, elements, ch)
+    ax.set_xlim(*xlim)
     ax.legend(loc="best", fontsize=8)
     ax.grid(alpha=0.25)
     if depth_axis_for:
@@ -228,6 +232,21 @@ def plot_spectra(ds, elements: Sequence[str] | None = None, path: os.PathLike | 
     if path is not None:
         save_figure(fig, path, inputs)
     return fig
+
+
+def _auto_xlim(ds, elements, ch):
+    first = []
+    for name in elements:
+        y = np.asarray(_spectrum(ds, name).values, dtype=float)
+        nz = np.nonzero(np.isfinite(y) & (y > 0))[0]
+        if nz.size:
+            first.append((nz[0], nz[-1]))
+    if not first or ch.size < 2:
+        return (ch[0], ch[-1])
+    lo = min(f[0] for f in first)
+    hi = max(f[1] for f in first)
+    pad = max(0.1 * (hi - lo), 5.0)
+    return (max(ch[0], ch[lo] - pad), min(ch[-1], ch[hi] + pad))
 
 
 def _exp_name(ds) -> str:

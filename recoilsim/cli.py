@@ -1,0 +1,332 @@
+"""Command-line interface: ``recoilsim demo | simulate | kinematics`` (typer + rich).
+
+One function per command; each is a thin layer over the Python API. A
+:class:`~recoilsim.errors.RecoilsimError` ends a command with one red line ``error: <message>``
+on stderr and exit code 2 (no traceback). Outputs are written atomically and never over an
+input file.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import io
+import math
+import warnings
+from pathlib import Path
+from typing import Iterable, Optional, Sequence
+
+import numpy as np
+import typer
+
+from .errors import RecoilsimError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="recoilsim: simulate and fit TOF-ERDA spectra.")
+
+OUTPUT_FORMATS = ("nc", "csv", "png", "svg", "pdf")
+
+
+# ----------------------------------------------------------------------------------------------
+# helpers
+# ----------------------------------------------------------------------------------------------
+
+def _console(stderr: bool = False):
+    from rich.console import Console
+
+    return Console(stderr=stderr, soft_wrap=True, highlight=False)
+
+
+def _fail(message: str, code: int = 2):
+    from rich.text import Text
+
+    _console(stderr=True).print(Text(f"error: {message}", style="bold red"))
+    raise typer.Exit(code=code)
+
+
+def handle_errors(fn):
+    """Decorator for commands: RecoilsimError -> red ``error:`` line and exit code 2;
+    OSError (cannot read/write) -> the same with exit code 1; warnings -> yellow lines."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        from rich.text import Text
+
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                result = fn(*args, **kwargs)
+            except RecoilsimError as exc:
+                _show_warnings(caught)
+                _fail(str(exc), 2)
+            except OSError as exc:
+                _show_warnings(caught)
+                _fail(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc), 1)
+        _show_warnings(caught)
+        return result
+
+    def _show_warnings(caught):
+        from rich.text import Text
+
+        con = _console(stderr=True)
+        seen = set()
+        for w in caught:
+            if issubclass(w.category, (DeprecationWarning, PendingDeprecationWarning)):
+                continue
+            msg = str(w.message)
+            if msg in seen:
+                continue
+            seen.add(msg)
+            con.print(Text(f"warning: {msg}", style="yellow"))
+
+    return wrapper
+
+
+def _parse_formats(fmt: str) -> list[str]:
+    out = []
+    for f in fmt.split(","):
+        f = f.strip().lower().lstrip(".")
+        if not f:
+            continue
+        if f not in OUTPUT_FORMATS:
+            raise RecoilsimError("--format", fmt, f"a comma-separated list of {', '.join(OUTPUT_FORMATS)}")
+        if f not in out:
+            out.append(f)
+    if not out:
+        raise RecoilsimError("--format", fmt, f"at least one of {', '.join(OUTPUT_FORMATS)}")
+    return out
+
+
+def _out_dir(out: Path) -> Path:
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise RecoilsimError("--out", str(out), "a folder (it exists as a file)")
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def _depth_element(ds, wanted: str | None) -> str | None:
+    elements = [str(e) for e in ds["element"].values] if "element" in ds.dims else []
+    if wanted and wanted in elements:
+        return wanted
+    if wanted and wanted != "Li":
+        raise RecoilsimError("--depth-for", wanted, f"an element of the spectra ({', '.join(elements)})")
+    return elements[0] if elements else None
+
+
+def write_spectra_csv(ds, path, depth_for: str | None = "Li", inputs: Iterable = ()) -> Path:
+    """CSV of the spectra: ``channel, time_ns``, one counts column per element, then
+    ``<depth_for>_depth_nm`` (mean depth of origin, empty where none). Written atomically."""
+    from .io.atomic import atomic_write, refuse_overwrite_inputs
+
+    path = Path(path)
+    refuse_overwrite_inputs(path, list(inputs))
+    elements = [str(e) for e in ds["element"].values]
+    depth_for = _depth_element(ds, depth_for)
+    cols = [np.asarray(ds["channel"].values), np.asarray(ds["time_ns"].values, dtype=float)]
+    header = ["channel", "time_ns"] + elements
+    cols += [np.asarray(ds["counts"].sel(element=e).values, dtype=float) for e in elements]
+    if depth_for is not None and "depth_nm" in ds.coords:
+        header.append(f"{depth_for}_depth_nm")
+        cols.append(np.asarray(ds["depth_nm"].sel(element=depth_for).values, dtype=float))
+
+    def fmt(v):
+        if isinstance(v, (int, np.integer)):
+            return str(int(v))
+        return "" if not np.isfinite(v) else f"{float(v):.10g}"
+
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(header)
+    for i in range(len(cols[0])):
+        w.writerow([fmt(c[i]) for c in cols])
+    with atomic_write(path, "w", newline="") as f:
+        f.write(buf.getvalue())
+    return path
+
+
+def _channel_at(ds, element: str, depth_nm: float) -> float:
+    from .plots import channel_depth_mapping
+
+    m = channel_depth_mapping(ds, element)
+    if m is None:
+        return math.nan
+    return float(m[1](np.array([depth_nm]))[0])
+
+
+def spectra_summary(ds, exp) -> list[dict]:
+    """Per element: total counts, the channel of the surface (depth 0) and, where the element
+    first appears below the surface, the layer and the channel of that layer's top."""
+    rows = []
+    tops = np.concatenate([[0.0], np.cumsum([l.thickness_nm if l.thickness_nm is not None else np.nan
+                                             for l in exp.sample.layers])])
+    for e in [str(x) for x in ds["element"].values]:
+        first = next((i for i, l in enumerate(exp.sample.layers) if e in l.elements()), None)
+        row = {"element": e, "counts": float(ds["counts"].sel(element=e).sum()),
+               "surface_channel": _channel_at(ds, e, 0.0), "first_layer": None, "first_layer_channel": math.nan}
+        if first is not None and first > 0 and np.isfinite(tops[first]):
+            row["first_layer"] = exp.sample.layers[first].name or f"layer {first}"
+            row["first_layer_top_nm"] = float(tops[first])
+            row["first_layer_channel"] = _channel_at(ds, e, float(tops[first]))
+        rows.append(row)
+    return rows
+
+
+def _summary_table(ds, exp, title: str):
+    from rich.table import Table
+
+    t = Table(title=title)
+    t.add_column("element")
+    t.add_column("counts", justify="right")
+    t.add_column("surface ch", justify="right")
+    t.add_column("first layer with it", justify="left")
+    t.add_column("its top ch", justify="right")
+
+    def ch(v):
+        return "-" if not np.isfinite(v) else f"{v:.1f}"
+
+    for r in spectra_summary(ds, exp):
+        layer = "-" if r["first_layer"] is None else f"{r['first_layer']} (at {r['first_layer_top_nm']:g} nm)"
+        t.add_row(r["element"], f"{r['counts']:.4g}", ch(r["surface_channel"]), layer, ch(r["first_layer_channel"]))
+    return t
+
+
+def _run_simulation(exp, tofe: bool = False):
+    from .simulate import simulate
+
+    con = _console(stderr=True)
+    with con.status(f"simulating {exp.name} ..."):
+        return simulate(exp, tofe=tofe) if tofe else simulate(exp)
+
+
+def _write_outputs(ds, out: Path, stem: str, formats: Sequence[str], inputs: Sequence, depth_for: str | None,
+                   tofe: bool = False) -> list[Path]:
+    from .io.atomic import write_netcdf
+    from .plots import plot_spectra, plot_tofe_map
+
+    written = []
+    for f in formats:
+        p = out / f"{stem}_spectra.{f}"
+        if f == "nc":
+            written.append(write_netcdf(ds, p, inputs=inputs))
+        elif f == "csv":
+            written.append(write_spectra_csv(ds, p, depth_for=depth_for, inputs=inputs))
+        else:
+            plot_spectra(ds, path=p, depth_axis_for=_depth_element(ds, depth_for), inputs=inputs)
+            written.append(p)
+            if tofe and "tofe" in ds:
+                q = out / f"{stem}_tofe.{f}"
+                plot_tofe_map(ds, q, inputs=inputs)
+                written.append(q)
+    return written
+
+
+def _report(ds, exp, written: list[Path], title: str):
+    con = _console()
+    con.print(_summary_table(ds, exp, title))
+    for p in written:
+        con.print(f"wrote {p}")
+
+
+# ----------------------------------------------------------------------------------------------
+# commands
+# ----------------------------------------------------------------------------------------------
+
+@app.callback()
+def main():
+    """recoilsim: simulate and fit TOF-ERDA spectra."""
+
+
+@app.command()
+@handle_errors
+def demo(out: Path = typer.Option(Path("recoilsim-demo"), "--out", "-o", help="output folder"),
+         tofe: bool = typer.Option(False, "--tofe", help="also simulate and plot the TOF-E map")):
+    """Simulate the built-in reference case (9 MeV 63Cu on Cu/LiPON/LATP; Li, P, O, N, C).
+
+    Writes reference_spectra.nc, .csv and .png (Fig. 4a-like, depth on the top axis) to --out.
+    """
+    from .experiment import reference_experiment
+
+    exp = reference_experiment()
+    out = _out_dir(out)
+    ds = _run_simulation(exp, tofe=tofe)
+    written = _write_outputs(ds, out, "reference", ["nc", "csv", "png"], [], "Li", tofe=tofe)
+    _report(ds, exp, written, f"{exp.name}: simulated counts")
+    rows = {r["element"]: r for r in spectra_summary(ds, exp)}
+    li = rows.get("Li")
+    if li is not None:
+        _console().print(f"Li: surface (Cu) at channel {li['surface_channel']:.1f}, "
+                         f"Cu/LiPON interface at channel {li['first_layer_channel']:.1f} "
+                         "(paper: 520 and 570)")
+
+
+@app.command()
+@handle_errors
+def simulate(experiment: Path = typer.Argument(..., help="experiment file (TOML)"),
+             out: Path = typer.Option(Path("."), "--out", "-o", help="output folder"),
+             format: str = typer.Option("nc,csv,png", "--format", "-f",
+                                        help="comma-separated: nc, csv, png, svg, pdf"),
+             depth_for: str = typer.Option("Li", "--depth-for", help="element whose depth labels the plot and CSV"),
+             tofe: bool = typer.Option(False, "--tofe", help="also simulate and plot the TOF-E map")):
+    """Simulate the spectra of an experiment file; writes <name>_spectra.{nc,csv,png} to --out."""
+    from .config import load_experiment
+
+    formats = _parse_formats(format)
+    exp = load_experiment(experiment)
+    out = _out_dir(out)
+    ds = _run_simulation(exp, tofe=tofe)
+    written = _write_outputs(ds, out, Path(experiment).stem, formats, [experiment], depth_for, tofe=tofe)
+    _report(ds, exp, written, f"{exp.name}: simulated counts")
+
+
+def kinematics_rows(exp) -> list[dict]:
+    """Per recoil isotope: K, energy at the surface (MeV), flight time over the flight length
+    (ns, before any foil loss) and the screened recoil cross section (mb/sr)."""
+    from .experiment import SCREENING
+    from .kernels.cross_section import recoil_cross_section
+    from .kernels.kinematics import flight_time_ns, recoil_factor
+
+    b = exp.beam
+    phi = math.radians(exp.geometry.recoil_deg)
+    code = SCREENING[exp.options.screening]
+    rows = []
+    for iso in exp.recoil_isotopes():
+        k = recoil_factor(b.isotope.mass_u, iso.mass_u, phi)
+        e2 = k * b.energy_MeV
+        t = flight_time_ns(e2, iso.mass_u, exp.detector.flight_length_m, exp.options.relativistic)
+        s = recoil_cross_section(b.isotope.Z, b.isotope.mass_u, iso.Z, iso.mass_u, b.energy_MeV, phi, code)
+        rows.append({"isotope": iso.name, "K": float(k), "energy_MeV": float(e2), "flight_time_ns": float(t),
+                     "cross_section_mb_sr": float(s)})
+    return rows
+
+
+@app.command()
+@handle_errors
+def kinematics(experiment: Optional[Path] = typer.Argument(None, help="experiment file (TOML); "
+                                                                      "default: the reference case")):
+    """Kinematic factor, surface recoil energy, flight time and cross section of every recoil."""
+    from rich.table import Table
+
+    if experiment is None:
+        from .experiment import reference_experiment
+
+        exp = reference_experiment()
+    else:
+        from .config import load_experiment
+
+        exp = load_experiment(experiment)
+    b, g, d = exp.beam, exp.geometry, exp.detector
+    t = Table(title=f"{exp.name}: {b.energy_MeV:g} MeV {b.ion}, recoil angle {g.recoil_deg:g} deg, "
+                    f"flight length {d.flight_length_m:g} m, screening {exp.options.screening}")
+    for c in ("isotope", "K", "E surface (MeV)", "flight time (ns)", "sigma (mb/sr)"):
+        t.add_column(c, justify="left" if c == "isotope" else "right")
+    for r in kinematics_rows(exp):
+        t.add_row(r["isotope"], f"{r['K']:.5f}", f"{r['energy_MeV']:.4f}", f"{r['flight_time_ns']:.3f}",
+                  f"{r['cross_section_mb_sr']:.4g}")
+    _console().print(t)
+    _console().print("flight time for the surface recoil energy, before any foil loss "
+                     f"({'relativistic' if exp.options.relativistic else 'classical'})")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()
