@@ -173,8 +173,10 @@ def exit_lookup(G, J, V, lnE0, dlnE, mass, klo, khi, E):
     if E <= 0.0:
         return 0.0, 0.0, 0.0
     k, t = _cell(lnE0, dlnE, mass, klo, khi, E)
-    if G[k] <= 0.0 or G[k + 1] <= 0.0:
+    if G[k] <= 0.0 and G[k + 1] <= 0.0:
         return 0.0, 0.0, 0.0
+    # a cell across the stopping threshold is interpolated linearly (never zeroed as a whole,
+    # which would move the threshold up by a cell at every block)
     return _loglin(G[k], G[k + 1], t), _lin(J, k, t), _lin(V, k, t)
 
 

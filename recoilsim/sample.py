@@ -12,8 +12,12 @@ the top of that layer (end values hold beyond the grid). Two kinds:
 * ``"fraction"``: the atomic fraction of the element itself. The other elements share the
   remainder ``1 - c`` in their nominal proportions (renormalisation rule).
 * ``"scale"``: a multiplier on the element's amount per formula unit (1 = nominal); the
-  composition is then renormalised to atomic fractions summing to 1. A Li excess ratio of
-  1.25 is ``Profile('Li', [0, 30], [1.25, 1.0], kind='scale')``.
+  composition is then renormalised to atomic fractions summing to 1.
+* ``"ratio"``: a multiplier on the element's nominal atomic fraction (1 = nominal); the other
+  elements share the remainder as for ``"fraction"``. This is the ratio of recoil yields per
+  unit depth that a ratio spectrum measures (the paper's Li NI ratio): a Li excess ratio of
+  1.25 at the interface falling to 1 at 30 nm is
+  ``Profile('Li', [0, 30], [1.25, 1.0], kind='ratio')``.
 
 Several profiles in one layer are applied in order.
 """
@@ -46,7 +50,7 @@ class Profile:
         Depth grid from the top of the layer, strictly increasing, >= 0, in ``depth_unit``.
     values : sequence of float
         Profile values at the grid points (see module docstring for ``kind``).
-    kind : {'scale', 'fraction'}
+    kind : {'scale', 'ratio', 'fraction'}
         Meaning of ``values``.
     depth_unit : {'nm', '1e15'}
         nm (the layer needs a density) or 1e15 atoms/cm2.
@@ -71,8 +75,8 @@ class Profile:
             raise RecoilsimError(f"profile[{self.element}]", "non-finite", "finite depths and values")
         if d[0] < 0 or np.any(np.diff(d) <= 0):
             raise RecoilsimError(f"profile[{self.element}].depth", self.depth, "strictly increasing values >= 0")
-        if self.kind not in ("scale", "fraction"):
-            raise RecoilsimError(f"profile[{self.element}].kind", self.kind, "'scale' or 'fraction'")
+        if self.kind not in ("scale", "ratio", "fraction"):
+            raise RecoilsimError(f"profile[{self.element}].kind", self.kind, "'scale', 'ratio' or 'fraction'")
         if np.any(v < 0) or (self.kind == "fraction" and np.any(v > 1)):
             lim = "in [0, 1]" if self.kind == "fraction" else ">= 0"
             raise RecoilsimError(f"profile[{self.element}].values", self.values, f"values {lim}")
@@ -147,9 +151,12 @@ class Layer:
             if p.depth_unit == "nm" and self.density_g_cm3 is None:
                 raise RecoilsimError(f"{lbl}.profiles[{p.element}].depth_unit", "nm",
                                      "'1e15' unless the layer has a density")
-            if p.kind == "scale" and p.element not in self.fractions:
+            if p.kind in ("scale", "ratio") and p.element not in self.fractions:
                 raise RecoilsimError(f"{lbl}.profiles[{p.element}].element", p.element,
-                                     f"an element of the layer ({', '.join(self.fractions)}) for kind 'scale'")
+                                     f"an element of the layer ({', '.join(self.fractions)}) for kind '{p.kind}'")
+            if p.kind == "ratio" and np.any(p.values * self.fractions[p.element] > 1.0):
+                raise RecoilsimError(f"{lbl}.profiles[{p.element}].values", p.values,
+                                     f"ratios <= {1.0 / self.fractions[p.element]:.4g} (fraction <= 1)")
         self.enrichment = {element(k).symbol: dict(v) for k, v in dict(self.enrichment).items()}
         for k, v in self.enrichment.items():
             natural_isotopes(k, v)  # validates
@@ -205,6 +212,8 @@ class Layer:
                                          "values that leave atoms in the layer at every depth")
                 out /= tot
             else:
+                if p.kind == "ratio":
+                    v = v * self.fractions[p.element]
                 rest = out.sum(axis=1) - out[:, j]
                 scale = np.where(rest > 0, (1.0 - v) / np.where(rest > 0, rest, 1.0), 0.0)
                 out *= scale[:, None]
