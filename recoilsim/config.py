@@ -66,6 +66,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from .elements import element as _element
 from .errors import RecoilsimError
 from .experiment import Experiment, Options, reference_experiment
 from .instrument import Beam, Detector, Foil, Geometry
@@ -302,6 +303,12 @@ def _layer(d: dict, path: str) -> Layer:
     for el, v in sf.items():
         if not _is_num(v):
             raise RecoilsimError(f"{path}.stopping_factors.{el}", v, "a number > 0")
+    for key, table in (("enrichment", enr), ("stopping_factors", sf)):
+        for el in table:
+            try:
+                _element(el)
+            except RecoilsimError as exc:
+                raise RecoilsimError(f"{path}.{key}.{el}", el, f"an element symbol as key ({exc.allowed})") from None
     kw = {k: d[k] for k in ("thickness_nm", "density_g_cm3", "areal_density_1e15", "name") if k in d}
     try:
         return Layer(comp, profiles=profiles, enrichment=enr, stopping_factors=dict(sf), **kw)
@@ -314,6 +321,8 @@ def _layer(d: dict, path: str) -> Layer:
         if m:
             idx = next((i for i, p in enumerate(profiles) if p.element == m.group(1)), 0)
             raise RecoilsimError(f"{path}.profiles[{idx}].{m.group(2)}", exc.value, exc.allowed) from None
+        if f in ("element", "formula") or f.startswith("layer") and f.endswith(".composition"):
+            raise RecoilsimError(f"{path}.composition", exc.value, exc.allowed) from None
         if f == "enrichment" or f.startswith("enrichment"):
             raise RecoilsimError(f"{path}.enrichment", exc.value, exc.allowed) from None
         raise _rethrow(exc, path) from None
@@ -428,6 +437,8 @@ def _ef_from_dict(d: Mapping[str, Any], source: str, path: Path | None = None) -
                              options=options, name=d.get("name", Path(source).stem if path else "experiment"))
         except RecoilsimError as exc:
             f = str(exc.field)
+            if f in ("isotope", "element"):
+                f = "recoils"
             raise RecoilsimError(f if "." in f or f in ("recoils",) else f"experiment.{f}", exc.value,
                                  exc.allowed) from None
     except RecoilsimError as exc:
