@@ -143,6 +143,7 @@ def test_simnra_style_file(tmp_path):
     SIMNRA_LIKE.replace("<beamparticle>4He", "<beamparticle>4Xx"),
     SIMNRA_LIKE.replace("1.00000000000000E+0003", "1e999"),      # huge -> inf
     SIMNRA_LIKE.replace("<x>0 1 2</x>", "<x>0 0 2</x>"),           # duplicate channels
+    SIMNRA_LIKE.replace('encoding="utf-8"', 'encoding="utf-9"'),    # unknown encoding (found by the fuzz test)
 ])
 def test_malformed(tmp_path, content):
     p = tmp_path / "bad.xml"

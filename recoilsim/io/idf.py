@@ -364,7 +364,7 @@ def read_idf(path: os.PathLike | str) -> IdfDocument:
     except ET.ParseError as exc:
         raise RecoilsimError(f"IDF file {p} line {exc.position[0]} column {exc.position[1] + 1}",
                              str(exc).split(":")[0], "well-formed XML") from None
-    except (ValueError, RecursionError) as exc:  # e.g. encoding declarations expat refuses
+    except (ValueError, LookupError, RecursionError, UnicodeError) as exc:  # e.g. an unknown encoding declared
         raise RecoilsimError(f"IDF file {p}", type(exc).__name__, "well-formed XML") from None
     if root.tag != f"{{{IDF_NS}}}idf":
         raise RecoilsimError(f"IDF file {p} root element", root.tag, f"<idf> in the namespace {IDF_NS}")
