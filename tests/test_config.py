@@ -337,3 +337,41 @@ def test_dumps_toml_escapes_and_values():
     back = tomllib.loads(dumps_toml(d))
     d.pop("none")
     assert back == d
+
+
+# --- fuzz ------------------------------------------------------------------------------------
+
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+
+_FUZZ_SOURCES = [(EXAMPLES / n).read_bytes() for n in ("reference.toml", "potku_ecaart.toml",
+                                                       "reference_li_excess.toml")]
+_TOKENS = [b"0", b"-1", b"1e400", b"nan", b"inf", b'"x"', b"[]", b"{}", b"true", b'""', b"[[", b"]", b"=",
+           b"\n", b"99999999999999999999999", b'"Li"', b"{Li = 0.5}", b"[0.0, -1.0]", b'"Xx"', b"\xff"]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(src=st.sampled_from(_FUZZ_SOURCES),
+       edits=st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 3), st.integers(0, 255),
+                                st.sampled_from(_TOKENS)), min_size=1, max_size=4))
+def test_fuzz_mutated_files_raise_only_recoilsim_error(tmp_path, src, edits):
+    """Mutated experiment files (bytes flipped, cut, values replaced) load or raise RecoilsimError."""
+    b = bytearray(src)
+    for pos, op, byte, tok in edits:
+        pos %= max(len(b), 1)
+        if op == 0:
+            b[pos:pos + 1] = bytes([byte])
+        elif op == 1:
+            del b[pos:pos + 1 + byte % 20]
+        elif op == 2:
+            b[pos:pos] = tok
+        else:  # replace the value after the next '='
+            j = b.find(b"=", pos)
+            if j >= 0:
+                k = b.find(b"\n", j)
+                b[j + 1:k if k >= 0 else len(b)] = b" " + tok
+    p = tmp_path / "fuzz.toml"
+    p.write_bytes(bytes(b))
+    try:
+        load_file(p)
+    except RecoilsimError:
+        pass
