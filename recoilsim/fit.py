@@ -1,0 +1,871 @@
+"""Fitting TOF-ERDA spectra: depth profile of one element (Li first) plus nuisance parameters.
+
+Model
+-----
+Built on :class:`recoilsim.basis.LinearModel`: for a fixed stopping medium the counts of the
+profiled element are ``s * (c + A v)`` (v the profile ratios on the depth nodes, s the Q*Omega
+scale) and the other elements' spectra are ``s * o``; a TOF calibration change (a, b) only
+re-spreads stored bricks. Slow parameters (layer thickness, per-layer stopping factor) change
+the stopping medium: the model is made linear in them by finite differences over full
+re-simulations (one extra LinearModel per slow parameter), and the fit is repeated after
+re-building the models at the fitted values (outer iterations) until they stop moving. After
+the fit the model is re-linearised at the fitted profile (``LinearModel(base=...)``) and refitted
+once, so the final model equals the full simulation of the fitted profile; the remaining
+difference to :func:`recoilsim.simulate.simulate` is reported (``attrs['full_model_max_rel_diff']``).
+
+Statistics
+----------
+Poisson likelihood, minimised as the deviance
+``D = 2 sum(m - d + d ln(d/m))`` (Baker & Cousins, NIM 221 (1984) 437) with
+:func:`scipy.optimize.least_squares` on the signed deviance residuals
+``r = sign(d - m) sqrt(2 (m - d + d ln(d/m)))`` (sum r^2 = D), analytic Jacobian for the profile
+values and the scales, forward differences (re-spread only) for a and b. Goodness of fit:
+D / dof and Pearson chi2 = sum (d - m)^2 / m with chi2 p-values, dof = n - p_eff with
+p_eff = tr((F + P)^-1 F) the effective number of parameters.
+
+Regularisation
+--------------
+Second-difference penalty ``lambda * sum_m ||L v_m||^2`` on each profile. The strength is
+chosen by generalised cross-validation (Wahba 1977; Craven & Wahba 1979) on the
+Poisson-weighted linearisation at an almost unregularised fit:
+``GCV(lambda) = n D(lambda) / (n - p_eff(lambda))^2``; or given as a number (0: none).
+
+Uncertainties
+-------------
+Covariance from the Fisher information of the Poisson model, F = J^T diag(1/m) J (J = dm/dp),
+with the penalty added as a Gaussian smoothness prior: ``C = (F + P)^-1`` (the Bayesian
+posterior covariance; with lambda = 0 it is the usual inverse Fisher matrix). With
+regularisation the estimate is biased towards smooth profiles; C is wider than the frequentist
+sandwich ``(F+P)^-1 F (F+P)^-1`` (also stored, ``sigma_sandwich``) and partly covers that bias,
+but not fully: the coverage test in tests/test_fit.py uses a grid the data resolve with
+lambda = 0 and reports the coverage seen with GCV on a fine grid. A second method: parametric
+bootstrap (Poisson resamples of the fitted model, each refitted in full from the solution).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+import time
+import warnings
+from dataclasses import dataclass, field
+from typing import Mapping, Sequence
+
+import numpy as np
+import xarray as xr
+from scipy import optimize, stats
+
+from .basis import LinearModel
+from .errors import RecoilsimError
+from .experiment import Experiment
+
+__all__ = ["Parameter", "SlowParameter", "FitParameters", "FitResult", "fit", "fit_command", "deviance"]
+
+TINY = 1e-9  # counts: floor of the model inside a window (d ln(d/m) stays finite)
+
+
+@dataclass
+class Parameter:
+    """A scalar fit parameter.
+
+    value : starting value (None: from the experiment); bounds : (lo, hi); fixed : hold it;
+    tie : 'shared' (one value for all measurements) or 'each' (one per measurement).
+    """
+
+    value: float | None = None
+    bounds: tuple = (-np.inf, np.inf)
+    fixed: bool = False
+    tie: str = "shared"
+
+    def __post_init__(self):
+        if self.tie not in ("shared", "each"):
+            raise RecoilsimError("parameter.tie", self.tie, "'shared' or 'each'")
+
+
+@dataclass
+class SlowParameter:
+    """A parameter that changes the stopping medium (needs full re-simulations).
+
+    kind : 'thickness' (layer thickness, nm) or 'stopping' (stopping factor of ``element`` in the
+    layer; all elements of the layer when ``element`` is None). Shared by all measurements.
+    step : finite-difference step (default 1 % of the value).
+    """
+
+    kind: str
+    layer: int | str
+    element: str | None = None
+    value: float | None = None
+    bounds: tuple = (0.0, np.inf)
+    fixed: bool = False
+    step: float | None = None
+
+    def __post_init__(self):
+        if self.kind not in ("thickness", "stopping"):
+            raise RecoilsimError("slow.kind", self.kind, "'thickness' or 'stopping'")
+
+    @property
+    def name(self) -> str:
+        return f"{self.kind}[{self.layer}{',' + self.element if self.element else ''}]"
+
+
+@dataclass
+class FitParameters:
+    """What to fit.
+
+    element, layer : the profiled element and its layer (index or name).
+    depth_nm : profile nodes (nm from the top of the layer); values are ratios to the nominal
+        atomic fraction (``Profile(kind='ratio')``), piecewise linear, end values held beyond.
+    profile_value, profile_bounds, profile_fixed : start, bounds (>= 0) and fixing of the values.
+    regularization : 'gcv' or a number (lambda, 0 = none), second-difference smoothness penalty.
+    a, b : TOF calibration (ns/channel, ns), shared by default.
+    scale : multiplier of Q * Omega (start 1), 'shared' or 'each'.
+    slow : list of :class:`SlowParameter`.
+    windows : channel windows: {element: (lo, hi)} for every measurement or
+        {(i_measurement, element): (lo, hi)}; inclusive. Default: the profile element's channels
+        that see the profile nodes (plus 5 channels each side); other elements: channels where the
+        nominal model exceeds 1e-3 of its maximum.
+    """
+
+    element: str = "Li"
+    layer: int | str = 1
+    depth_nm: Sequence[float] = field(default_factory=lambda: np.linspace(0.0, 58.8, 50))
+    profile_value: float = 1.0
+    profile_bounds: tuple = (0.0, np.inf)
+    profile_fixed: bool = False
+    regularization: str | float = "gcv"
+    a: Parameter = field(default_factory=Parameter)
+    b: Parameter = field(default_factory=Parameter)
+    scale: Parameter = field(default_factory=lambda: Parameter(1.0, (0.0, np.inf)))
+    slow: list = field(default_factory=list)
+    windows: Mapping = field(default_factory=dict)
+    max_nfev: int = 100
+    relinearize: bool = True
+
+
+def deviance(d, m) -> float:
+    """Poisson deviance 2 sum(m - d + d ln(d/m)) (terms with d = 0 give 2m)."""
+    d = np.asarray(d, float)
+    m = np.maximum(np.asarray(m, float), TINY)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = np.where(d > 0, d * np.log(d / m), 0.0)
+    return float(2.0 * np.sum(m - d + t))
+
+
+def _dev_res(d, m):
+    """Signed deviance residuals and their derivative dr/dm."""
+    m = np.maximum(m, TINY)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        f = m - d + np.where(d > 0, d * np.log(d / m), 0.0)
+    f = np.maximum(f, 0.0)
+    r = np.sign(d - m) * np.sqrt(2.0 * f)
+    small = f < 1e-10 * np.maximum(m, 1.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        dr = np.where(small, -1.0 / np.sqrt(m), -np.abs(m - d) / (m * np.sqrt(2.0 * np.maximum(f, 1e-300))))
+    return r, dr
+
+
+# ----------------------------------------------------------------------------- inputs
+
+def _as_spectra(meas, elements: list[str], n_ch: int, i: int) -> dict[str, np.ndarray]:
+    """One measurement -> {element: counts (n_ch,)}."""
+    out = {}
+    if isinstance(meas, xr.Dataset):
+        if "counts" not in meas:
+            raise RecoilsimError(f"measured[{i}]", "Dataset", "a Dataset with a 'counts' variable")
+        meas = meas["counts"]
+    if isinstance(meas, xr.DataArray):
+        if "element" in meas.dims:
+            for e in meas["element"].values:
+                out[str(e)] = np.asarray(meas.sel(element=e).values, float)
+        else:
+            e = meas.attrs.get("element") or (meas.coords["element"].item() if "element" in meas.coords else None) \
+                or meas.name
+            if e is None:
+                raise RecoilsimError(f"measured[{i}]", "DataArray without element",
+                                     "an 'element' dim, coordinate, attr or name")
+            out[str(e)] = np.asarray(meas.values, float)
+    elif isinstance(meas, Mapping):
+        out = {str(k): np.asarray(v, float) for k, v in meas.items()}
+    else:
+        raise RecoilsimError(f"measured[{i}]", type(meas).__name__,
+                             "a dict element -> counts, an xarray DataArray or a Dataset with 'counts'")
+    for e, v in out.items():
+        if e not in elements:
+            raise RecoilsimError(f"measured[{i}][{e}]", e, f"an element with a simulated spectrum ({elements})")
+        if v.shape != (n_ch,):
+            raise RecoilsimError(f"measured[{i}][{e}]", v.shape, f"{n_ch} channels")
+        if not np.all(np.isfinite(v)) or np.any(v < 0):
+            raise RecoilsimError(f"measured[{i}][{e}]", "negative or non-finite counts", "counts >= 0")
+    return out
+
+
+def _layer_index(exp: Experiment, layer) -> int:
+    names = [l.name for l in exp.sample.layers]
+    if isinstance(layer, str):
+        if layer not in names:
+            raise RecoilsimError("layer", layer, f"one of {names}")
+        return names.index(layer)
+    if not 0 <= int(layer) < len(names):
+        raise RecoilsimError("layer", layer, f"0..{len(names) - 1}")
+    return int(layer)
+
+
+def _get_slow(exp: Experiment, sp: SlowParameter) -> float:
+    lay = exp.sample.layers[_layer_index(exp, sp.layer)]
+    if sp.kind == "thickness":
+        if lay.thickness_nm is None:
+            raise RecoilsimError(f"slow[{sp.name}]", None, "a layer with a thickness in nm")
+        return float(lay.thickness_nm)
+    el = sp.element or next(iter(lay.fractions))
+    return float(lay.stopping_factors.get(el, 1.0))
+
+
+def _set_slow(exp: Experiment, sp: SlowParameter, value: float) -> Experiment:
+    e = copy.deepcopy(exp)
+    li = _layer_index(e, sp.layer)
+    lay = e.sample.layers[li]
+    if sp.kind == "thickness":
+        new = dataclasses.replace(lay, thickness_nm=float(value), areal_density_1e15=None)
+    else:
+        els = [sp.element] if sp.element else list(lay.fractions)
+        sf = dict(lay.stopping_factors)
+        for el in els:
+            sf[el] = float(value)
+        kw = dict(stopping_factors=sf)
+        if lay.thickness_nm is not None:
+            kw.update(thickness_nm=lay.thickness_nm, areal_density_1e15=None)
+        new = dataclasses.replace(lay, **kw)
+    e.sample.layers[li] = new
+    return e
+
+
+# ----------------------------------------------------------------------------- the problem
+
+class _Problem:
+    """Parameter bookkeeping, model, residuals and Jacobian of one fit."""
+
+    def __init__(self, exps, data, par: FitParameters, lam: float):
+        self.exps = exps
+        self.par = par
+        self.M = len(data)
+        self.data = data
+        self.el = par.element
+        self.nodes = np.asarray(par.depth_nm, float)
+        self.nn = self.nodes.size
+        self.lam = float(lam)
+        e0 = exps[0]
+        # distinct experiments -> model groups
+        self.group = []
+        self.group_exps = []
+        for e in exps:
+            for g, ge in enumerate(self.group_exps):
+                if ge is e:
+                    self.group.append(g)
+                    break
+            else:
+                self.group_exps.append(e)
+                self.group.append(len(self.group_exps) - 1)
+        # full parameter vector
+        names, vals, lo, hi, free = [], [], [], [], []
+
+        def add(n, v, b, fx):
+            names.append(n); vals.append(float(v)); lo.append(float(b[0])); hi.append(float(b[1])); free.append(not fx)
+
+        self.i_prof = []
+        for m in range(self.M):
+            self.i_prof.append(np.arange(len(names), len(names) + self.nn))
+            for k in range(self.nn):
+                add(f"{self.el}[{m}][{self.nodes[k]:.4g}nm]", par.profile_value, par.profile_bounds, par.profile_fixed)
+        det = e0.detector
+        self.i_a, self.i_b, self.i_s = [], [], []
+        for key, p, default, lst in (("a_ns", par.a, det.calibration_a_ns, self.i_a),
+                                     ("b_ns", par.b, det.calibration_b_ns, self.i_b),
+                                     ("scale", par.scale, 1.0, self.i_s)):
+            v = default if p.value is None else p.value
+            if p.tie == "shared":
+                add(key, v, p.bounds, p.fixed)
+                lst.extend([len(names) - 1] * self.M)
+            else:
+                for m in range(self.M):
+                    add(f"{key}[{m}]", v, p.bounds, p.fixed)
+                    lst.append(len(names) - 1)
+        self.i_slow = []
+        self.slow0 = []
+        self.slow_h = []
+        for sp in par.slow:
+            v0 = _get_slow(e0, sp)
+            v = v0 if sp.value is None else sp.value
+            add(sp.name, v, sp.bounds, sp.fixed)
+            self.i_slow.append(len(names) - 1)
+            self.slow_h.append(sp.step or 0.01 * abs(v))
+        self.names = names
+        self.p = np.array(vals)
+        self.lo = np.array(lo)
+        self.hi = np.array(hi)
+        self.free = np.array(free)
+        self.base = [np.ones(self.nn) for _ in self.group_exps]
+        self.build_models()
+        # windows
+        A, c = self.models[0][0].columns()
+        self.win = []
+        for m in range(self.M):
+            w = {}
+            A, c = self.models[self.group[m]][0].columns()
+            oth = self.models[self.group[m]][0].other()
+            for e in data[m]:
+                spec = par.windows.get((m, e), par.windows.get(e))
+                if spec is None:
+                    if e == self.el:
+                        s = A[:, :-1].sum(1) if self.nn > 1 else A[:, 0]
+                        idx = np.nonzero(s > 1e-3 * max(s.max(), 1e-300))[0]
+                        lo_, hi_ = (idx.min() - 5, idx.max() + 5) if idx.size else (0, -1)
+                    else:
+                        s = oth.get(e, np.zeros(det.n_channels))
+                        idx = np.nonzero(s > 1e-3 * max(s.max(), 1e-300))[0]
+                        lo_, hi_ = (idx.min(), idx.max()) if idx.size else (0, -1)
+                else:
+                    lo_, hi_ = int(spec[0]), int(spec[1])
+                lo_, hi_ = max(lo_, 0), min(hi_, det.n_channels - 1)
+                w[e] = np.arange(lo_, hi_ + 1)
+            self.win.append(w)
+        self.n_data = sum(len(w) for ws in self.win for w in ws.values())
+        # regularisation operator
+        self.L = np.diff(np.eye(self.nn), 2, axis=0) if self.nn > 2 else np.zeros((0, self.nn))
+        # fixed slow reference values for the linearisation
+        self.nfree = int(self.free.sum())
+
+    def build_models(self):
+        """LinearModels at the current slow values (and one per slow parameter at +step)."""
+        par = self.par
+        self.slow0 = [self.p[i] for i in self.i_slow]
+        self.models = []
+        for g, e in enumerate(self.group_exps):
+            eb = e
+            for sp, v in zip(par.slow, self.slow0):
+                eb = _set_slow(eb, sp, v)
+            ms = [LinearModel(eb, self.el, par.layer, self.nodes, base=self.base[g])]
+            for k, sp in enumerate(par.slow):
+                ek = _set_slow(eb, sp, self.slow0[k] + self.slow_h[k])
+                ms.append(LinearModel(ek, self.el, par.layer, self.nodes, base=self.base[g]))
+            self.models.append(ms)
+
+    # -- model
+    def _parts(self, g, a, b):
+        """[(A, c, others)] for the base model and every slow perturbation."""
+        out = []
+        for lm in self.models[g]:
+            A, c = lm.columns(a, b)
+            out.append((A, c, lm.other(a, b)))
+        return out
+
+    def _eval(self, p, cache=None):
+        """Model in the windows: list per measurement of {element: m}; plus pieces for the Jacobian."""
+        res = []
+        cache = {} if cache is None else cache
+        dsl = [(p[i] - s0) / h for i, s0, h in zip(self.i_slow, self.slow0, self.slow_h)]
+        for mi in range(self.M):
+            g = self.group[mi]
+            a, b, s = p[self.i_a[mi]], p[self.i_b[mi]], p[self.i_s[mi]]
+            key = (g, a, b)
+            if key not in cache:
+                cache[key] = self._parts(g, a, b)
+            parts = cache[key]
+            A0, c0, o0 = parts[0]
+            v = p[self.i_prof[mi]]
+            out = {}
+            for e, w in self.win[mi].items():
+                if e == self.el:
+                    base = c0[w] + A0[w] @ v
+                    slow_d = [(pk[1][w] + pk[0][w] @ v) - base for pk in parts[1:]]
+                else:
+                    base = o0[e][w]
+                    slow_d = [pk[2][e][w] - base for pk in parts[1:]]
+                u = base + sum(dk * sd for dk, sd in zip(dsl, slow_d)) if slow_d else base
+                out[e] = (s * u, u, slow_d)
+            res.append(out)
+        return res, cache
+
+    def model(self, p):
+        r, _ = self._eval(p)
+        return [{e: t[0] for e, t in o.items()} for o in r]
+
+    def jac_model(self, p):
+        """dm/dp (n_data, n_full) and the model m (n_data,)."""
+        ev, cache = self._eval(p)
+        J = np.zeros((self.n_data, p.size))
+        mvec = np.zeros(self.n_data)
+        dsl = [(p[i] - s0) / h for i, s0, h in zip(self.i_slow, self.slow0, self.slow_h)]
+        row = 0
+        for mi in range(self.M):
+            g = self.group[mi]
+            a, b, s = p[self.i_a[mi]], p[self.i_b[mi]], p[self.i_s[mi]]
+            parts = cache[(g, a, b)]
+            for e, w in self.win[mi].items():
+                mm, u, slow_d = ev[mi][e]
+                sl = slice(row, row + w.size)
+                mvec[sl] = mm
+                J[sl, self.i_s[mi]] += u
+                if e == self.el:
+                    Aeff = parts[0][0][w] + sum(dk * (pk[0][w] - parts[0][0][w]) for dk, pk in zip(dsl, parts[1:])) \
+                        if dsl else parts[0][0][w]
+                    J[sl, self.i_prof[mi]] += s * Aeff
+                for k, sd in enumerate(slow_d):
+                    J[sl, self.i_slow[k]] += s * sd / self.slow_h[k]
+                row += w.size
+        # calibration by forward differences (re-spread only)
+        for idx_list in (self.i_a, self.i_b):
+            for j in sorted(set(idx_list)):
+                if not self.free[j]:
+                    continue
+                h = 1e-4 * abs(p[j]) if idx_list is self.i_a else 2e-3 * abs(p[self.i_a[0]])
+                q = p.copy(); q[j] += h
+                ev2, _ = self._eval(q)
+                row = 0
+                for mi in range(self.M):
+                    for e, w in self.win[mi].items():
+                        J[row:row + w.size, j] += (ev2[mi][e][0] - ev[mi][e][0]) / h
+                        row += w.size
+        return J, mvec
+
+    def dvec(self):
+        return np.concatenate([self.data[mi][e][w] for mi in range(self.M) for e, w in self.win[mi].items()])
+
+    def penalty_matrix(self):
+        P = np.zeros((self.p.size, self.p.size))
+        LL = self.L.T @ self.L
+        for ip in self.i_prof:
+            P[np.ix_(ip, ip)] += self.lam * LL
+        return P
+
+    # -- least squares
+    def solve(self, d, x0=None, max_nfev=None):
+        fr = self.free
+        p_full = self.p.copy()
+        sq = math.sqrt(self.lam)
+        nreg = self.L.shape[0] * self.M if self.lam > 0 else 0
+        prof_free = [fr[ip] for ip in self.i_prof]
+        store = {}
+
+        def full(x):
+            q = p_full.copy(); q[fr] = x
+            return q
+
+        def fun(x):
+            q = full(x)
+            J, m = self.jac_model(q)
+            store["x"] = x.copy(); store["J"] = J; store["m"] = m
+            r, dr = _dev_res(d, m)
+            store["dr"] = dr
+            if nreg:
+                r = np.concatenate([r] + [sq * (self.L @ q[ip]) for ip in self.i_prof])
+            return r
+
+        def jac(x):
+            if "x" not in store or not np.array_equal(store["x"], x):
+                fun(x)
+            Jr = store["dr"][:, None] * store["J"][:, fr]
+            if nreg:
+                R = np.zeros((nreg, self.p.size))
+                for k, ip in enumerate(self.i_prof):
+                    R[k * self.L.shape[0]:(k + 1) * self.L.shape[0], ip] = sq * self.L
+                Jr = np.vstack([Jr, R[:, fr]])
+            return Jr
+
+        x0 = self.p[fr] if x0 is None else x0
+        lo, hi = self.lo[fr], self.hi[fr]
+        with np.errstate(invalid="ignore"):
+            span = np.where(np.isfinite(hi - lo), 1e-9 * (hi - lo), 1e-9 * (np.abs(x0) + 1e-3))
+        x0 = np.clip(x0, np.where(np.isfinite(lo), lo + span, -np.inf), np.where(np.isfinite(hi), hi - span, np.inf))
+        sol = optimize.least_squares(fun, x0, jac=jac, bounds=(self.lo[fr], self.hi[fr]), method="trf",
+                                     x_scale="jac", max_nfev=max_nfev or self.par.max_nfev,
+                                     xtol=1e-8, ftol=1e-8, gtol=1e-8)
+        return sol, full(sol.x)
+
+
+# ----------------------------------------------------------------------------- result
+
+class FitResult:
+    """Outcome of :func:`fit`.
+
+    Attributes
+    ----------
+    status : str -- 'success', 'not_converged', 'no_counts', 'no_effect', 'degenerate'
+    success : bool
+    message : str
+    dataset : xarray.Dataset -- profile(measurement, depth) with sigma / bootstrap sigma, every
+        parameter with error, measured / fitted spectra and deviance residuals per
+        (measurement, element, channel) (NaN outside the windows), covariance and correlation;
+        goodness of fit in attrs.
+    """
+
+    def __init__(self, status, message, dataset=None, problem=None):
+        self.status = status
+        self.success = status == "success"
+        self.message = message
+        self.dataset = dataset
+        self._problem = problem
+
+    def __repr__(self):
+        return f"FitResult(status={self.status!r}, message={self.message!r})"
+
+    @property
+    def profile(self):
+        return None if self.dataset is None else self.dataset["profile"]
+
+    def table_rows(self) -> list[tuple]:
+        ds = self.dataset
+        rows = []
+        for n, v, s in zip(ds["parameter"].values, ds["value"].values, ds["sigma"].values):
+            rows.append((str(n), float(v), float(s)))
+        return rows
+
+    def summary(self, print_it: bool = True, max_rows: int = 40) -> str:
+        """A table of the parameters and the goodness of fit (printed with rich)."""
+        from rich.console import Console
+        from rich.table import Table
+        t = Table(title=f"recoilsim fit: {self.status}")
+        for c in ("parameter", "value", "sigma", "free"):
+            t.add_column(c)
+        if self.dataset is not None:
+            ds = self.dataset
+            for i, (n, v, s) in enumerate(self.table_rows()):
+                if i >= max_rows:
+                    t.add_row("...", "", "", "")
+                    break
+                t.add_row(n, f"{v:.6g}", f"{s:.3g}", str(bool(ds["free"].values[i])))
+        con = Console(record=True, width=100)
+        con.print(t)
+        con.print(self.message)
+        if self.dataset is not None:
+            a = self.dataset.attrs
+            con.print(f"deviance {a['deviance']:.2f} / dof {a['dof']:.1f} = {a['deviance'] / max(a['dof'], 1):.3f} "
+                      f"(p = {a['p_deviance']:.3g}); Pearson chi2 {a['pearson_chi2']:.2f} (p = {a['p_pearson']:.3g}); "
+                      f"lambda = {a['lambda']:.3g} ({a['lambda_criterion']})")
+        text = con.export_text()
+        if print_it:
+            print(text)
+        return text
+
+    def plot(self, path):
+        """Data, model and residuals per spectrum; profile(s) with the 1-sigma band."""
+        from .fit_plots import plot_fit
+        return plot_fit(self, path)
+
+
+def _fail(status, msg, problem=None):
+    return FitResult(status, msg, None, problem)
+
+
+def _choose_lambda(prob: _Problem, d, p0, J, m):
+    """GCV on the Poisson-weighted linearisation at an (almost) unregularised solution p0."""
+    fr = prob.free
+    Jw = (J / np.sqrt(np.maximum(m, TINY))[:, None])[:, fr]
+    F = Jw.T @ Jw
+    LL = np.zeros_like(F)
+    P1 = prob.penalty_matrix() / max(prob.lam, 1e-300) if prob.lam > 0 else None
+    P1 = np.zeros((prob.p.size, prob.p.size))
+    for ip in prob.i_prof:
+        P1[np.ix_(ip, ip)] += prob.L.T @ prob.L
+    P1 = P1[np.ix_(fr, fr)]
+    x0 = p0[fr]
+    r0 = (d - m) / np.sqrt(np.maximum(m, TINY))
+    n = d.size
+    scale = np.trace(F) / max(np.trace(P1), 1e-300)
+    best = (np.inf, 0.0)
+    grid = scale * np.logspace(-6, 4, 41)
+    for lam in grid:
+        Hm = F + lam * P1
+        try:
+            dx = np.linalg.solve(Hm, Jw.T @ r0 - lam * P1 @ x0)
+            tr = np.trace(np.linalg.solve(Hm, F))
+        except np.linalg.LinAlgError:
+            continue
+        rss = np.sum((r0 - Jw @ dx) ** 2)
+        g = n * rss / max(n - tr, 1.0) ** 2
+        if g < best[0]:
+            best = (g, lam)
+    return best[1]
+
+
+def fit(experiment, measured, parameters: FitParameters | None = None, n_bootstrap: int = 0,
+        seed: int | None = 0, progress: bool = False, verify: bool = True) -> FitResult:
+    """Fit measured spectra.
+
+    Parameters
+    ----------
+    experiment : Experiment or list of Experiment
+        One experiment for all measurements, or one per measurement (same instrument and
+        layer structure; profiles of the fitted element are ignored: they are what is fitted).
+    measured : spectra of one measurement or a list of them
+        Each: {element: counts}, an xarray DataArray (dims element, channel or channel with an
+        element name) or a Dataset with ``counts`` (as :func:`simulate` returns).
+    parameters : FitParameters
+    n_bootstrap : int
+        Parametric bootstrap resamples (full refits) for the second uncertainty estimate.
+    verify : bool
+        Run a full :func:`simulate` with the fitted profile and store the largest relative
+        difference to the fitted model in the windows (``attrs['full_model_max_rel_diff']``).
+
+    Returns
+    -------
+    FitResult
+    """
+    t_start = time.perf_counter()
+    par = parameters or FitParameters()
+    if isinstance(measured, (list, tuple)):
+        meas = list(measured)
+    else:
+        meas = [measured]
+    if not meas:
+        raise RecoilsimError("measured", measured, "at least one spectrum")
+    exps = list(experiment) if isinstance(experiment, (list, tuple)) else [experiment] * len(meas)
+    if len(exps) != len(meas):
+        raise RecoilsimError("experiment", f"{len(exps)} experiments", f"one per measurement ({len(meas)})")
+    for e in exps:
+        if not isinstance(e, Experiment):
+            raise RecoilsimError("experiment", type(e).__name__, "an Experiment")
+    reg = par.regularization
+    if not (reg == "gcv" or (isinstance(reg, (int, float)) and reg >= 0)):
+        raise RecoilsimError("regularization", reg, "'gcv' or a number >= 0")
+    n_ch = exps[0].detector.n_channels
+    els = list(exps[0].recoils)
+    data = [_as_spectra(m, els, n_ch, i) for i, m in enumerate(meas)]
+    for i, dm in enumerate(data):
+        if not dm:
+            raise RecoilsimError(f"measured[{i}]", dm, "at least one element spectrum")
+    lam0 = 1e-9 if reg == "gcv" else float(reg)
+    prob = _Problem(exps, data, par, lam0)
+    d = prob.dvec()
+    # -- plain failures before fitting
+    if d.sum() <= 0:
+        wins = ", ".join(f"{m}:{e}[{w[0]}..{w[-1]}]" if w.size else f"{m}:{e}[empty]"
+                         for m in range(prob.M) for e, w in prob.win[m].items())
+        return _fail("no_counts", f"no counts in the fit windows ({wins}); nothing to fit", prob)
+    for mi in range(prob.M):
+        if prob.el in prob.win[mi] and data[mi][prob.el][prob.win[mi][prob.el]].sum() <= 0:
+            return _fail("no_counts", f"measurement {mi}: no {prob.el} counts in its window; the profile cannot be fitted",
+                         prob)
+    J0, m0 = prob.jac_model(prob.p)
+    colnorm = np.sqrt((J0 ** 2 / np.maximum(m0, TINY)[:, None]).sum(0))
+    ref = np.median(colnorm[prob.free & (colnorm > 0)]) if np.any(prob.free & (colnorm > 0)) else 1.0
+    dead = [prob.names[j] for j in np.nonzero(prob.free)[0] if colnorm[j] <= 1e-10 * ref]
+    if dead:
+        return _fail("no_effect", f"{len(dead)} free parameter(s) have no effect on the spectra in the windows "
+                     f"(zero Jacobian column): {', '.join(dead[:8])}{' ...' if len(dead) > 8 else ''}; "
+                     "fix them, move the depth nodes into the probed range or widen the windows", prob)
+    # -- fit (outer loop: slow parameters and re-linearisation)
+    criterion = "given"
+    n_outer = 1 + (3 if par.slow else 0) + (1 if par.relinearize else 0)
+    sol = None
+    for it in range(n_outer):
+        sol, p = prob.solve(d, None)
+        if it == 0 and reg == "gcv":
+            J, m = prob.jac_model(p)
+            prob.lam = _choose_lambda(prob, d, p, J, m)
+            criterion = "generalized cross-validation"
+            prob.p = p
+            sol, p = prob.solve(d, None)
+        moved = [abs(p[i] - s0) / h for i, s0, h in zip(prob.i_slow, prob.slow0, prob.slow_h)]
+        prob.p = p
+        last = it == n_outer - 1
+        if last:
+            break
+        if par.slow and max(moved, default=0) > 0.05:
+            prob.build_models()
+            continue
+        if par.relinearize:
+            for g in range(len(prob.group_exps)):
+                ms = [mi for mi in range(prob.M) if prob.group[mi] == g]
+                if len(ms) == 1:
+                    prob.base[g] = np.maximum(p[prob.i_prof[ms[0]]], 1e-3)
+            prob.build_models()
+            sol, p = prob.solve(d, None)
+            prob.p = p
+        break
+    return _finish(prob, d, sol, criterion, n_bootstrap, seed, progress, verify, t_start)
+
+
+def _finish(prob, d, sol, criterion, n_bootstrap, seed, progress, verify, t_start):
+    p = prob.p
+    fr = prob.free
+    J, m = prob.jac_model(p)
+    Jw = (J / np.sqrt(np.maximum(m, TINY))[:, None])[:, fr]
+    F = Jw.T @ Jw
+    P = prob.penalty_matrix()[np.ix_(fr, fr)]
+    H = F + P
+    status, msg = "success", sol.message
+    ev = np.linalg.eigvalsh(H / np.sqrt(np.outer(np.diag(H), np.diag(H)) + 1e-300))
+    cond = ev[-1] / max(ev[0], 1e-300)
+    try:
+        C = np.linalg.inv(H)
+        Csand = C @ F @ C
+    except np.linalg.LinAlgError:
+        C = np.full_like(H, np.nan)
+        Csand = C
+    if cond > 1e12 or not np.all(np.isfinite(C)):
+        w, V = np.linalg.eigh(H / np.sqrt(np.outer(np.diag(H), np.diag(H)) + 1e-300))
+        null = V[:, 0]
+        names = np.array(prob.names)[fr][np.argsort(-np.abs(null))[:4]]
+        status = "degenerate"
+        msg = ("the free parameters are not all identifiable from these spectra (Fisher matrix condition "
+               f"{cond:.3g}); the combination involves {', '.join(names)}; fix one of them or add spectra "
+               "(e.g. other elements to pin Q*Omega)")
+    elif not sol.success or sol.status == 0:
+        status = "not_converged"
+        msg = f"the minimiser did not converge ({sol.message}; {sol.nfev} evaluations)"
+    dev = deviance(d, m)
+    pearson = float(np.sum((d - m) ** 2 / np.maximum(m, TINY)))
+    p_eff = float(np.trace(np.linalg.solve(H, F))) if status != "degenerate" else float(fr.sum())
+    dof = max(d.size - p_eff, 1.0)
+    # bootstrap
+    boot = None
+    if n_bootstrap and status == "success":
+        rng = np.random.default_rng(seed)
+        boot = np.zeros((n_bootstrap, p.size))
+        it = range(n_bootstrap)
+        if progress:
+            from rich.progress import track
+            it = track(it, description="bootstrap")
+        saved = p.copy()
+        for k in it:
+            dk = rng.poisson(m).astype(float)
+            _, pk = prob.solve(dk, saved[fr].copy(), max_nfev=30)
+            boot[k] = pk
+            prob.p = saved
+    ds = _dataset(prob, d, p, C, Csand, fr, boot)
+    ds.attrs.update(
+        status=status, message=str(msg), deviance=dev, pearson_chi2=pearson, dof=dof, p_eff=p_eff,
+        n_data=int(d.size), p_deviance=float(stats.chi2.sf(dev, dof)), p_pearson=float(stats.chi2.sf(pearson, dof)),
+        reduced_deviance=dev / dof, **{"lambda": prob.lam}, lambda_criterion=criterion, nfev=int(sol.nfev),
+        fisher_condition=float(cond),
+        uncertainty="sigma: sqrt(diag((F + P)^-1)), F = J^T diag(1/m) J Poisson Fisher information, P = lambda L^T L "
+                    "smoothness prior; sigma_sandwich: (F+P)^-1 F (F+P)^-1 (frequentist, excludes regularisation bias)",
+        likelihood="Poisson deviance 2 sum(m - d + d ln(d/m)) (Baker & Cousins 1984), scipy least_squares on signed "
+                   "deviance residuals",
+    )
+    if verify and status == "success":
+        ds.attrs["full_model_max_rel_diff"] = _verify(prob, p)
+    ds.attrs["fit_time_s"] = time.perf_counter() - t_start
+    if status == "success":
+        msg = f"converged ({sol.message.strip()})"
+    return FitResult(status, str(msg), ds, prob)
+
+
+def fitted_experiment(prob: _Problem, p, mi: int) -> Experiment:
+    """The experiment of measurement ``mi`` with the fitted profile, slow parameters, calibration, Q*Omega."""
+    from .sample import Profile
+    e = prob.exps[mi]
+    for sp, i in zip(prob.par.slow, prob.i_slow):
+        e = _set_slow(e, sp, p[i])
+    e = copy.deepcopy(e)
+    li = _layer_index(e, prob.par.layer)
+    lay = e.sample.layers[li]
+    lay.profiles = [q for q in lay.profiles if q.element != prob.el] + \
+        [Profile(prob.el, prob.nodes, np.maximum(p[prob.i_prof[mi]], 0.0), kind="ratio")]
+    e.detector.calibration_a_ns = float(p[prob.i_a[mi]])
+    e.detector.calibration_b_ns = float(p[prob.i_b[mi]])
+    e.beam.fluence = float(e.beam.fluence * p[prob.i_s[mi]])
+    return e
+
+
+def _verify(prob, p) -> float:
+    """Largest |full simulation - fitted model| / max(fitted model, 1) over the windows."""
+    from .simulate import simulate
+    worst = 0.0
+    mod = prob.model(p)
+    for mi in range(prob.M):
+        ds = simulate(fitted_experiment(prob, p, mi))
+        for e, w in prob.win[mi].items():
+            full = ds["counts"].sel(element=e).values[w]
+            dm = np.abs(full - mod[mi][e]) / np.maximum(np.abs(mod[mi][e]).max(), 1.0)
+            worst = max(worst, float(dm.max()) if dm.size else 0.0)
+    return worst
+
+
+def _dataset(prob, d, p, C, Csand, fr, boot):
+    n_full = p.size
+    cov = np.zeros((n_full, n_full))
+    cov[np.ix_(fr, fr)] = C
+    covs = np.zeros((n_full, n_full))
+    covs[np.ix_(fr, fr)] = Csand
+    sig = np.sqrt(np.maximum(np.diag(cov), 0))
+    sigs = np.sqrt(np.maximum(np.diag(covs), 0))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        corr = cov / np.outer(sig, sig)
+    prof = np.array([p[ip] for ip in prob.i_prof])
+    psig = np.array([sig[ip] for ip in prob.i_prof])
+    psigs = np.array([sigs[ip] for ip in prob.i_prof])
+    n_ch = prob.exps[0].detector.n_channels
+    els = sorted({e for w in prob.win for e in w}, key=lambda e: (e != prob.el, e))
+    meas = np.full((prob.M, len(els), n_ch), np.nan)
+    fitm = np.full_like(meas, np.nan)
+    mod = prob.model(p)
+    for mi in range(prob.M):
+        for e, w in prob.win[mi].items():
+            k = els.index(e)
+            meas[mi, k] = prob.data[mi][e]
+            fitm[mi, k, w] = mod[mi][e]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r, _ = _dev_res(np.nan_to_num(meas), np.nan_to_num(fitm, nan=1.0))
+    resid = np.where(np.isnan(fitm), np.nan, r)
+    ds = xr.Dataset(
+        {
+            "profile": (("measurement", "depth"), prof),
+            "profile_sigma": (("measurement", "depth"), psig),
+            "profile_sigma_sandwich": (("measurement", "depth"), psigs),
+            "value": ("parameter", p),
+            "sigma": ("parameter", sig),
+            "sigma_sandwich": ("parameter", sigs),
+            "free": ("parameter", fr),
+            "lower": ("parameter", prob.lo),
+            "upper": ("parameter", prob.hi),
+            "covariance": (("parameter", "parameter2"), cov),
+            "correlation": (("parameter", "parameter2"), corr),
+            "measured": (("measurement", "element", "channel"), meas),
+            "fitted": (("measurement", "element", "channel"), fitm),
+            "residual": (("measurement", "element", "channel"), resid),
+        },
+        coords={"measurement": np.arange(prob.M), "depth_nm": ("depth", prob.nodes), "parameter": prob.names,
+                "parameter2": prob.names, "element": els, "channel": np.arange(n_ch)},
+    )
+    ds["profile"].attrs.update(long_name=f"{prob.el} ratio to the nominal atomic fraction", units="1")
+    ds["residual"].attrs.update(long_name="signed Poisson deviance residual")
+    if boot is not None:
+        ds["profile_sigma_bootstrap"] = (("measurement", "depth"), np.array([boot[:, ip].std(0, ddof=1) for ip in prob.i_prof]))
+        ds["profile_bootstrap_lo"] = (("measurement", "depth"), np.array([np.percentile(boot[:, ip], 15.87, 0) for ip in prob.i_prof]))
+        ds["profile_bootstrap_hi"] = (("measurement", "depth"), np.array([np.percentile(boot[:, ip], 84.13, 0) for ip in prob.i_prof]))
+        ds["sigma_bootstrap"] = ("parameter", boot.std(0, ddof=1))
+        ds.attrs["n_bootstrap"] = int(boot.shape[0])
+    return ds
+
+
+def fit_command(experiment_path, spectra_paths: Sequence, out_dir, element: str = "Li", layer: int | str = 1,
+                depth_max_nm: float = 60.0, n_nodes: int = 50, n_bootstrap: int = 0) -> FitResult:
+    """CLI back end: load an experiment (TOML) and spectra files, fit, write result.nc, summary.txt, fit.png.
+
+    Each spectra path is one measurement: a netCDF written by ``simulate`` (variable ``counts``)
+    or a two-column text file (channel, counts) of the profiled element.
+    """
+    from pathlib import Path
+    from .config import load_experiment
+    exp = load_experiment(experiment_path)
+    meas = []
+    for sp in spectra_paths:
+        sp = Path(sp)
+        if sp.suffix in (".nc", ".nc4", ".netcdf"):
+            meas.append(xr.load_dataset(sp)["counts"])
+        else:
+            arr = np.loadtxt(sp, comments="#", delimiter=None if sp.suffix != ".csv" else ",")
+            cnt = np.zeros(exp.detector.n_channels)
+            cnt[arr[:, 0].astype(int)] = arr[:, 1]
+            meas.append({element: cnt})
+    par = FitParameters(element=element, layer=layer, depth_nm=np.linspace(0, depth_max_nm, n_nodes))
+    res = fit(exp, meas, par, n_bootstrap=n_bootstrap, progress=True)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "summary.txt").write_text(res.summary(print_it=True))
+    if res.dataset is not None:
+        res.dataset.to_netcdf(out / "fit.nc")
+        res.plot(out / "fit.png")
+    return res
