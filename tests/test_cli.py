@@ -160,3 +160,12 @@ def test_simulate_potku_example_with_tofe(tmp_path):
 
     ds = read_netcdf(out / "potku_ecaart_spectra.nc")
     assert "tofe" in ds and set(ds["element"].values) == {"Li", "O", "Mn"}
+
+
+def test_simulate_empty_spectrum_warns(tmp_path):
+    p = tmp_path / "empty.toml"
+    p.write_text("reference = true\n[detector]\ncalibration_b_ns = 5000.0\n")
+    res = run("simulate", p, "--out", tmp_path / "o", "--format", "csv")
+    assert res.exit_code == 0, res.output
+    assert "warning:" in res.stderr and "empty" in res.stderr
+    assert (tmp_path / "o" / "empty_spectra.csv").is_file()
