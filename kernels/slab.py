@@ -325,8 +325,10 @@ def simulate_bricks(S, W, lnE0, dlnE, p_mass, p_klo, p_khi,
     for o in range(n_out):
         p = out_p[o]
         m = p_mass[p]
-        fill_tables(S[p], W[p], foil_fracS, foil_fracW, m, lnE0, dlnE, p_klo[p], p_khi[p], Sf[p], Rf[p], Qf[p])
-        fill_tables(S[p], W[p], efoil_fracS, efoil_fracW, m, lnE0, dlnE, p_klo[p], p_khi[p], Se[p], Re[p], Qe[p])
+        if foil_path > 0.0:
+            fill_tables(S[p], W[p], foil_fracS, foil_fracW, m, lnE0, dlnE, p_klo[p], p_khi[p], Sf[p], Rf[p], Qf[p])
+        if efoil_path > 0.0:
+            fill_tables(S[p], W[p], efoil_fracS, efoil_fracW, m, lnE0, dlnE, p_klo[p], p_khi[p], Se[p], Re[p], Qe[p])
         exit_tables_surface(Sf[p], Rf[p], Qf[p], foil_path, lnE0, dlnE, m, p_klo[p], p_khi[p], G[o], J[o], V[o])
     # kinematic factors
     K = np.zeros(n_sp)

@@ -350,25 +350,18 @@ def _energy_from_time(t_ns, mass_u, L_m, relativistic):
 def _mapping(ta, tb, x_mid, n, times):
     """Depth of origin (1e15 at/cm2) at given times from the bricks' time -> depth mapping.
 
-    Uses the brick boundaries; NaN outside the simulated time range.
+    A species' bricks are contiguous from the surface, so the brick boundaries follow exactly
+    from the mid depths: x_0 = 0, x_(i+1) = 2 x_mid_i - x_i. NaN outside the simulated range.
     """
-    t = np.concatenate([ta[:n], tb[n - 1:n]]) if n else np.zeros(0)
-    valid = ta[:n] > 0
-    if n == 0 or not valid.any():
-        return np.full(times.shape, np.nan)
-    # depth at brick boundaries: mids -/+ half widths
+    if n == 0:
+        return np.full(np.shape(times), np.nan)
     xb = np.empty(n + 1)
-    xb[1:-1] = 0.5 * (x_mid[:-1] + x_mid[1:])
-    xb[0] = x_mid[0] - (xb[1] - x_mid[0]) if n > 1 else 0.0
-    xb[-1] = x_mid[-1] + (x_mid[-1] - xb[-2]) if n > 1 else 2 * x_mid[0]
-    xb[0] = max(xb[0], 0.0)
+    xb[0] = 0.0
+    for i in range(n):
+        xb[i + 1] = 2.0 * x_mid[i] - xb[i]
     tt = np.concatenate([ta[:n], tb[n - 1:n]])
-    ok = tt > 0
-    tt, xb = tt[ok], xb[ok]
     order = np.argsort(tt, kind="stable")
-    tt, xb = tt[order], xb[order]
-    out = np.interp(times, tt, xb, left=np.nan, right=np.nan)
-    return out
+    return np.interp(times, tt[order], xb[order], left=np.nan, right=np.nan)
 
 
 def _to_dataset(exp, arrays, spec, n, ta, tb, x_mid):
