@@ -262,7 +262,8 @@ def _exp_name(ds) -> str:
 
 
 def plot_tofe_map(ds, path: os.PathLike | str | None = None, isotopes: Sequence[str] | None = None, *,
-                  title: str | None = None, label: bool = True, inputs: Iterable[os.PathLike | str] = ()):
+                  title: str | None = None, label: bool = True, dynamic_range: float = 1e-4,
+                  inputs: Iterable[os.PathLike | str] = ()):
     """A simulated TOF-E coincidence map: TOF channel (x) against deposited energy (y), log colour.
 
     Parameters
@@ -276,6 +277,8 @@ def plot_tofe_map(ds, path: os.PathLike | str | None = None, isotopes: Sequence[
         Which isotopes/elements to sum into the map (default all).
     label : bool
         Write each isotope's label at its most populated bin.
+    dynamic_range : float
+        Lowest colour level relative to the highest bin (the x range follows the bins above it).
 
     Returns
     -------
@@ -312,7 +315,8 @@ def plot_tofe_map(ds, path: os.PathLike | str | None = None, isotopes: Sequence[
     ax = fig.add_subplot(111)
     data = np.ma.masked_invalid(np.where(total > 0, total, np.nan))
     vmax = float(data.max()) if data.count() else 1.0
-    vmin = max(min(float(data.min()) if data.count() else 1.0, vmax), vmax * 1e-6)
+    vmin = max(min(float(data.min()) if data.count() else 1.0, vmax), vmax * dynamic_range)
+    data = np.ma.masked_less(data, vmin)
     mesh = ax.pcolormesh(edges(ch), edges(e), data, norm=LogNorm(vmin=vmin, vmax=max(vmax, vmin * 10)),
                          cmap="viridis", shading="flat")
     fig.colorbar(mesh, ax=ax, label="counts per bin")
@@ -323,6 +327,10 @@ def plot_tofe_map(ds, path: os.PathLike | str | None = None, isotopes: Sequence[
                 j, i = np.unravel_index(np.nanargmax(m), m.shape)
                 ax.text(ch[i], e[j], str(k), fontsize=8, color="white", ha="left", va="bottom",
                         bbox=dict(fc="black", alpha=0.4, lw=0, pad=1))
+    cols = np.nonzero(np.nansum(np.where(total >= vmin, total, 0.0), axis=0) > 0)[0]
+    if cols.size:
+        pad = max(0.1 * (ch[cols[-1]] - ch[cols[0]]), 5.0)
+        ax.set_xlim(max(ch[0], ch[cols[0]] - pad), min(ch[-1], ch[cols[-1]] + pad))
     ax.set_xlabel("TOF channel")
     ax.set_ylabel("energy deposited (MeV)")
     ax.set_title(title if title is not None else (f"simulated TOF-E map {_exp_name(ds)}".strip()
