@@ -593,8 +593,8 @@ def spread_bricks(ta, tb, Y, sig_t, n_bricks, a, b, n_ch, resolution, out):
                     if e1 > e0:
                         out[s, k] += y * (e1 - e0) / w
                 continue
-            k0 = int(math.floor(lo - 7.0 * sg + 0.5))
-            k1 = int(math.floor(hi + 7.0 * sg + 0.5))
+            k0 = int(math.floor(lo - 6.0 * sg + 0.5))
+            k1 = int(math.floor(hi + 6.0 * sg + 0.5))
             if k1 < 0 or k0 > n_ch - 1:
                 continue
             k0 = max(k0, 0)

@@ -51,7 +51,7 @@ class Options:
     relativistic: bool = True
     scattered_beam: bool = False
     resolution: bool = True
-    max_channel_fraction: float = 0.5
+    max_channel_fraction: float = 0.8
     profile_step_nm: float = 1.0
 
     def __post_init__(self):
