@@ -344,5 +344,21 @@ def paper(out: Path = typer.Option(Path("recoilsim-paper"), "--out", "-o", help=
         _console().print(f"wrote {p}")
 
 
+@app.command("fit")
+@handle_errors
+def fit_cmd(experiment: Path = typer.Argument(..., help="experiment file (TOML)"),
+            spectra: list[Path] = typer.Argument(..., help="one spectra file per measurement (.nc from simulate, "
+                                                          "or channel,counts text of the element)"),
+            out: Path = typer.Option(Path("fit-out"), "--out", "-o", help="output folder"),
+            element: str = typer.Option("Li", "--element", help="element whose depth profile is fitted"),
+            n_bootstrap: int = typer.Option(0, "--bootstrap", help="parametric bootstrap resamples")):
+    """Fit measured spectra (Poisson likelihood); writes fit.nc, fit.png, summary.txt to --out."""
+    from .fit import fit_command
+
+    res = fit_command(experiment, spectra, out, element=element, n_bootstrap=n_bootstrap)
+    if not res.success:
+        _fail(f"fit {res.status}: {res.message}", code=1)
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()
