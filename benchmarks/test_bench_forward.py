@@ -107,7 +107,7 @@ def _quick():
 # ---- cost growth (full mode for the whole table; quick mode runs the reference point only)
 
 STEPS = [4.0, 2.0, 1.0, 0.5, 0.25]
-FRACTIONS = [2.0, 1.0, 0.5, 0.25, 0.125]
+FRACTIONS = [2.0, 1.0, 0.8, 0.5, 0.25, 0.125]
 CHANNELS = [256, 512, 1024, 2048, 4096]
 
 
@@ -115,7 +115,7 @@ def _growth_params():
     from conftest import QUICK
 
     if QUICK:
-        return [("profile_step_nm", 1.0), ("max_channel_fraction", 0.5), ("n_channels", 1024)]
+        return [("profile_step_nm", 1.0), ("max_channel_fraction", 0.8), ("n_channels", 1024)]
     return ([("profile_step_nm", s) for s in STEPS] + [("max_channel_fraction", f) for f in FRACTIONS]
             + [("n_channels", n) for n in CHANNELS])
 
