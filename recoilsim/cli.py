@@ -50,7 +50,6 @@ def handle_errors(fn):
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        from rich.text import Text
 
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")

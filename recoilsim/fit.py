@@ -48,7 +48,6 @@ import copy
 import dataclasses
 import math
 import time
-import warnings
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
@@ -444,7 +443,6 @@ class _Problem:
         p_full = self.p.copy()
         sq = math.sqrt(self.lam)
         nreg = self.L.shape[0] * self.M if self.lam > 0 else 0
-        prof_free = [fr[ip] for ip in self.i_prof]
         store = {}
 
         def full(x):
@@ -562,8 +560,6 @@ def _choose_lambda(prob: _Problem, d, p0, J, m):
     fr = prob.free
     Jw = (J / np.sqrt(np.maximum(m, TINY))[:, None])[:, fr]
     F = Jw.T @ Jw
-    LL = np.zeros_like(F)
-    P1 = prob.penalty_matrix() / max(prob.lam, 1e-300) if prob.lam > 0 else None
     P1 = np.zeros((prob.p.size, prob.p.size))
     for ip in prob.i_prof:
         P1[np.ix_(ip, ip)] += prob.L.T @ prob.L

@@ -186,7 +186,7 @@ def prepare(exp: Experiment, source: StoppingSource | None = None, tables: Parti
     lnE0, dlnE, n_grid = tables.lnE0, tables.dlnE, S.shape[2]
     # time window of the spectrum -> lowest energy that matters
     edges = det.channel_edges_ns()
-    t_lo, t_hi = float(edges.min()), float(edges.max())
+    t_hi = float(edges.max())
     sig_timing = fwhm_to_sigma(det.timing_resolution_ps * 1e-3)
     t_stop = t_hi + 8 * sig_timing + 0.02 * t_hi
     phi = math.radians(exp.geometry.recoil_deg)

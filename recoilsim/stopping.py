@@ -41,7 +41,7 @@ from .elements import isotope as _isotope
 from .errors import RecoilsimError, require_finite, require_positive, require_range
 from .kernels.stopping import compound_stopping, zbl_nuclear_row
 from .kernels.straggling import straggling_row
-from .kernels.transport import E_STOP_PER_U, energy_variance_after
+from .kernels.transport import energy_variance_after
 
 __all__ = [
     "ParticleTables", "particle_tables", "StoppingTable", "StoppingSource", "read_srim_table",

@@ -24,6 +24,19 @@ def _tmp_path(target: Path) -> tuple[int, Path]:
     return fd, Path(name)
 
 
+def _publish(tmp: Path, target: Path) -> None:
+    """Give the finished temp file the permissions an ordinary open() would (mkstemp makes
+    0600), rename it onto the target and fsync the directory."""
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+    except OSError:
+        pass
+    os.replace(tmp, target)
+    _fsync_dir(target.parent)
+
+
 def _fsync_dir(directory: Path) -> None:
     try:
         dfd = os.open(str(directory), os.O_RDONLY)
@@ -84,15 +97,7 @@ def atomic_write(path: os.PathLike | str, mode: str = "w", encoding: str | None 
             yield f
             f.flush()
             os.fsync(f.fileno())
-        # keep the permissions an ordinary open() would give (mkstemp makes 0600)
-        try:
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(tmp, 0o666 & ~umask)
-        except OSError:
-            pass
-        os.replace(tmp, target)
-        _fsync_dir(target.parent)
+        _publish(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -145,14 +150,7 @@ def write_netcdf(ds, path: os.PathLike | str, inputs: Iterable[os.PathLike | str
         ds.to_netcdf(tmp)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
-        try:
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(tmp, 0o666 & ~umask)
-        except OSError:
-            pass
-        os.replace(tmp, target)
-        _fsync_dir(target.parent)
+        _publish(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
