@@ -108,10 +108,11 @@ def range_of(R, lnE0, dlnE, mass, klo, khi, E):
 
 
 @njit(cache=True)
-def energy_of_range(R, lnE0, dlnE, mass, klo, khi, r):
-    """Inverse of :func:`range_of`; 0.0 if r is below the table (the particle is lost)."""
+def _range_cell(R, klo, khi, r):
+    """Cell (j, t) where the log-log interpolated range table reaches r (binary search);
+    j = -1 if r is below the table (the particle is lost). Above the table t > 1 extrapolates."""
     if r <= R[klo]:
-        return 0.0
+        return -1, 0.0
     lo = klo
     hi = khi
     if r >= R[khi]:
@@ -123,15 +124,43 @@ def energy_of_range(R, lnE0, dlnE, mass, klo, khi, r):
                 lo = mid
             else:
                 hi = mid
-    a = R[lo]
-    b = R[lo + 1]
-    t = math.log(r / a) / math.log(b / a)
-    return mass * math.exp(lnE0 + (lo + t) * dlnE)
+    return lo, math.log(r / R[lo]) / math.log(R[lo + 1] / R[lo])
+
+
+@njit(cache=True)
+def energy_of_range(R, lnE0, dlnE, mass, klo, khi, r):
+    """Inverse of :func:`range_of`; 0.0 if r is below the table (the particle is lost)."""
+    j, t = _range_cell(R, klo, khi, r)
+    if j < 0:
+        return 0.0
+    return mass * math.exp(lnE0 + (j + t) * dlnE)
 
 
 @njit(cache=True)
 def _lin(arr, k, t):
     return arr[k] + t * (arr[k + 1] - arr[k])
+
+
+@njit(cache=True)
+def _cross_cell(Sv, R, Q, lnE0, dlnE, mass, klo, khi, k, t, var, path):
+    """Path of a particle at table cell (k, t) through one block (see :func:`cross_path`).
+
+    Returns (E_out, var_out, k_out, t_out, S_in, S_out): the cell of the exit energy and the
+    stopping at both ends are returned so that callers need not look them up again.
+    E_out = 0 if the particle stops (or leaves the table).
+    """
+    s1 = _loglin(Sv[k], Sv[k + 1], t)
+    if path <= 0.0:
+        return mass * math.exp(lnE0 + (k + t) * dlnE), var, k, t, s1, s1
+    r = _loglin(R[k], R[k + 1], t) - path
+    j, t2 = _range_cell(R, klo, khi, r)
+    if j < 0:
+        return 0.0, 0.0, k, t, s1, 0.0
+    s2 = _loglin(Sv[j], Sv[j + 1], t2)
+    dq = _lin(Q, k, t) - _lin(Q, j, t2)
+    if dq < 0.0:
+        dq = 0.0
+    return mass * math.exp(lnE0 + (j + t2) * dlnE), s2 * s2 * (var / (s1 * s1) + dq), j, t2, s1, s2
 
 
 @njit(cache=True)
@@ -145,19 +174,10 @@ def cross_path(Sv, R, Q, lnE0, dlnE, mass, klo, khi, E, var, path):
     if E <= 0.0:
         return 0.0, 0.0
     k, t = _cell(lnE0, dlnE, mass, klo, khi, E)
-    r = _loglin(R[k], R[k + 1], t) - path
-    E2 = energy_of_range(R, lnE0, dlnE, mass, klo, khi, r)
+    E2, v2, _, _, _, _ = _cross_cell(Sv, R, Q, lnE0, dlnE, mass, klo, khi, k, t, var, path)
     if E2 <= 0.0:
         return 0.0, 0.0
-    s1 = _loglin(Sv[k], Sv[k + 1], t)
-    q1 = _lin(Q, k, t)
-    k2, t2 = _cell(lnE0, dlnE, mass, klo, khi, E2)
-    s2 = _loglin(Sv[k2], Sv[k2 + 1], t2)
-    q2 = _lin(Q, k2, t2)
-    dq = q1 - q2
-    if dq < 0.0:
-        dq = 0.0
-    return E2, s2 * s2 * (var / (s1 * s1) + dq)
+    return E2, v2
 
 
 @njit(cache=True)
@@ -168,15 +188,12 @@ def stopping_of(Sv, lnE0, dlnE, mass, klo, khi, E):
 
 
 @njit(cache=True)
-def exit_lookup(G, J, V, lnE0, dlnE, mass, klo, khi, E):
-    """Exit tables at energy E: (energy after the foil, dG/dE, gathered variance)."""
-    if E <= 0.0:
-        return 0.0, 0.0, 0.0
-    k, t = _cell(lnE0, dlnE, mass, klo, khi, E)
-    if G[k] <= 0.0 and G[k + 1] <= 0.0:
-        return 0.0, 0.0, 0.0
+def _exit_cell(G, J, V, k, t):
+    """Exit tables at table cell (k, t): (energy after the foil, dG/dE, gathered variance)."""
     # a cell across the stopping threshold is interpolated linearly (never zeroed as a whole,
     # which would move the threshold up by a cell at every block)
+    if G[k] <= 0.0 and G[k + 1] <= 0.0:
+        return 0.0, 0.0, 0.0
     return _loglin(G[k], G[k + 1], t), _lin(J, k, t), _lin(V, k, t)
 
 
@@ -203,19 +220,30 @@ def exit_tables_surface(Sf, Rf, Qf, foil_path, lnE0, dlnE, mass, klo, khi, G, J,
 
 @njit(cache=True)
 def exit_tables_down(G, J, V, Sv, R, Q, path, lnE0, dlnE, mass, klo, khi, G2, J2, V2):
-    """Exit tables at the bottom of a block from those at its top (recursion in module doc)."""
+    """Exit tables at the bottom of a block from those at its top (recursion in module doc).
+
+    Works on table nodes: the range after the path, R(E_k) - path, rises with k, so the cell
+    of the energy after the path is found by walking forward (amortised O(1) per node).
+    """
+    j = klo
     for k in range(klo, khi + 1):
-        E = mass * math.exp(lnE0 + k * dlnE)
-        E1, v1 = cross_path(Sv, R, Q, lnE0, dlnE, mass, klo, khi, E, 0.0, path)
-        if E1 <= 0.0:
+        r = R[k] - path
+        if r <= R[klo]:
             G2[k] = 0.0
             J2[k] = 0.0
             V2[k] = 0.0
             continue
-        g, j, v = exit_lookup(G, J, V, lnE0, dlnE, mass, klo, khi, E1)
+        while j < khi - 1 and R[j + 1] <= r:
+            j += 1
+        t = math.log(r / R[j]) / math.log(R[j + 1] / R[j])
+        s2 = _loglin(Sv[j], Sv[j + 1], t)
+        dq = Q[k] - _lin(Q, j, t)
+        if dq < 0.0:
+            dq = 0.0
+        g, jj, v = _exit_cell(G, J, V, j, t)
         G2[k] = g
-        J2[k] = j * stopping_of(Sv, lnE0, dlnE, mass, klo, khi, E1) / Sv[k]
-        V2[k] = v + j * j * v1
+        J2[k] = jj * s2 / Sv[k]
+        V2[k] = v + jj * jj * s2 * s2 * dq
 
 
 # ------------------------------------------------------------------ main kernel
@@ -238,7 +266,7 @@ def simulate_bricks(S, W, lnE0, dlnE, p_mass, p_klo, p_khi,
                     eff_E, eff_v, eff_n,
                     cos_in, cos_out, phi, sig_ang_in, sig_ang_out,
                     L_m, relativistic, sig_timing, screening, yield_factor,
-                    t_stop, max_dt, max_bricks):
+                    t_stop, max_dt, sig_frac, max_bricks):
     """Brick list of every outgoing species.
 
     Parameters (arrays are float64 unless noted)
@@ -279,9 +307,15 @@ def simulate_bricks(S, W, lnE0, dlnE, p_mass, p_klo, p_khi,
     yield_factor : float
         Q * Omega[sr] * 1e-27 (mb -> cm2) * 1e15 (areal density unit) / cos(alpha).
     t_stop : float
-        Time (ns) beyond which a species no longer needs bricks.
+        Time (ns) beyond which a species no longer needs bricks, once its bricks' Gaussian
+        spread (6 sigma, :func:`_sig_time`) no longer reaches back to it either.
     max_dt : float
-        Largest allowed brick width in time (ns).
+        Largest allowed brick width in time (ns), whatever the resolution.
+    sig_frac : float
+        A species' brick may also be as wide as ``sig_frac`` times its own time sigma at the
+        brick top (0 disables): a box much narrower than the Gaussian it is convolved with
+        gains nothing from being split further (the error of the box shape is of order
+        (width/sigma)^2 times the yield's relative change across the brick).
     max_bricks : int
         Capacity of the output arrays.
 
@@ -395,17 +429,21 @@ def simulate_bricks(S, W, lnE0, dlnE, p_mass, p_klo, p_khi,
                    L_m, relativistic, sig_timing, screening, t_new, v_new, e_new, ve_new, sg_new)
             # largest time step among species still inside the window
             # (a species lost within the step counts as an infinite step until the step is tiny)
+            # (relative to the species' allowed width: max_dt or sig_frac x its time sigma)
             worst = 0.0
             for s in range(n_sp):
-                if t_cur[s] > 0.0 and t_cur[s] < t_stop:
+                sg = _sig_time(t_cur[s], v_cur[s])
+                if t_cur[s] > 0.0 and t_cur[s] < t_stop + 6.0 * sg:
                     if t_new[s] > 0.0:
-                        dtt = abs(t_new[s] - t_cur[s])
+                        # beyond t_stop only the Gaussian tail reaches the window
+                        allow = max(max_dt, (sig_frac if t_cur[s] < t_stop else max(sig_frac, 0.5)) * sg)
+                        dtt = abs(t_new[s] - t_cur[s]) / allow
                     else:
                         dtt = 1e30
                     if dtt > worst:
                         worst = dtt
-            if worst > max_dt and dx > 1e-7 * (thick + 1.0):
-                dx *= max(0.1, 0.8 * max_dt / worst)
+            if worst > 1.0 and dx > 1e-7 * (thick + 1.0):
+                dx *= max(0.1, 0.8 / worst)
                 continue
             if worst > 1e29:
                 worst = 0.0
@@ -426,11 +464,11 @@ def simulate_bricks(S, W, lnE0, dlnE, p_mass, p_klo, p_khi,
                     ta[s, nbr] = t_cur[s]
                     tb[s, nbr] = t_new[s]
                     Y[s, nbr] = yl
-                    sig_t[s, nbr] = math.sqrt(0.5 * (v_cur[s] + v_new[s]))
+                    sig_t[s, nbr] = _sig_time(0.5 * (t_cur[s] + t_new[s]), 0.5 * (v_cur[s] + v_new[s]))
                     x_mid[s, nbr] = x_a + 0.5 * dx
                     e_det[s, nbr] = em
                     sig_e[s, nbr] = math.sqrt(0.5 * (ve_cur[s] + ve_new[s]))
-                    if t_cur[s] < t_stop:
+                    if t_cur[s] < t_stop + 6.0 * _sig_time(t_cur[s], v_cur[s]):
                         alive = True
             nbr += 1
             for s in range(n_sp):
@@ -441,7 +479,7 @@ def simulate_bricks(S, W, lnE0, dlnE, p_mass, p_klo, p_khi,
                 sg_cur[s] = sg_new[s]
             d = dn
             if worst > 0.0:
-                dx = dx * min(2.0, 0.9 * max_dt / worst)
+                dx = dx * min(2.0, 0.9 / worst)
             else:
                 dx = 2.0 * dx
             if not alive:
@@ -464,6 +502,22 @@ def simulate_bricks(S, W, lnE0, dlnE, p_mass, p_klo, p_khi,
             J[o, :] = J2[o]
             V[o, :] = V2[o]
     return nbr, ta, tb, Y, sig_t, x_mid, e_det, sig_e, overflow
+
+
+SIG_T_MAX_FRACTION = 0.05
+
+
+@njit(cache=True)
+def _sig_time(t, var_t):
+    """Time sigma (ns) of a brick, capped at SIG_T_MAX_FRACTION (5 %) of its flight time t.
+
+    The Gaussian in time is the first-order image of the energy spread, sigma_t = |dt/dE|
+    sigma_E, valid while sigma_E << E; 5 % in time is 10 % in energy (t ~ E^-1/2). Near the end
+    of their range, particles' first-order spread grows without bound and an uncapped Gaussian
+    would put their counts at arbitrary (even unreachable) times; capped, they stay near their
+    mean arrival time and the total is unchanged.
+    """
+    return min(math.sqrt(var_t), SIG_T_MAX_FRACTION * t)
 
 
 @njit(cache=True)
@@ -503,7 +557,8 @@ def _state(d, Eb_top, vb_top, bp, mb, Sv, Rt, Qt, lnE0, dlnE, p_klo, p_khi, p_ma
         m = p_mass[p]
         o = sp_out[s]
         Er = K[s] * Eb
-        if Er <= m * math.exp(lnE0 + p_klo[p] * dlnE):
+        k, t = _cell(lnE0, dlnE, m, p_klo[p], p_khi[p], Er)
+        if k + t <= p_klo[p]:
             continue
         # variance at creation: beam straggling, recoil-angle spread, incidence-angle spread
         var_r = K[s] * K[s] * vb
@@ -511,16 +566,16 @@ def _state(d, Eb_top, vb_top, bp, mb, Sv, Rt, Qt, lnE0, dlnE, p_klo, p_khi, p_ma
         var_r += dE_ang * dE_ang * (sig_ang_in * sig_ang_in + sig_ang_out * sig_ang_out)
         dEin = K[s] * (E0 - Eb) * tan_in * sig_ang_in
         var_r += dEin * dEin
-        E1, v1 = cross_path(Sv[p], Rt[p], Qt[p], lnE0, dlnE, m, p_klo[p], p_khi[p], Er, var_r, d / cos_out)
+        E1, v1, k1, t1, s_r, s_1 = _cross_cell(Sv[p], Rt[p], Qt[p], lnE0, dlnE, m, p_klo[p], p_khi[p],
+                                               k, t, var_r, d / cos_out)
         if E1 <= 0.0:
             continue
-        g, j, v = exit_lookup(G[o], J[o], V[o], lnE0, dlnE, m, p_klo[p], p_khi[p], E1)
-        if g <= 0.0:
-            continue
+        g, j, v = _exit_cell(G[o], J[o], V[o], k1, t1)
+        if g <= m * math.exp(lnE0 + p_klo[p] * dlnE):
+            continue  # stopped on the way out, or below the particle's tables: lost
         var_det = j * j * v1 + v
         # first-order exit-angle spread: energy lost on the way out scales with 1/cos(beta)
-        jt = j * stopping_of(Sv[p], lnE0, dlnE, m, p_klo[p], p_khi[p], E1) / \
-            stopping_of(Sv[p], lnE0, dlnE, m, p_klo[p], p_khi[p], Er)
+        jt = j * s_1 / s_r
         dEout = (jt * Er - g) * tan_out * sig_ang_out
         if dEout > 0.0:
             var_det += dEout * dEout

@@ -41,6 +41,10 @@ class Options:
         brick spectrum (total counts unchanged).
     max_channel_fraction : float
         Upper bound of a sublayer's width in channels (adaptive sublayering).
+    max_sigma_fraction : float
+        With ``resolution`` on, a species' sublayer may instead be as wide as this fraction of
+        its own time spread (sigma), when that is wider: deep in the sample, where straggling
+        spreads a sublayer over many channels, finer sublayers change nothing (0 disables).
     profile_step_nm : float
         Upper bound of the sublayer thickness (nm, or 1e15 at/cm2 in layers without density)
         inside the depth range of a profile.
@@ -52,6 +56,7 @@ class Options:
     scattered_beam: bool = False
     resolution: bool = True
     max_channel_fraction: float = 0.8
+    max_sigma_fraction: float = 0.5
     profile_step_nm: float = 1.0
 
     def __post_init__(self):
@@ -61,6 +66,8 @@ class Options:
             raise RecoilsimError("options.straggling", self.straggling, f"one of {list(STRAGGLING)}")
         if not (0.01 <= float(self.max_channel_fraction) <= 5.0):
             raise RecoilsimError("options.max_channel_fraction", self.max_channel_fraction, "a number in [0.01, 5]")
+        if not (0.0 <= float(self.max_sigma_fraction) <= 2.0):
+            raise RecoilsimError("options.max_sigma_fraction", self.max_sigma_fraction, "a number in [0, 2]")
         if not (0.01 <= float(self.profile_step_nm) <= 1000.0):
             raise RecoilsimError("options.profile_step_nm", self.profile_step_nm, "a number in [0.01, 1000]")
 

@@ -268,7 +268,8 @@ def prepare(exp: Experiment, source: StoppingSource | None = None, tables: Parti
         L_m=det.flight_length_m, relativistic=exp.options.relativistic,
         sig_timing=sig_timing if res else 0.0, screening=SCREENING[exp.options.screening],
         yield_factor=yield_factor, t_stop=t_stop,
-        max_dt=exp.options.max_channel_fraction * abs(a), max_bricks=MAX_BRICKS,
+        max_dt=exp.options.max_channel_fraction * abs(a),
+        sig_frac=exp.options.max_sigma_fraction if res else 0.0, max_bricks=MAX_BRICKS,
     )
     return Arrays(species, tables, kw, blk_top, elements)
 

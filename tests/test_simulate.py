@@ -94,6 +94,36 @@ def test_convergence_halving_steps():
             assert np.max(np.abs(c[big] / f[big] - 1)) < 0.01, el
 
 
+def test_sigma_wide_bricks_match_fine_bricks():
+    """Bricks as wide as half their time sigma (the default) against bricks of 0.25 channel
+    with no sigma rule: a second discretisation of the same integral."""
+    prof = Profile("Li", [0, 30], [1.25, 1.0], kind="ratio")
+    wide = simulate(reference_experiment(prof))
+    fine = simulate(reference_experiment(prof, max_channel_fraction=0.25, max_sigma_fraction=0.0))
+    assert wide.attrs["n_bricks"] < 0.25 * fine.attrs["n_bricks"]
+    for el in ("Li", "O", "N", "P"):
+        c = wide.counts.sel(element=el).values
+        f = fine.counts.sel(element=el).values
+        assert c.sum() == pytest.approx(f.sum(), rel=1e-4), el
+        big = f > 20
+        assert big.any(), el
+        assert np.max(np.abs(c[big] / f[big] - 1)) < 1e-3, el
+
+
+def test_last_channels_do_not_depend_on_window_length():
+    """Deep bricks beyond the window still spread counts back into its last channels: a
+    window 200 channels longer (same calibration) must give the same last 50 channels."""
+    base = reference_experiment()
+    longer = reference_experiment()
+    longer.detector.n_channels = base.detector.n_channels + 200
+    a = simulate(base).counts.values
+    b = simulate(longer).counts.values[:, : base.detector.n_channels]
+    for i in range(a.shape[0]):
+        tail_a, tail_b = a[i, -50:], b[i, -50:]
+        if tail_b.max() > 1.0:
+            assert np.max(np.abs(tail_a / tail_b - 1)[tail_b > 1.0]) < 2e-4, i
+
+
 @pytest.fixture(scope="module")
 def reference():
     return simulate(reference_experiment())
