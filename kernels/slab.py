@@ -401,6 +401,9 @@ def simulate_bricks(S, W, lnE0, dlnE, p_mass, p_klo, p_khi,
     e_new = np.zeros(n_sp)
     ve_new = np.zeros(n_sp)
     sg_new = np.zeros(n_sp)
+    p_emin = np.empty(n_p)  # lowest energy on each particle's tables (MeV)
+    for p in range(n_p):
+        p_emin[p] = p_mass[p] * math.exp(lnE0 + p_klo[p] * dlnE)
     bp = beam_p
     mb = p_mass[bp]
     Eb_top = E0
@@ -419,7 +422,7 @@ def simulate_bricks(S, W, lnE0, dlnE, p_mass, p_klo, p_khi,
         thick = blk_top[b + 1] - blk_top[b]
         # state at the block top
         _state(0.0, Eb_top, vb_top, bp, mb, Sv, Rt, Qt, lnE0, dlnE, p_klo, p_khi, p_mass,
-               G, J, V, Se, Re, Qe, efoil_path, sp_p, sp_kind, sp_out, sp_M2, sp_Z2, K, dKdphi,
+               G, J, V, Se, Re, Qe, efoil_path, p_emin, sp_p, sp_kind, sp_out, sp_M2, sp_Z2, K, dKdphi,
                Z1, M1, E0, cos_in, cos_out, tan_in, tan_out, phi, sig_ang_in, sig_ang_out,
                L_m, relativistic, sig_timing, screening, t_cur, v_cur, e_cur, ve_cur, sg_cur)
         d = 0.0
@@ -429,7 +432,7 @@ def simulate_bricks(S, W, lnE0, dlnE, p_mass, p_klo, p_khi,
                 dx = thick - d
             dn = d + dx
             _state(dn, Eb_top, vb_top, bp, mb, Sv, Rt, Qt, lnE0, dlnE, p_klo, p_khi, p_mass,
-                   G, J, V, Se, Re, Qe, efoil_path, sp_p, sp_kind, sp_out, sp_M2, sp_Z2, K, dKdphi,
+                   G, J, V, Se, Re, Qe, efoil_path, p_emin, sp_p, sp_kind, sp_out, sp_M2, sp_Z2, K, dKdphi,
                    Z1, M1, E0, cos_in, cos_out, tan_in, tan_out, phi, sig_ang_in, sig_ang_out,
                    L_m, relativistic, sig_timing, screening, t_new, v_new, e_new, ve_new, sg_new)
             # largest time step among species still inside the window
@@ -542,7 +545,7 @@ def _interp_clip(xs, ys, n, x):
 
 @njit(cache=True)
 def _state(d, Eb_top, vb_top, bp, mb, Sv, Rt, Qt, lnE0, dlnE, p_klo, p_khi, p_mass,
-           G, J, V, Se, Re, Qe, efoil_path, sp_p, sp_kind, sp_out, sp_M2, sp_Z2, K, dKdphi,
+           G, J, V, Se, Re, Qe, efoil_path, p_emin, sp_p, sp_kind, sp_out, sp_M2, sp_Z2, K, dKdphi,
            Z1, M1, E0, cos_in, cos_out, tan_in, tan_out, phi, sig_ang_in, sig_ang_out,
            L_m, relativistic, sig_timing, screening, t_o, v_o, e_o, ve_o, sg_o):
     """Flight time, its variance, detector energy and variance and cross section of every
@@ -576,7 +579,7 @@ def _state(d, Eb_top, vb_top, bp, mb, Sv, Rt, Qt, lnE0, dlnE, p_klo, p_khi, p_ma
         if E1 <= 0.0:
             continue
         g, j, v = _exit_cell(G[o], J[o], V[o], k1, t1)
-        if g <= m * math.exp(lnE0 + p_klo[p] * dlnE):
+        if g <= p_emin[p]:
             continue  # stopped on the way out, or below the particle's tables: lost
         var_det = j * j * v1 + v
         # first-order exit-angle spread: energy lost on the way out scales with 1/cos(beta)

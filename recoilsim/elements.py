@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 import periodictable
 
@@ -137,6 +138,13 @@ def natural_isotopes(ident: str | int, enrichment: dict[int, float] | None = Non
         if abs(total - 1.0) > 1e-6:
             raise RecoilsimError("enrichment", enrichment, "fractions must sum to 1")
         return out
+    return list(_natural(el.number))
+
+
+@lru_cache(maxsize=None)
+def _natural(Z: int) -> tuple[Isotope, ...]:
+    """Natural isotopes of element Z (periodictable's abundances, renormalised to 1); cached."""
+    el = periodictable.elements[Z]
     out = []
     for nuc in el:
         ab = getattr(nuc, "abundance", 0.0) or 0.0
@@ -146,7 +154,7 @@ def natural_isotopes(ident: str | int, enrichment: dict[int, float] | None = Non
         m = float(el.mass)
         out.append(Isotope(el.number, int(round(m)), el.symbol, m, 1.0))
     s = sum(i.abundance for i in out)
-    return [Isotope(i.Z, i.A, i.symbol, i.mass_u, i.abundance / s) for i in out]
+    return tuple(Isotope(i.Z, i.A, i.symbol, i.mass_u, i.abundance / s) for i in out)
 
 
 def mean_mass_u(ident: str | int) -> float:

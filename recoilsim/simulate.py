@@ -226,10 +226,13 @@ def prepare(exp: Experiment, source: StoppingSource | None = None, tables: Parti
     sp_dens = np.zeros((len(species), len(blk_top) - 1))
     for si, sp in enumerate(species):
         j = elements.index(sp.target_symbol)
+        abundance = {}  # per layer
         for b in range(len(blk_top) - 1):
-            layer = exp.sample.layers[layer_of[b]]
-            ab = {i.A: i.abundance for i in natural_isotopes(sp.target_symbol, layer.enrichment.get(sp.target_symbol))}
-            sp_dens[si, b] = fracW[b, j] * ab.get(sp.target_A, 0.0)
+            li = layer_of[b]
+            if li not in abundance:
+                enr = exp.sample.layers[li].enrichment.get(sp.target_symbol)
+                abundance[li] = {i.A: i.abundance for i in natural_isotopes(sp.target_symbol, enr)}.get(sp.target_A, 0.0)
+            sp_dens[si, b] = fracW[b, j] * abundance[li]
     # efficiency curves
     n_pts = max([len(v[0]) for v in det.efficiency.values()] + [1])
     eff_E = np.zeros((len(species), n_pts))
