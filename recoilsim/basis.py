@@ -180,7 +180,11 @@ class LinearModel:
         out: dict[str, np.ndarray] = {}
         if not self._el_of_rest:
             return out
-        s = self._spread(*self._rest, a, b)
-        for e, row in zip(self._el_of_rest, s):
+        key = ("other", a, b)
+        if key not in self._cache:  # the fit asks again at every evaluation with the same (a, b)
+            if len(self._cache) > 64:
+                self._cache.clear()
+            self._cache[key] = self._spread(*self._rest, a, b)
+        for e, row in zip(self._el_of_rest, self._cache[key]):
             out[e] = out.get(e, 0.0) + row
         return out

@@ -86,8 +86,11 @@ class Parameter:
 class SlowParameter:
     """A parameter that changes the stopping medium (needs full re-simulations).
 
-    kind : 'thickness' (layer thickness, nm) or 'stopping' (stopping factor of ``element`` in the
-    layer; all elements of the layer when ``element`` is None). Shared by all measurements.
+    kind : 'thickness' (layer thickness, nm), 'stopping' (stopping factor of ``element`` in the
+    layer; all elements of the layer when ``element`` is None), or the layer's composition:
+    'ratio' (a depth-constant multiplier of ``element``'s nominal atomic fraction) or 'fraction'
+    (its atomic fraction), both applied as a one-node :class:`~recoilsim.sample.Profile` of that
+    kind (the other elements share the remainder in their proportions). Shared by all measurements.
     step : finite-difference step (default 1 % of the value).
     """
 
@@ -100,8 +103,10 @@ class SlowParameter:
     step: float | None = None
 
     def __post_init__(self):
-        if self.kind not in ("thickness", "stopping"):
-            raise RecoilsimError("slow.kind", self.kind, "'thickness' or 'stopping'")
+        if self.kind not in ("thickness", "stopping", "ratio", "fraction"):
+            raise RecoilsimError("slow.kind", self.kind, "'thickness', 'stopping', 'ratio' or 'fraction'")
+        if self.kind in ("ratio", "fraction") and not self.element:
+            raise RecoilsimError(f"slow[{self.kind}].element", self.element, "the element whose amount is fitted")
 
     @property
     def name(self) -> str:
@@ -216,6 +221,14 @@ def _get_slow(exp: Experiment, sp: SlowParameter) -> float:
         if lay.thickness_nm is None:
             raise RecoilsimError(f"slow[{sp.name}]", None, "a layer with a thickness in nm")
         return float(lay.thickness_nm)
+    if sp.kind in ("ratio", "fraction"):
+        own = [q for q in lay.profiles if q.element == sp.element]
+        if own and own[-1].kind == sp.kind and np.ptp(own[-1].values) == 0:
+            return float(own[-1].values[0])
+        if own:
+            raise RecoilsimError(f"slow[{sp.name}]", f"a depth profile of {sp.element}",
+                                 f"a layer whose {sp.element} has no profile, or a constant one of kind '{sp.kind}'")
+        return 1.0 if sp.kind == "ratio" else float(lay.fractions.get(sp.element, 0.0))
     el = sp.element or next(iter(lay.fractions))
     return float(lay.stopping_factors.get(el, 1.0))
 
@@ -226,6 +239,14 @@ def _set_slow(exp: Experiment, sp: SlowParameter, value: float) -> Experiment:
     lay = e.sample.layers[li]
     if sp.kind == "thickness":
         new = dataclasses.replace(lay, thickness_nm=float(value), areal_density_1e15=None)
+    elif sp.kind in ("ratio", "fraction"):
+        from .sample import Profile
+        profs = [q for q in lay.profiles if q.element != sp.element] + \
+            [Profile(sp.element, [0.0], [float(value)], kind=sp.kind, depth_unit="1e15")]
+        kw = dict(profiles=profs)
+        if lay.thickness_nm is not None:
+            kw.update(thickness_nm=lay.thickness_nm, areal_density_1e15=None)
+        new = dataclasses.replace(lay, **kw)
     else:
         els = [sp.element] if sp.element else list(lay.fractions)
         sf = dict(lay.stopping_factors)
@@ -624,6 +645,10 @@ def fit(experiment, measured, parameters: FitParameters | None = None, n_bootstr
     reg = par.regularization
     if not (reg == "gcv" or (isinstance(reg, (int, float)) and reg >= 0)):
         raise RecoilsimError("regularization", reg, "'gcv' or a number >= 0")
+    for sp in par.slow:
+        if sp.kind in ("ratio", "fraction") and sp.element == par.element:
+            raise RecoilsimError(f"slow[{sp.name}]", sp.element,
+                                 f"an element other than the profiled one ({par.element}: fit it with the profile)")
     n_ch = exps[0].detector.n_channels
     els = list(exps[0].recoils)
     data = [_as_spectra(m, els, n_ch, i) for i, m in enumerate(meas)]
