@@ -327,7 +327,7 @@ def simulate_bricks(S, W, lnE0, dlnE, p_mass, p_klo, p_khi,
     Returns
     -------
     n_bricks : int
-    ta, tb, Y, sig_t, x_mid, e_det, sig_e : (n_sp, max_bricks)
+    ta, tb, Y, sig_t, x_mid, e_det, sig_e : (n_sp, n_bricks)
         Boundary times (ns), yield (counts), time sigma (ns), mid depth (1e15 at/cm2), energy
         at the energy detector (MeV) and its sigma (MeV).
     overflow : bool
@@ -383,13 +383,13 @@ def simulate_bricks(S, W, lnE0, dlnE, p_mass, p_klo, p_khi,
             km = scatter_factor(M1, sp_M2[s], phi - h, sp_kind[s])
             dKdphi[s] = (kp - km) / (2 * h) if (kp > 0 and km > 0) else 0.0
     # outputs
-    ta = np.zeros((n_sp, max_bricks))
-    tb = np.zeros((n_sp, max_bricks))
-    Y = np.zeros((n_sp, max_bricks))
-    sig_t = np.zeros((n_sp, max_bricks))
-    x_mid = np.zeros((n_sp, max_bricks))
-    e_det = np.zeros((n_sp, max_bricks))
-    sig_e = np.zeros((n_sp, max_bricks))
+    ta = np.empty((n_sp, max_bricks))
+    tb = np.empty((n_sp, max_bricks))
+    Y = np.empty((n_sp, max_bricks))
+    sig_t = np.empty((n_sp, max_bricks))
+    x_mid = np.empty((n_sp, max_bricks))
+    e_det = np.empty((n_sp, max_bricks))
+    sig_e = np.empty((n_sp, max_bricks))
     # state at the current depth
     t_cur = np.zeros(n_sp)
     v_cur = np.zeros(n_sp)
@@ -478,6 +478,14 @@ def simulate_bricks(S, W, lnE0, dlnE, p_mass, p_klo, p_khi,
                     sig_e[s, nbr] = math.sqrt(0.5 * (ve_cur[s] + ve_new[s]))
                     if t_cur[s] < t_stop + 6.0 * _sig_time(t_cur[s], v_cur[s]):
                         alive = True
+                else:  # no brick of this species here
+                    ta[s, nbr] = 0.0
+                    tb[s, nbr] = 0.0
+                    Y[s, nbr] = 0.0
+                    sig_t[s, nbr] = 0.0
+                    x_mid[s, nbr] = 0.0
+                    e_det[s, nbr] = 0.0
+                    sig_e[s, nbr] = 0.0
             nbr += 1
             for s in range(n_sp):
                 t_cur[s] = t_new[s]
@@ -509,7 +517,8 @@ def simulate_bricks(S, W, lnE0, dlnE, p_mass, p_klo, p_khi,
             G[o, :] = G2[o]
             J[o, :] = J2[o]
             V[o, :] = V2[o]
-    return nbr, ta, tb, Y, sig_t, x_mid, e_det, sig_e, overflow
+    return (nbr, ta[:, :nbr].copy(), tb[:, :nbr].copy(), Y[:, :nbr].copy(), sig_t[:, :nbr].copy(),
+            x_mid[:, :nbr].copy(), e_det[:, :nbr].copy(), sig_e[:, :nbr].copy(), overflow)
 
 
 SIG_T_MAX_FRACTION = 0.05
