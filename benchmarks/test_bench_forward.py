@@ -107,6 +107,7 @@ def _quick():
 # ---- cost growth (full mode for the whole table; quick mode runs the reference point only)
 
 STEPS = [4.0, 2.0, 1.0, 0.5, 0.25]
+SIGMAS = [2.0, 1.0, 0.5, 0.25, 0.0]
 FRACTIONS = [2.0, 1.0, 0.8, 0.5, 0.25, 0.125]
 CHANNELS = [256, 512, 1024, 2048, 4096]
 
@@ -115,20 +116,23 @@ def _growth_params():
     from conftest import QUICK
 
     if QUICK:
-        return [("profile_step_nm", 1.0), ("max_channel_fraction", 0.8), ("n_channels", 1024)]
-    return ([("profile_step_nm", s) for s in STEPS] + [("max_channel_fraction", f) for f in FRACTIONS]
-            + [("n_channels", n) for n in CHANNELS])
+        return [("profile_step_nm", 1.0), ("max_sigma_fraction", 0.5), ("n_channels", 1024)]
+    return ([("profile_step_nm", s) for s in STEPS] + [("max_sigma_fraction", f) for f in SIGMAS]
+            + [("max_channel_fraction", f) for f in FRACTIONS] + [("n_channels", n) for n in CHANNELS])
 
 
 def growth_experiment(knob, value):
     """The reference case with one knob changed. ``n_channels`` keeps the time range: the
-    channel width scales as 1024/n (so the brick count follows max_channel_fraction x width)."""
+    channel width scales as 1024/n. ``max_channel_fraction`` rows switch the sigma rule off
+    (``max_sigma_fraction=0``), so that the brick count follows the channel width alone."""
     if knob == "n_channels":
         exp = ref_exp()
         det = exp.detector
         a = det.calibration_a_ns * 1024 / value
         exp.detector = dataclasses.replace(det, n_channels=int(value), calibration_a_ns=a)
         return exp
+    if knob == "max_channel_fraction":
+        return ref_exp(max_channel_fraction=value, max_sigma_fraction=0.0)
     return ref_exp(**{knob: value})
 
 
