@@ -23,7 +23,9 @@ Grid
 ----
 Uniform in ln(E/M) with E/M in MeV/u: dlnE = ln(10)/100 (100 points per decade), a node exactly
 at 2 keV/u (the lower end of SRIM's fits: S ~ sqrt(E) below), 31 nodes below it (first node
-0.98 keV/u), 400 above it (last node 20 MeV/u). 432 nodes.
+0.98 keV/u), 400 above it (last node 20 MeV/u). 432 nodes. 2 MeV/u, where SRIM's He/Li fits end,
+is a node too (k = 331). recoilsim interpolates cubically in (ln E, ln S) without crossing
+SRIM's fit boundaries (``recoilsim.kernels.stopping.KINKS_MEV_U``).
 
 Storage
 -------
