@@ -322,7 +322,7 @@ def simulate_bricks(S, W, lnE0, dlnE, p_mass, p_klo, p_khi,
         gains nothing from being split further (the error of the box shape is of order
         (width/sigma)^2 times the yield's relative change across the brick).
     max_bricks : int
-        Capacity of the output arrays.
+        Largest number of bricks (the output arrays grow up to it as needed).
 
     Returns
     -------
@@ -383,13 +383,14 @@ def simulate_bricks(S, W, lnE0, dlnE, p_mass, p_klo, p_khi,
             km = scatter_factor(M1, sp_M2[s], phi - h, sp_kind[s])
             dKdphi[s] = (kp - km) / (2 * h) if (kp > 0 and km > 0) else 0.0
     # outputs
-    ta = np.empty((n_sp, max_bricks))
-    tb = np.empty((n_sp, max_bricks))
-    Y = np.empty((n_sp, max_bricks))
-    sig_t = np.empty((n_sp, max_bricks))
-    x_mid = np.empty((n_sp, max_bricks))
-    e_det = np.empty((n_sp, max_bricks))
-    sig_e = np.empty((n_sp, max_bricks))
+    cap = min(512, max_bricks)  # grows by doubling up to max_bricks: a few hundred kB, not MBs
+    ta = np.empty((n_sp, cap))
+    tb = np.empty((n_sp, cap))
+    Y = np.empty((n_sp, cap))
+    sig_t = np.empty((n_sp, cap))
+    x_mid = np.empty((n_sp, cap))
+    e_det = np.empty((n_sp, cap))
+    sig_e = np.empty((n_sp, cap))
     # state at the current depth
     t_cur = np.zeros(n_sp)
     v_cur = np.zeros(n_sp)
@@ -459,6 +460,15 @@ def simulate_bricks(S, W, lnE0, dlnE, p_mass, p_klo, p_khi,
                 overflow = True
                 done = True
                 break
+            if nbr >= cap:
+                cap = min(2 * cap, max_bricks)
+                ta = _grow(ta, cap)
+                tb = _grow(tb, cap)
+                Y = _grow(Y, cap)
+                sig_t = _grow(sig_t, cap)
+                x_mid = _grow(x_mid, cap)
+                e_det = _grow(e_det, cap)
+                sig_e = _grow(sig_e, cap)
             # record the brick
             x_a = blk_top[b] + d
             alive = False
@@ -522,6 +532,14 @@ def simulate_bricks(S, W, lnE0, dlnE, p_mass, p_klo, p_khi,
 
 
 SIG_T_MAX_FRACTION = 0.05
+
+
+@njit(cache=True)
+def _grow(a, n_cols):
+    """Copy of a 2-D array with n_cols columns (the first a.shape[1] copied)."""
+    out = np.empty((a.shape[0], n_cols))
+    out[:, : a.shape[1]] = a
+    return out
 
 
 @njit(cache=True)

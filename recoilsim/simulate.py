@@ -359,10 +359,11 @@ def _mapping(ta, tb, x_mid, n, times):
     """
     if n == 0:
         return np.full(np.shape(times), np.nan)
+    # the recurrence solved: x_k = 2 (-1)^(k+1) sum_{i<k} (-1)^i x_mid_i
+    sign = np.where(np.arange(n) % 2 == 0, 1.0, -1.0)
     xb = np.empty(n + 1)
     xb[0] = 0.0
-    for i in range(n):
-        xb[i + 1] = 2.0 * x_mid[i] - xb[i]
+    xb[1:] = 2.0 * sign * np.cumsum(sign * x_mid[:n])
     tt = np.concatenate([ta[:n], tb[n - 1:n]])
     order = np.argsort(tt, kind="stable")
     return np.interp(times, tt[order], xb[order], left=np.nan, right=np.nan)
@@ -426,13 +427,15 @@ def _to_dataset(exp, arrays, spec, n, ta, tb, x_mid):
             "n_blocks": int(len(arrays.blk_top) - 1),
         },
     )
-    ds["counts_isotope"].attrs.update(units="counts", long_name="counts per channel of each isotope")
-    ds["counts"].attrs.update(units="counts", long_name="counts per channel summed per element")
-    ds["time_ns"].attrs.update(units="ns", long_name="time of flight at the channel centre")
+    # attrs through .variables: ds[name] would build a DataArray (with all coords) for each
+    var = ds.variables
+    var["counts_isotope"].attrs.update(units="counts", long_name="counts per channel of each isotope")
+    var["counts"].attrs.update(units="counts", long_name="counts per channel summed per element")
+    var["time_ns"].attrs.update(units="ns", long_name="time of flight at the channel centre")
     for v in ("depth_nm", "isotope_depth_nm"):
-        ds[v].attrs.update(units="nm", long_name="depth of origin")
+        var[v].attrs.update(units="nm", long_name="depth of origin")
     for v in ("depth_1e15", "isotope_depth_1e15"):
-        ds[v].attrs.update(units="1e15 atoms/cm2", long_name="depth of origin")
+        var[v].attrs.update(units="1e15 atoms/cm2", long_name="depth of origin")
     for v in ("energy_MeV", "isotope_energy_MeV"):
-        ds[v].attrs.update(units="MeV", long_name="energy in flight (after the T1 foil)")
+        var[v].attrs.update(units="MeV", long_name="energy in flight (after the T1 foil)")
     return ds
