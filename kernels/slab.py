@@ -383,14 +383,10 @@ def simulate_bricks(S, W, lnE0, dlnE, p_mass, p_klo, p_khi,
             km = scatter_factor(M1, sp_M2[s], phi - h, sp_kind[s])
             dKdphi[s] = (kp - km) / (2 * h) if (kp > 0 and km > 0) else 0.0
     # outputs
-    cap = min(512, max_bricks)  # grows by doubling up to max_bricks: a few hundred kB, not MBs
-    ta = np.empty((n_sp, cap))
-    tb = np.empty((n_sp, cap))
-    Y = np.empty((n_sp, cap))
-    sig_t = np.empty((n_sp, cap))
-    x_mid = np.empty((n_sp, cap))
-    e_det = np.empty((n_sp, cap))
-    sig_e = np.empty((n_sp, cap))
+    # bricks[q, s, i]: q = 0 ta, 1 tb, 2 Y, 3 sig_t, 4 x_mid, 5 e_det, 6 sig_e (see Returns);
+    # grows by doubling up to max_bricks (a few hundred kB for the reference case, not MBs)
+    cap = min(512, max_bricks)
+    bricks = np.empty((7, n_sp, cap))
     # state at the current depth
     t_cur = np.zeros(n_sp)
     v_cur = np.zeros(n_sp)
@@ -462,13 +458,9 @@ def simulate_bricks(S, W, lnE0, dlnE, p_mass, p_klo, p_khi,
                 break
             if nbr >= cap:
                 cap = min(2 * cap, max_bricks)
-                ta = _grow(ta, cap)
-                tb = _grow(tb, cap)
-                Y = _grow(Y, cap)
-                sig_t = _grow(sig_t, cap)
-                x_mid = _grow(x_mid, cap)
-                e_det = _grow(e_det, cap)
-                sig_e = _grow(sig_e, cap)
+                grown = np.empty((7, n_sp, cap))
+                grown[:, :, :nbr] = bricks[:, :, :nbr]
+                bricks = grown
             # record the brick
             x_a = blk_top[b] + d
             alive = False
@@ -479,23 +471,17 @@ def simulate_bricks(S, W, lnE0, dlnE, p_mass, p_klo, p_khi,
                     em = 0.5 * (e_cur[s] + e_new[s])
                     if eff_n[s] > 0:
                         yl *= _interp_clip(eff_E[s], eff_v[s], eff_n[s], em)
-                    ta[s, nbr] = t_cur[s]
-                    tb[s, nbr] = t_new[s]
-                    Y[s, nbr] = yl
-                    sig_t[s, nbr] = _sig_time(0.5 * (t_cur[s] + t_new[s]), 0.5 * (v_cur[s] + v_new[s]))
-                    x_mid[s, nbr] = x_a + 0.5 * dx
-                    e_det[s, nbr] = em
-                    sig_e[s, nbr] = math.sqrt(0.5 * (ve_cur[s] + ve_new[s]))
+                    bricks[0, s, nbr] = t_cur[s]
+                    bricks[1, s, nbr] = t_new[s]
+                    bricks[2, s, nbr] = yl
+                    bricks[3, s, nbr] = _sig_time(0.5 * (t_cur[s] + t_new[s]), 0.5 * (v_cur[s] + v_new[s]))
+                    bricks[4, s, nbr] = x_a + 0.5 * dx
+                    bricks[5, s, nbr] = em
+                    bricks[6, s, nbr] = math.sqrt(0.5 * (ve_cur[s] + ve_new[s]))
                     if t_cur[s] < t_stop + 6.0 * _sig_time(t_cur[s], v_cur[s]):
                         alive = True
                 else:  # no brick of this species here
-                    ta[s, nbr] = 0.0
-                    tb[s, nbr] = 0.0
-                    Y[s, nbr] = 0.0
-                    sig_t[s, nbr] = 0.0
-                    x_mid[s, nbr] = 0.0
-                    e_det[s, nbr] = 0.0
-                    sig_e[s, nbr] = 0.0
+                    bricks[:, s, nbr] = 0.0
             nbr += 1
             for s in range(n_sp):
                 t_cur[s] = t_new[s]
@@ -527,19 +513,11 @@ def simulate_bricks(S, W, lnE0, dlnE, p_mass, p_klo, p_khi,
             G[o, :] = G2[o]
             J[o, :] = J2[o]
             V[o, :] = V2[o]
-    return (nbr, ta[:, :nbr].copy(), tb[:, :nbr].copy(), Y[:, :nbr].copy(), sig_t[:, :nbr].copy(),
-            x_mid[:, :nbr].copy(), e_det[:, :nbr].copy(), sig_e[:, :nbr].copy(), overflow)
+    out = bricks[:, :, :nbr].copy()
+    return nbr, out[0], out[1], out[2], out[3], out[4], out[5], out[6], overflow
 
 
 SIG_T_MAX_FRACTION = 0.05
-
-
-@njit(cache=True)
-def _grow(a, n_cols):
-    """Copy of a 2-D array with n_cols columns (the first a.shape[1] copied)."""
-    out = np.empty((a.shape[0], n_cols))
-    out[:, : a.shape[1]] = a
-    return out
 
 
 @njit(cache=True)
