@@ -346,12 +346,26 @@ def paper(out: Path = typer.Option(Path("recoilsim-paper"), "--out", "-o", help=
 @app.command("fit")
 @handle_errors
 def fit_cmd(experiment: Path = typer.Argument(..., help="experiment file (TOML)"),
-            spectra: list[Path] = typer.Argument(..., help="one spectra file per measurement (.nc from simulate, "
-                                                          "or channel,counts text of the element)"),
+            spectra: list[Path] = typer.Argument(None, help="one spectra file per measurement (.nc from simulate, "
+                                                           "or channel,counts text of the element); none: the "
+                                                           "file's [spectra] (Potku data) and [fit] sections"),
             out: Path = typer.Option(Path("fit-out"), "--out", "-o", help="output folder"),
             element: str = typer.Option("Li", "--element", help="element whose depth profile is fitted"),
             n_bootstrap: int = typer.Option(0, "--bootstrap", help="parametric bootstrap resamples")):
-    """Fit measured spectra (Poisson likelihood); writes fit.nc, fit.png, summary.txt to --out."""
+    """Fit measured spectra (Poisson likelihood); writes fit.nc, fit.png, summary.txt to --out.
+
+    Without spectra files: the experiment file's [spectra] (format "potku") and [fit] (method
+    "film") sections drive recoilsim.potku_workflow.run (film composition, thickness, Q*Omega;
+    see docs/worked_example_potku.md).
+    """
+    if not spectra:
+        from .potku_workflow import run as run_potku
+
+        con = _console()
+        summary = run_potku(experiment, _out_dir(out), progress=lambda line: con.print(line, markup=False))
+        if summary["status"] != "success":
+            _fail(f"fit {summary['status']}: {summary['message']}", code=1)
+        return
     from .fit import fit_command
 
     res = fit_command(experiment, spectra, out, element=element, n_bootstrap=n_bootstrap)

@@ -47,6 +47,7 @@ __all__ = [
     "read_asc", "Selection", "read_sel", "CutFile", "read_cut", "read_cuts",
     "selection_mask", "select_events", "tof_spectra", "spectra_from_cuts",
     "tof_e_histogram", "plot_tof_e", "read_potku_settings", "parse_int_table", "potku_experiment",
+    "element_spectra", "rebin_calibration",
 ]
 
 # ----------------------------------------------------------------------------------------------
@@ -618,6 +619,12 @@ def select_events(events: xr.Dataset, selection: Selection) -> xr.Dataset:
 def _calibration_time_ns(channel: np.ndarray, calibration) -> np.ndarray | None:
     if calibration is None:
         return None
+    slope, offset = _calibration_pair(calibration)
+    return slope * channel + offset
+
+
+def _calibration_pair(calibration) -> tuple[float, float]:
+    """(slope_ns, offset_ns) from a pair or a dict (``slope_ns``/``offset_ns`` or Potku's s)."""
     if isinstance(calibration, Mapping):
         slope = calibration.get("slope_ns")
         offset = calibration.get("offset_ns")
@@ -633,7 +640,7 @@ def _calibration_time_ns(channel: np.ndarray, calibration) -> np.ndarray | None:
     offset = float(offset)
     if not (np.isfinite(slope) and np.isfinite(offset)) or slope == 0:
         raise RecoilsimError("calibration", (slope, offset), "finite slope (non-zero) and offset in ns")
-    return slope * channel + offset
+    return slope, offset
 
 
 def tof_spectra(events: xr.Dataset, selections: Sequence[Selection], n_channels: int | None = None,
@@ -740,6 +747,82 @@ def spectra_from_cuts(cuts: Mapping[str, CutFile] | Sequence[CutFile], n_channel
         coords["time_ns"] = ("channel", tns, {"units": "ns"})
     return xr.Dataset({"counts": (("cut", "channel"), counts, {"units": "counts"})}, coords=coords,
                       attrs={"source": "cut files"})
+
+
+def rebin_calibration(slope_ns: float, offset_ns: float, rebin: int) -> tuple[float, float]:
+    """TOF calibration of ``rebin``-channel bins: bin j holds channels rebin*j .. rebin*j + rebin - 1.
+
+    With t = slope * channel + offset at channel centres (channel edges at +-0.5), bin j is
+    centred on channel rebin*j + (rebin - 1)/2, so t = (rebin * slope) * j + offset +
+    slope * (rebin - 1) / 2, and the bin edges are exactly the original channel edges.
+    """
+    if isinstance(rebin, bool) or not isinstance(rebin, (int, np.integer)) or rebin < 1:
+        raise RecoilsimError("rebin", rebin, "a positive integer number of channels per bin")
+    return float(slope_ns) * rebin, float(offset_ns) + float(slope_ns) * (rebin - 1) / 2.0
+
+
+def element_spectra(events: xr.Dataset, selections: Sequence[Selection], elements: Mapping[str, Sequence[str]],
+                    n_channels: int, rebin: int = 1, calibration=None) -> xr.Dataset:
+    """TOF spectra per simulated element from Potku polygons, optionally rebinned.
+
+    Parameters
+    ----------
+    events : Dataset from :func:`read_asc`
+    selections : the polygons (:func:`read_sel`)
+    elements : {element: [isotope labels]}, e.g. ``{'Li': ['6Li', '7Li'], 'O': ['16O'], 'Mn': ['Mn']}``;
+        an element's spectrum counts every event inside any of its polygons once.
+    n_channels : number of TOF channels kept (0 .. n_channels - 1, before rebinning; a multiple
+        of ``rebin``); events at later channels are counted in ``n_events`` only.
+    rebin : channels per bin.
+    calibration : (slope_ns, offset_ns) or dict as :func:`tof_spectra`; gives ``time_ns`` per bin
+        (:func:`rebin_calibration`).
+
+    Returns
+    -------
+    xarray.Dataset
+        ``counts`` (element, channel) with channel = bin index; coordinates ``n_events`` (all
+        events in the element's polygons), ``n_in_range`` (those below ``n_channels``), ``cuts``
+        (the isotope labels, comma separated) and ``time_ns`` if calibrated; attrs ``rebin``,
+        ``n_channels_raw``.
+    """
+    tof, en, _ = _events_xy(events)
+    if not isinstance(elements, Mapping) or not elements:
+        raise RecoilsimError("elements", elements, "a mapping element -> list of isotope labels, e.g. {'Li': ['6Li', '7Li']}")
+    if isinstance(n_channels, bool) or not isinstance(n_channels, (int, np.integer)) or n_channels < 1:
+        raise RecoilsimError("n_channels", n_channels, "a positive integer")
+    rebin_calibration(1.0, 0.0, rebin)  # validates rebin
+    if n_channels % rebin:
+        raise RecoilsimError("n_channels", n_channels, f"a multiple of rebin ({rebin})")
+    have = {s.isotope_label for s in selections}
+    nb = int(n_channels) // int(rebin)
+    counts = np.zeros((len(elements), nb), dtype=np.int64)
+    nev = np.zeros(len(elements), dtype=np.int64)
+    nin = np.zeros(len(elements), dtype=np.int64)
+    for i, (el, labels) in enumerate(elements.items()):
+        labels = [labels] if isinstance(labels, str) else list(labels)
+        missing = [lab for lab in labels if lab not in have]
+        if not labels or missing:
+            raise RecoilsimError(f"elements[{el}]", missing or labels,
+                                 f"isotope labels of the selections ({', '.join(sorted(have))})")
+        m = np.zeros(tof.shape, dtype=bool)
+        for sel in selections:
+            if sel.isotope_label in labels:
+                m |= sel.contains(tof, en)
+        t = tof[m]
+        nev[i] = t.size
+        t = t[t < n_channels]
+        nin[i] = t.size
+        counts[i] = np.bincount(t // rebin, minlength=nb)[:nb]
+    coords = {"element": list(elements), "channel": np.arange(nb), "n_events": ("element", nev),
+              "n_in_range": ("element", nin),
+              "cuts": ("element", [",".join([v] if isinstance(v, str) else v) for v in elements.values()])}
+    if calibration is not None:
+        slope, offset = _calibration_pair(calibration)
+        a, b = rebin_calibration(slope, offset, rebin)
+        coords["time_ns"] = ("channel", a * np.arange(nb) + b, {"units": "ns"})
+    return xr.Dataset({"counts": (("element", "channel"), counts, {"units": "counts"})}, coords=coords,
+                      attrs={"source": events.attrs.get("source", ""), "rebin": int(rebin),
+                             "n_channels_raw": int(n_channels)})
 
 
 def tof_e_histogram(events: xr.Dataset, tof_bin: int = 8, energy_bin: int = 8,
