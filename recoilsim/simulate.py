@@ -233,6 +233,15 @@ def prepare(exp: Experiment, source: StoppingSource | None = None, tables: Parti
                 enr = exp.sample.layers[li].enrichment.get(sp.target_symbol)
                 abundance[li] = {i.A: i.abundance for i in natural_isotopes(sp.target_symbol, enr)}.get(sp.target_A, 0.0)
             sp_dens[si, b] = fracW[b, j] * abundance[li]
+    # Below the deepest block that holds a simulated species every brick has zero yield, yet the
+    # kernel would step on (at most a fraction of a channel per brick for the fastest-changing
+    # recoil) until every recoil's flight time leaves the channel window: a thin film on a thick
+    # substrate gave thousands of empty bricks (the Potku example: 20000 with 8192 channels).
+    held = np.flatnonzero(sp_dens.any(axis=0))
+    n_keep = int(held[-1]) + 1 if held.size else 1
+    if n_keep < len(blk_top) - 1:
+        blk_top, fracS, fracW = blk_top[:n_keep + 1], fracS[:n_keep], fracW[:n_keep]
+        layer_of, sp_dens = layer_of[:n_keep], sp_dens[:, :n_keep]
     # efficiency curves
     n_pts = max([len(v[0]) for v in det.efficiency.values()] + [1])
     eff_E = np.zeros((len(species), n_pts))
