@@ -121,7 +121,8 @@ def test_fit_of_the_example_converges_and_is_sensible(tmp_path):
     li_mn = s["film"]["Li"]["ratio"]
     o_mn = s["film"]["O"]["ratio"]
     # chemistry: Li present (its cuts hold 146 events) and at most Li2MnO3's Li/Mn = 2, the most
-    # Li-rich Li-Mn-O phase (LiMn2O4: 0.5); O/Mn from MnO (1) to Li2MnO3 (3) (LiMn2O4, MnO2: 2)
+    # Li-rich of the common Li-Mn-O cathode phases (LiMn2O4 0.5, LiMnO2 1); O/Mn from MnO (1) to
+    # Li2MnO3 (3) (LiMn2O4, MnO2: 2)
     assert 0.02 < li_mn < 2.0
     assert 1.0 < o_mn < 3.0
     for el in ("Li", "Mn", "O"):
