@@ -348,15 +348,15 @@ def paper(out: Path = typer.Option(Path("recoilsim-paper"), "--out", "-o", help=
 def fit_cmd(experiment: Path = typer.Argument(..., help="experiment file (TOML)"),
             spectra: list[Path] = typer.Argument(None, help="one spectra file per measurement (.nc from simulate, "
                                                            "or channel,counts text of the element); none: the "
-                                                           "file's [spectra] (Potku data) and [fit] sections"),
+                                                           "file's spectra (Potku data) and fit sections"),
             out: Path = typer.Option(Path("fit-out"), "--out", "-o", help="output folder"),
             element: str = typer.Option("Li", "--element", help="element whose depth profile is fitted"),
             n_bootstrap: int = typer.Option(0, "--bootstrap", help="parametric bootstrap resamples")):
     """Fit measured spectra (Poisson likelihood); writes fit.nc, fit.png, summary.txt to --out.
 
-    Without spectra files: the experiment file's [spectra] (format "potku") and [fit] (method
-    "film") sections drive recoilsim.potku_workflow.run (film composition, thickness, Q*Omega;
-    see docs/worked_example_potku.md).
+    Without spectra files: the experiment file's spectra section (format "potku") and fit section
+    (method "film") drive recoilsim.potku_workflow.run: film composition, thickness, Q*Omega
+    (docs/worked_example_potku.md).
     """
     if not spectra:
         from .potku_workflow import run as run_potku
