@@ -107,7 +107,7 @@ def test_examples_load():
     assert {i.symbol for i in e.recoil_isotopes()} == {"Li", "O", "Mn"}
     assert ef.spectra["format"] == "potku"
     assert ef.resolve(ef.spectra["asc"]).name == "Tof-E_65-mini.asc"
-    assert ef.fit == {}
+    assert ef.fit["method"] == "film" and ef.fit["layer"] == "Li-Mn-O film"  # kept raw for recoilsim.film
 
 
 def test_spectra_and_fit_kept_raw(tmp_path):
