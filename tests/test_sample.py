@@ -92,6 +92,8 @@ INVALID = [
     (lambda: Profile("Li", [0, 10, 5], [1, 1, 1]), "depth"),
     (lambda: Profile("Li", [0, 10], [1, -1]), "values"),
     (lambda: Options(screening="moliere"), "screening"),
+    (lambda: Options(max_sigma_fraction=-0.5), "max_sigma_fraction"),
+    (lambda: Options(max_channel_fraction=0.0), "max_channel_fraction"),
 ]
 
 
