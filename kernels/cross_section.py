@@ -114,6 +114,41 @@ def recoil_cross_section(Z1, M1, Z2, M2, E1, phi, screening):
 
 
 @njit(cache=True)
+def recoil_cross_section_coeffs(Z1, M1, Z2, M2, phi, screening):
+    """The energy-independent parts of :func:`recoil_cross_section`, for many energies:
+    (c, w, q) with sigma(E1) = c / E1^2 * F, where F = 1 (no screening),
+    (1 + r/2)^2 / (1 + r + (q r)^2)^2 with r = w / E1 (Andersen: w = V1 (M1 + M2)/(1000 M2),
+    q = 1 / (2 sin(theta_cm/2)), theta_cm = pi - 2 phi) or max(0, 1 - w / E1) (L'Ecuyer:
+    w = 0.04873 Z1 Z2^(4/3) (M1 + M2)/(1000 M2)). Same sources as the functions above."""
+    c = rutherford_recoil(Z1, M1, Z2, M2, 1.0, phi)
+    scale = (M1 + M2) / (1000.0 * M2)  # keV in the CM frame -> MeV of the projectile
+    if screening == 1:
+        sn = math.sin(0.5 * (math.pi - 2.0 * phi))
+        if sn <= 0.0:
+            return 0.0, 0.0, 0.0
+        v1 = 0.04873 * Z1 * Z2 * math.sqrt(Z1 ** (2.0 / 3.0) + Z2 ** (2.0 / 3.0))
+        return c, v1 * scale, 0.5 / sn
+    if screening == 2:
+        return c, 0.04873 * Z1 * Z2 ** (4.0 / 3.0) * scale, 0.0
+    return c, 0.0, 0.0
+
+
+@njit(cache=True)
+def recoil_cross_section_at(c, w, q, screening, E1):
+    """sigma(E1) in mb/sr from :func:`recoil_cross_section_coeffs`."""
+    if E1 <= 0.0:
+        return 0.0
+    s = c / (E1 * E1)
+    if screening == 1:
+        r = w / E1
+        return s * (1.0 + 0.5 * r) ** 2 / (1.0 + r + (q * r) ** 2) ** 2
+    if screening == 2:
+        f = 1.0 - w / E1
+        return s * f if f > 0.0 else 0.0
+    return s
+
+
+@njit(cache=True)
 def scatter_cross_section(Z1, M1, Z2, M2, E1, theta, root, screening):
     """Screened cross section (mb/sr) of the scattered projectile, root +1 / -1."""
     s = rutherford_scatter(Z1, M1, Z2, M2, E1, theta, root)

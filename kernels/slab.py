@@ -3,16 +3,21 @@
 The sample is a stack of *blocks* of uniform composition (the Python layer splits layers where
 a depth profile changes). Inside each block the energy of every particle follows from range
 tables R(E) = int dE / S(E), so crossing any part of a block is E_out = R^-1(R(E_in) - path)
-whatever its thickness (exact up to the table interpolation, DESIGN.md section 2, "energy loss
-along a path"). The outgoing particles' passage through all blocks above, and through the T1
-timing foil, is carried by *exit tables* on an energy grid: G(E) (energy after the foil of a
-particle with energy E at the top of the current block), J(E) = dG/dE and V(E) (straggling
-variance gathered on the way out). Going one block down, G_{b+1}(E) = G_b(E'), J_{b+1}(E) =
-J_b(E') S_b(E')/S_b(E), V_{b+1}(E) = V_b(E') + J_b(E')^2 S_b(E')^2 [Q_b(E) - Q_b(E')], with E'
-the energy after crossing block b and Q_b(E) = int W/S^3 dE the straggling integral, so that
-the variance after a homogeneous path is S(E_out)^2 [var_in/S(E_in)^2 + Q(E_in) - Q(E_out)]
-(the (S_out/S_in)^2 propagation rule; Szilagyi et al., NIM B 100 (1995) 103, eq. 8). Work per
-block is proportional to the table size, and per depth step to the number of outgoing species.
+whatever its thickness (DESIGN.md section 2, "energy loss along a path"). Between table nodes S
+is log-log interpolated and R is its exact integral (:func:`_range_at`), so dR/dE = 1/S holds
+inside every cell too. The outgoing particles' passage through all blocks above, and through
+the T1 timing foil, is carried by *exit tables* on the energy grid: G(E) (energy after the foil
+of a particle with energy E at the top of the current block), D(E) = dG/dlnE and V(E)
+(straggling variance gathered on the way out), plus the loss threshold below which a particle
+does not get out. Going one block down, G_(b+1)(E) = G_b(E'), D_(b+1)(E) = D_b(E')
+S_b(E')/S_b(E) E/E', V_(b+1)(E) = V_b(E') + (dG_b/dE(E'))^2 S_b(E')^2 [Q_b(E) - Q_b(E')], with
+E' the energy after crossing block b and Q_b(E) = int W/S^3 dE the straggling integral, so that
+the variance after a homogeneous path is S(E_out)^2 [var_in/S(E_in)^2 + Q(E_in) - Q(E_out)] (the
+(S_out/S_in)^2 propagation rule; Szilagyi et al., NIM B 100 (1995) 103, eq. 8). G is evaluated
+between nodes as a cubic Hermite interpolant in ln E (:func:`_exit_cell`), so that resampling
+it at every block boundary does not accumulate: splitting a layer into 250 blocks moves flight
+times by < 0.01 channel (tests/test_second_method.py). Work per block is proportional to the
+table size, and per depth step to the number of outgoing species.
 
 Bricks: between two depths x_a < x_b inside one block, the yield
 Y = Q Omega sigma n (x_b - x_a) / cos(alpha) (DESIGN.md section 2, slab method; SIMNRA user's
@@ -29,7 +34,7 @@ import math
 import numpy as np
 from numba import njit
 
-from .cross_section import recoil_cross_section, scatter_cross_section
+from .cross_section import recoil_cross_section_at, recoil_cross_section_coeffs, scatter_cross_section
 from .kinematics import flight_time_ns, recoil_factor, scatter_factor, U_MEV
 
 EV = 1e-6  # MeV per eV
@@ -106,18 +111,45 @@ def _loglin(a, b, t):
 
 
 @njit(cache=True)
-def range_of(R, lnE0, dlnE, mass, klo, khi, E):
-    """R(E) by log-log interpolation of the range table."""
-    k, t = _cell(lnE0, dlnE, mass, klo, khi, E)
-    return _loglin(R[k], R[k + 1], t)
+def _range_at(R, Sv, step, dlnE, k, t, s_t):
+    """R at cell (k, t), consistent with the stopping: inside a cell g = E/S is log-linear in
+    ln E (S log-log interpolated), R = int g dlnE, so R - R_k is proportional to g - g_k:
+    R(t) = R_k + (R_(k+1) - R_k) (g(t)/g_k - 1)/(g_(k+1)/g_k - 1), g(t)/g_k = e^(t h) S_k/S(t).
+    (Interpolating R itself log-log would make dR/dE disagree with 1/S by up to +-0.4 % inside
+    each cell: a ripple in the spectrum with the period of the table.) s_t = S at (k, t);
+    step = e^h, h = dlnE.
+    """
+    rho_m1 = step * Sv[k] / Sv[k + 1] - 1.0
+    if abs(rho_m1) < 1e-12:
+        return R[k] + t * (R[k + 1] - R[k])
+    return R[k] + (R[k + 1] - R[k]) * (math.exp(t * dlnE) * Sv[k] / s_t - 1.0) / rho_m1
 
 
 @njit(cache=True)
-def _range_cell(R, klo, khi, r):
-    """Cell (j, t) where the log-log interpolated range table reaches r (binary search);
+def _t_of_range(R, Sv, step, dlnE, j, r):
+    """Inverse of :func:`_range_at` in cell j: (t, S(t), E(t)/E_j) where the range equals r.
+
+    g(t)/g_j = 1 + f (rho - 1) with f = (r - R_j)/(R_(j+1) - R_j) and rho = g_(j+1)/g_j, so
+    t = ln(1 + f (rho - 1))/ln(rho); then E(t)/E_j = e^(t h) and S(t) = S_j e^(t h) g_j/g(t).
+    """
+    f = (r - R[j]) / (R[j + 1] - R[j])
+    rho = step * Sv[j] / Sv[j + 1]
+    gr = 1.0 + f * (rho - 1.0)
+    if abs(rho - 1.0) < 1e-12 or gr <= 0.0:
+        t = f
+        e_r = math.exp(t * dlnE)
+        return t, _loglin(Sv[j], Sv[j + 1], t), e_r
+    t = math.log(gr) / math.log(rho)
+    e_r = math.exp(t * dlnE)
+    return t, Sv[j] * e_r / gr, e_r
+
+
+@njit(cache=True)
+def _range_cell(Sv, R, step, dlnE, klo, khi, r):
+    """Cell (j, t) where the range reaches r (binary search), S there and E/E_j;
     j = -1 if r is below the table (the particle is lost). Above the table t > 1 extrapolates."""
     if r <= R[klo]:
-        return -1, 0.0
+        return -1, 0.0, 0.0, 0.0
     lo = klo
     hi = khi
     if r >= R[khi]:
@@ -129,16 +161,8 @@ def _range_cell(R, klo, khi, r):
                 lo = mid
             else:
                 hi = mid
-    return lo, math.log(r / R[lo]) / math.log(R[lo + 1] / R[lo])
-
-
-@njit(cache=True)
-def energy_of_range(R, lnE0, dlnE, mass, klo, khi, r):
-    """Inverse of :func:`range_of`; 0.0 if r is below the table (the particle is lost)."""
-    j, t = _range_cell(R, klo, khi, r)
-    if j < 0:
-        return 0.0
-    return mass * math.exp(lnE0 + (j + t) * dlnE)
+    t, s_t, e_r = _t_of_range(R, Sv, step, dlnE, lo, r)
+    return lo, t, s_t, e_r
 
 
 @njit(cache=True)
@@ -147,7 +171,7 @@ def _lin(arr, k, t):
 
 
 @njit(cache=True)
-def _cross_cell(Sv, R, Q, lnE0, dlnE, mass, klo, khi, k, t, var, path):
+def _cross_cell(Sv, R, Q, lnE0, dlnE, step, mass, klo, khi, k, t, var, path):
     """Path of a particle at table cell (k, t) through one block (see :func:`cross_path`).
 
     Returns (E_out, var_out, k_out, t_out, S_in, S_out): the cell of the exit energy and the
@@ -157,15 +181,14 @@ def _cross_cell(Sv, R, Q, lnE0, dlnE, mass, klo, khi, k, t, var, path):
     s1 = _loglin(Sv[k], Sv[k + 1], t)
     if path <= 0.0:
         return mass * math.exp(lnE0 + (k + t) * dlnE), var, k, t, s1, s1
-    r = _loglin(R[k], R[k + 1], t) - path
-    j, t2 = _range_cell(R, klo, khi, r)
+    r = _range_at(R, Sv, step, dlnE, k, t, s1) - path
+    j, t2, s2, e_r = _range_cell(Sv, R, step, dlnE, klo, khi, r)
     if j < 0:
         return 0.0, 0.0, k, t, s1, 0.0
-    s2 = _loglin(Sv[j], Sv[j + 1], t2)
     dq = _lin(Q, k, t) - _lin(Q, j, t2)
     if dq < 0.0:
         dq = 0.0
-    return mass * math.exp(lnE0 + (j + t2) * dlnE), s2 * s2 * (var / (s1 * s1) + dq), j, t2, s1, s2
+    return mass * math.exp(lnE0 + j * dlnE) * e_r, s2 * s2 * (var / (s1 * s1) + dq), j, t2, s1, s2
 
 
 @njit(cache=True)
@@ -179,76 +202,116 @@ def cross_path(Sv, R, Q, lnE0, dlnE, mass, klo, khi, E, var, path):
     if E <= 0.0:
         return 0.0, 0.0
     k, t = _cell(lnE0, dlnE, mass, klo, khi, E)
-    E2, v2, _, _, _, _ = _cross_cell(Sv, R, Q, lnE0, dlnE, mass, klo, khi, k, t, var, path)
+    E2, v2, _, _, _, _ = _cross_cell(Sv, R, Q, lnE0, dlnE, math.exp(dlnE), mass, klo, khi, k, t, var, path)
     if E2 <= 0.0:
         return 0.0, 0.0
     return E2, v2
 
 
-@njit(cache=True)
-def stopping_of(Sv, lnE0, dlnE, mass, klo, khi, E):
-    """Stopping (MeV per 1e15 at/cm2) at E from the block table."""
-    k, t = _cell(lnE0, dlnE, mass, klo, khi, E)
-    return _loglin(Sv[k], Sv[k + 1], t)
+@njit(cache=True, inline="always")
+def _exit_cell(G, D, V, x_th, g_th, dlnE, k, t):
+    """Exit tables at table cell (k, t) (node coordinate x = k + t): energy after the foil G,
+    its derivative D = dG/dlnE and the gathered variance V; G = 0 below the loss threshold x_th.
 
-
-@njit(cache=True)
-def _exit_cell(G, J, V, k, t):
-    """Exit tables at table cell (k, t): (energy after the foil, dG/dE, gathered variance)."""
-    # a cell across the stopping threshold is interpolated linearly (never zeroed as a whole,
-    # which would move the threshold up by a cell at every block)
-    if G[k] <= 0.0 and G[k + 1] <= 0.0:
+    G is a cubic Hermite interpolant in ln E through the node values and derivatives (error
+    ~h^4 per cell, so resampling it at every block boundary does not accumulate: linear
+    log-log resampling moved 7Li by a channel over 250 blocks). The cell holding the threshold
+    is interpolated linearly from (x_th, g_th) to the node above; V is linear.
+    """
+    x = k + t
+    if x < x_th:
         return 0.0, 0.0, 0.0
-    return _loglin(G[k], G[k + 1], t), _lin(J, k, t), _lin(V, k, t)
+    if x_th > k:  # the threshold lies inside this cell
+        f = (x - x_th) / (k + 1.0 - x_th)
+        g = g_th + f * (G[k + 1] - g_th)
+        return g, (G[k + 1] - g_th) / ((k + 1.0 - x_th) * dlnE), V[k + 1]
+    t2 = t * t
+    t3 = t2 * t
+    g = ((2.0 * t3 - 3.0 * t2 + 1.0) * G[k] + (t3 - 2.0 * t2 + t) * dlnE * D[k]
+         + (3.0 * t2 - 2.0 * t3) * G[k + 1] + (t3 - t2) * dlnE * D[k + 1])
+    d = ((6.0 * t2 - 6.0 * t) * (G[k] - G[k + 1]) / dlnE + (3.0 * t2 - 4.0 * t + 1.0) * D[k]
+         + (3.0 * t2 - 2.0 * t) * D[k + 1])
+    return g, d, _lin(V, k, t)
 
 
 @njit(cache=True)
-def exit_tables_surface(Sf, Rf, Qf, foil_path, lnE0, dlnE, mass, klo, khi, G, J, V):
-    """Exit tables at the sample surface: through the foil (or identity without foil)."""
+def exit_tables_surface(Sf, Rf, Qf, foil_path, lnE0, dlnE, mass, klo, khi, G, D, V):
+    """Exit tables at the sample surface: through the foil (or identity without foil).
+
+    Returns the loss threshold (node coordinate): below it a particle leaves the foil below
+    the table (lost); there G = E_klo.
+    """
     for k in range(klo, khi + 1):
         E = mass * math.exp(lnE0 + k * dlnE)
         if foil_path <= 0.0:
             G[k] = E
-            J[k] = 1.0
+            D[k] = E
             V[k] = 0.0
             continue
-        E2, v2 = cross_path(Sf, Rf, Qf, lnE0, dlnE, mass, klo, khi, E, 0.0, foil_path)
+        k1 = min(k, khi - 1)  # the last node is the end (t = 1) of the last cell
+        t1 = float(k - k1)
+        E2, v2, k2, t2, s1, s2 = _cross_cell(Sf, Rf, Qf, lnE0, dlnE, math.exp(dlnE), mass, klo, khi, k1, t1, 0.0,
+                                             foil_path)
         if E2 <= 0.0:
             G[k] = 0.0
-            J[k] = 0.0
+            D[k] = 0.0
             V[k] = 0.0
         else:
             G[k] = E2
-            J[k] = stopping_of(Sf, lnE0, dlnE, mass, klo, khi, E2) / Sf[k]
+            D[k] = E * s2 / s1  # dG/dlnE = E dG/dE, dG/dE = S(E2)/S(E)
             V[k] = v2
+    if foil_path <= 0.0:
+        return float(klo)
+    j, t, _, _ = _range_cell(Sf, Rf, math.exp(dlnE), dlnE, klo, khi, Rf[klo] + foil_path)
+    if j < 0:
+        return float(klo)
+    return j + t
 
 
 @njit(cache=True)
-def exit_tables_down(G, J, V, Sv, R, Q, path, lnE0, dlnE, mass, klo, khi, G2, J2, V2):
-    """Exit tables at the bottom of a block from those at its top (recursion in module doc).
+def exit_tables_down(G, D, V, x_th, g_th, Sv, R, Q, path, lnE0, dlnE, mass, klo, khi, G2, D2, V2):
+    """Exit tables at the bottom of a block from those at its top (recursion in module doc);
+    returns the new loss threshold (node coordinate; > khi: everything is lost).
 
     Works on table nodes: the range after the path, R(E_k) - path, rises with k, so the cell
     of the energy after the path is found by walking forward (amortised O(1) per node).
+    D2 = D(E1) (S(E1)/S(E)) (E/E1) with E1 the energy after the path.
     """
+    # threshold: the energy at the block bottom that reaches the top at the old threshold
+    step = math.exp(dlnE)
+    kt = min(int(x_th), khi - 1)
+    tt = x_th - kt
+    r_th = _range_at(R, Sv, step, dlnE, kt, tt, _loglin(Sv[kt], Sv[kt + 1], tt)) + path
+    if r_th >= R[khi]:
+        x_new = khi + 1.0
+    else:
+        jt, t_th, _, _ = _range_cell(Sv, R, step, dlnE, klo, khi, r_th)
+        x_new = jt + t_th
     j = klo
+    E_j = mass * math.exp(lnE0 + klo * dlnE)  # node energy of the walking cell j
+    E_k = E_j / step
     for k in range(klo, khi + 1):
+        E_k *= step
         r = R[k] - path
-        if r <= R[klo]:
+        if k < x_new or r <= R[klo]:
             G2[k] = 0.0
-            J2[k] = 0.0
+            D2[k] = 0.0
             V2[k] = 0.0
             continue
         while j < khi - 1 and R[j + 1] <= r:
             j += 1
-        t = math.log(r / R[j]) / math.log(R[j + 1] / R[j])
-        s2 = _loglin(Sv[j], Sv[j + 1], t)
+            E_j *= step
+        t, s2, e_r = _t_of_range(R, Sv, step, dlnE, j, r)
         dq = Q[k] - _lin(Q, j, t)
         if dq < 0.0:
             dq = 0.0
-        g, jj, v = _exit_cell(G, J, V, j, t)
+        g, d, v = _exit_cell(G, D, V, x_th, g_th, dlnE, j, t)
+        e_ratio = E_k / (E_j * e_r)  # E_k / E1
+        jj = d * e_ratio / E_k  # dG/dE at E1
         G2[k] = g
-        J2[k] = jj * s2 / Sv[k]
+        D2[k] = d * s2 / Sv[k] * e_ratio
         V2[k] = v + jj * jj * s2 * s2 * dq
+    return x_new
 
 
 # ------------------------------------------------------------------ main kernel
@@ -345,11 +408,12 @@ def simulate_bricks(S, W, lnE0, dlnE, p_mass, p_klo, p_khi,
     Rt = np.zeros((n_p, n_grid))
     Qt = np.zeros((n_p, n_grid))
     G = np.zeros((n_out, n_grid))
-    J = np.zeros((n_out, n_grid))
+    D = np.zeros((n_out, n_grid))
     V = np.zeros((n_out, n_grid))
     G2 = np.zeros((n_out, n_grid))
-    J2 = np.zeros((n_out, n_grid))
+    D2 = np.zeros((n_out, n_grid))
     V2 = np.zeros((n_out, n_grid))
+    x_th = np.zeros(n_out)  # loss threshold of each exit table (node coordinate)
     # out-particle of each exit table
     out_p = np.zeros(n_out, dtype=np.int64)
     for s in range(n_sp):
@@ -368,7 +432,15 @@ def simulate_bricks(S, W, lnE0, dlnE, p_mass, p_klo, p_khi,
             fill_tables(S[p], W[p], foil_fracS, foil_fracW, m, lnE0, dlnE, p_klo[p], p_khi[p], Sf[p], Rf[p], Qf[p])
         if efoil_path > 0.0:
             fill_tables(S[p], W[p], efoil_fracS, efoil_fracW, m, lnE0, dlnE, p_klo[p], p_khi[p], Se[p], Re[p], Qe[p])
-        exit_tables_surface(Sf[p], Rf[p], Qf[p], foil_path, lnE0, dlnE, m, p_klo[p], p_khi[p], G[o], J[o], V[o])
+        x_th[o] = exit_tables_surface(Sf[p], Rf[p], Qf[p], foil_path, lnE0, dlnE, m, p_klo[p], p_khi[p],
+                                      G[o], D[o], V[o])
+    # recoil cross sections: the energy-independent parts once per species
+    xs_c = np.zeros(n_sp)
+    xs_w = np.zeros(n_sp)
+    xs_q = np.zeros(n_sp)
+    for s in range(n_sp):
+        if sp_kind[s] == 0:
+            xs_c[s], xs_w[s], xs_q[s] = recoil_cross_section_coeffs(Z1, M1, sp_Z2[s], sp_M2[s], phi, screening)
     # kinematic factors
     K = np.zeros(n_sp)
     dKdphi = np.zeros(n_sp)
@@ -419,8 +491,8 @@ def simulate_bricks(S, W, lnE0, dlnE, p_mass, p_klo, p_khi,
         thick = blk_top[b + 1] - blk_top[b]
         # state at the block top
         _state(0.0, Eb_top, vb_top, bp, mb, Sv, Rt, Qt, lnE0, dlnE, p_klo, p_khi, p_mass,
-               G, J, V, Se, Re, Qe, efoil_path, p_emin, sp_p, sp_kind, sp_out, sp_M2, sp_Z2, K, dKdphi,
-               Z1, M1, E0, cos_in, cos_out, tan_in, tan_out, phi, sig_ang_in, sig_ang_out,
+               G, D, V, x_th, Se, Re, Qe, efoil_path, p_emin, sp_p, sp_kind, sp_out, sp_M2, sp_Z2, K, dKdphi,
+               xs_c, xs_w, xs_q, Z1, M1, E0, cos_in, cos_out, tan_in, tan_out, phi, sig_ang_in, sig_ang_out,
                L_m, relativistic, sig_timing, screening, t_cur, v_cur, e_cur, ve_cur, sg_cur)
         d = 0.0
         dx = thick
@@ -429,8 +501,8 @@ def simulate_bricks(S, W, lnE0, dlnE, p_mass, p_klo, p_khi,
                 dx = thick - d
             dn = d + dx
             _state(dn, Eb_top, vb_top, bp, mb, Sv, Rt, Qt, lnE0, dlnE, p_klo, p_khi, p_mass,
-                   G, J, V, Se, Re, Qe, efoil_path, p_emin, sp_p, sp_kind, sp_out, sp_M2, sp_Z2, K, dKdphi,
-                   Z1, M1, E0, cos_in, cos_out, tan_in, tan_out, phi, sig_ang_in, sig_ang_out,
+                   G, D, V, x_th, Se, Re, Qe, efoil_path, p_emin, sp_p, sp_kind, sp_out, sp_M2, sp_Z2, K, dKdphi,
+                   xs_c, xs_w, xs_q, Z1, M1, E0, cos_in, cos_out, tan_in, tan_out, phi, sig_ang_in, sig_ang_out,
                    L_m, relativistic, sig_timing, screening, t_new, v_new, e_new, ve_new, sg_new)
             # largest time step among species still inside the window
             # (a species lost within the step counts as an infinite step until the step is tiny)
@@ -508,10 +580,11 @@ def simulate_bricks(S, W, lnE0, dlnE, p_mass, p_klo, p_khi,
         vb_top = vb_new
         for o in range(n_out):
             p = out_p[o]
-            exit_tables_down(G[o], J[o], V[o], Sv[p], Rt[p], Qt[p], thick / cos_out, lnE0, dlnE,
-                             p_mass[p], p_klo[p], p_khi[p], G2[o], J2[o], V2[o])
+            x_th[o] = exit_tables_down(G[o], D[o], V[o], x_th[o], p_emin[p], Sv[p], Rt[p], Qt[p],
+                                       thick / cos_out, lnE0, dlnE, p_mass[p], p_klo[p], p_khi[p],
+                                       G2[o], D2[o], V2[o])
             G[o, :] = G2[o]
-            J[o, :] = J2[o]
+            D[o, :] = D2[o]
             V[o, :] = V2[o]
     out = bricks[:, :, :nbr].copy()
     return nbr, out[0], out[1], out[2], out[3], out[4], out[5], out[6], overflow
@@ -550,14 +623,15 @@ def _interp_clip(xs, ys, n, x):
 
 @njit(cache=True)
 def _state(d, Eb_top, vb_top, bp, mb, Sv, Rt, Qt, lnE0, dlnE, p_klo, p_khi, p_mass,
-           G, J, V, Se, Re, Qe, efoil_path, p_emin, sp_p, sp_kind, sp_out, sp_M2, sp_Z2, K, dKdphi,
-           Z1, M1, E0, cos_in, cos_out, tan_in, tan_out, phi, sig_ang_in, sig_ang_out,
+           G, D, V, x_th, Se, Re, Qe, efoil_path, p_emin, sp_p, sp_kind, sp_out, sp_M2, sp_Z2, K, dKdphi,
+           xs_c, xs_w, xs_q, Z1, M1, E0, cos_in, cos_out, tan_in, tan_out, phi, sig_ang_in, sig_ang_out,
            L_m, relativistic, sig_timing, screening, t_o, v_o, e_o, ve_o, sg_o):
     """Flight time, its variance, detector energy and variance and cross section of every
     species made at offset d below the current block top (0 time = lost)."""
     Eb, vb = cross_path(Sv[bp], Rt[bp], Qt[bp], lnE0, dlnE, mb, p_klo[bp], p_khi[bp],
                         Eb_top, vb_top, d / cos_in)
     n_sp = sp_p.shape[0]
+    step = math.exp(dlnE)
     for s in range(n_sp):
         t_o[s] = 0.0
         v_o[s] = 0.0
@@ -579,11 +653,12 @@ def _state(d, Eb_top, vb_top, bp, mb, Sv, Rt, Qt, lnE0, dlnE, p_klo, p_khi, p_ma
         var_r += dE_ang * dE_ang * (sig_ang_in * sig_ang_in + sig_ang_out * sig_ang_out)
         dEin = K[s] * (E0 - Eb) * tan_in * sig_ang_in
         var_r += dEin * dEin
-        E1, v1, k1, t1, s_r, s_1 = _cross_cell(Sv[p], Rt[p], Qt[p], lnE0, dlnE, m, p_klo[p], p_khi[p],
+        E1, v1, k1, t1, s_r, s_1 = _cross_cell(Sv[p], Rt[p], Qt[p], lnE0, dlnE, step, m, p_klo[p], p_khi[p],
                                                k, t, var_r, d / cos_out)
         if E1 <= 0.0:
             continue
-        g, j, v = _exit_cell(G[o], J[o], V[o], k1, t1)
+        g, dg, v = _exit_cell(G[o], D[o], V[o], x_th[o], p_emin[p], dlnE, k1, t1)
+        j = dg / E1  # dG/dE (dg = dG/dlnE)
         if g <= p_emin[p]:
             continue  # stopped on the way out, or below the particle's tables: lost
         var_det = j * j * v1 + v
@@ -604,7 +679,7 @@ def _state(d, Eb_top, vb_top, bp, mb, Sv, Rt, Qt, lnE0, dlnE, p_klo, p_khi, p_ma
         e_o[s] = ee
         ve_o[s] = ve
         if sp_kind[s] == 0:
-            sg_o[s] = recoil_cross_section(Z1, M1, sp_Z2[s], sp_M2[s], Eb, phi, screening)
+            sg_o[s] = recoil_cross_section_at(xs_c[s], xs_w[s], xs_q[s], screening, Eb)
         else:
             sg_o[s] = scatter_cross_section(Z1, M1, sp_Z2[s], sp_M2[s], Eb, phi, sp_kind[s], screening)
 

@@ -59,3 +59,17 @@ def test_andersen_hand_and_limits():
     assert recoil_cross_section(29, CU, 3, LI, 9.0, phi, 1) == pytest.approx(
         rutherford_recoil(29, CU, 3, LI, 9.0, phi) * F, rel=1e-12)
     assert recoil_cross_section(29, CU, 3, LI, 9.0, phi, 0) == rutherford_recoil(29, CU, 3, LI, 9.0, phi)
+
+
+def test_prepared_recoil_cross_section_equals_direct():
+    """recoil_cross_section_coeffs/_at (the kernel's per-species form) against the direct one."""
+    from recoilsim.kernels.cross_section import recoil_cross_section_at, recoil_cross_section_coeffs
+
+    for Z2, M2 in ((3, 7.016), (8, 15.995), (15, 30.974), (29, 62.93)):
+        for phi_deg in (20.0, 40.0, 60.0):
+            phi = math.radians(phi_deg)
+            for screening in (0, 1, 2):
+                c, w, q = recoil_cross_section_coeffs(29, CU, Z2, M2, phi, screening)
+                for E in (0.05, 0.5, 3.0, 9.0, 60.0):
+                    direct = recoil_cross_section(29, CU, Z2, M2, E, phi, screening)
+                    assert recoil_cross_section_at(c, w, q, screening, E) == pytest.approx(direct, rel=1e-12, abs=0.0)
