@@ -2,15 +2,27 @@
 
 For a fixed stopping medium the recoil yield of an element is proportional to its density at
 each depth (DESIGN.md section 2, "Fitting": the spectrum is nearly linear in the
-concentrations). :class:`LinearModel` runs the slab kernel once at the nominal composition,
-keeps the bricks in the time domain and splits the element's bricks over piecewise-linear "hat"
-functions of depth. The element's spectrum for profile values v (multipliers of its nominal
-atomic fraction, as :class:`~recoilsim.sample.Profile` with ``kind='ratio'``) is then c + A v,
-and a new TOF calibration only re-spreads the stored bricks.
+concentrations). :class:`LinearModel` runs the slab kernel once at a base composition (the
+nominal one by default), keeps the bricks in the time domain and splits the bricks of the
+profiled layer over piecewise-linear "hat" functions of depth. For profile values v
+(multipliers of the element's nominal atomic fraction f, as
+:class:`~recoilsim.sample.Profile` with ``kind='ratio'``) every element's spectrum is then
+linear in v: ``c_e + A_e v``.
 
-Approximations (measured in tests/test_basis.py): stopping stays that of the nominal
-composition (the other elements' fractions shrink slightly as Li grows, which changes the
-stopping a little in the full model).
+* The profiled element: its yield per unit depth is proportional to v (columns A).
+* Every other element of that layer: the ``'ratio'`` rule (:meth:`recoilsim.sample.Layer.fractions_at`)
+  gives it the fraction ``f_e (1 - f v) / rest`` -- also linear in v, so its spectrum is
+  ``c_e + A_e v`` with ``A_e = -f x (its bricks per unit (1 - f v))``. Without this term a Li
+  excess of 25 % near the interface leaves P, O, N 5-6 % (of their maximum) too high in the
+  linear model (measured in tests/test_basis.py).
+* Elements outside the layer do not depend on v.
+
+A new TOF calibration only re-spreads the stored bricks.
+
+Approximation (measured in tests/test_basis.py): the stopping stays that of the base
+composition; a Li excess lowers the stopping slightly and so stretches the depth scale.
+``LinearModel(base=v)`` removes it at v (the model equals the full simulation there), which
+is how :func:`recoilsim.fit.fit` re-linearises.
 """
 
 from __future__ import annotations
@@ -31,22 +43,68 @@ def hat_weights(depth: np.ndarray, nodes: np.ndarray) -> np.ndarray:
     Row i holds the coefficients with which the node values combine to the profile at
     depth[i]; end values hold beyond the grid (as :meth:`Profile.at`). Rows sum to 1.
     """
-    depth = np.asarray(depth, dtype=float)
-    n = nodes.size
-    w = np.zeros((depth.size, n))
-    if n == 1:
-        w[:, 0] = 1.0
-        return w
-    k = np.clip(np.searchsorted(nodes, depth, side="right") - 1, 0, n - 2)
-    t = np.clip((depth - nodes[k]) / (nodes[k + 1] - nodes[k]), 0.0, 1.0)
-    rows = np.arange(depth.size)
+    k, t = _hat_index(np.asarray(depth, dtype=float), nodes)
+    w = np.zeros((k.size, nodes.size))
+    rows = np.arange(k.size)
     w[rows, k] = 1.0 - t
-    w[rows, k + 1] += t
+    if nodes.size > 1:
+        w[rows, k + 1] += t
     return w
 
 
+def _hat_index(depth, nodes):
+    """Left node k and fraction t of every depth (w_k = 1 - t, w_(k+1) = t); end values held."""
+    n = nodes.size
+    if n == 1:
+        return np.zeros(depth.size, dtype=np.int64), np.zeros(depth.size)
+    k = np.clip(np.searchsorted(nodes, depth, side="right") - 1, 0, n - 2)
+    t = np.clip((depth - nodes[k]) / (nodes[k + 1] - nodes[k]), 0.0, 1.0)
+    return k, t
+
+
+class _Rows:
+    """Groups of bricks, each group summed into one spectrum row; spread with one kernel call
+    per block of rows of similar length (rows are zero-padded: the kernel skips y <= 0)."""
+
+    def __init__(self, rows):
+        self.n = len(rows)
+        lens = np.array([r[0].size for r in rows])
+        order = np.argsort(lens, kind="stable")
+        self.blocks = []
+        i = 0
+        while i < self.n:
+            L = max(int(lens[order[i]]), 1)
+            j = i
+            while j < self.n and lens[order[j]] <= 2 * L:
+                j += 1
+            idx = order[i:j]
+            width = max(int(lens[idx].max()), 1)
+            arr = np.zeros((4, idx.size, width))
+            for r, k in enumerate(idx):
+                for q in range(4):
+                    arr[q, r, :lens[k]] = rows[k][q]
+            self.blocks.append((idx, [np.ascontiguousarray(arr[q]) for q in range(4)]))
+            i = j
+
+    def spread(self, a, b, n_ch, resolution, window=None):
+        """(n_rows, n_ch) spectra; with ``window`` = (lo, hi) only the bricks that reach those
+        channels (within 6 sigma, as the kernel spreads them) are spread: exact inside it."""
+        out = np.zeros((self.n, n_ch))
+        for idx, (ta, tb, y, st) in self.blocks:
+            if window is not None:
+                c1 = (ta - b) / a
+                c2 = (tb - b) / a
+                reach = 6.0 * st / abs(a) + 1.0 if resolution else 1.0
+                y = np.where((np.maximum(c1, c2) + reach >= window[0]) & (np.minimum(c1, c2) - reach <= window[1]),
+                             y, 0.0)
+            o = np.zeros((idx.size, n_ch))
+            spread_bricks(ta, tb, y, st, ta.shape[1], a, b, n_ch, resolution, o)
+            out[idx] = o
+        return out
+
+
 class LinearModel:
-    """Spectra linear in the depth profile of one element, stopping held at the nominal composition.
+    """Spectra linear in the depth profile of one element, stopping held at the base composition.
 
     Parameters
     ----------
@@ -61,7 +119,7 @@ class LinearModel:
     base : array, optional
         Profile values (ratios, one per node) at which the stopping is evaluated (default all
         ones: the nominal composition). Re-linearising at a fitted profile makes the model exact
-        there: ``spectrum(base)`` equals the full simulation of that profile.
+        there: ``spectra(base)`` equals the full simulation of that profile.
 
     Attributes
     ----------
@@ -69,6 +127,8 @@ class LinearModel:
         The nodes.
     elements : list of str
         Elements with spectra.
+    fraction : float
+        Nominal atomic fraction f of the profiled element in its layer (a ratio v means f v).
     """
 
     def __init__(self, exp: Experiment, element: str = "Li", layer: int | str = 1,
@@ -92,17 +152,20 @@ class LinearModel:
         if nodes.ndim != 1 or nodes.size < 1 or not np.all(np.isfinite(nodes)) or np.any(np.diff(nodes) <= 0) \
                 or nodes[0] < 0:
             raise RecoilsimError("depth_nm", depth_nm, "strictly increasing finite depths >= 0 (nm)")
+        f = float(lay.fractions[element])
         base = np.ones(nodes.size) if base is None else np.asarray(base, dtype=float)
-        if base.shape != nodes.shape or not np.all(np.isfinite(base)) or np.any(base <= 0):
-            raise RecoilsimError("base", base, f"{nodes.size} finite ratios > 0, one per node")
+        if base.shape != nodes.shape or not np.all(np.isfinite(base)) or np.any(base <= 0) \
+                or np.any(base * f > 1.0):
+            raise RecoilsimError("base", base, f"{nodes.size} finite ratios in (0, {1.0 / f:.4g}], one per node")
         self.exp = exp
         self.element = element
         self.layer = int(layer)
         self.depth_nm = nodes
         self.base = base
+        self.fraction = f
         nominal = copy.deepcopy(exp)
         profs = [p for p in lay.profiles if p.element != element]
-        if np.any(base != 1.0):
+        if np.any(base != 1.0) or profs:
             from .sample import Profile
             profs.append(Profile(element, nodes, base, kind="ratio"))
         nominal.sample.layers[layer].profiles = profs
@@ -117,74 +180,109 @@ class LinearModel:
         for sp in species:
             if sp.kind == 0 and sp.element not in self.elements:
                 self.elements.append(sp.element)
-        mine = [i for i, sp in enumerate(species) if sp.kind == 0 and sp.element == element]
-        rest = [i for i, sp in enumerate(species) if sp.kind == 0 and sp.element != element]
-        self._el_of_rest = [species[i].element for i in rest]
-        self._bricks = tuple(np.ascontiguousarray(arr[mine, :n]) for arr in (ta, tb, Y, sig_t))
-        self._rest = tuple(np.ascontiguousarray(arr[rest, :n]) for arr in (ta, tb, Y, sig_t))
-        # split the element's bricks over the hat functions of the nodes (inside the layer)
+        # bricks of the profiled layer: hat weights of their mid depths, base profile there
         top = exp.sample.boundaries_1e15()[layer]
         bottom = exp.sample.boundaries_1e15()[layer + 1]
-        xm = x_mid[mine, :n]
-        inside = (xm >= top) & (xm < bottom)
+        xm = x_mid[:, :n]
+        inside = (xm >= top) & (xm < bottom) & (Y[:, :n] > 0)
         d_nm = (xm - top) / lay.nm_to_1e15
-        W = hat_weights(d_nm.ravel(), nodes).reshape(xm.shape + (nodes.size,))
-        W /= np.interp(d_nm, nodes, base)[..., None]  # bricks carry the base profile: per unit ratio
-        W[~inside] = 0.0
-        self._W = W  # (n_iso, n_bricks, n_nodes)
-        self._outside = np.where(inside, 0.0, 1.0)
+        b_at = np.interp(d_nm, nodes, base)
+        kk, tt = _hat_index(d_nm.ravel(), nodes)
+        kk, tt = kk.reshape(xm.shape), tt.reshape(xm.shape)
+        self._rows = {}
+        self._sign = {}
+        for e in self.elements:
+            sps = [i for i, sp in enumerate(species) if sp.kind == 0 and sp.element == e]
+            rows_c = [], [], [], []
+            node_rows = [[[], [], [], []] for _ in range(nodes.size)]
+            dep = False
+            for s in sps:
+                y = Y[s, :n]
+                ins = inside[s]
+                if e == element:
+                    per_unit = np.where(ins, y / b_at[s], 0.0)  # yield per unit ratio
+                else:
+                    per_unit = np.where(ins, y / np.maximum(1.0 - f * b_at[s], 1e-12), 0.0)  # per unit (1 - f v)
+                y_c = np.where(ins, 0.0, y)
+                keep = y_c > 0
+                for q, arr in enumerate((ta[s, :n], tb[s, :n], y_c, sig_t[s, :n])):
+                    rows_c[q].append(arr[keep])
+                sel = np.nonzero(per_unit > 0)[0]
+                if sel.size:
+                    dep = True
+                for k_off, wgt in ((0, 1.0 - tt[s, sel]), (1, tt[s, sel])):
+                    if nodes.size == 1 and k_off == 1:
+                        continue
+                    kn = kk[s, sel] + k_off
+                    yy = per_unit[sel] * wgt
+                    for k in np.unique(kn):
+                        m = (kn == k) & (yy > 0)
+                        nr = node_rows[k]
+                        for q, arr in enumerate((ta[s, sel], tb[s, sel], yy, sig_t[s, sel])):
+                            nr[q].append(arr[m])
+            rows = [tuple(np.concatenate(q) for q in rows_c)]
+            if dep:
+                rows += [tuple(np.concatenate(q) if q else np.zeros(0) for q in nr) for nr in node_rows]
+            self._rows[e] = _Rows(rows)
+            self._sign[e] = (1.0 if e == element else -f) if dep else 0.0
         self._cache = {}
 
-    def _spread(self, ta, tb, Y, sig_t, a, b):
-        out = np.zeros((ta.shape[0], self.n_channels))
-        spread_bricks(ta, tb, Y, sig_t, ta.shape[1], a, b, self.n_channels, self.resolution, out)
-        return out
+    def element_columns(self, a_ns: float | None = None, b_ns: float | None = None, windows=None) -> dict:
+        """{element: (A, c)}: counts = c + A @ values for calibration t = a*ch + b.
 
-    def columns(self, a_ns: float | None = None, b_ns: float | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(A, c): counts of the element = c + A @ values for calibration t = a*ch + b.
+        A has shape (n_channels, n_nodes), or is None for an element that does not depend on
+        the profile (not in its layer); both at the experiment's Q * Omega. ``windows``
+        ({element: (lo, hi)}, inclusive channels) limits the work to those elements and
+        channels: values outside a window are then incomplete.
 
-        A has shape (n_channels, n_nodes); both at the experiment's Q * Omega.
+        Rows: the bricks outside the layer (c) and one row per node (hat weights). The hats sum
+        to 1 at every depth, so an other element's unit-(1 - f v) spectrum is the sum of its
+        node rows: c_e = outside + sum_k row_k and A_e = -f row_k.
         """
         a = self.a_ns if a_ns is None else float(a_ns)
         b = self.b_ns if b_ns is None else float(b_ns)
-        key = (a, b)
+        key = (a, b, None if windows is None else tuple(sorted((e, tuple(w)) for e, w in windows.items())))
         if key in self._cache:
             return self._cache[key]
-        ta, tb, Y, st = self._bricks
-        A = np.zeros((self.n_channels, self.depth_nm.size))
-        for k in range(self.depth_nm.size):
-            yk = Y * self._W[:, :, k]
-            used = np.any(yk > 0, axis=0)
-            if not used.any():
+        out = {}
+        for e, rows in self._rows.items():
+            if windows is not None and e not in windows:
                 continue
-            sl = np.nonzero(used)[0]
-            A[:, k] = self._spread(ta[:, sl], tb[:, sl], np.ascontiguousarray(yk[:, sl]), st[:, sl], a, b).sum(axis=0)
-        c = self._spread(ta, tb, Y * self._outside, st, a, b).sum(axis=0)
+            s = rows.spread(a, b, self.n_channels, self.resolution, None if windows is None else windows[e])
+            if self._sign[e] == 0.0:
+                out[e] = (None, s[0])
+            elif e == self.element:
+                out[e] = (np.ascontiguousarray(s[1:].T), s[0])
+            else:
+                out[e] = (np.ascontiguousarray(self._sign[e] * s[1:].T), s[0] + s[1:].sum(axis=0))
         if len(self._cache) > 64:
             self._cache.clear()
-        self._cache[key] = (A, c)
-        return A, c
+        self._cache[key] = out
+        return out
+
+    def columns(self, a_ns: float | None = None, b_ns: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(A, c): counts of the profiled element = c + A @ values for calibration t = a*ch + b.
+
+        A has shape (n_channels, n_nodes); both at the experiment's Q * Omega.
+        """
+        return self.element_columns(a_ns, b_ns)[self.element]
 
     def spectrum(self, values, a_ns: float | None = None, b_ns: float | None = None, scale: float = 1.0) -> np.ndarray:
         """Counts of the element for profile values (one per node); ``scale`` multiplies Q*Omega."""
-        v = np.asarray(values, dtype=float)
+        return self.spectra(values, a_ns, b_ns, scale)[self.element]
+
+    def spectra(self, values=None, a_ns: float | None = None, b_ns: float | None = None,
+                scale: float = 1.0) -> dict[str, np.ndarray]:
+        """Counts of every element for profile values (default: the base profile)."""
+        v = self.base if values is None else np.asarray(values, dtype=float)
         if v.shape != self.depth_nm.shape:
             raise RecoilsimError("values", v.shape, f"one value per depth node ({self.depth_nm.size})")
-        A, c = self.columns(a_ns, b_ns)
-        return scale * (c + A @ v)
+        return {e: scale * (c if A is None else c + A @ v)
+                for e, (A, c) in self.element_columns(a_ns, b_ns).items()}
 
-    def other(self, a_ns: float | None = None, b_ns: float | None = None) -> dict[str, np.ndarray]:
-        """Spectra of the other elements (independent of the profile in this linearisation)."""
-        a = self.a_ns if a_ns is None else float(a_ns)
-        b = self.b_ns if b_ns is None else float(b_ns)
-        out: dict[str, np.ndarray] = {}
-        if not self._el_of_rest:
-            return out
-        key = ("other", a, b)
-        if key not in self._cache:  # the fit asks again at every evaluation with the same (a, b)
-            if len(self._cache) > 64:
-                self._cache.clear()
-            self._cache[key] = self._spread(*self._rest, a, b)
-        for e, row in zip(self._el_of_rest, self._cache[key]):
-            out[e] = out.get(e, 0.0) + row
+    def other(self, a_ns: float | None = None, b_ns: float | None = None, values=None) -> dict[str, np.ndarray]:
+        """Spectra of the other elements for profile values (default: the base profile); cached
+        per calibration with the columns."""
+        out = self.spectra(values, a_ns, b_ns)
+        out.pop(self.element)
         return out

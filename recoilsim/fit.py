@@ -2,16 +2,24 @@
 
 Model
 -----
-Built on :class:`recoilsim.basis.LinearModel`: for a fixed stopping medium the counts of the
-profiled element are ``s * (c + A v)`` (v the profile ratios on the depth nodes, s the Q*Omega
-scale) and the other elements' spectra are ``s * o``; a TOF calibration change (a, b) only
-re-spreads stored bricks. Slow parameters (layer thickness, per-layer stopping factor) change
-the stopping medium: the model is made linear in them by finite differences over full
-re-simulations (one extra LinearModel per slow parameter), and the fit is repeated after
-re-building the models at the fitted values (outer iterations) until they stop moving. After
-the fit the model is re-linearised at the fitted profile (``LinearModel(base=...)``) and refitted
-once, so the final model equals the full simulation of the fitted profile; the remaining
-difference to :func:`recoilsim.simulate.simulate` is reported (``attrs['full_model_max_rel_diff']``).
+Built on :class:`recoilsim.basis.LinearModel`: for a fixed stopping medium the counts of every
+element are linear in the profile values v (ratios on the depth nodes): ``s * (c_e + A_e v)``
+(s the Q*Omega scale); the other elements of the profiled layer fall as (1 - f v) by the
+'ratio' rule. A TOF calibration change (a, b) only re-spreads stored bricks. Slow parameters
+(layer thickness, per-layer stopping factor, composition) change the stopping medium: the model
+is quadratic in each through full re-simulations at value +- step (central difference and
+curvature), each solve keeps them within 10 steps of that point, and the models are re-built at
+the solution (outer iterations) until no slow parameter moves by more than 5 % of its step or
+20 % of its standard error.
+With ``relinearize`` (default) every measurement's models are also re-built at its fitted
+profile (``LinearModel(base=...)``: the model equals the full simulation there) until no
+profile value moves by more than ``relinearize_tol``, and the profile columns get the change of
+the stopping that the profile itself causes (``stopping_jacobian``: forward differences of full
+simulations, one per node and measurement; a Li excess lowers the stopping, + 18 % on the Li
+column and - 40 % on P and O at v = 1.25), so that the fit ends at a stationary point of the
+full model and the covariance uses its Jacobian (tests/test_fit.py compares both with finite
+differences of the full simulation). The remaining difference to
+:func:`recoilsim.simulate.simulate` is reported (``attrs['full_model_max_rel_diff']``).
 
 Statistics
 ----------
@@ -46,8 +54,10 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 import math
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
@@ -91,7 +101,16 @@ class SlowParameter:
     'ratio' (a depth-constant multiplier of ``element``'s nominal atomic fraction) or 'fraction'
     (its atomic fraction), both applied as a one-node :class:`~recoilsim.sample.Profile` of that
     kind (the other elements share the remainder in their proportions). Shared by all measurements.
-    step : finite-difference step (default 1 % of the value).
+    step : finite-difference step (default 2 % of the value). The model is quadratic in the
+        parameter through full simulations at value +- step (central difference), trusted
+        within a trust region of up to 10 steps per solve (kept only where the full simulation's
+        deviance went down) and re-centred until it moves by less than 5 % of a step or 20 % of a sigma.
+        Choose it against two errors: a step that moves sharp edges by a good part of a channel
+        biases the derivative (Cu over LiPON: 0.5 nm of Cu shifts the Li edge by 0.8 channel and
+        the central difference is 4.5 % off, enough to move the joint three-potential fit by
+        2 sigma; 0.15 nm: 0.4 %), while a tiny step amplifies the full model's own noise (a thin
+        film re-grids its bricks as its thickness moves: +-0.5 in the deviance; the Potku film
+        fit needs the 2 % default).
     """
 
     kind: str
@@ -129,6 +148,12 @@ class FitParameters:
         {(i_measurement, element): (lo, hi)}; inclusive. Default: the profile element's channels
         that see the profile nodes (plus 5 channels each side); other elements: channels where the
         nominal model exceeds 1e-3 of its maximum.
+    max_nfev : evaluations of one least-squares solve.
+    relinearize : re-build every measurement's LinearModel at its fitted profile (the stopping
+        of the fitted composition) and refit, until no profile value moves by more than
+        ``relinearize_tol`` (ratio units) and no slow parameter by more than 5 % of its step or 20 %
+        of its sigma,
+        at most ``max_outer`` solves.
     """
 
     element: str = "Li"
@@ -145,6 +170,9 @@ class FitParameters:
     windows: Mapping = field(default_factory=dict)
     max_nfev: int = 100
     relinearize: bool = True
+    relinearize_tol: float = 0.01
+    stopping_jacobian: bool = True
+    max_outer: int = 12
 
 
 def deviance(d, m) -> float:
@@ -275,17 +303,11 @@ class _Problem:
         self.nn = self.nodes.size
         self.lam = float(lam)
         e0 = exps[0]
-        # distinct experiments -> model groups
-        self.group = []
-        self.group_exps = []
-        for e in exps:
-            for g, ge in enumerate(self.group_exps):
-                if ge is e:
-                    self.group.append(g)
-                    break
-            else:
-                self.group_exps.append(e)
-                self.group.append(len(self.group_exps) - 1)
+        # model groups: measurements that share the experiment and the linearisation point
+        self.base = [np.ones(self.nn) for _ in range(self.M)]
+        self.corr = None  # per measurement {element: full-model minus LinearModel profile columns}
+        self.radius = 10.0  # trust radius of the slow parameters, in steps
+        self._regroup()
         # full parameter vector
         names, vals, lo, hi, free = [], [], [], [], []
 
@@ -318,16 +340,18 @@ class _Problem:
             v = v0 if sp.value is None else sp.value
             add(sp.name, v, sp.bounds, sp.fixed)
             self.i_slow.append(len(names) - 1)
-            self.slow_h.append(sp.step or 0.01 * abs(v))
+            self.slow_h.append(sp.step or 0.02 * abs(v))
         self.names = names
         self.p = np.array(vals)
         self.lo = np.array(lo)
         self.hi = np.array(hi)
         self.free = np.array(free)
-        self.base = [np.ones(self.nn) for _ in self.group_exps]
         self.build_models()
+        self.fmax = 1.0 / self.models[0][0].fraction  # a ratio above 1/f would need more than 100 % of it
+        for ip in self.i_prof:
+            self.hi[ip] = np.minimum(self.hi[ip], self.fmax)
+            self.p[ip] = np.minimum(self.p[ip], self.fmax)
         # windows
-        A, c = self.models[0][0].columns()
         self.win = []
         for m in range(self.M):
             w = {}
@@ -352,57 +376,135 @@ class _Problem:
         self.n_data = sum(len(w) for ws in self.win for w in ws.values())
         # regularisation operator
         self.L = np.diff(np.eye(self.nn), 2, axis=0) if self.nn > 2 else np.zeros((0, self.nn))
-        # fixed slow reference values for the linearisation
         self.nfree = int(self.free.sum())
 
+    def _regroup(self):
+        """Measurements with the same experiment and the same base profile share LinearModels."""
+        self.group, self.group_exps, self.group_base = [], [], []
+        for e, bv in zip(self.exps, self.base):
+            for g, (ge, gb) in enumerate(zip(self.group_exps, self.group_base)):
+                if ge is e and np.array_equal(gb, bv):
+                    self.group.append(g)
+                    break
+            else:
+                self.group_exps.append(e)
+                self.group_base.append(bv)
+                self.group.append(len(self.group_exps) - 1)
+
     def build_models(self):
-        """LinearModels at the current slow values (and one per slow parameter at +step)."""
+        """LinearModels at the current slow values and bases (and one per slow parameter at +step)."""
         par = self.par
+        self._regroup()
         self.slow0 = [self.p[i] for i in self.i_slow]
         self.models = []
         for g, e in enumerate(self.group_exps):
             eb = e
             for sp, v in zip(par.slow, self.slow0):
                 eb = _set_slow(eb, sp, v)
-            ms = [LinearModel(eb, self.el, par.layer, self.nodes, base=self.base[g])]
+            ms = [LinearModel(eb, self.el, par.layer, self.nodes, base=self.group_base[g])]
             for k, sp in enumerate(par.slow):
-                ek = _set_slow(eb, sp, self.slow0[k] + self.slow_h[k])
-                ms.append(LinearModel(ek, self.el, par.layer, self.nodes, base=self.base[g]))
+                for sign in (1.0, -1.0):
+                    ek = _set_slow(eb, sp, self.slow0[k] + sign * self.slow_h[k])
+                    ms.append(LinearModel(ek, self.el, par.layer, self.nodes, base=self.group_base[g]))
             self.models.append(ms)
 
-    # -- model
-    def _parts(self, g, a, b):
-        """[(A, c, others)] for the base model and every slow perturbation."""
-        out = []
-        for lm in self.models[g]:
-            A, c = lm.columns(a, b)
-            out.append((A, c, lm.other(a, b)))
-        return out
+    def relinearize(self, p, tol: float = 0.0) -> bool:
+        """Move every measurement's linearisation point (base profile) to its profile in p.
 
-    def _eval(self, p, cache=None):
-        """Model in the windows: list per measurement of {element: m}; plus pieces for the Jacobian."""
+        Returns whether any base moved by more than ``tol`` (the models are then rebuilt).
+        """
+        new = [np.clip(p[ip], 1e-3, self.fmax) for ip in self.i_prof]
+        if max(float(np.max(np.abs(n - b))) for n, b in zip(new, self.base)) <= tol:
+            return False
+        self.base = new
+        return True
+
+    def stopping_columns(self, p, h: float = 0.02):
+        """Profile columns of the full model by forward differences of full simulations at the
+        base profiles (one per node and measurement), minus the LinearModel's columns there.
+
+        The LinearModel holds the stopping of its base composition: its columns miss that a
+        changed Li fraction changes the stopping itself (a Li excess lowers it, so each channel
+        collects more depth: + about 18 % on the Li column, - 40 % on the P and O columns at
+        v = 1.25, tests/test_basis.py). The difference is stored per measurement at the current
+        calibration and added to the profile columns (it moves little with a and b), so that
+        the model is the full model to first order at the base: the fit finds the full model's
+        stationary point and the covariance uses its Jacobian.
+        """
+        self.corr = []
+        for mi in range(self.M):
+            q = p.copy()
+            for i, s0 in zip(self.i_slow, self.slow0):
+                q[i] = s0
+            q[self.i_s[mi]] = 1.0
+            bv = self.base[mi]
+            q[self.i_prof[mi]] = bv
+            a, b = q[self.i_a[mi]], q[self.i_b[mi]]
+            win = self.win[mi]
+            m0 = _window_spectra(fitted_experiment(self, q, mi), win)
+            A_lin = self.models[self.group[mi]][0].element_columns(a, b)
+            D = {e: np.zeros((w.size, self.nn)) for e, w in win.items()}
+            for k in range(self.nn):
+                hk = h if bv[k] + h <= self.fmax else -h
+                qk = q.copy()
+                qk[self.i_prof[mi][k]] += hk
+                mk = _window_spectra(fitted_experiment(self, qk, mi), win)
+                for e, w in win.items():
+                    Ae = A_lin[e][0]
+                    D[e][:, k] = (mk[e] - m0[e]) / hk - (0.0 if Ae is None else Ae[w, k])
+            self.corr.append(D)
+
+    # -- model
+    def _parts(self, g, a, b, n=None):
+        """[{element: (A or None, c)}] for the base model and every slow perturbation (the first
+        ``n`` models; only the elements and channels of the group's windows are computed)."""
+        wins = {}
+        for mi in range(self.M):
+            if self.group[mi] == g:
+                for e, w in self.win[mi].items():
+                    if w.size:
+                        lo, hi = wins.get(e, (w[0], w[-1]))
+                        wins[e] = (min(lo, w[0]), max(hi, w[-1]))
+        return [lm.element_columns(a, b, wins) for lm in self.models[g][:n]]
+
+    def _eval(self, p, cache=None, slow=True):
+        """Model in the windows: list per measurement of {element: (m, u, du_ds, Aeff)}, and the
+        column cache. m = s u (s: Q*Omega scale); u is quadratic in every slow parameter
+        through the models at its value +- step (central difference and curvature):
+        u = u0 + sum_k x_k d1_k + x_k^2 d2_k, x_k = (value - value0) / step; du_ds: du/d(value_k);
+        Aeff: du/d(profile). ``slow=False``: the base models only (slow parameters at their
+        linearisation point)."""
         res = []
         cache = {} if cache is None else cache
-        dsl = [(p[i] - s0) / h for i, s0, h in zip(self.i_slow, self.slow0, self.slow_h)]
+        xs = [(p[i] - s0) / h for i, s0, h in zip(self.i_slow, self.slow0, self.slow_h)] if slow else []
         for mi in range(self.M):
             g = self.group[mi]
             a, b, s = p[self.i_a[mi]], p[self.i_b[mi]], p[self.i_s[mi]]
-            key = (g, a, b)
+            key = (g, a, b, slow)
             if key not in cache:
-                cache[key] = self._parts(g, a, b)
+                cache[key] = self._parts(g, a, b, None if slow else 1)
             parts = cache[key]
-            A0, c0, o0 = parts[0]
             v = p[self.i_prof[mi]]
+            corr = self.corr[mi] if self.corr is not None else None
             out = {}
             for e, w in self.win[mi].items():
-                if e == self.el:
-                    base = c0[w] + A0[w] @ v
-                    slow_d = [(pk[1][w] + pk[0][w] @ v) - base for pk in parts[1:]]
-                else:
-                    base = o0[e][w]
-                    slow_d = [pk[2][e][w] - base for pk in parts[1:]]
-                u = base + sum(dk * sd for dk, sd in zip(dsl, slow_d)) if slow_d else base
-                out[e] = (s * u, u, slow_d)
+                A0, c0 = parts[0][e]
+                u0 = c0[w] if A0 is None else c0[w] + A0[w] @ v
+                u, du, Aeff = u0, [], None if A0 is None else A0[w]
+                if corr is not None:
+                    u = u0 + corr[e] @ (v - self.base[mi])
+                    Aeff = corr[e] if Aeff is None else Aeff + corr[e]
+                for k, x in enumerate(xs):
+                    (Ap, cp), (Am, cm) = parts[1 + 2 * k][e], parts[2 + 2 * k][e]
+                    up = cp[w] if Ap is None else cp[w] + Ap[w] @ v
+                    um = cm[w] if Am is None else cm[w] + Am[w] @ v
+                    d1, d2 = 0.5 * (up - um), 0.5 * (up + um) - u0
+                    u = u + x * d1 + x * x * d2
+                    du.append((d1 + 2.0 * x * d2) / self.slow_h[k])
+                    if Aeff is not None and not (Ap is None and Am is None and A0 is None):
+                        ap, am, a0 = (0.0 if M_ is None else M_[w] for M_ in (Ap, Am, A0))
+                        Aeff = Aeff + x * 0.5 * (ap - am) + x * x * (0.5 * (ap + am) - a0)
+                out[e] = (s * u, u, du, Aeff)
             res.append(out)
         return res, cache
 
@@ -410,41 +512,43 @@ class _Problem:
         r, _ = self._eval(p)
         return [{e: t[0] for e, t in o.items()} for o in r]
 
+    def model_vec(self, p):
+        """The model in the windows as one vector (the order of :meth:`dvec`)."""
+        r, _ = self._eval(p)
+        return np.concatenate([r[mi][e][0] for mi in range(self.M) for e in self.win[mi]])
+
     def jac_model(self, p):
         """dm/dp (n_data, n_full) and the model m (n_data,)."""
         ev, cache = self._eval(p)
         J = np.zeros((self.n_data, p.size))
         mvec = np.zeros(self.n_data)
-        dsl = [(p[i] - s0) / h for i, s0, h in zip(self.i_slow, self.slow0, self.slow_h)]
         row = 0
         for mi in range(self.M):
-            g = self.group[mi]
-            a, b, s = p[self.i_a[mi]], p[self.i_b[mi]], p[self.i_s[mi]]
-            parts = cache[(g, a, b)]
+            s = p[self.i_s[mi]]
             for e, w in self.win[mi].items():
-                mm, u, slow_d = ev[mi][e]
+                mm, u, du, Aeff = ev[mi][e]
                 sl = slice(row, row + w.size)
                 mvec[sl] = mm
                 J[sl, self.i_s[mi]] += u
-                if e == self.el:
-                    Aeff = parts[0][0][w] + sum(dk * (pk[0][w] - parts[0][0][w]) for dk, pk in zip(dsl, parts[1:])) \
-                        if dsl else parts[0][0][w]
+                if Aeff is not None:
                     J[sl, self.i_prof[mi]] += s * Aeff
-                for k, sd in enumerate(slow_d):
-                    J[sl, self.i_slow[k]] += s * sd / self.slow_h[k]
+                for k, dk in enumerate(du):
+                    J[sl, self.i_slow[k]] += s * dk
                 row += w.size
-        # calibration by forward differences (re-spread only)
+        # calibration by forward differences (re-spread only), on the base models: the slow
+        # parameters' terms vanish at their linearisation point, where the fit ends
+        ev0 = self._eval(p, slow=False)[0] if self.i_slow else ev
         for idx_list in (self.i_a, self.i_b):
             for j in sorted(set(idx_list)):
                 if not self.free[j]:
                     continue
                 h = 1e-4 * abs(p[j]) if idx_list is self.i_a else 2e-3 * abs(p[self.i_a[0]])
                 q = p.copy(); q[j] += h
-                ev2, _ = self._eval(q)
+                ev2, _ = self._eval(q, slow=False)
                 row = 0
                 for mi in range(self.M):
                     for e, w in self.win[mi].items():
-                        J[row:row + w.size, j] += (ev2[mi][e][0] - ev[mi][e][0]) / h
+                        J[row:row + w.size, j] += (ev2[mi][e][0] - ev0[mi][e][0]) / h
                         row += w.size
         return J, mvec
 
@@ -458,13 +562,45 @@ class _Problem:
             P[np.ix_(ip, ip)] += self.lam * LL
         return P
 
+    def trust_bounds(self):
+        """Bounds of one solve: the user's, and every slow parameter within ``radius`` steps of
+        its linearisation point (the quadratic model through value0 +- step; the outer loop
+        re-centres it and adapts the radius)."""
+        lo, hi = self.lo.copy(), self.hi.copy()
+        for i, s0, h in zip(self.i_slow, self.slow0, self.slow_h):
+            lo[i] = max(lo[i], s0 - self.radius * h)
+            hi[i] = min(hi[i], s0 + self.radius * h)
+        return lo, hi
+
+    def slow_sigma(self, d, p):
+        """Standard errors of the slow parameters at p (Fisher + prior), for the outer loop's
+        stopping rule: a move below 5 % of a step or 20 % of a sigma counts as settled."""
+        if not self.i_slow:
+            return []
+        fr = self.free
+        J, m = self.jac_model(p)
+        Jw = (J / np.sqrt(np.maximum(m, TINY))[:, None])[:, fr]
+        H = Jw.T @ Jw + self.penalty_matrix()[np.ix_(fr, fr)]
+        try:
+            C = np.linalg.inv(H)
+        except np.linalg.LinAlgError:
+            return [np.inf] * len(self.i_slow)
+        pos = np.cumsum(fr) - 1
+        return [float(np.sqrt(max(C[pos[i], pos[i]], 1e-300))) if fr[i] else np.inf for i in self.i_slow]
+
+    def full_objective(self, d, p) -> float:
+        """Deviance (+ penalty) of the full simulation at p: the trust region's judge."""
+        m = np.concatenate([_window_spectra(fitted_experiment(self, p, mi), self.win[mi])[e]
+                            for mi in range(self.M) for e in self.win[mi]])
+        pen = self.lam * sum(float(np.sum((self.L @ p[ip]) ** 2)) for ip in self.i_prof)
+        return deviance(d, m) + pen
+
     # -- least squares
     def solve(self, d, x0=None, max_nfev=None):
         fr = self.free
         p_full = self.p.copy()
         sq = math.sqrt(self.lam)
         nreg = self.L.shape[0] * self.M if self.lam > 0 else 0
-        store = {}
 
         def full(x):
             q = p_full.copy(); q[fr] = x
@@ -472,18 +608,15 @@ class _Problem:
 
         def fun(x):
             q = full(x)
-            J, m = self.jac_model(q)
-            store["x"] = x.copy(); store["J"] = J; store["m"] = m
-            r, dr = _dev_res(d, m)
-            store["dr"] = dr
+            r, _ = _dev_res(d, self.model_vec(q))
             if nreg:
                 r = np.concatenate([r] + [sq * (self.L @ q[ip]) for ip in self.i_prof])
             return r
 
         def jac(x):
-            if "x" not in store or not np.array_equal(store["x"], x):
-                fun(x)
-            Jr = store["dr"][:, None] * store["J"][:, fr]
+            J, m = self.jac_model(full(x))
+            _, dr = _dev_res(d, m)
+            Jr = dr[:, None] * J[:, fr]
             if nreg:
                 R = np.zeros((nreg, self.p.size))
                 for k, ip in enumerate(self.i_prof):
@@ -492,11 +625,12 @@ class _Problem:
             return Jr
 
         x0 = self.p[fr] if x0 is None else x0
-        lo, hi = self.lo[fr], self.hi[fr]
+        lo_f, hi_f = self.trust_bounds()
+        lo, hi = lo_f[fr], hi_f[fr]
         with np.errstate(invalid="ignore"):
             span = np.where(np.isfinite(hi - lo), 1e-9 * (hi - lo), 1e-9 * (np.abs(x0) + 1e-3))
         x0 = np.clip(x0, np.where(np.isfinite(lo), lo + span, -np.inf), np.where(np.isfinite(hi), hi - span, np.inf))
-        sol = optimize.least_squares(fun, x0, jac=jac, bounds=(self.lo[fr], self.hi[fr]), method="trf",
+        sol = optimize.least_squares(fun, x0, jac=jac, bounds=(lo, hi), method="trf",
                                      x_scale="jac", max_nfev=max_nfev or self.par.max_nfev,
                                      xtol=1e-8, ftol=1e-8, gtol=1e-8)
         return sol, full(sol.x)
@@ -509,7 +643,10 @@ class FitResult:
 
     Attributes
     ----------
-    status : str -- 'success', 'not_converged', 'no_counts', 'no_effect', 'degenerate'
+    status : str -- 'success', 'not_converged', 'no_counts', 'no_effect', 'degenerate' (Fisher matrix
+        singular), 'correlated' (two free parameters with |rho| > 0.99, at least one not a profile
+        value: the message names them, a RuntimeWarning says the same; the dataset is complete
+        and ``attrs['strong_correlations']`` lists the pairs)
     success : bool
     message : str
     dataset : xarray.Dataset -- profile(measurement, depth) with sigma / bootstrap sigma, every
@@ -570,6 +707,32 @@ class FitResult:
         """Data, model and residuals per spectrum; profile(s) with the 1-sigma band."""
         from .fit_plots import plot_fit
         return plot_fit(self, path)
+
+
+RHO_MAX = 0.99  # |correlation| above which two parameters count as not separable
+
+
+def _strong_correlations(prob, C, fr) -> list:
+    """Pairs of free parameters with |rho| > RHO_MAX, at least one of them not a profile value
+    (neighbouring profile values are correlated by design; the smoothing prior handles them),
+    and not the calibration pair a, b (offset and gain are anticorrelated ~ -0.99 by their
+    parametrisation t = a ch + b with ch ~ 500-1000, while the times they give are well fixed)."""
+    if not np.all(np.isfinite(C)):
+        return []
+    sd = np.sqrt(np.maximum(np.diag(C), 1e-300))
+    R = C / np.outer(sd, sd)
+    names = np.array(prob.names)[fr]
+    prof = np.zeros(prob.p.size, bool)
+    for ip in prob.i_prof:
+        prof[ip] = True
+    prof = prof[fr]
+    out = []
+    for i in range(R.shape[0]):
+        for j in range(i + 1, R.shape[0]):
+            calib = {names[i].split("[")[0], names[j].split("[")[0]} == {"a_ns", "b_ns"}
+            if abs(R[i, j]) > RHO_MAX and not (prof[i] and prof[j]) and not calib:
+                out.append((str(names[i]), str(names[j]), float(R[i, j])))
+    return sorted(out, key=lambda t: -abs(t[2]))
 
 
 def _fail(status, msg, problem=None):
@@ -675,35 +838,56 @@ def fit(experiment, measured, parameters: FitParameters | None = None, n_bootstr
         return _fail("no_effect", f"{len(dead)} free parameter(s) have no effect on the spectra in the windows "
                      f"(zero Jacobian column): {', '.join(dead[:8])}{' ...' if len(dead) > 8 else ''}; "
                      "fix them, move the depth nodes into the probed range or widen the windows", prob)
-    # -- fit (outer loop: slow parameters and re-linearisation)
+    # -- fit (outer loop: slow parameters and re-linearisation). With free slow parameters the
+    # outer loop is a trust-region method on the full model: a solve may move each slow
+    # parameter by prob.radius steps; the step is kept only if the full simulation's objective
+    # went down (else the radius shrinks 4x), and the radius doubles (up to 10) when a step
+    # reached it. This keeps strongly coupled slow parameters (film thickness and composition)
+    # from swinging between the bounds of the quadratic model.
     criterion = "given"
-    n_outer = 1 + (3 if par.slow else 0) + (1 if par.relinearize else 0)
     sol = None
-    for it in range(n_outer):
+    outer_ok = True
+    slow_free = any(prob.free[i] for i in prob.i_slow)
+    f_acc = None
+    for it in range(par.max_outer):
         sol, p = prob.solve(d, None)
         if it == 0 and reg == "gcv":
             J, m = prob.jac_model(p)
             prob.lam = _choose_lambda(prob, d, p, J, m)
             criterion = "generalized cross-validation"
-            prob.p = p
             sol, p = prob.solve(d, None)
-        moved = [abs(p[i] - s0) / h for i, s0, h in zip(prob.i_slow, prob.slow0, prob.slow_h)]
+        if slow_free:
+            if f_acc is None:
+                f_acc = prob.full_objective(d, prob.p)
+            f_new = prob.full_objective(d, p)
+            if f_new > f_acc + 0.5 and prob.radius > 0.05:  # 0.5: the full model's own noise (thin
+                # films re-grid their bricks as the thickness moves: +-0.5 in the deviance)
+                prob.radius /= 4.0  # rejected: same centre, smaller region
+                outer_ok = False
+                continue
+            x = max(abs(p[i] - s0) / h for i, s0, h in zip(prob.i_slow, prob.slow0, prob.slow_h))
+            if x >= 0.99 * prob.radius:
+                prob.radius = min(2.0 * prob.radius, 10.0)
+            f_acc = f_new
         prob.p = p
-        last = it == n_outer - 1
-        if last:
+        # rebuild the models where the solution left the linearisation point: a slow parameter
+        # moved by more than 5 % of its step or sigma, or a profile value by more than relinearize_tol
+        moved = max([min(abs(p[i] - s0) / h, 0.25 * abs(p[i] - s0) / sg)
+                     for i, s0, h, sg in zip(prob.i_slow, prob.slow0, prob.slow_h, prob.slow_sigma(d, p))], default=0.0)
+        rebase = par.relinearize and prob.relinearize(p, par.relinearize_tol)
+        outer_ok = moved <= 0.05
+        if outer_ok and not rebase:
             break
-        if par.slow and max(moved, default=0) > 0.05:
-            prob.build_models()
-            continue
-        if par.relinearize:
-            for g in range(len(prob.group_exps)):
-                ms = [mi for mi in range(prob.M) if prob.group[mi] == g]
-                if len(ms) == 1:
-                    prob.base[g] = np.maximum(p[prob.i_prof[ms[0]]], 1e-3)
-            prob.build_models()
-            sol, p = prob.solve(d, None)
-            prob.p = p
-        break
+        if it == par.max_outer - 1:
+            if not outer_ok:  # centre the models at the last solution: the covariance (and the
+                prob.build_models()  # correlations that explain the wandering) are then local
+            break
+        prob.build_models()
+        if par.relinearize and par.stopping_jacobian:
+            # at every re-centring: the correction lives on channels, and a moved thickness or
+            # calibration moves the features under it (stale, it made the fit creep)
+            prob.stopping_columns(p)
+    prob.outer = dict(iterations=int(it + 1), converged=bool(outer_ok))
     return _finish(prob, d, sol, criterion, n_bootstrap, seed, progress, verify, t_start)
 
 
@@ -735,6 +919,19 @@ def _finish(prob, d, sol, criterion, n_bootstrap, seed, progress, verify, t_star
     elif not sol.success or sol.status == 0:
         status = "not_converged"
         msg = f"the minimiser did not converge ({sol.message}; {sol.nfev} evaluations)"
+    elif not getattr(prob, "outer", {}).get("converged", True):
+        status = "not_converged"
+        msg = (f"the slow parameters were still moving after {prob.outer['iterations']} re-simulations "
+               "(max_outer): the result is not at the linearisation point; raise max_outer or start closer")
+    pairs = _strong_correlations(prob, C, fr)
+    if pairs and status in ("success", "not_converged"):
+        txt = "; ".join(f"{a} ~ {b} (rho = {r:+.4f})" for a, b, r in pairs[:4])
+        msg = (f"{len(pairs)} pair(s) of free parameters are almost perfectly correlated (|rho| > {RHO_MAX}): {txt}. "
+               "The data fix only their combination; their separate values and sigmas mean little: fix one of each "
+               "pair (e.g. a known thickness) or add data that separate them"
+               + (f" (the fit did not settle either: {msg})" if status == "not_converged" else ""))
+        status = "correlated"
+        warnings.warn(msg, RuntimeWarning, stacklevel=3)
     dev = deviance(d, m)
     pearson = float(np.sum((d - m) ** 2 / np.maximum(m, TINY)))
     p_eff = float(np.trace(np.linalg.solve(H, F))) if status != "degenerate" else float(fr.sum())
@@ -760,6 +957,7 @@ def _finish(prob, d, sol, criterion, n_bootstrap, seed, progress, verify, t_star
         n_data=int(d.size), p_deviance=float(stats.chi2.sf(dev, dof)), p_pearson=float(stats.chi2.sf(pearson, dof)),
         reduced_deviance=dev / dof, **{"lambda": prob.lam}, lambda_criterion=criterion, nfev=int(sol.nfev),
         fisher_condition=float(cond),
+        strong_correlations=json.dumps(pairs),
         uncertainty="sigma: sqrt(diag((F + P)^-1)), F = J^T diag(1/m) J Poisson Fisher information, P = lambda L^T L "
                     "smoothness prior; sigma_sandwich: (F+P)^-1 F (F+P)^-1 (frequentist, excludes regularisation bias)",
         likelihood="Poisson deviance 2 sum(m - d + d ln(d/m)) (Baker & Cousins 1984), scipy least_squares on signed "
@@ -770,6 +968,8 @@ def _finish(prob, d, sol, criterion, n_bootstrap, seed, progress, verify, t_star
     ds.attrs["fit_time_s"] = time.perf_counter() - t_start
     if status == "success":
         msg = f"converged ({sol.message.strip()})"
+    if verify and status == "correlated":
+        ds.attrs["full_model_max_rel_diff"] = _verify(prob, p)
     return FitResult(status, str(msg), ds, prob)
 
 
@@ -788,6 +988,23 @@ def fitted_experiment(prob: _Problem, p, mi: int) -> Experiment:
     e.detector.calibration_b_ns = float(p[prob.i_b[mi]])
     e.beam.fluence = float(e.beam.fluence * p[prob.i_s[mi]])
     return e
+
+
+def _window_spectra(exp: Experiment, win) -> dict:
+    """Counts per element of the full forward model in the given channel windows (no xarray)."""
+    from .kernels.slab import spread_bricks
+    from .simulate import prepare, run_bricks
+    arrays = prepare(exp)
+    n, ta, tb, Y, sig_t = run_bricks(arrays)[:5]
+    det = exp.detector
+    spec = np.zeros((len(arrays.species), det.n_channels))
+    spread_bricks(ta, tb, Y, sig_t, n, det.calibration_a_ns, det.calibration_b_ns, det.n_channels,
+                  exp.options.resolution, spec)
+    out = {}
+    for sp, row in zip(arrays.species, spec):
+        if sp.kind == 0 and sp.element in win:
+            out[sp.element] = out.get(sp.element, 0.0) + row[win[sp.element]]
+    return out
 
 
 def _verify(prob, p) -> float:

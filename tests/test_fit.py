@@ -49,7 +49,14 @@ def test_deviance_closed_form():
 
 @pytest.mark.parametrize("truth", [EXCESS, BURIED], ids=["interface-excess", "buried-gaussian"])
 def test_closed_loop_truth_in_band(truth):
-    """Full fit (profile + a + b + Q*Omega, with P, O, N pinning the scale) recovers the profile."""
+    """Full fit (profile + a + b + Q*Omega, with P, O, N pinning the scale) recovers the profile.
+
+    One seed in detail (bounds, goodness of fit, model = full simulation, calibration), and the
+    1-sigma coverage pooled over 10 seeds (70 node values): within [0.45, 0.90] around 0.683
+    (3 binomial sigma for 70 independent values, widened for the correlation of neighbours).
+    A single seed's fraction within 1 sigma is too noisy to test: seed 7 of the buried case has
+    2 of 7 (30 seeds: 0.633, rms z 1.05).
+    """
     mu = _mean(NODES, truth, ("Li", "P", "O", "N"))
     r = fit(_exp(), _draw(mu, 7), FitParameters(depth_nm=NODES, regularization=0.0))
     assert r.success, r.message
@@ -58,13 +65,19 @@ def test_closed_loop_truth_in_band(truth):
     z = np.abs(p - truth) / s
     print("recovered", np.round(p, 3), "sigma", np.round(s, 3), "z", np.round(z, 2))
     assert np.all(z < 3.5)
-    assert np.mean(z < 1) >= 0.4
     assert ds.attrs["reduced_deviance"] < 1.3
     print("full-model difference", ds.attrs["full_model_max_rel_diff"])
-    assert ds.attrs["full_model_max_rel_diff"] < 0.08  # measured 0.03-0.05 (see report)
+    assert ds.attrs["full_model_max_rel_diff"] < 1e-3  # re-linearised at the fit: measured 2e-6 (was 0.03-0.05)
     a, b = ds.value.sel(parameter="a_ns").item(), ds.value.sel(parameter="b_ns").item()
     assert abs(a - 0.1039) < 4 * ds.sigma.sel(parameter="a_ns").item()
     assert abs(b - 29.08) < 4 * ds.sigma.sel(parameter="b_ns").item()
+    hits = []
+    for seed in range(10):
+        r = fit(_exp(), _draw(mu, 100 + seed), FitParameters(depth_nm=NODES, regularization=0.0), verify=False)
+        assert r.success, r.message
+        hits.append(np.abs(r.dataset.profile.values[0] - truth) <= r.dataset.profile_sigma.values[0])
+    print("pooled coverage over 10 seeds", np.mean(hits))
+    assert 0.45 <= np.mean(hits) <= 0.90
 
 
 def test_coverage_over_seeds():
@@ -86,27 +99,63 @@ def test_coverage_over_seeds():
     assert 0.683 - half <= rate <= 0.683 + half
 
 
-@pytest.mark.xfail(strict=False, reason="known open problem (issue 5 note): in the joint three-potential fit with a "
-                   "free Cu thickness the reported node sigmas look too small (one run: a node at z = 3.76; this "
-                   "seed: 2 of 7 nodes within 1 sigma); the assertion stays as it is until the cause is found")
 def test_joint_three_potentials_shared_calibration_and_cu_thickness():
-    """AP (flat), 0.006 V (interface excess), DS (smaller excess), sharing a, b, Q*Omega and Cu thickness."""
+    """AP (flat), 0.006 V (interface excess), DS (smaller excess), sharing a, b, Q*Omega and Cu thickness.
+
+    Formerly a known failure (node z up to 4.7, Cu thickness 31.8 +- 0.34 for truth 30): the linear
+    model left P, O, N unchanged by the Li ratio (5.6 % off), held the stopping of the nominal
+    composition in the profile columns (Li +18 %, P/O -40 % at v = 1.25), and differenced the
+    thickness forward over 0.5 nm (sigma 0.23 nm where the profile likelihood gives 0.73 nm).
+    50-seed coverage of this fit: benchmarks/coverage_fit.py joint (numbers in the report).
+
+    Seeds 50-52 (kept from the original test) hold a real 3.75-sigma downward fluctuation at
+    20 nm in the third spectrum (channels 589-593: 22, 19, 15 counts for a mean of 27): a fit of
+    that Li spectrum alone with everything else fixed gives z = -3.75 there, and the joint fit,
+    whose P and O spectra sharpen the Li sigma by 8 %, z = -4.3. Hence the per-node bound 4.5
+    (21 nodes); coverage is judged over many seeds, not here.
+    """
     truths = [np.ones(NODES.size), EXCESS, 1.0 + 0.1 * np.exp(-NODES / 10.0)]
     meas = [_draw(_mean(NODES, t, ("Li", "P", "O")), 50 + i) for i, t in enumerate(truths)]
     par = FitParameters(depth_nm=NODES, regularization=0.0,
-                        slow=[SlowParameter("thickness", 0, value=31.0, bounds=(20.0, 40.0), step=0.5)])
+                        slow=[SlowParameter("thickness", 0, value=31.0, bounds=(20.0, 40.0), step=0.15)])
     r = fit(_exp(), meas, par)
     assert r.success, r.message
     ds = r.dataset
     for i, t in enumerate(truths):
         z = np.abs(ds.profile.values[i] - t) / ds.profile_sigma.values[i]
         print(i, np.round(ds.profile.values[i], 3), np.round(z, 2))
-        # seen: one node of 21 at z = 3.8 (seeds 50-52); the joint sigma may be slightly small
-        assert np.all(z < 4.0) and np.mean(z < 1) >= 0.4
+        assert np.all(z < 4.5) and np.mean(z < 1) >= 0.4
     cu = ds.value.sel(parameter="thickness[0]").item()
     scu = ds.sigma.sel(parameter="thickness[0]").item()
-    print("Cu thickness", cu, "+-", scu)
-    assert abs(cu - 30.0) < 4 * scu + 0.2
+    print("Cu thickness", cu, "+-", scu, "model vs simulate", ds.attrs["full_model_max_rel_diff"])
+    assert abs(cu - 30.0) < 3 * scu and 0.3 < scu < 1.5
+    assert ds.attrs["full_model_max_rel_diff"] < 2e-3
+
+
+def test_jacobian_matches_full_simulation():
+    """Profile and thickness columns of the fitted model against central differences of the full
+    simulation at the solution (the stopping change of the profile included)."""
+    from recoilsim.fit import _window_spectra, fitted_experiment
+    mu = _mean(NODES, EXCESS, ("Li", "P", "O"))
+    par = FitParameters(depth_nm=NODES, regularization=0.0, a=Parameter(fixed=True), b=Parameter(fixed=True),
+                        slow=[SlowParameter("thickness", 0, step=0.15)])
+    r = fit(_exp(), _draw(mu, 5), par, verify=False)
+    assert r.success, r.message
+    prob = r._problem
+    p = prob.p.copy()
+    p[prob.i_s[0]] = 1.0
+    J, _ = prob.jac_model(p)
+    for j, h in [(prob.i_prof[0][0], 0.01), (prob.i_prof[0][2], 0.01), (prob.i_slow[0], 0.05)]:
+        cols = []
+        for sgn in (1, -1):
+            q = p.copy()
+            q[j] += sgn * h
+            m = _window_spectra(fitted_experiment(prob, q, 0), prob.win[0])
+            cols.append(np.concatenate([m[e] for e in prob.win[0]]))
+        fd = (cols[0] - cols[1]) / (2 * h)
+        err = np.abs(J[:, j] - fd).max() / np.abs(fd).max()
+        print(prob.names[j], "max |J - FD| / max |FD|", err)
+        assert err < 0.02
 
 
 def test_no_counts_reported():
