@@ -43,8 +43,12 @@ def plot_fit(result, path):
     for m in ds.measurement.values:
         p = ds.profile.sel(measurement=m).values
         s = ds.profile_sigma.sel(measurement=m).values
-        axp.plot(z, p, label=f"measurement {int(m)}")
-        axp.fill_between(z, p - s, p + s, alpha=0.25)
+        line, = axp.plot(z, p, label=f"measurement {int(m)}")
+        axp.fill_between(z, p - s, p + s, alpha=0.25, color=line.get_color())
+        if "profile_mcmc_lo" in ds:  # second method: MCMC 16-84 % band (FitResult.sample_posterior)
+            for v in ("profile_mcmc_lo", "profile_mcmc_hi"):
+                axp.plot(z, ds[v].sel(measurement=m).values, ls="--", lw=0.8, color=line.get_color(),
+                         label="MCMC 16-84 %" if v.endswith("lo") and int(m) == int(ds.measurement.values[0]) else None)
     axp.set_xlabel("depth from layer top (nm)")
     axp.set_ylabel("ratio to nominal")
     axp.legend(fontsize=8)
