@@ -73,7 +73,7 @@ from .basis import LinearModel
 from .errors import RecoilsimError
 from .experiment import Experiment
 
-__all__ = ["Parameter", "SlowParameter", "FitParameters", "FitResult", "fit", "fit_command", "deviance"]
+__all__ = ["Parameter", "SlowParameter", "ProfileShape", "FitParameters", "FitResult", "fit", "fit_command", "deviance"]
 
 TINY = 1e-9  # counts: floor of the model inside a window (d ln(d/m) stays finite)
 
@@ -137,6 +137,54 @@ class SlowParameter:
 
 
 @dataclass
+class ProfileShape:
+    """A smooth parametric profile of the fitted element's ratio v(z) (z: nm from the layer top),
+    fitted instead of free node values (the nodes of ``FitParameters.depth_nm`` then only carry
+    its piecewise-linear interpolation: use a fine grid, e.g. every 1-2 nm).
+
+    kind 'exp' (interface excess decaying into the layer):
+        v = level + amplitude * exp(-max(z - position, 0) / length)
+    kind 'erf' (a smooth step at ``position`` of width ``length``):
+        v = level + amplitude * erfc((z - position) / length) / 2
+    Each parameter is a :class:`Parameter` (start, bounds, fixed), one per measurement. The
+    model's columns for them follow by the chain rule from the node columns (analytic dv/dtheta).
+    """
+
+    kind: str = "exp"
+    level: Parameter = field(default_factory=lambda: Parameter(1.0, (0.0, np.inf)))
+    amplitude: Parameter = field(default_factory=lambda: Parameter(0.1, (-1.0, 10.0)))
+    length: Parameter = field(default_factory=lambda: Parameter(10.0, (0.3, 500.0)))
+    position: Parameter = field(default_factory=lambda: Parameter(0.0, (0.0, 1000.0), fixed=True))
+
+    NAMES = ("level", "amplitude", "length", "position")
+
+    def __post_init__(self):
+        if self.kind not in ("exp", "erf"):
+            raise RecoilsimError("shape.kind", self.kind, "'exp' or 'erf'")
+
+    def values_and_grad(self, z, th):
+        """v(z) and dv/d(level, amplitude, length, position), shape (n_z, 4)."""
+        from scipy.special import erfc
+        lev, amp, L, z0 = (float(t) for t in th)
+        L = max(L, 1e-12)
+        g = np.zeros((z.size, 4))
+        g[:, 0] = 1.0
+        if self.kind == "exp":
+            t = np.maximum(z - z0, 0.0)
+            e = np.exp(-t / L)
+            g[:, 1] = e
+            g[:, 2] = amp * e * t / L ** 2
+            g[:, 3] = np.where(z > z0, amp * e / L, 0.0)
+        else:
+            u = (z - z0) / L
+            k = np.exp(-u * u) / math.sqrt(math.pi)
+            g[:, 1] = 0.5 * erfc(u)
+            g[:, 2] = amp * k * u / L
+            g[:, 3] = amp * k / L
+        return lev + amp * g[:, 1], g
+
+
+@dataclass
 class FitParameters:
     """What to fit.
 
@@ -152,6 +200,8 @@ class FitParameters:
         {(i_measurement, element): (lo, hi)}; inclusive. Default: the profile element's channels
         that see the profile nodes (plus 5 channels each side); other elements: channels where the
         nominal model exceeds 1e-3 of its maximum.
+    shape : a :class:`ProfileShape` fitted instead of free node values (the regularization is
+        then unused: lambda = 0).
     max_nfev : evaluations of one least-squares solve.
     relinearize : re-build every measurement's LinearModel at its fitted profile (the stopping
         of the fitted composition) and refit, until no profile value moves by more than
@@ -177,6 +227,7 @@ class FitParameters:
     relinearize_tol: float = 0.01
     stopping_jacobian: bool = True
     max_outer: int = 12
+    shape: ProfileShape | None = None
 
 
 def deviance(d, m) -> float:
@@ -345,11 +396,21 @@ class _Problem:
             add(sp.name, v, sp.bounds, sp.fixed)
             self.i_slow.append(len(names) - 1)
             self.slow_h.append(sp.step or 0.02 * abs(v))
+        self.i_shape = []
+        if par.shape is not None:
+            for m in range(self.M):
+                self.i_shape.append(np.arange(len(names), len(names) + 4))
+                for nm in ProfileShape.NAMES:
+                    q = getattr(par.shape, nm)
+                    add(f"{par.shape.kind}.{nm}[{m}]", q.value, q.bounds, q.fixed)
         self.names = names
         self.p = np.array(vals)
         self.lo = np.array(lo)
         self.hi = np.array(hi)
         self.free = np.array(free)
+        for ip in (self.i_prof if self.i_shape else []):
+            self.free[ip] = False  # derived from the shape parameters
+        self.p = self.apply_shape(self.p)
         self.build_models()
         self.fmax = 1.0 / self.models[0][0].fraction  # a ratio above 1/f would need more than 100 % of it
         for ip in self.i_prof:
@@ -381,6 +442,23 @@ class _Problem:
         # regularisation operator
         self.L = np.diff(np.eye(self.nn), 2, axis=0) if self.nn > 2 else np.zeros((0, self.nn))
         self.nfree = int(self.free.sum())
+
+    def apply_shape(self, p):
+        """p with the profile values computed from the shape parameters (p itself without one)."""
+        if not self.i_shape:
+            return p
+        q = p.copy()
+        for ip, ish in zip(self.i_prof, self.i_shape):
+            q[ip] = self.par.shape.values_and_grad(self.nodes, p[ish])[0]
+        return q
+
+    def shape_map(self, p):
+        """T (n_full, n_full): dp/dp with the profile rows replaced by dv/d(shape parameters)."""
+        T = np.eye(p.size)
+        for ip, ish in zip(self.i_prof, self.i_shape):
+            T[np.ix_(ip, ip)] = 0.0
+            T[np.ix_(ip, ish)] = self.par.shape.values_and_grad(self.nodes, p[ish])[1]
+        return T
 
     def _regroup(self):
         """Measurements with the same experiment and the same base profile share LinearModels."""
@@ -480,6 +558,7 @@ class _Problem:
         linearisation point)."""
         res = []
         cache = {} if cache is None else cache
+        p = self.apply_shape(p)
         xs = [(p[i] - s0) / h for i, s0, h in zip(self.i_slow, self.slow0, self.slow_h)] if slow else []
         for mi in range(self.M):
             g = self.group[mi]
@@ -522,7 +601,15 @@ class _Problem:
         return np.concatenate([r[mi][e][0] for mi in range(self.M) for e in self.win[mi]])
 
     def jac_model(self, p):
-        """dm/dp (n_data, n_full) and the model m (n_data,)."""
+        """dm/dp (n_data, n_full) and the model m (n_data,); with a shape, its parameters'
+        columns by the chain rule through the (derived) profile values."""
+        p = self.apply_shape(p)
+        J, mvec = self._jac_nodes(p)
+        for ip, ish in zip(self.i_prof, self.i_shape):
+            J[:, ish] += J[:, ip] @ self.par.shape.values_and_grad(self.nodes, p[ish])[1]
+        return J, mvec
+
+    def _jac_nodes(self, p):
         ev, cache = self._eval(p)
         J = np.zeros((self.n_data, p.size))
         mvec = np.zeros(self.n_data)
@@ -608,7 +695,7 @@ class _Problem:
 
         def full(x):
             q = p_full.copy(); q[fr] = x
-            return q
+            return self.apply_shape(q)
 
         def fun(x):
             q = full(x)
@@ -936,6 +1023,10 @@ def _fit(experiment, measured, parameters: FitParameters | None = None, n_bootst
     for i, dm in enumerate(data):
         if not dm:
             raise RecoilsimError(f"measured[{i}]", dm, "at least one element spectrum")
+    if par.shape is not None:
+        if not isinstance(par.shape, ProfileShape):
+            raise RecoilsimError("shape", type(par.shape).__name__, "a ProfileShape or None")
+        reg = 0.0  # the shape is the smoothness
     lam0 = 1e-9 if reg == "gcv" else float(reg)
     prob = _Problem(exps, data, par, lam0)
     d = prob.dvec()
@@ -1145,6 +1236,9 @@ def _dataset(prob, d, p, C, Csand, fr, boot):
     cov[np.ix_(fr, fr)] = C
     covs = np.zeros((n_full, n_full))
     covs[np.ix_(fr, fr)] = Csand
+    if prob.i_shape:  # profile values derived from the shape: propagate (delta method)
+        T = prob.shape_map(p)
+        cov, covs = T @ cov @ T.T, T @ covs @ T.T
     sig = np.sqrt(np.maximum(np.diag(cov), 0))
     sigs = np.sqrt(np.maximum(np.diag(covs), 0))
     with np.errstate(invalid="ignore", divide="ignore"):
