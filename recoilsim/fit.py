@@ -902,7 +902,8 @@ def _strong_correlations(prob, C, fr) -> list:
     if not np.all(np.isfinite(C)):
         return []
     sd = np.sqrt(np.maximum(np.diag(C), 1e-300))
-    R = C / np.outer(sd, sd)
+    with np.errstate(over="ignore", invalid="ignore"):
+        R = C / np.outer(sd, sd)
     names = np.array(prob.names)[fr]
     prof = np.zeros(prob.p.size, bool)
     for ip in prob.i_prof:
@@ -1132,7 +1133,7 @@ def _finish(prob, d, sol, criterion, n_bootstrap, seed, progress, verify, t_star
         status = "not_converged"
         msg = (f"the slow parameters were still moving after {prob.outer['iterations']} re-simulations "
                "(max_outer): the result is not at the linearisation point; raise max_outer or start closer")
-    pairs = _strong_correlations(prob, C, fr)
+    pairs = _strong_correlations(prob, C, fr) if status != "degenerate" else []
     if pairs and status in ("success", "not_converged"):
         txt = "; ".join(f"{a} ~ {b} (rho = {r:+.4f})" for a, b, r in pairs[:4])
         msg = (f"{len(pairs)} pair(s) of free parameters are almost perfectly correlated (|rho| > {RHO_MAX}): {txt}. "
