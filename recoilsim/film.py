@@ -46,8 +46,8 @@ import xarray as xr
 
 from .errors import RecoilsimError
 from .experiment import Experiment
-from .fit import FitParameters, FitResult, Parameter, SlowParameter, fit, fitted_experiment
-from .fit import _layer_index as _index
+from .fit import FitParameters, FitResult, Parameter, SlowParameter, fit
+from .fit_problem import _layer_index as _index
 from .sample import Layer, Profile
 
 __all__ = ["FilmResult", "fit_film", "renominalise"]
@@ -278,7 +278,7 @@ def fit_film(experiment: Experiment, measured, *, layer=0, fast: str = "Li", rat
             progress(f"fit {it + 1}: {res.status}, largest move {moved:.3g} sigma, deviance/dof "
                      f"{ds.attrs['reduced_deviance']:.3f}, model vs full simulation {diff:.2g}")
         nominal = exp
-        exp = renominalise(fitted_experiment(res._problem, ds["value"].values, 0), fi, iis, mix_element)
+        exp = renominalise(res.fitted_experiment(0), fi, iis, mix_element)
         if res.status == "success" and moved < tol and diff < max_model_diff:
             status, message = "success", f"converged after {it + 1} fits (last move {moved:.2g} sigma)"
             break

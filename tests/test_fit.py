@@ -7,6 +7,7 @@ linearisation of the fit model is part of what is tested.
 import numpy as np
 import pytest
 
+from recoilsim.errors import RecoilsimError
 from recoilsim.experiment import reference_experiment
 from recoilsim.fit import FitParameters, Parameter, SlowParameter, deviance, fit
 from recoilsim.sample import Profile
@@ -135,7 +136,7 @@ def test_joint_three_potentials_shared_calibration_and_cu_thickness():
 def test_jacobian_matches_full_simulation():
     """Profile and thickness columns of the fitted model against central differences of the full
     simulation at the solution (the stopping change of the profile included)."""
-    from recoilsim.fit import _window_spectra, fitted_experiment
+    from recoilsim.fit_problem import _window_spectra, fitted_experiment
     mu = _mean(NODES, EXCESS, ("Li", "P", "O"))
     par = FitParameters(depth_nm=NODES, regularization=0.0, a=Parameter(fixed=True), b=Parameter(fixed=True),
                         slow=[SlowParameter("thickness", 0, step=0.15)])
@@ -156,12 +157,23 @@ def test_jacobian_matches_full_simulation():
         err = np.abs(J[:, j] - fd).max() / np.abs(fd).max()
         print(prob.names[j], "max |J - FD| / max |FD|", err)
         assert err < 0.02
+    # the public view of the same point: the experiment at the fitted values
+    ds = r.dataset
+    e = r.fitted_experiment(0)
+    assert e.sample.layers[0].thickness_nm == pytest.approx(ds.value.sel(parameter="thickness[0]").item())
+    li = [q for q in e.sample.layers[1].profiles if q.element == "Li"]
+    assert len(li) == 1 and np.allclose(li[0].values, np.maximum(ds.profile.values[0], 0.0))
+    assert e.beam.fluence == pytest.approx(_exp().beam.fluence * ds.value.sel(parameter="scale").item())
+    with pytest.raises(RecoilsimError):
+        r.fitted_experiment(1)
 
 
 def test_no_counts_reported():
     mu = _mean(NODES, EXCESS)
     r = fit(_exp(), {"Li": np.zeros_like(mu["Li"])}, _profile_only())
     assert r.status == "no_counts" and not r.success and "no counts" in r.message
+    with pytest.raises(RecoilsimError):
+        r.fitted_experiment()
 
 
 def test_no_effect_reported():

@@ -10,7 +10,8 @@ import pytest
 
 from recoilsim.errors import RecoilsimError
 from recoilsim.experiment import Experiment
-from recoilsim.fit import FitParameters, SlowParameter, _get_slow, _set_slow, fit
+from recoilsim.fit import FitParameters, SlowParameter, fit
+from recoilsim.fit_problem import _get_slow, _set_slow
 from recoilsim.instrument import Beam, Detector, Foil, Geometry
 from recoilsim.sample import Layer, Profile, Sample
 

@@ -1,0 +1,172 @@
+"""What a fit varies: the parameter classes of :func:`recoilsim.fit.fit` and their validation.
+
+:class:`Parameter` (a scalar: TOF calibration, Q*Omega scale), :class:`SlowParameter` (a parameter
+that changes the stopping medium: layer thickness, stopping factor, composition),
+:class:`ProfileShape` (a parametric profile fitted instead of free node values) and
+:class:`FitParameters` (the whole set: profiled element and layer, depth nodes, regularisation,
+windows, outer-loop controls).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import RecoilsimError
+
+__all__ = ["FitParameters", "Parameter", "ProfileShape", "SlowParameter"]
+
+
+@dataclass
+class Parameter:
+    """A scalar fit parameter.
+
+    value : starting value (None: from the experiment); bounds : (lo, hi); fixed : hold it;
+    tie : 'shared' (one value for all measurements) or 'each' (one per measurement).
+    """
+
+    value: float | None = None
+    bounds: tuple = (-np.inf, np.inf)
+    fixed: bool = False
+    tie: str = "shared"
+
+    def __post_init__(self):
+        if self.tie not in ("shared", "each"):
+            raise RecoilsimError("parameter.tie", self.tie, "'shared' or 'each'")
+
+
+@dataclass
+class SlowParameter:
+    """A parameter that changes the stopping medium (needs full re-simulations).
+
+    kind : 'thickness' (layer thickness, nm), 'stopping' (stopping factor of ``element`` in the
+    layer; all elements of the layer when ``element`` is None), or the layer's composition:
+    'ratio' (a depth-constant multiplier of ``element``'s nominal atomic fraction) or 'fraction'
+    (its atomic fraction), both applied as a one-node :class:`~recoilsim.sample.Profile` of that
+    kind (the other elements share the remainder in their proportions). Shared by all measurements.
+    step : finite-difference step (default 2 % of the value). The model is quadratic in the
+        parameter through full simulations at value +- step (central difference), trusted
+        within a trust region of up to 10 steps per solve (kept only where the full simulation's
+        deviance went down) and re-centred until it moves by less than 5 % of a step or 20 % of a sigma.
+        Choose it against two errors: a step that moves sharp edges by a good part of a channel
+        biases the derivative (Cu over LiPON: 0.5 nm of Cu shifts the Li edge by 0.8 channel and
+        the central difference is 4.5 % off, enough to move the joint three-potential fit by
+        2 sigma; 0.15 nm: 0.4 %), while a tiny step amplifies the full model's own noise (a thin
+        film re-grids its bricks as its thickness moves: +-0.5 in the deviance; the Potku film
+        fit needs the 2 % default).
+    """
+
+    kind: str
+    layer: int | str
+    element: str | None = None
+    value: float | None = None
+    bounds: tuple = (0.0, np.inf)
+    fixed: bool = False
+    step: float | None = None
+
+    def __post_init__(self):
+        if self.kind not in ("thickness", "stopping", "ratio", "fraction"):
+            raise RecoilsimError("slow.kind", self.kind, "'thickness', 'stopping', 'ratio' or 'fraction'")
+        if self.kind in ("ratio", "fraction") and not self.element:
+            raise RecoilsimError(f"slow[{self.kind}].element", self.element, "the element whose amount is fitted")
+
+    @property
+    def name(self) -> str:
+        return f"{self.kind}[{self.layer}{',' + self.element if self.element else ''}]"
+
+
+@dataclass
+class ProfileShape:
+    """A smooth parametric profile of the fitted element's ratio v(z) (z: nm from the layer top),
+    fitted instead of free node values (the nodes of ``FitParameters.depth_nm`` then only carry
+    its piecewise-linear interpolation: use a fine grid, e.g. every 1-2 nm).
+
+    kind 'exp' (interface excess decaying into the layer):
+        v = level + amplitude * exp(-max(z - position, 0) / length)
+    kind 'erf' (a smooth step at ``position`` of width ``length``):
+        v = level + amplitude * erfc((z - position) / length) / 2
+    Each parameter is a :class:`Parameter` (start, bounds, fixed), one per measurement. The
+    model's columns for them follow by the chain rule from the node columns (analytic dv/dtheta).
+    """
+
+    kind: str = "exp"
+    level: Parameter = field(default_factory=lambda: Parameter(1.0, (0.0, np.inf)))
+    amplitude: Parameter = field(default_factory=lambda: Parameter(0.1, (-1.0, 10.0)))
+    length: Parameter = field(default_factory=lambda: Parameter(10.0, (0.3, 500.0)))
+    position: Parameter = field(default_factory=lambda: Parameter(0.0, (0.0, 1000.0), fixed=True))
+
+    NAMES = ("level", "amplitude", "length", "position")
+
+    def __post_init__(self):
+        if self.kind not in ("exp", "erf"):
+            raise RecoilsimError("shape.kind", self.kind, "'exp' or 'erf'")
+
+    def values_and_grad(self, z, th):
+        """v(z) and dv/d(level, amplitude, length, position), shape (n_z, 4)."""
+        from scipy.special import erfc
+        lev, amp, L, z0 = (float(t) for t in th)
+        L = max(L, 1e-12)
+        g = np.zeros((z.size, 4))
+        g[:, 0] = 1.0
+        if self.kind == "exp":
+            t = np.maximum(z - z0, 0.0)
+            e = np.exp(-t / L)
+            g[:, 1] = e
+            g[:, 2] = amp * e * t / L ** 2
+            g[:, 3] = np.where(z > z0, amp * e / L, 0.0)
+        else:
+            u = (z - z0) / L
+            k = np.exp(-u * u) / math.sqrt(math.pi)
+            g[:, 1] = 0.5 * erfc(u)
+            g[:, 2] = amp * k * u / L
+            g[:, 3] = amp * k / L
+        return lev + amp * g[:, 1], g
+
+
+@dataclass
+class FitParameters:
+    """What to fit.
+
+    element, layer : the profiled element and its layer (index or name).
+    depth_nm : profile nodes (nm from the top of the layer); values are ratios to the nominal
+        atomic fraction (``Profile(kind='ratio')``), piecewise linear, end values held beyond.
+    profile_value, profile_bounds, profile_fixed : start, bounds (>= 0) and fixing of the values.
+    regularization : 'gcv' or a number (lambda, 0 = none), second-difference smoothness penalty.
+    a, b : TOF calibration (ns/channel, ns), shared by default.
+    scale : multiplier of Q * Omega (start 1), 'shared' or 'each'.
+    slow : list of :class:`SlowParameter`.
+    windows : channel windows: {element: (lo, hi)} for every measurement or
+        {(i_measurement, element): (lo, hi)}; inclusive. Default: the profile element's channels
+        that see the profile nodes (plus 5 channels each side); other elements: channels where the
+        nominal model exceeds 1e-3 of its maximum.
+    shape : a :class:`ProfileShape` fitted instead of free node values (the regularization is
+        then unused: lambda = 0).
+    max_nfev : evaluations of one least-squares solve.
+    relinearize : re-build every measurement's LinearModel at its fitted profile (the stopping
+        of the fitted composition) and refit, until no profile value moves by more than
+        ``relinearize_tol`` (ratio units) and no slow parameter by more than 5 % of its step or 20 %
+        of its sigma,
+        at most ``max_outer`` solves.
+    """
+
+    element: str = "Li"
+    layer: int | str = 1
+    depth_nm: Sequence[float] = field(default_factory=lambda: np.linspace(0.0, 58.8, 50))
+    profile_value: float = 1.0
+    profile_bounds: tuple = (0.0, np.inf)
+    profile_fixed: bool = False
+    regularization: str | float = "gcv"
+    a: Parameter = field(default_factory=Parameter)
+    b: Parameter = field(default_factory=Parameter)
+    scale: Parameter = field(default_factory=lambda: Parameter(1.0, (0.0, np.inf)))
+    slow: list = field(default_factory=list)
+    windows: Mapping = field(default_factory=dict)
+    max_nfev: int = 100
+    relinearize: bool = True
+    relinearize_tol: float = 0.01
+    stopping_jacobian: bool = True
+    max_outer: int = 12
+    shape: ProfileShape | None = None
