@@ -77,4 +77,5 @@ def test_read_asc_1e7_once(tmp_path):
     print(f"\n1e7 events: read {t1 - t0:.2f} s, cuts+histogram {t2 - t1:.2f} s, "
           f"peak RSS {peak / 1024:.0f} MiB (before {before / 1024:.0f} MiB)")
     assert ev.sizes["event"] == 10_000_000 and int(h.sum()) == 10_000_000
+    assert float(s["counts"].sum()) <= 10_000_000
     assert peak / 1024 < 1024

@@ -1,6 +1,5 @@
 """Plain text/CSV spectra: reading variants, validation, atomic CSV writer, round trip."""
 
-from pathlib import Path
 
 import numpy as np
 import pytest

@@ -1,6 +1,5 @@
 """Sample, instrument and experiment models: conversions, profiles, validation."""
 
-import math
 
 import numpy as np
 import pytest
@@ -10,7 +9,7 @@ from recoilsim import RecoilsimError
 from recoilsim.elements import isotope, natural_isotopes
 from recoilsim.experiment import Experiment, Options, reference_experiment
 from recoilsim.instrument import Beam, Detector, Foil, Geometry
-from recoilsim.sample import Layer, Profile, Sample
+from recoilsim.sample import Layer, Profile
 
 
 def test_nm_to_areal_density_exact():

@@ -66,7 +66,7 @@ from recoilsim.elements import element, natural_isotopes
 from recoilsim.experiment import SCREENING, Experiment, reference_experiment
 from recoilsim.instrument import Geometry
 from recoilsim.kernels.cross_section import recoil_cross_section
-from recoilsim.kernels.transport import (energy_after, energy_variance_after, stack_energy_after,
+from recoilsim.kernels.transport import (energy_after, stack_energy_after,
                                          stack_energy_variance_after)
 from recoilsim.sample import Layer, Profile, Sample
 from recoilsim.simulate import prepare, run_bricks, simulate

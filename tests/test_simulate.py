@@ -2,7 +2,6 @@
 
 import json
 import math
-import warnings
 
 import numpy as np
 import pytest
@@ -155,7 +154,6 @@ def test_lipon_channel_width_follows_stopping_ratio(reference):
     # Independent route: channel width of a thin slab ~ [S]_eff dx / (dE/dt a). Ratio of the
     # widths of 30 nm LiPON and 30 nm Cu from the stopping tables (energy-loss factors at the
     # interface energies) vs the simulated mapping.
-    from recoilsim.stopping import stopping
     ds = reference
     d = ds.depth_nm.sel(element="Li").values
     ok = np.isfinite(d)

@@ -48,7 +48,7 @@ def test_chu_factor_limits():
 def test_yang_9MeV_cu_in_30nm_cu_by_hand():
     """Hand evaluation of Yang, O'Connor, Wang, NIM B 61 (1991) 149, eqs. 6-8, with the
     published constants, for 9 MeV 63Cu in Cu, independent of the kernel code path."""
-    lunasrim = pytest.importorskip("lunasrim")
+    pytest.importorskip("lunasrim")
     from lunasrim.stopping import electronic_stopping
 
     Z1, M1, Z2 = 29, CU63[1], 29
