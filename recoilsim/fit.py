@@ -11,8 +11,11 @@ their public names are re-exported here.
 Statistics
 ----------
 Poisson likelihood, minimised as the deviance (:mod:`recoilsim.fit_problem`). Goodness of fit:
-D / dof and Pearson chi2 = sum (d - m)^2 / m with chi2 p-values, dof = n - p_eff with
-p_eff = tr((F + P)^-1 F) the effective number of parameters.
+D / dof over all fitted bins, dof = n - p_eff with p_eff = tr((F + P)^-1 F) the effective number
+of parameters, and Pearson chi2 = sum (d - m)^2 / m over the bins where the model expects at
+least one count (``pearson_bins`` of them, dof = pearson_bins - p_eff), both with chi2 p-values:
+in a bin with m << 1 a single count adds 1/m to Pearson's sum (a real spectrum with a few events
+where the model has none gave 2e9), so there only the deviance is meaningful.
 
 Regularisation
 --------------
@@ -322,9 +325,11 @@ def _finish(prob, d, sol, criterion, n_bootstrap, seed, progress, verify, t_star
         status = "correlated"
         warnings.warn(msg, RuntimeWarning, stacklevel=3)
     dev = deviance(d, m)
-    pearson = float(np.sum((d - m) ** 2 / np.maximum(m, TINY)))
     p_eff = float(np.trace(np.linalg.solve(H, F))) if status != "degenerate" else float(fr.sum())
     dof = max(d.size - p_eff, 1.0)
+    big = m >= 1.0  # Pearson's chi2 only where the model expects a count or more (module docstring)
+    pearson = float(np.sum((d[big] - m[big]) ** 2 / m[big]))
+    dof_pearson = max(int(big.sum()) - p_eff, 1.0)
     # bootstrap
     boot = None
     if n_bootstrap and status == "success":
@@ -343,7 +348,8 @@ def _finish(prob, d, sol, criterion, n_bootstrap, seed, progress, verify, t_star
     ds = _dataset(prob, d, p, C, Csand, fr, boot)
     ds.attrs.update(
         status=status, message=str(msg), deviance=dev, pearson_chi2=pearson, dof=dof, p_eff=p_eff,
-        n_data=int(d.size), p_deviance=float(stats.chi2.sf(dev, dof)), p_pearson=float(stats.chi2.sf(pearson, dof)),
+        n_data=int(d.size), p_deviance=float(stats.chi2.sf(dev, dof)), pearson_bins=int(big.sum()),
+        p_pearson=float(stats.chi2.sf(pearson, dof_pearson)),
         reduced_deviance=dev / dof, **{"lambda": prob.lam}, lambda_criterion=criterion, nfev=int(sol.nfev),
         fisher_condition=float(cond),
         strong_correlations=json.dumps(pairs),

@@ -75,7 +75,8 @@ class FitResult:
         if self.dataset is not None:
             a = self.dataset.attrs
             con.print(f"deviance {a['deviance']:.2f} / dof {a['dof']:.1f} = {a['deviance'] / max(a['dof'], 1):.3f} "
-                      f"(p = {a['p_deviance']:.3g}); Pearson chi2 {a['pearson_chi2']:.2f} (p = {a['p_pearson']:.3g}); "
+                      f"(p = {a['p_deviance']:.3g}); Pearson chi2 {a['pearson_chi2']:.2f} over {a['pearson_bins']} bins "
+                      f"with model >= 1 (p = {a['p_pearson']:.3g}); "
                       f"lambda = {a['lambda']:.3g} ({a['lambda_criterion']})")
         text = con.export_text()
         if print_it:

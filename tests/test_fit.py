@@ -215,3 +215,24 @@ def test_gcv_fine_grid_and_outputs(tmp_path):
     assert "deviance" in r.summary(print_it=False)
     assert r.plot(tmp_path / "fit.png").exists()
     ds.to_netcdf(tmp_path / "fit.nc")
+
+
+def test_pearson_chi2_ignores_bins_the_model_leaves_empty():
+    """Pearson's chi2 only over bins where the model expects >= 1 count: a single stray count in
+    a bin with m ~ 1e-9 would add 1e9. Truth-generated data plus three stray counts ahead of the
+    Li edge: the deviance rises by a few units per stray, Pearson per dof stays near 1."""
+    mu = _mean(NODES, EXCESS)
+    d = _draw(mu, 11)
+    li = mu["Li"]
+    empty = np.flatnonzero((li < 1e-6) & (np.arange(li.size) > 300))[-3:]  # just ahead of the edge
+    assert empty.size == 3
+    d["Li"][empty] += 1.0
+    par = _profile_only()
+    par.windows = {"Li": (480, 700)}  # wider than the default, which starts where the model does
+    r = fit(_exp(), d, par, verify=False)
+    assert r.success, r.message
+    a = r.dataset.attrs
+    assert a["deviance"] > 3 * 2 * np.log(1e5)  # each stray: 2 [m - 1 + ln(1/m)] > 23 for m < 1e-5
+    assert a["pearson_bins"] < a["n_data"]
+    assert 0.6 < a["pearson_chi2"] / (a["pearson_bins"] - a["p_eff"]) < 1.5
+    assert a["p_pearson"] > 1e-3
