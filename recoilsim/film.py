@@ -174,7 +174,11 @@ def _parameters(exp, fi, fast, ratios, iis, mix_element, windows, fit_b, b_bound
         slow.append(SlowParameter("ratio", fi, el, bounds=bounds.get(el, (0.05, min(20.0, 0.999 / f0)))))
     for ii in iis:
         slow.append(SlowParameter("thickness", ii, bounds=bounds.get("interface_thickness", (0.5, 5000.0))))
-        slow.append(SlowParameter("fraction", ii, mix_element, bounds=bounds.get("mix_fraction", (0.01, 0.99))))
+        # FD step at least 0.01: 2 % of a small fraction (0.0027 at 0.13) is 0.4 sigma, whose
+        # deviance change drowns in the full model's +-0.5 noise, and the fraction crawled
+        x0 = exp.sample.layers[ii].fractions.get(mix_element, 0.0)
+        slow.append(SlowParameter("fraction", ii, mix_element, bounds=bounds.get("mix_fraction", (0.01, 0.99)),
+                                  step=max(0.02 * x0, 0.01)))
     f0 = exp.sample.layers[fi].fractions[fast]
     return FitParameters(element=fast, layer=fi, depth_nm=[0.0], profile_value=1.0,
                          profile_bounds=bounds.get(fast, (0.0, 0.999 / f0)), regularization=0.0,

@@ -235,6 +235,11 @@ def _fit(experiment, measured, parameters: FitParameters | None = None, n_bootst
     outer_ok = True
     slow_free = any(prob.free[i] for i in prob.i_slow)
     f_acc = None
+    if slow_free and par.relinearize and par.stopping_jacobian:
+        # the stopping correction from the start: without it the first solve moves the profile
+        # (Li + 16 % on the Potku film) and, through it, the slow parameters along a direction
+        # the full model rejects; the trust radius then collapses and the slow parameters crawl
+        prob.stopping_columns(prob.p)
     for it in range(par.max_outer):
         sol, p = prob.solve(d, None)
         if it == 0 and reg == "gcv":
