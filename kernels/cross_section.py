@@ -79,9 +79,13 @@ def andersen_factor(Z1, M1, Z2, M2, E1, theta_cm):
     s = math.sin(0.5 * theta_cm)
     if s <= 0.0:
         return 0.0
-    num = (1.0 + 0.5 * r) ** 2
-    den = (1.0 + r + (0.5 * r / s) ** 2) ** 2
-    return num / den
+    return _andersen(r, 0.5 / s)
+
+
+@njit(cache=True)
+def _andersen(r, q):
+    """Andersen's F for r = V1/E_cm and q = 1/(2 sin(theta_cm/2)): (1 + r/2)^2 / (1 + r + (q r)^2)^2."""
+    return (1.0 + 0.5 * r) ** 2 / (1.0 + r + (q * r) ** 2) ** 2
 
 
 @njit(cache=True)
@@ -140,8 +144,7 @@ def recoil_cross_section_at(c, w, q, screening, E1):
         return 0.0
     s = c / (E1 * E1)
     if screening == 1:
-        r = w / E1
-        return s * (1.0 + 0.5 * r) ** 2 / (1.0 + r + (q * r) ** 2) ** 2
+        return s * _andersen(w / E1, q)
     if screening == 2:
         f = 1.0 - w / E1
         return s * f if f > 0.0 else 0.0

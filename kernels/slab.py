@@ -36,6 +36,7 @@ from numba import njit
 
 from .cross_section import recoil_cross_section_at, recoil_cross_section_coeffs, scatter_cross_section
 from .kinematics import flight_time_ns, recoil_factor, scatter_factor, U_MEV
+from .stopping import _loglog_cell
 
 EV = 1e-6  # MeV per eV
 
@@ -104,13 +105,6 @@ def _cell(lnE0, dlnE, mass, klo, khi, E):
 
 
 @njit(cache=True)
-def _loglin(a, b, t):
-    if a > 0.0 and b > 0.0:
-        return a * math.exp(t * math.log(b / a))
-    return a + t * (b - a)
-
-
-@njit(cache=True)
 def _range_at(R, Sv, step, dlnE, k, t, s_t):
     """R at cell (k, t), consistent with the stopping: inside a cell g = E/S is log-linear in
     ln E (S log-log interpolated), R = int g dlnE, so R - R_k is proportional to g - g_k:
@@ -138,7 +132,7 @@ def _t_of_range(R, Sv, step, dlnE, j, r):
     if abs(rho - 1.0) < 1e-12 or gr <= 0.0:
         t = f
         e_r = math.exp(t * dlnE)
-        return t, _loglin(Sv[j], Sv[j + 1], t), e_r
+        return t, _loglog_cell(Sv[j], Sv[j + 1], t), e_r
     t = math.log(gr) / math.log(rho)
     e_r = math.exp(t * dlnE)
     return t, Sv[j] * e_r / gr, e_r
@@ -178,7 +172,7 @@ def _cross_cell(Sv, R, Q, lnE0, dlnE, step, mass, klo, khi, k, t, var, path):
     stopping at both ends are returned so that callers need not look them up again.
     E_out = 0 if the particle stops (or leaves the table).
     """
-    s1 = _loglin(Sv[k], Sv[k + 1], t)
+    s1 = _loglog_cell(Sv[k], Sv[k + 1], t)
     if path <= 0.0:
         return mass * math.exp(lnE0 + (k + t) * dlnE), var, k, t, s1, s1
     r = _range_at(R, Sv, step, dlnE, k, t, s1) - path
@@ -281,7 +275,7 @@ def exit_tables_down(G, D, V, x_th, g_th, Sv, R, Q, path, lnE0, dlnE, mass, klo,
     step = math.exp(dlnE)
     kt = min(int(x_th), khi - 1)
     tt = x_th - kt
-    r_th = _range_at(R, Sv, step, dlnE, kt, tt, _loglin(Sv[kt], Sv[kt + 1], tt)) + path
+    r_th = _range_at(R, Sv, step, dlnE, kt, tt, _loglog_cell(Sv[kt], Sv[kt + 1], tt)) + path
     if r_th >= R[khi]:
         x_new = khi + 1.0
     else:
@@ -404,27 +398,17 @@ def simulate_bricks(S, W, lnE0, dlnE, p_mass, p_klo, p_khi,
     for s in range(n_sp):
         if sp_out[s] + 1 > n_out:
             n_out = sp_out[s] + 1
-    Sv = np.zeros((n_p, n_grid))
-    Rt = np.zeros((n_p, n_grid))
-    Qt = np.zeros((n_p, n_grid))
-    G = np.zeros((n_out, n_grid))
-    D = np.zeros((n_out, n_grid))
-    V = np.zeros((n_out, n_grid))
-    G2 = np.zeros((n_out, n_grid))
-    D2 = np.zeros((n_out, n_grid))
-    V2 = np.zeros((n_out, n_grid))
+    Sv, Rt, Qt = _zeros3(n_p, n_grid)  # block tables: stopping, range, straggling integral
+    G, D, V = _zeros3(n_out, n_grid)  # exit tables at the current block top
+    G2, D2, V2 = _zeros3(n_out, n_grid)  # ... and at its bottom
     x_th = np.zeros(n_out)  # loss threshold of each exit table (node coordinate)
     # out-particle of each exit table
     out_p = np.zeros(n_out, dtype=np.int64)
     for s in range(n_sp):
         out_p[sp_out[s]] = sp_p[s]
     # foil tables and surface exit tables
-    Sf = np.zeros((n_p, n_grid))
-    Rf = np.zeros((n_p, n_grid))
-    Qf = np.zeros((n_p, n_grid))
-    Se = np.zeros((n_p, n_grid))
-    Re = np.zeros((n_p, n_grid))
-    Qe = np.zeros((n_p, n_grid))
+    Sf, Rf, Qf = _zeros3(n_p, n_grid)  # T1 foil
+    Se, Re, Qe = _zeros3(n_p, n_grid)  # foils in front of the energy detector
     for o in range(n_out):
         p = out_p[o]
         m = p_mass[p]
@@ -607,6 +591,12 @@ def _sig_time(t, var_t):
 
 
 @njit(cache=True)
+def _zeros3(n, m):
+    """Three zeroed (n, m) tables."""
+    return np.zeros((n, m)), np.zeros((n, m)), np.zeros((n, m))
+
+
+@njit(cache=True)
 def _interp_clip(xs, ys, n, x):
     """Linear interpolation on the first n points, clipped to the end values and to [0, 1]."""
     if x <= xs[0]:
@@ -687,17 +677,16 @@ def _state(d, Eb_top, vb_top, bp, mb, Sv, Rt, Qt, lnE0, dlnE, p_klo, p_khi, p_ma
 # ------------------------------------------------------------------ spectrum formation
 
 @njit(cache=True)
-def _H(z):
-    """Antiderivative of the normal CDF: H(z) = z Phi(z) + phi(z)."""
-    return z * 0.5 * math.erfc(-z / math.sqrt(2.0)) + math.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)
+def _Phi(z):
+    """Normal CDF."""
+    return 0.5 * math.erfc(-z / math.sqrt(2.0))
 
 
 _HZ_MAX = 8.0  # |z| beyond which H(z) = max(z, 0) to 1e-16
 _H_PER_UNIT = 32  # table nodes per unit of z
 _HZ = np.linspace(-_HZ_MAX, _HZ_MAX, int(2 * _HZ_MAX * _H_PER_UNIT) + 1)
-_H_TAB = np.array([z * 0.5 * math.erfc(-z / math.sqrt(2.0)) + math.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)
-                   for z in _HZ])
-_PHI_TAB = np.array([0.5 * math.erfc(-z / math.sqrt(2.0)) for z in _HZ])
+_PHI_TAB = np.array([_Phi.py_func(z) for z in _HZ])
+_H_TAB = _HZ * _PHI_TAB + np.exp(-0.5 * _HZ * _HZ) / math.sqrt(2.0 * math.pi)  # H = z Phi(z) + phi(z)
 
 
 @njit(cache=True)
@@ -706,7 +695,7 @@ def _H_tab(z):
 
     Hermite error bound: h^4/384 times the maximum of the fourth derivative of H, which is
     (z^2 - 1) phi(z), at most 0.4: below 1.1e-9 absolute, at a third of the cost of erfc + exp
-    (tests compare it with :func:`_H`).
+    (tests/test_slab_numerics.py compares it with the closed form).
     """
     x = (z + _HZ_MAX) * _H_PER_UNIT
     if x <= 0.0:
@@ -720,11 +709,6 @@ def _H_tab(z):
     h = 1.0 / _H_PER_UNIT
     return ((2.0 * s3 - 3.0 * s2 + 1.0) * _H_TAB[i] + (s3 - 2.0 * s2 + s) * h * _PHI_TAB[i]
             + (3.0 * s2 - 2.0 * s3) * _H_TAB[i + 1] + (s3 - s2) * h * _PHI_TAB[i + 1])
-
-
-@njit(cache=True)
-def _Phi(z):
-    return 0.5 * math.erfc(-z / math.sqrt(2.0))
 
 
 @njit(cache=True)

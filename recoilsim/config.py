@@ -486,10 +486,9 @@ def _read_toml(path: os.PathLike | str) -> tuple[Path, dict]:
         raise RecoilsimError("experiment file", str(p), "an existing TOML file")
     if not p.is_file():
         raise RecoilsimError("experiment file", str(p), "a file, not a directory")
-    try:
-        raw = p.read_bytes()
-    except OSError as exc:
-        raise RecoilsimError("experiment file", str(p), f"a readable file ({exc.strerror})") from None
+    from .io.files import read_bytes  # here: recoilsim.io imports xarray, not needed to parse TOML
+
+    p, raw = read_bytes(p, "experiment file")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -37,6 +37,7 @@ import xarray as xr
 
 from ..errors import RecoilsimError
 from .atomic import atomic_write, refuse_overwrite_inputs
+from .files import read_bytes
 
 __all__ = ["IDF_NS", "SIMNRA_NS", "IdfSpectrum", "IdfDocument", "read_idf", "write_idf"]
 
@@ -350,13 +351,7 @@ def read_idf(path: os.PathLike | str) -> IdfDocument:
         calibration dicts), ``notes``. :meth:`IdfDocument.beam` / :meth:`IdfDocument.geometry`
         build recoilsim objects.
     """
-    p = Path(path)
-    if not p.is_file():
-        raise RecoilsimError("IDF file", str(p), "an existing readable file")
-    try:
-        blob = p.read_bytes()
-    except OSError as exc:
-        raise RecoilsimError("IDF file", str(p), f"a readable file ({exc.strerror})") from None
+    p, blob = read_bytes(path, "IDF file")
     if b"<!ENTITY" in blob or b"<!entity" in blob:
         raise RecoilsimError(f"IDF file {p}", "<!ENTITY ...>", "XML without entity declarations")
     try:

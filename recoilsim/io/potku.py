@@ -42,6 +42,7 @@ import xarray as xr
 
 from ..errors import RecoilsimError
 from .atomic import atomic_write, refuse_overwrite_inputs
+from .files import read_bytes
 
 __all__ = [
     "read_asc", "Selection", "read_sel", "CutFile", "read_cut", "read_cuts",
@@ -195,16 +196,6 @@ def _digit_values(a: np.ndarray, starts: np.ndarray, eidx: np.ndarray) -> np.nda
     return np.add.reduceat(w, first)
 
 
-def _read_bytes(path, what: str) -> tuple[Path, bytes]:
-    p = Path(path)
-    if not p.is_file():
-        raise RecoilsimError(what, str(p), "an existing readable file")
-    try:
-        return p, p.read_bytes()
-    except OSError as exc:
-        raise RecoilsimError(what, str(p), f"a readable file ({exc.strerror})") from None
-
-
 def _decode(buf: bytes, source: str) -> str:
     try:
         return buf.decode("utf-8")
@@ -233,7 +224,7 @@ def read_asc(path: os.PathLike | str) -> xr.Dataset:
         Empty file, wrong column count, text, signs, decimals, NaN, numbers >= 1e9 (the
         message names the file and line).
     """
-    p, buf = _read_bytes(path, "list-mode file (.asc)")
+    p, buf = read_bytes(path, "list-mode file (.asc)")
     table = parse_int_table(buf, 2, str(p), what="TOF_channel E_channel")
     if table.shape[0] == 0:
         raise RecoilsimError(str(p), "no events", "a list-mode file with at least one 'TOF E' line")
@@ -364,7 +355,7 @@ def read_sel(path: os.PathLike | str) -> list[Selection]:
     Labels follow Potku's cut-file naming: element string plus a running index among
     selections with the same element string (``'1H.0'``, ``'1H.1'``, ``'7Li.0'``).
     """
-    p, buf = _read_bytes(path, "selection file (.sel)")
+    p, buf = read_bytes(path, "selection file (.sel)")
     text = _decode(buf, str(p))
     sels: list[Selection] = []
     seen: dict[str, int] = {}
@@ -495,7 +486,7 @@ def read_cut(path: os.PathLike | str) -> CutFile:
     the file name (and the scatter element) is known, and that the event numbers are positive
     and unique.
     """
-    p, buf = _read_bytes(path, "cut file (.cut)")
+    p, buf = read_bytes(path, "cut file (.cut)")
     sym, A, index, split = _parse_cut_name(p)
     src = str(p)
     # header: lines up to the first blank line; then the title line

@@ -22,6 +22,7 @@ import xarray as xr
 
 from ..errors import RecoilsimError
 from .atomic import atomic_write, refuse_overwrite_inputs
+from .files import read_bytes
 
 __all__ = ["read_spectrum", "read_spectra", "write_spectrum"]
 
@@ -55,13 +56,7 @@ def _number(tok: str, decimal_comma: bool) -> float | None:
 
 
 def _table(path) -> tuple[Path, list[str] | None, np.ndarray, list[int]]:
-    p = Path(path)
-    if not p.is_file():
-        raise RecoilsimError("spectrum file", str(p), "an existing readable file")
-    try:
-        raw = p.read_bytes()
-    except OSError as exc:
-        raise RecoilsimError("spectrum file", str(p), f"a readable file ({exc.strerror})") from None
+    p, raw = read_bytes(path, "spectrum file")
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
