@@ -1,4 +1,4 @@
-"""Coverage studies of recoilsim.fit over many Poisson seeds (numbers for the report; too slow
+"""Coverage studies of recoilsim.fitting.driver over many Poisson seeds (numbers for the report; too slow
 for the test suite, whose fast versions live in tests/test_fit.py).
 
     python benchmarks/coverage_fit.py joint --seeds 50 --out joint.json
@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from test_fit import EXCESS, NODES, _draw, _exp, _mean  # noqa: E402
 
-from recoilsim.fit import FitParameters, SlowParameter, fit  # noqa: E402
+from recoilsim.fitting.driver import FitParameters, SlowParameter, fit  # noqa: E402
 
 TRUTHS = [np.ones(NODES.size), EXCESS, 1.0 + 0.1 * np.exp(-NODES / 10.0)]
 TRUE = {"a_ns": 0.1039, "b_ns": 29.08, "scale": 1.0, "thickness[0]": 30.0}

@@ -8,16 +8,16 @@ this 2-core machine (>= 100,000/s on one H100; the CUDA benchmark skips without 
 import numpy as np
 import pytest
 
-from recoilsim.batch import simulate_batch
+from recoilsim.forward.screening import simulate_batch
 from recoilsim.kernels import cuda_batch
 
-basis = pytest.importorskip("recoilsim.basis")
+basis = pytest.importorskip("recoilsim.forward.linear_model")
 NODES = np.arange(0.0, 31.0)
 
 
 @pytest.fixture(scope="module")
 def setup():
-    from recoilsim.experiment import reference_experiment
+    from recoilsim.model.experiment import reference_experiment
 
     lm = basis.LinearModel(reference_experiment(), "Li", 1, depth_nm=NODES)
     rng = np.random.default_rng(0)

@@ -4,10 +4,10 @@ re-linearisation, no full-simulation check): the core minimisation."""
 
 import numpy as np
 
-from recoilsim.experiment import reference_experiment
-from recoilsim.fit import FitParameters, fit
-from recoilsim.sample import Profile
-from recoilsim.simulate import simulate
+from recoilsim.model.experiment import reference_experiment
+from recoilsim.fitting.driver import FitParameters, fit
+from recoilsim.model.sample import Profile
+from recoilsim.forward.simulate import simulate
 
 
 def _setup():

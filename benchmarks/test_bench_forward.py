@@ -12,10 +12,10 @@ import dataclasses
 import numpy as np
 import pytest
 
-from recoilsim.experiment import reference_experiment
+from recoilsim.model.experiment import reference_experiment
 from recoilsim.kernels.slab import spread_bricks
-from recoilsim.sample import Profile
-from recoilsim.simulate import prepare, run_bricks, simulate
+from recoilsim.model.sample import Profile
+from recoilsim.forward.simulate import prepare, run_bricks, simulate
 
 DEPTH = np.arange(0.0, 31.0)
 VALUES = 1.0 + 0.25 * np.exp(-DEPTH / 5.0)
@@ -66,7 +66,7 @@ def test_forward_simulate(benchmark, ref):
 
 @pytest.fixture(scope="module")
 def lm50():
-    basis = pytest.importorskip("recoilsim.basis")
+    basis = pytest.importorskip("recoilsim.forward.linear_model")
     lm = basis.LinearModel(reference_experiment(), "Li", 1, depth_nm=np.arange(0.0, 50.0))
     lm.columns()
     return lm
@@ -87,7 +87,7 @@ def test_jacobian_columns_50_nodes(benchmark, lm50):
 
 def test_jacobian_build_50_nodes(benchmark, ref):
     """LinearModel for 50 nodes from scratch: one kernel run + the 50 columns."""
-    basis = pytest.importorskip("recoilsim.basis")
+    basis = pytest.importorskip("recoilsim.forward.linear_model")
     exp = reference_experiment()
 
     def build():

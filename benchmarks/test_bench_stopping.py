@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from numba import njit
 
-from recoilsim import stopping as rs
+from recoilsim.stopping import tables as rs
 from recoilsim.kernels.stopping import compound_stopping
 from recoilsim.kernels.transport import energy_after, stack_energy_after
 

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from recoilsim.errors import RecoilsimError
-from recoilsim.potku_workflow import run
+from recoilsim.workflows.potku import run
 
 HERE = Path(__file__).resolve().parent
 

@@ -1,6 +1,6 @@
 """Stopping-power lookup kernels (Numba).
 
-Tables (built by ``recoilsim.stopping.particle_tables``) are rows sampled on a grid uniform in
+Tables (built by ``recoilsim.stopping.tables.particle_tables``) are rows sampled on a grid uniform in
 ln(E/M), E/M the energy per mass in MeV/u: node k sits at ``exp(lnE0 + k*dlnE)``.
 
 Interpolation: cubic in (ln E, ln S) ("log-log cubic"): ln S is the Lagrange polynomial through

@@ -145,7 +145,7 @@ def write_spectra_csv(ds, path, depth_for: str | None = "Li", inputs: Iterable =
 
 
 def _channel_at(ds, element: str, depth_nm: float) -> float:
-    from .plots import channel_depth_mapping
+    from .plots.spectra import channel_depth_mapping
 
     m = channel_depth_mapping(ds, element)
     if m is None:
@@ -191,7 +191,7 @@ def _summary_table(ds, exp, title: str):
 
 
 def _run_simulation(exp, tofe: bool = False):
-    from .simulate import simulate
+    from .forward.simulate import simulate
 
     con = _console(stderr=True)
     with con.status(f"simulating {exp.name} ..."):
@@ -201,7 +201,7 @@ def _run_simulation(exp, tofe: bool = False):
 def _write_outputs(ds, out: Path, stem: str, formats: Sequence[str], inputs: Sequence, depth_for: str | None,
                    tofe: bool = False) -> list[Path]:
     from .io.atomic import write_netcdf
-    from .plots import plot_spectra, plot_tofe_map
+    from .plots.spectra import plot_spectra, plot_tofe_map
 
     written = []
     for f in formats:
@@ -244,7 +244,7 @@ def demo(out: Path = typer.Option(Path("recoilsim-demo"), "--out", "-o", help="o
 
     Writes reference_spectra.nc, .csv and .png (Fig. 4a-like, depth on the top axis) to --out.
     """
-    from .experiment import reference_experiment
+    from .model.experiment import reference_experiment
 
     exp = reference_experiment()
     out = _out_dir(out)
@@ -268,7 +268,7 @@ def simulate(experiment: Path = typer.Argument(..., help="experiment file (TOML)
              depth_for: str = typer.Option("Li", "--depth-for", help="element whose depth labels the plot and CSV"),
              tofe: bool = typer.Option(False, "--tofe", help="also simulate and plot the TOF-E map")):
     """Simulate the spectra of an experiment file; writes <name>_spectra.{nc,csv,png} to --out."""
-    from .config import load_experiment
+    from .io.experiment_file import load_experiment
 
     formats = _parse_formats(format)
     exp = load_experiment(experiment)
@@ -281,7 +281,7 @@ def simulate(experiment: Path = typer.Argument(..., help="experiment file (TOML)
 def kinematics_rows(exp) -> list[dict]:
     """Per recoil isotope: K, energy at the surface (MeV), flight time over the flight length
     (ns, before any foil loss) and the screened recoil cross section (mb/sr)."""
-    from .experiment import SCREENING
+    from .model.experiment import SCREENING
     from .kernels.cross_section import recoil_cross_section
     from .kernels.kinematics import flight_time_ns, recoil_factor
 
@@ -307,11 +307,11 @@ def kinematics(experiment: Optional[Path] = typer.Argument(None, help="experimen
     from rich.table import Table
 
     if experiment is None:
-        from .experiment import reference_experiment
+        from .model.experiment import reference_experiment
 
         exp = reference_experiment()
     else:
-        from .config import load_experiment
+        from .io.experiment_file import load_experiment
 
         exp = load_experiment(experiment)
     b, g, d = exp.beam, exp.geometry, exp.detector
@@ -335,7 +335,7 @@ def paper(out: Path = typer.Option(Path("recoilsim-paper"), "--out", "-o", help=
 
     Writes paper_fig4.png and paper_fig4_summary.json/.csv to --out and prints the numbers.
     """
-    from .paper import run_paper_case
+    from .workflows.paper import run_paper_case
 
     res = run_paper_case(seed=seed, out=_out_dir(out))
     _console().print(res.table())
@@ -355,18 +355,18 @@ def fit_cmd(experiment: Path = typer.Argument(..., help="experiment file (TOML)"
     """Fit measured spectra (Poisson likelihood); writes fit.nc, fit.png, summary.txt to --out.
 
     Without spectra files: the experiment file's spectra section (format "potku") and fit section
-    (method "film") drive recoilsim.potku_workflow.run: film composition, thickness, Q*Omega
+    (method "film") drive recoilsim.workflows.potku.run: film composition, thickness, Q*Omega
     (docs/worked_example_potku.md).
     """
     if not spectra:
-        from .potku_workflow import run as run_potku
+        from .workflows.potku import run as run_potku
 
         con = _console()
         summary = run_potku(experiment, _out_dir(out), progress=lambda line: con.print(line, markup=False))
         if summary["status"] != "success":
             _fail(f"fit {summary['status']}: {summary['message']}", code=1)
         return
-    from .fit import fit_command
+    from .fitting.driver import fit_command
 
     res = fit_command(experiment, spectra, out, element=element, n_bootstrap=n_bootstrap)
     if not res.success:

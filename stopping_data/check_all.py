@@ -27,7 +27,7 @@ def _check_ion(args):
     from lunasrim.stopping import electronic_stopping
 
     from recoilsim.kernels.stopping import loglog
-    from recoilsim.stopping import _shipped
+    from recoilsim.stopping.tables import _shipped
 
     lnE0, dlnE, S = _shipped()
     n = S.shape[-1]

@@ -31,7 +31,7 @@ Storage
 -------
 ln S (S in eV/(1e15 atoms/cm2)) quantised to steps of 2**-16 (relative rounding error below
 7.7e-6) as int32, differenced twice along the energy axis (cumulative sums restore it exactly),
-zlib-compressed by ``numpy.savez_compressed`` (2.4 MB for all 92 x 92 pairs). ``recoilsim.stopping`` undoes this on load.
+zlib-compressed by ``numpy.savez_compressed`` (2.4 MB for all 92 x 92 pairs). ``recoilsim.stopping.tables`` undoes this on load.
 """
 
 from __future__ import annotations

@@ -1,14 +1,14 @@
-"""LinearModel (recoilsim.basis): exactness at its base profile for every element, the 'ratio'
+"""LinearModel (recoilsim.forward.linear_model): exactness at its base profile for every element, the 'ratio'
 rule for the other elements of the layer, windows, and the size of what it leaves out (the
 stopping change of the profile itself), each against the full simulation."""
 
 import numpy as np
 import pytest
 
-from recoilsim.basis import LinearModel
-from recoilsim.experiment import reference_experiment
-from recoilsim.sample import Profile
-from recoilsim.simulate import simulate
+from recoilsim.forward.linear_model import LinearModel
+from recoilsim.model.experiment import reference_experiment
+from recoilsim.model.sample import Profile
+from recoilsim.forward.simulate import simulate
 
 NODES = np.arange(0.0, 70.0, 10.0)
 EXCESS = 1.0 + 0.25 * np.exp(-NODES / 10.0)

@@ -1,4 +1,4 @@
-"""Batch screening (recoilsim.batch / kernels.batch): kernel arithmetic against numpy, ranking
+"""Batch screening (recoilsim.forward.screening / kernels.batch): kernel arithmetic against numpy, ranking
 statistics against their closed forms (scipy.special.xlogy), streaming/top-k consistency,
 validation, and the accuracy of the linearised model against the full simulation."""
 
@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 from scipy.special import xlogy
 
-from recoilsim.basis import LinearModel
-from recoilsim.batch import simulate_batch
+from recoilsim.forward.linear_model import LinearModel
+from recoilsim.forward.screening import simulate_batch
 from recoilsim.errors import RecoilsimError
-from recoilsim.experiment import reference_experiment
+from recoilsim.model.experiment import reference_experiment
 from recoilsim.kernels import batch as kb
 from recoilsim.kernels import cuda_batch
-from recoilsim.sample import Profile
-from recoilsim.simulate import simulate
+from recoilsim.model.sample import Profile
+from recoilsim.forward.simulate import simulate
 
 NODES = np.arange(0.0, 31.0)
 

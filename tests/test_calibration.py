@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from recoilsim.calibration import calibration_from_potku, feature_time_ns, fit_tof_calibration
+from recoilsim.analysis.calibration import calibration_from_potku, feature_time_ns, fit_tof_calibration
 from recoilsim.errors import RecoilsimError
 
 

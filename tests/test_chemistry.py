@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from recoilsim.chemistry import (
+from recoilsim.analysis.chemistry import (
     PAPER_LIPON_DENSITY_G_CM3, balance_decomposition, charge_from_ratio_uC_cm2,
     charge_per_area_uC_cm2, decomposition_fraction, density_for_charge_g_cm3,
     excess_profile_charge, ratio_from_fraction, thickness_from_charge_nm, trapezoid_weights)

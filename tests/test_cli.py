@@ -10,7 +10,7 @@ import numpy as np
 from typer.testing import CliRunner
 
 from recoilsim.cli import app, kinematics_rows
-from recoilsim.experiment import reference_experiment
+from recoilsim.model.experiment import reference_experiment
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 runner = CliRunner()
@@ -93,7 +93,7 @@ def test_no_args_shows_help():
     assert "demo" in res.output and "simulate" in res.output and "kinematics" in res.output
 
 
-# --- demo and simulate (need recoilsim.simulate) ------------------------------------------------
+# --- demo and simulate (need recoilsim.forward.simulate) ------------------------------------------------
 
 def test_demo_writes_nc_csv_png(tmp_path):
     from recoilsim.io.atomic import read_netcdf

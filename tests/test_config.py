@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from recoilsim.config import (ExperimentFile, dump_experiment, dump_file, dumps_toml, experiment_from_dict,
+from recoilsim.io.experiment_file import (ExperimentFile, dump_experiment, dump_file, dumps_toml, experiment_from_dict,
                               experiment_to_dict, load_experiment, load_file)
 from recoilsim.errors import RecoilsimError
-from recoilsim.experiment import reference_experiment
-from recoilsim.sample import Profile
+from recoilsim.model.experiment import reference_experiment
+from recoilsim.model.sample import Profile
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -107,7 +107,7 @@ def test_examples_load():
     assert {i.symbol for i in e.recoil_isotopes()} == {"Li", "O", "Mn"}
     assert ef.spectra["format"] == "potku"
     assert ef.resolve(ef.spectra["asc"]).name == "Tof-E_65-mini.asc"
-    assert ef.fit["method"] == "film" and ef.fit["layer"] == "Li-Mn-O film"  # kept raw for recoilsim.film
+    assert ef.fit["method"] == "film" and ef.fit["layer"] == "Li-Mn-O film"  # kept raw for recoilsim.fitting.film
 
 
 def test_spectra_and_fit_kept_raw(tmp_path):
@@ -314,7 +314,7 @@ def test_dump_never_overwrites(tmp_path):
 
 
 def test_dump_is_atomic_on_failure(tmp_path, monkeypatch):
-    import recoilsim.config as config
+    import recoilsim.io.experiment_file as config
 
     target = tmp_path / "exp.toml"
     target.write_text("old")

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from recoilsim.elements import isotope
+from recoilsim.model.elements import isotope
 from recoilsim.kernels.cross_section import (andersen_factor, lecuyer_factor, recoil_cross_section,
                                              rutherford_recoil, rutherford_scatter)
 

@@ -68,9 +68,9 @@ def test_cuda_matches_cpu_on_gpu():
 
 @pytest.mark.skipif(not HAS_GPU, reason="no CUDA GPU (numba.cuda.is_available() is False)")
 def test_simulate_batch_cuda_matches_cpu():
-    from recoilsim.basis import LinearModel
-    from recoilsim.batch import simulate_batch
-    from recoilsim.experiment import reference_experiment
+    from recoilsim.forward.linear_model import LinearModel
+    from recoilsim.forward.screening import simulate_batch
+    from recoilsim.model.experiment import reference_experiment
 
     nodes = np.arange(0.0, 31.0)
     lm = LinearModel(reference_experiment(), "Li", 1, depth_nm=nodes)

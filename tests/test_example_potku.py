@@ -88,7 +88,7 @@ def _rutherford_weight(Z2, masses_abund, M1=34.96885):
 
 @real
 def test_fit_of_the_example_converges_and_is_sensible(tmp_path):
-    """End to end (recoilsim.potku_workflow.run) from start values near the earlier code's solution
+    """End to end (recoilsim.workflows.potku.run) from start values near the earlier code's solution
     (63 nm film, interface Si fractions 0.214 and 0.765; the current one: 54.5 nm, 0.127, 0.741).
 
     The example itself starts from nominal LiMn2O4 and needs 12 fits (~20 s on the 2-core machine).
@@ -96,8 +96,8 @@ def test_fit_of_the_example_converges_and_is_sensible(tmp_path):
     docs/worked_example_potku.md section 4), so the test takes ~22 s too; it ends within 0.04 sigma
     of the example's result and checks convergence, the outputs and the numbers.
     """
-    from recoilsim.config import dumps_toml
-    from recoilsim.potku_workflow import run
+    from recoilsim.io.experiment_file import dumps_toml
+    from recoilsim.workflows.potku import run
 
     d = tomllib.loads(EXAMPLE.read_text())
     d["spectra"]["data_dir"] = str(DATA)

@@ -1,4 +1,4 @@
-"""Closed-loop tests of recoilsim.fit on the reference case (Cu / LiPON / LATP).
+"""Closed-loop tests of recoilsim.fitting.driver on the reference case (Cu / LiPON / LATP).
 
 Data are Poisson draws from the *full* simulation (simulate) of a known Li profile, so the
 linearisation of the fit model is part of what is tested.
@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from recoilsim.errors import RecoilsimError
-from recoilsim.experiment import reference_experiment
-from recoilsim.fit import FitParameters, Parameter, SlowParameter, deviance, fit
-from recoilsim.sample import Profile
-from recoilsim.simulate import simulate
+from recoilsim.model.experiment import reference_experiment
+from recoilsim.fitting.driver import FitParameters, Parameter, SlowParameter, deviance, fit
+from recoilsim.model.sample import Profile
+from recoilsim.forward.simulate import simulate
 
 FLUENCE = 0.3  # x the reference fluence: ~2400 Li counts in the profile window
 
@@ -136,7 +136,7 @@ def test_joint_three_potentials_shared_calibration_and_cu_thickness():
 def test_jacobian_matches_full_simulation():
     """Profile and thickness columns of the fitted model against central differences of the full
     simulation at the solution (the stopping change of the profile included)."""
-    from recoilsim.fit_problem import _window_spectra, fitted_experiment
+    from recoilsim.fitting.problem import _window_spectra, fitted_experiment
     mu = _mean(NODES, EXCESS, ("Li", "P", "O"))
     par = FitParameters(depth_nm=NODES, regularization=0.0, a=Parameter(fixed=True), b=Parameter(fixed=True),
                         slow=[SlowParameter("thickness", 0, step=0.15)])

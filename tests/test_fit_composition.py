@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from recoilsim.errors import RecoilsimError
-from recoilsim.experiment import Experiment
-from recoilsim.fit import FitParameters, SlowParameter, fit
-from recoilsim.fit_problem import _get_slow, _set_slow
-from recoilsim.instrument import Beam, Detector, Foil, Geometry
-from recoilsim.sample import Layer, Profile, Sample
+from recoilsim.model.experiment import Experiment
+from recoilsim.fitting.driver import FitParameters, SlowParameter, fit
+from recoilsim.fitting.problem import _get_slow, _set_slow
+from recoilsim.model.instrument import Beam, Detector, Foil, Geometry
+from recoilsim.model.sample import Layer, Profile, Sample
 
 
 def _exp(mn_ratio=None, li_ratio=None, thickness=60.0):
@@ -67,13 +67,13 @@ def test_composition_slow_parameter_validation():
 
 
 def test_fit_film_recovers_a_composition_far_from_the_start():
-    """recoilsim.film.fit_film on noiseless spectra of a Li-poor, Mn-poor film, started from LiMn2O4.
+    """recoilsim.fitting.film.fit_film on noiseless spectra of a Li-poor, Mn-poor film, started from LiMn2O4.
 
     A single fit() stops on a linearisation made at the nominal Li (here 3x too much); the
     re-nominalised fits must reach the truth and a model equal to the full simulation.
     """
-    from recoilsim.film import fit_film
-    from recoilsim.simulate import simulate
+    from recoilsim.fitting.film import fit_film
+    from recoilsim.forward.simulate import simulate
 
     truth = simulate(_exp(mn_ratio=0.85, li_ratio=0.3, thickness=70.0))
     meas = {e: truth["counts"].sel(element=e).values for e in ("Li", "O", "Mn")}

@@ -13,7 +13,7 @@ import numpy as np
 
 from test_fit import _draw, _exp, _mean
 
-from recoilsim.fit import FitParameters, fit
+from recoilsim.fitting.driver import FitParameters, fit
 
 FINE = np.linspace(0.0, 58.8, 50)
 TRUTH = 1.0 + 0.25 * np.exp(-FINE / 10.0)

@@ -19,7 +19,7 @@ import pytest
 
 from test_fit import EXCESS, NODES, _draw, _exp, _mean
 
-from recoilsim.fit import FitParameters, SlowParameter, fit
+from recoilsim.fitting.driver import FitParameters, SlowParameter, fit
 
 
 @pytest.fixture(scope="module")

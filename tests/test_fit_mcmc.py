@@ -9,7 +9,7 @@ import numpy as np
 
 from test_fit import EXCESS, NODES, _draw, _exp, _mean
 
-from recoilsim.fit import FitParameters, fit
+from recoilsim.fitting.driver import FitParameters, fit
 
 
 def test_mcmc_band_matches_jacobian_band():

@@ -1,4 +1,4 @@
-"""Parametric profile shapes (recoilsim.fit.ProfileShape): the chain-rule columns against finite
+"""Parametric profile shapes (recoilsim.fitting.driver.ProfileShape): the chain-rule columns against finite
 differences of the closed forms, and closed-loop recovery of the shape parameters within their
 errors on the reference case (data: Poisson draws of the full simulation of the known shape)."""
 
@@ -7,9 +7,9 @@ import pytest
 
 from test_fit import _draw, _exp
 
-from recoilsim.fit import FitParameters, Parameter, ProfileShape, fit
-from recoilsim.sample import Profile
-from recoilsim.simulate import simulate
+from recoilsim.fitting.driver import FitParameters, Parameter, ProfileShape, fit
+from recoilsim.model.sample import Profile
+from recoilsim.forward.simulate import simulate
 
 FLUENCE = 3.0  # 10x the other fit tests (~24,000 Li counts in the window): a 25 % excess that
 # decays over 10 nm is then resolved; at 0.3 some seeds prefer any length from 10 to 100 nm

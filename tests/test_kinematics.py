@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from recoilsim.elements import isotope
+from recoilsim.model.elements import isotope
 from recoilsim.kernels.kinematics import (energy_from_time, flight_time_ns, recoil_factor,
                                           scatter_cm_angle, scatter_factor)
 

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 from recoilsim.errors import RecoilsimError
-from recoilsim.experiment import reference_experiment
-from recoilsim.many import simulate_many
-from recoilsim.sample import Profile
-from recoilsim.simulate import simulate
+from recoilsim.model.experiment import reference_experiment
+from recoilsim.forward.sweep import simulate_many
+from recoilsim.model.sample import Profile
+from recoilsim.forward.simulate import simulate
 
 
 def _sweep():

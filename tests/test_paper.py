@@ -1,4 +1,4 @@
-"""The paper's Fig. 4 workflow (recoilsim.paper) on simulated three-potential data, seed 0.
+"""The paper's Fig. 4 workflow (recoilsim.workflows.paper) on simulated three-potential data, seed 0.
 
 Expected values come from independent routes, not from the noisy result itself:
 * the input profile (linear Li ratio 1.25 -> 1.0 over 30 nm: mean 1.125 exactly);
@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from recoilsim import chemistry as chem
-from recoilsim.paper import run_paper_case
+from recoilsim.analysis import chemistry as chem
+from recoilsim.workflows.paper import run_paper_case
 
 
 @pytest.fixture(scope="module")

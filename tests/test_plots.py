@@ -8,7 +8,7 @@ import pytest
 import xarray as xr
 
 from recoilsim.errors import RecoilsimError
-from recoilsim.plots import channel_depth_mapping, plot_spectra, plot_tofe_map
+from recoilsim.plots.spectra import channel_depth_mapping, plot_spectra, plot_tofe_map
 
 
 def fake_spectra(n=200, slope_ns=0.1, with_tofe=False) -> xr.Dataset:

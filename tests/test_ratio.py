@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from recoilsim.errors import RecoilsimError
-from recoilsim.ratio import (attach_depth, average_ratio, channel_mask, moving_average,
+from recoilsim.analysis.ratio import (attach_depth, average_ratio, channel_mask, moving_average,
                              moving_sum_matrix, ratio_spectrum)
 
 xr = pytest.importorskip("xarray")

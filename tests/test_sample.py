@@ -6,10 +6,10 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from recoilsim import RecoilsimError
-from recoilsim.elements import isotope, natural_isotopes
-from recoilsim.experiment import Experiment, Options, reference_experiment
-from recoilsim.instrument import Beam, Detector, Foil, Geometry
-from recoilsim.sample import Layer, Profile
+from recoilsim.model.elements import isotope, natural_isotopes
+from recoilsim.model.experiment import Experiment, Options, reference_experiment
+from recoilsim.model.instrument import Beam, Detector, Foil, Geometry
+from recoilsim.model.sample import Layer, Profile
 
 
 def test_nm_to_areal_density_exact():

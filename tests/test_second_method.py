@@ -62,15 +62,15 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from recoilsim.elements import element, natural_isotopes
-from recoilsim.experiment import SCREENING, Experiment, reference_experiment
-from recoilsim.instrument import Geometry
+from recoilsim.model.elements import element, natural_isotopes
+from recoilsim.model.experiment import SCREENING, Experiment, reference_experiment
+from recoilsim.model.instrument import Geometry
 from recoilsim.kernels.cross_section import recoil_cross_section
 from recoilsim.kernels.transport import (energy_after, stack_energy_after,
                                          stack_energy_variance_after)
-from recoilsim.sample import Layer, Profile, Sample
-from recoilsim.simulate import prepare, run_bricks, simulate
-from recoilsim.stopping import particle_tables
+from recoilsim.model.sample import Layer, Profile, Sample
+from recoilsim.forward.simulate import prepare, run_bricks, simulate
+from recoilsim.stopping.tables import particle_tables
 
 U_MEV = 931.49410242  # u c^2 in MeV (CODATA 2018)
 C_M_PER_NS = 0.299792458

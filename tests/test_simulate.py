@@ -8,13 +8,13 @@ import pytest
 import xarray as xr
 
 from recoilsim import RecoilsimError
-from recoilsim.elements import isotope
-from recoilsim.experiment import Experiment, Options, reference_experiment
-from recoilsim.instrument import Beam, Detector, Foil, Geometry
+from recoilsim.model.elements import isotope
+from recoilsim.model.experiment import Experiment, Options, reference_experiment
+from recoilsim.model.instrument import Beam, Detector, Foil, Geometry
 from recoilsim.kernels.cross_section import recoil_cross_section
 from recoilsim.kernels.kinematics import flight_time_ns, recoil_factor
-from recoilsim.sample import Layer, Profile, Sample
-from recoilsim.simulate import simulate
+from recoilsim.model.sample import Layer, Profile, Sample
+from recoilsim.forward.simulate import simulate
 
 
 def _thin_film_experiment(resolution=True, areal=1.0, **kw):
@@ -160,9 +160,9 @@ def test_lipon_channel_width_follows_stopping_ratio(reference):
     ch = ds.channel.values[ok]
     ch30 = np.interp(30.0, d[ok], ch)  # Cu/LiPON interface
     ch60 = np.interp(60.0, d[ok], ch)  # 30 nm into LiPON
-    # Second method: the same channel positions from the RK4 transport of recoilsim.stopping
+    # Second method: the same channel positions from the RK4 transport of recoilsim.stopping.tables
     # (a different code path: step integration of dE/dx, no range or exit tables).
-    from recoilsim.stopping import energy_loss
+    from recoilsim.stopping.tables import energy_loss
     exp = reference_experiment()
     M1, M2 = isotope("63Cu").mass_u, isotope("7Li").mass_u
     K = recoil_factor(M1, M2, math.radians(40))

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
-from recoilsim.config import load_experiment
+from recoilsim.io.experiment_file import load_experiment
 from recoilsim.kernels.slab import simulate_bricks, spread_bricks
-from recoilsim.sample import Layer, Sample
-from recoilsim.simulate import _blocks, prepare, simulate
+from recoilsim.model.sample import Layer, Sample
+from recoilsim.forward.simulate import _blocks, prepare, simulate
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "potku_ecaart.toml"
 

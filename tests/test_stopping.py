@@ -12,7 +12,7 @@ import pytest
 from recoilsim.errors import RecoilsimError
 from recoilsim.kernels.stopping import (KINKS_MEV_U, compound_stopping, loglog, loglog_flat,
                                         zbl_nuclear_stopping)
-from recoilsim import stopping as rs
+from recoilsim.stopping import tables as rs
 
 CU63 = (29, 62.9295975)
 LI7 = (3, 7.0160034)

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from recoilsim import stopping as rs
+from recoilsim.stopping import tables as rs
 from recoilsim.errors import RecoilsimError
 
 LI7 = (3, 7.016)

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from recoilsim import stopping as rs
+from recoilsim.stopping import tables as rs
 from recoilsim.kernels.straggling import (bohr_variance_per_1e15, chu_factor, yang_factor,
                                           zbl_charge_fraction)
 

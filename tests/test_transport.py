@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from recoilsim import stopping as rs
+from recoilsim.stopping import tables as rs
 from recoilsim.kernels.stopping import compound_stopping
 from recoilsim.kernels.transport import (E_STOP_PER_U, energy_after, energy_variance_after,
                                          path_for_energy, stack_energy_after,

@@ -79,7 +79,7 @@ class IdfSpectrum:
 class IdfDocument:
     """What :func:`read_idf` found.
 
-    ``sample`` is a :class:`recoilsim.sample.Sample` (None if the file has no layered
+    ``sample`` is a :class:`recoilsim.model.sample.Sample` (None if the file has no layered
     structure); ``spectra`` the ``<spectrum>`` entries in file order; ``notes`` free text.
     """
 
@@ -90,8 +90,8 @@ class IdfDocument:
     path: Path | None = None
 
     def beam(self, i: int = 0):
-        """The spectrum's beam as :class:`recoilsim.instrument.Beam`."""
-        from ..instrument import Beam
+        """The spectrum's beam as :class:`recoilsim.model.instrument.Beam`."""
+        from ..model.instrument import Beam
 
         b = self.spectra[i].beam
         if not b.get("ion") or not b.get("energy_MeV"):
@@ -100,9 +100,9 @@ class IdfDocument:
         return Beam(b["ion"], b["energy_MeV"], **kw)
 
     def geometry(self, i: int = 0):
-        """The spectrum's geometry as :class:`recoilsim.instrument.Geometry` (recoil angle =
+        """The spectrum's geometry as :class:`recoilsim.model.instrument.Geometry` (recoil angle =
         IDF scattering angle, which must lie in (0, 90) deg for ERDA)."""
-        from ..instrument import Geometry
+        from ..model.instrument import Geometry
 
         g = self.spectra[i].geometry
         need = ("incidence_deg", "exit_deg", "scattering_deg")
@@ -202,7 +202,7 @@ def _channel_data(node: ET.Element | None, where: str, attrs: dict) -> xr.DataAr
 
 
 def _parse_beam(sp: ET.Element, where: str) -> dict:
-    from ..elements import element, isotope
+    from ..model.elements import element, isotope
 
     b = sp.find("i:beam", _NS)
     if b is None:
@@ -274,8 +274,8 @@ def _parse_calibration(sp: ET.Element, where: str) -> dict:
 
 
 def _parse_sample(sample_el: ET.Element, where: str):
-    from ..elements import element, isotope
-    from ..sample import Layer, Sample
+    from ..model.elements import element, isotope
+    from ..model.sample import Layer, Sample
 
     layers_el = sample_el.findall("i:structure/i:layeredstructure/i:layers/i:layer", _NS)
     if not layers_el:
@@ -547,7 +547,7 @@ def write_idf(path: os.PathLike | str, spectrum=None, sample=None, *, simulation
     if description:
         _sub(smp, "description", _xml_text(description, "description"))
     if sample is not None:
-        from ..sample import Sample
+        from ..model.sample import Sample
 
         if not isinstance(sample, Sample):
             raise RecoilsimError("sample", type(sample).__name__, "a recoilsim Sample")

@@ -248,7 +248,7 @@ _ELEM_RE = re.compile(r"^(?P<A>\d+)?(?P<sym>[A-Z][a-z]?)$")
 
 
 def _check_element(symbol: str, A: int | None, field: str) -> None:
-    from ..elements import element, isotope
+    from ..model.elements import element, isotope
 
     try:
         element(symbol)
@@ -1046,7 +1046,7 @@ def read_potku_settings(path: os.PathLike | str, measurement: str | None = None)
 def potku_experiment(settings, sample, recoils, solid_angle_msr: float, n_channels: int = 8192,
                      fluence: float = 1e12, timing_resolution_ps: float = 0.0,
                      energy_resolution_keV: float = 0.0, options=None, name: str | None = None):
-    """Build a :class:`recoilsim.experiment.Experiment` from Potku settings.
+    """Build a :class:`recoilsim.model.experiment.Experiment` from Potku settings.
 
     Parameters
     ----------
@@ -1058,11 +1058,11 @@ def potku_experiment(settings, sample, recoils, solid_angle_msr: float, n_channe
         Passed to Detector / Beam / Experiment.
 
     Beam ion and energy, target and detector angles (converted with
-    :meth:`recoilsim.instrument.Geometry.from_target_detector`), flight length, the T1 carbon
+    :meth:`recoilsim.model.instrument.Geometry.from_target_detector`), flight length, the T1 carbon
     foil (ug/cm2) and the TOF calibration (Potku's s -> ns) come from the settings.
     """
-    from ..experiment import Experiment, Options
-    from ..instrument import Beam, Detector, Foil, Geometry
+    from ..model.experiment import Experiment, Options
+    from ..model.instrument import Beam, Detector, Foil, Geometry
 
     st = settings if isinstance(settings, Mapping) else read_potku_settings(settings)
     for key in ("beam", "geometry", "detector"):

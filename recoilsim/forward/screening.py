@@ -1,10 +1,10 @@
 """Batch screening: forward-model many candidate depth profiles of one element at once.
 
-**This uses the linearised model** (:class:`recoilsim.basis.LinearModel`): the slab kernel runs
+**This uses the linearised model** (:class:`recoilsim.forward.linear_model.LinearModel`): the slab kernel runs
 once at the nominal composition, and the spectrum of the element for node values ``v``
 (multipliers of its nominal amount on the depth nodes) is ``scale * (c + A @ v)``. The stopping
 stays that of the nominal composition whatever the candidate, so a candidate far from nominal
-differs from a full :func:`recoilsim.simulate.simulate` of the same profile by the change of
+differs from a full :func:`recoilsim.forward.simulate.simulate` of the same profile by the change of
 stopping it would cause (measured in tests/test_batch.py and benchmarks/README.md; a few
 per mille for the reference case with +50 % Li). Re-linearise (``LinearModel(base=...)``) around
 a profile of interest when that matters, and confirm a short list with the full model.
@@ -22,16 +22,16 @@ import time
 import numpy as np
 import xarray as xr
 
-from .errors import RecoilsimError
-from .kernels import batch as kb
+from ..errors import RecoilsimError
+from ..kernels import batch as kb
 
 #: default bytes per chunk of spectra (the working set of one kernel call)
 CHUNK_BYTES = 64 * 2**20
 
 
 def _model(exp, element, layer, depth_nm):
-    from .basis import LinearModel
-    from .experiment import Experiment
+    from .linear_model import LinearModel
+    from ..model.experiment import Experiment
 
     if isinstance(exp, LinearModel):
         if depth_nm is not None and not np.array_equal(np.asarray(depth_nm, dtype=float), exp.depth_nm):
@@ -76,7 +76,7 @@ def _pick_device(device):
         raise RecoilsimError("device", device, "'cpu', 'cuda' or 'auto'")
     if device == "cpu":
         return "cpu"
-    from .kernels import cuda_batch
+    from ..kernels import cuda_batch
 
     if cuda_batch.available():
         return "cuda"
@@ -99,7 +99,7 @@ def simulate_batch(exp, candidates, element: str = "Li", layer: int | str = 1, d
     Parameters
     ----------
     exp : Experiment or LinearModel
-        The experiment (a :class:`~recoilsim.basis.LinearModel` is built from it with
+        The experiment (a :class:`~recoilsim.forward.linear_model.LinearModel` is built from it with
         ``element``, ``layer`` and ``depth_nm``), or a ready LinearModel (reused: its columns
         are computed once per calibration).
     candidates : array (n_candidates, n_nodes) or iterable of such arrays
@@ -108,7 +108,7 @@ def simulate_batch(exp, candidates, element: str = "Li", layer: int | str = 1, d
         memory at once.
     element, layer, depth_nm
         The free element, its layer (index or name) and the depth nodes (nm from the top of the
-        layer), as :class:`~recoilsim.basis.LinearModel`.
+        layer), as :class:`~recoilsim.forward.linear_model.LinearModel`.
     measured : array (n_channels,), optional
         Measured counts of ``element`` per channel. When given, every candidate gets its Poisson
         deviance ``2 sum[mu - n + n ln(n/mu)]`` and Neyman chi-square
@@ -204,7 +204,7 @@ def simulate_batch(exp, candidates, element: str = "Li", layer: int | str = 1, d
 
     gpu = None
     if dev_name == "cuda":
-        from .kernels.cuda_batch import CudaBatch
+        from ..kernels.cuda_batch import CudaBatch
         gpu = CudaBatch(A, c, lo, hi, jlo, jhi, meas, use, dev0, chi0)
 
     spec_parts, dev_parts, chi_parts, val_parts = [], [], [], []
@@ -296,7 +296,7 @@ def simulate_batch(exp, candidates, element: str = "Li", layer: int | str = 1, d
         attrs={
             "title": f"recoilsim batch screening of {model.element} profiles",
             "model": "linearised: counts = scale*(c + A @ values), stopping held at the nominal composition "
-                     "(recoilsim.basis.LinearModel)",
+                     "(recoilsim.forward.linear_model.LinearModel)",
             "element": model.element, "layer": int(model.layer), "calibration_a_ns": a, "calibration_b_ns": b,
             "scale": scale, "device": dev_name, "n_candidates": int(n_total), "elapsed_s": elapsed,
             "candidates_per_s": n_total / elapsed if elapsed > 0 else float("inf"),

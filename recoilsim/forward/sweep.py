@@ -1,7 +1,7 @@
 """Many spectra at once (a series of measurements, a map, a parameter sweep) through dask.
 
-:func:`simulate_many` sends each :class:`~recoilsim.experiment.Experiment` to a
-``dask.distributed`` worker, runs the full :func:`~recoilsim.simulate.simulate` there and
+:func:`simulate_many` sends each :class:`~recoilsim.model.experiment.Experiment` to a
+``dask.distributed`` worker, runs the full :func:`~recoilsim.forward.simulate.simulate` there and
 stacks the results along a ``run`` dimension.
 
 Where it runs
@@ -30,8 +30,8 @@ from typing import Mapping, Sequence
 import numpy as np
 import xarray as xr
 
-from .errors import RecoilsimError
-from .experiment import Experiment
+from ..errors import RecoilsimError
+from ..model.experiment import Experiment
 
 
 def _run_one(exp: Experiment, simulate_kw: dict) -> xr.Dataset:
@@ -80,7 +80,7 @@ def simulate_many(experiments: Sequence[Experiment] | Mapping[str, Experiment], 
         LocalCluster workers as processes (default; parallel Numba without the GIL) or threads
         in this process (``False``: lighter, for small jobs and tests).
     **simulate_kw
-        Passed to :func:`recoilsim.simulate.simulate` (``tofe=True``, ...).
+        Passed to :func:`recoilsim.forward.simulate.simulate` (``tofe=True``, ...).
 
     Returns
     -------

@@ -8,7 +8,7 @@ decomposition of LiPON and converted into a charge.
 
 :func:`run_paper_case` reproduces that workflow on simulated data:
 
-* **Inputs** (the reference stack, :func:`recoilsim.experiment.reference_experiment`):
+* **Inputs** (the reference stack, :func:`recoilsim.model.experiment.reference_experiment`):
 
   - AP 1.8 V: nominal LiPON (no Li excess).
   - 0.006 V: Li excess ``Profile('Li', [0, 30], [1.25, 1.0], kind='ratio')`` in LiPON, depth
@@ -21,17 +21,17 @@ decomposition of LiPON and converted into a charge.
 * **Ratio route** (the paper's): 5-point moving averages, ratio spectra 0.006 V / AP and
   DS / AP with Poisson uncertainties, channel -> depth from the simulation's depth mapping,
   the window average over the first 30 nm of LiPON (raw-count sum estimator, channels from the
-  depth mapping), then :func:`recoilsim.chemistry.decomposition_fraction` and
-  :func:`recoilsim.chemistry.charge_from_ratio_uC_cm2`.
+  depth mapping), then :func:`recoilsim.analysis.chemistry.decomposition_fraction` and
+  :func:`recoilsim.analysis.chemistry.charge_from_ratio_uC_cm2`.
 * **Fit route**: Poisson maximum likelihood of the Li ratio profile on nodes every 5 nm from
-  0 to 50 nm with :class:`recoilsim.basis.LinearModel` (spectrum ``c + A v``), deviance
+  0 to 50 nm with :class:`recoilsim.forward.linear_model.LinearModel` (spectrum ``c + A v``), deviance
   residuals minimised by :func:`scipy.optimize.least_squares` with the analytic Jacobian,
   covariance from the Fisher information ``(A^T diag(1/mu) A)^-1``, re-linearised once at the
   fitted profile (``LinearModel(..., base=fitted)``) and refitted. The fitted profile over
-  0-30 nm is converted by :func:`recoilsim.chemistry.excess_profile_charge` (trapezoid
+  0-30 nm is converted by :func:`recoilsim.analysis.chemistry.excess_profile_charge` (trapezoid
   integral with the full covariance).
 
-The charge uses :data:`recoilsim.chemistry.PAPER_LIPON_DENSITY_G_CM3` (2.538 g/cm3, the
+The charge uses :data:`recoilsim.analysis.chemistry.PAPER_LIPON_DENSITY_G_CM3` (2.538 g/cm3, the
 density at which 1 nm of full decomposition takes the paper's 2.2e3 uC/cm2). The simulation
 itself uses the reference stack's 2.5 g/cm3 for the LiPON layer (depth scale).
 
@@ -52,9 +52,9 @@ from pathlib import Path
 
 import numpy as np
 
-from . import chemistry as chem
-from .errors import RecoilsimError
-from .ratio import average_ratio, moving_average, ratio_spectrum
+from ..analysis import chemistry as chem
+from ..errors import RecoilsimError
+from ..analysis.ratio import average_ratio, moving_average, ratio_spectrum
 
 __all__ = ["PaperResult", "run_paper_case", "fit_excess_profile", "PAPER_EXCESS", "FIT_NODES_NM"]
 
@@ -189,8 +189,8 @@ class PaperResult:
 # ----------------------------------------------------------------------------------------------
 
 def _experiments():
-    from .experiment import reference_experiment
-    from .sample import Profile
+    from ..model.experiment import reference_experiment
+    from ..model.sample import Profile
 
     z, v = PAPER_EXCESS
     ap = reference_experiment(recoils=("Li",))
@@ -249,7 +249,7 @@ def fit_excess_profile(counts, exp, nodes_nm=FIT_NODES_NM, channels=FIT_CHANNELS
 
     Returns (values, covariance, deviance, dof); re-linearised once at the first fit.
     """
-    from .basis import LinearModel
+    from ..forward.linear_model import LinearModel
 
     n_all = np.asarray(counts, dtype=float)
     sl = slice(channels[0], channels[1] + 1)
@@ -266,7 +266,7 @@ def fit_excess_profile(counts, exp, nodes_nm=FIT_NODES_NM, channels=FIT_CHANNELS
 
 def _fit_route(counts, exp, density):
     """Fitted profile -> mean ratio, fraction and charge over 0-30 nm (trapezoid on the nodes)."""
-    method = "recoilsim.paper.fit_excess_profile (LinearModel, Poisson ML, re-linearised once)"
+    method = "recoilsim.workflows.paper.fit_excess_profile (LinearModel, Poisson ML, re-linearised once)"
     v, cov, dev, dof = fit_excess_profile(counts, exp)
     nodes = FIT_NODES_NM
     keep = nodes <= WINDOW_NM + 1e-9
@@ -300,7 +300,7 @@ def _return_depth(depth_lipon, r, s, peak_idx, hold=10, tol=0.0):
 
 
 def _figure(ch, depth_fn_pair, spectra_ma, ratios, window, interface_ch, surface_ch, path):
-    from .plots import _figure as new_fig, save_figure
+    from ..plots.spectra import _figure as new_fig, save_figure
 
     fig = new_fig(figsize=(12, 9))
     axs = fig.subplots(2, 2)
@@ -346,7 +346,7 @@ def _figure(ch, depth_fn_pair, spectra_ma, ratios, window, interface_ch, surface
 
 
 def _write_summary(result: PaperResult, out: Path):
-    from .io.atomic import atomic_write
+    from ..io.atomic import atomic_write
 
     js = out / "paper_fig4_summary.json"
     cs = out / "paper_fig4_summary.csv"
@@ -382,8 +382,8 @@ def run_paper_case(seed: int = 0, out=None, fit: bool = True) -> PaperResult:
     fit : bool
         Also run the fit route (default True).
     """
-    from .plots import channel_depth_mapping
-    from .simulate import simulate
+    from ..plots.spectra import channel_depth_mapping
+    from ..forward.simulate import simulate
 
     try:
         seed = int(seed)

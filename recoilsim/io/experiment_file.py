@@ -1,6 +1,6 @@
 """Experiment files in TOML: read, validate, write.
 
-A file describes one :class:`~recoilsim.experiment.Experiment` (beam, geometry, detector,
+A file describes one :class:`~recoilsim.model.experiment.Experiment` (beam, geometry, detector,
 sample, recoils, options) and, optionally, what spectra to read and what to fit. Example::
 
     name = "my run"
@@ -41,7 +41,7 @@ sample, recoils, options) and, optionally, what spectra to read and what to fit.
     screening = "andersen"
 
 ``reference = true`` at the top level (or ``[base] reference = true``) starts from the built-in
-:func:`~recoilsim.experiment.reference_experiment` and overrides what the file gives: keys of
+:func:`~recoilsim.model.experiment.reference_experiment` and overrides what the file gives: keys of
 ``[beam]``, ``[geometry]``, ``[detector]`` and ``[options]`` one by one; ``[[sample.layers]]``
 tables whose ``name`` is a reference layer (Cu, LiPON, LATP) update that layer (e.g. only add a
 Li profile to LiPON); ``[sample] replace = true`` replaces the whole stack instead.
@@ -66,11 +66,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from .elements import element as _element
-from .errors import RecoilsimError
-from .experiment import Experiment, Options, reference_experiment
-from .instrument import Beam, Detector, Foil, Geometry
-from .sample import Layer, Profile, Sample
+from ..model.elements import element as _element
+from ..errors import RecoilsimError
+from ..model.experiment import Experiment, Options, reference_experiment
+from ..model.instrument import Beam, Detector, Foil, Geometry
+from ..model.sample import Layer, Profile, Sample
 
 __all__ = ["ExperimentFile", "load_file", "load_experiment", "experiment_from_dict", "experiment_to_dict",
            "dump_experiment", "dump_file", "dumps_toml"]
@@ -486,7 +486,7 @@ def _read_toml(path: os.PathLike | str) -> tuple[Path, dict]:
         raise RecoilsimError("experiment file", str(p), "an existing TOML file")
     if not p.is_file():
         raise RecoilsimError("experiment file", str(p), "a file, not a directory")
-    from .io.files import read_bytes  # here: recoilsim.io imports xarray, not needed to parse TOML
+    from .files import read_bytes  # here: recoilsim.io imports xarray, not needed to parse TOML
 
     p, raw = read_bytes(p, "experiment file")
     try:
@@ -666,7 +666,7 @@ def dumps_toml(d: Mapping[str, Any]) -> str:
 
 
 def _write(text: str, path: os.PathLike | str, inputs, overwrite: bool) -> Path:
-    from .io.atomic import atomic_write, refuse_overwrite_inputs
+    from .atomic import atomic_write, refuse_overwrite_inputs
 
     out = Path(path)
     refuse_overwrite_inputs(out, [i for i in inputs if i])

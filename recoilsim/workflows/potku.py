@@ -2,7 +2,7 @@
 
 :func:`run` reads an experiment file (TOML) whose ``[spectra]`` section points at Potku data
 (``.asc`` events, ``.sel`` polygons, ``.cut`` files) and whose ``[fit]`` section says what to
-fit (``method = "film"``: :func:`recoilsim.film.fit_film`), and writes into an output folder:
+fit (``method = "film"``: :func:`recoilsim.fitting.film.fit_film`), and writes into an output folder:
 
 * ``tofe.png`` -- the TOF-E histogram with the polygon cuts;
 * ``spectra.png``, ``measured_spectra.nc`` -- the element TOF spectra (cuts merged per element,
@@ -36,7 +36,7 @@ from typing import Callable
 import numpy as np
 import xarray as xr
 
-from .errors import RecoilsimError
+from ..errors import RecoilsimError
 
 __all__ = ["PotkuCase", "load_case", "fit_case", "run"]
 
@@ -80,8 +80,8 @@ def load_case(path: os.PathLike | str, data_dir: os.PathLike | str | None = None
 
     ``data_dir`` overrides ``[spectra] data_dir`` (e.g. where the Potku folder lies elsewhere).
     """
-    from .config import load_file
-    from .io.potku import element_spectra, read_asc, read_cuts, read_sel, rebin_calibration
+    from ..io.experiment_file import load_file
+    from ..io.potku import element_spectra, read_asc, read_cuts, read_sel, rebin_calibration
 
     ef = load_file(path)
     sp, fs = ef.spectra, ef.fit
@@ -117,7 +117,7 @@ def load_case(path: os.PathLike | str, data_dir: os.PathLike | str | None = None
     exp.recoils = list(elements)
     exp.detector.calibration_a_ns, exp.detector.calibration_b_ns = rebin_calibration(*cal, rebin)
     exp.detector.n_channels = det.n_channels // rebin
-    from .experiment import Experiment
+    from ..model.experiment import Experiment
     exp = Experiment(exp.beam, exp.geometry, exp.detector, exp.sample, exp.recoils, exp.options, exp.name)  # validate
     wins = {}
     for el, w in dict(fs.get("windows", {})).items():
@@ -131,8 +131,8 @@ def load_case(path: os.PathLike | str, data_dir: os.PathLike | str | None = None
 
 
 def fit_case(case: PotkuCase, progress: Callable[[str], None] | None = None):
-    """Run :func:`recoilsim.film.fit_film` with the file's ``[fit]`` settings."""
-    from .film import fit_film
+    """Run :func:`recoilsim.fitting.film.fit_film` with the file's ``[fit]`` settings."""
+    from ..fitting.film import fit_film
 
     fs = case.fit
     meas = {e: case.measured["counts"].sel(element=e).values.astype(float) for e in case.elements}
@@ -154,7 +154,7 @@ def _figure(nrows, ncols, size):
 
 
 def _save(fig, path, inputs):
-    from .io.atomic import atomic_write, refuse_overwrite_inputs
+    from ..io.atomic import atomic_write, refuse_overwrite_inputs
     refuse_overwrite_inputs(path, inputs)
     fig.tight_layout()
     with atomic_write(path, "wb") as f:
@@ -227,9 +227,9 @@ def run(path: os.PathLike | str, out_dir: os.PathLike | str, data_dir: os.PathLi
     Returns the summary dict (also written as ``summary.json``); its ``status`` is the film
     fit's status and ``files`` lists what was written.
     """
-    from .io.atomic import atomic_write, refuse_overwrite_inputs, write_netcdf
-    from .io.potku import plot_tof_e, tof_e_histogram
-    from .simulate import simulate
+    from ..io.atomic import atomic_write, refuse_overwrite_inputs, write_netcdf
+    from ..io.potku import plot_tof_e, tof_e_histogram
+    from ..forward.simulate import simulate
 
     t0 = time.perf_counter()
     say = progress or (lambda s: None)

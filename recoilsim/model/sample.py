@@ -33,7 +33,7 @@ from scipy.constants import N_A
 from .composition import composition as _composition
 from .composition import molar_mass_g
 from .elements import element, natural_isotopes
-from .errors import RecoilsimError, require_positive
+from ..errors import RecoilsimError, require_positive
 
 NM_CM = 1e-7
 

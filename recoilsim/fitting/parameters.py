@@ -1,4 +1,4 @@
-"""What a fit varies: the parameter classes of :func:`recoilsim.fit.fit` and their validation.
+"""What a fit varies: the parameter classes of :func:`recoilsim.fitting.driver.fit` and their validation.
 
 :class:`Parameter` (a scalar: TOF calibration, Q*Omega scale), :class:`SlowParameter` (a parameter
 that changes the stopping medium: layer thickness, stopping factor, composition),
@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import RecoilsimError
+from ..errors import RecoilsimError
 
 __all__ = ["FitParameters", "Parameter", "ProfileShape", "SlowParameter"]
 
@@ -45,7 +45,7 @@ class SlowParameter:
     kind : 'thickness' (layer thickness, nm), 'stopping' (stopping factor of ``element`` in the
     layer; all elements of the layer when ``element`` is None), or the layer's composition:
     'ratio' (a depth-constant multiplier of ``element``'s nominal atomic fraction) or 'fraction'
-    (its atomic fraction), both applied as a one-node :class:`~recoilsim.sample.Profile` of that
+    (its atomic fraction), both applied as a one-node :class:`~recoilsim.model.sample.Profile` of that
     kind (the other elements share the remainder in their proportions). Shared by all measurements.
     step : finite-difference step (default 2 % of the value). The model is quadratic in the
         parameter through full simulations at value +- step (central difference), trusted

@@ -3,14 +3,14 @@
 :func:`fit` is the driver: it checks the inputs, runs the outer loop (slow parameters,
 re-linearisation, trust region), chooses the regularisation and turns the solution into a
 :class:`FitResult` (covariance, goodness of fit, optional bootstrap); :func:`fit_command` is the
-CLI back end. The pieces live in :mod:`recoilsim.fit_parameters` (what to fit),
-:mod:`recoilsim.fit_problem` (the model, its Jacobian and the least-squares solve; notes on the
-model and the likelihood there) and :mod:`recoilsim.fit_result` (the result: table, plot, MCMC);
+CLI back end. The pieces live in :mod:`recoilsim.fitting.parameters` (what to fit),
+:mod:`recoilsim.fitting.problem` (the model, its Jacobian and the least-squares solve; notes on the
+model and the likelihood there) and :mod:`recoilsim.fitting.result` (the result: table, plot, MCMC);
 their public names are re-exported here.
 
 Statistics
 ----------
-Poisson likelihood, minimised as the deviance (:mod:`recoilsim.fit_problem`). Goodness of fit:
+Poisson likelihood, minimised as the deviance (:mod:`recoilsim.fitting.problem`). Goodness of fit:
 D / dof over all fitted bins, dof = n - p_eff with p_eff = tr((F + P)^-1 F) the effective number
 of parameters, and Pearson chi2 = sum (d - m)^2 / m over the bins where the model expects at
 least one count (``pearson_bins`` of them, dof = pearson_bins - p_eff), both with chi2 p-values:
@@ -51,10 +51,10 @@ import numpy as np
 import xarray as xr
 from scipy import stats
 
-from .errors import RecoilsimError
-from .experiment import Experiment
-from .fit_parameters import FitParameters, Parameter, ProfileShape, SlowParameter
-from .fit_problem import (
+from ..errors import RecoilsimError
+from ..model.experiment import Experiment
+from .parameters import FitParameters, Parameter, ProfileShape, SlowParameter
+from .problem import (
     TINY,
     _as_spectra,
     _dev_res,
@@ -62,7 +62,7 @@ from .fit_problem import (
     deviance,
     fitted_experiment,
 )
-from .fit_result import FitResult
+from .result import FitResult
 
 __all__ = ["FitParameters", "FitResult", "Parameter", "ProfileShape", "SlowParameter", "deviance", "fit", "fit_command"]
 
@@ -375,7 +375,7 @@ def _finish(prob, d, sol, criterion, n_bootstrap, seed, progress, verify, t_star
 
 def _verify(prob, p) -> float:
     """Largest |full simulation - fitted model| / max(fitted model, 1) over the windows."""
-    from .simulate import simulate
+    from ..forward.simulate import simulate
     worst = 0.0
     mod = prob.model(p)
     for mi in range(prob.M):
@@ -456,7 +456,7 @@ def fit_command(experiment_path, spectra_paths: Sequence, out_dir, element: str 
     """
     from pathlib import Path
 
-    from .config import load_experiment
+    from ..io.experiment_file import load_experiment
     exp = load_experiment(experiment_path)
     meas = []
     for sp in spectra_paths:

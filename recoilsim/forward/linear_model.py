@@ -6,11 +6,11 @@ concentrations). :class:`LinearModel` runs the slab kernel once at a base compos
 nominal one by default), keeps the bricks in the time domain and splits the bricks of the
 profiled layer over piecewise-linear "hat" functions of depth. For profile values v
 (multipliers of the element's nominal atomic fraction f, as
-:class:`~recoilsim.sample.Profile` with ``kind='ratio'``) every element's spectrum is then
+:class:`~recoilsim.model.sample.Profile` with ``kind='ratio'``) every element's spectrum is then
 linear in v: ``c_e + A_e v``.
 
 * The profiled element: its yield per unit depth is proportional to v (columns A).
-* Every other element of that layer: the ``'ratio'`` rule (:meth:`recoilsim.sample.Layer.fractions_at`)
+* Every other element of that layer: the ``'ratio'`` rule (:meth:`recoilsim.model.sample.Layer.fractions_at`)
   gives it the fraction ``f_e (1 - f v) / rest`` -- also linear in v, so its spectrum is
   ``c_e + A_e v`` with ``A_e = -f x (its bricks per unit (1 - f v))``. Without this term a Li
   excess of 25 % near the interface leaves P, O, N 5-6 % (of their maximum) too high in the
@@ -22,7 +22,7 @@ A new TOF calibration only re-spreads the stored bricks.
 Approximation (measured in tests/test_basis.py): the stopping stays that of the base
 composition; a Li excess lowers the stopping slightly and so stretches the depth scale.
 ``LinearModel(base=v)`` removes it at v (the model equals the full simulation there), which
-is how :func:`recoilsim.fit.fit` re-linearises.
+is how :func:`recoilsim.fitting.driver.fit` re-linearises.
 """
 
 from __future__ import annotations
@@ -31,9 +31,9 @@ import copy
 
 import numpy as np
 
-from .errors import RecoilsimError
-from .experiment import Experiment
-from .kernels.slab import spread_bricks
+from ..errors import RecoilsimError
+from ..model.experiment import Experiment
+from ..kernels.slab import spread_bricks
 from .simulate import prepare, run_bricks
 
 
@@ -166,7 +166,7 @@ class LinearModel:
         nominal = copy.deepcopy(exp)
         profs = [p for p in lay.profiles if p.element != element]
         if np.any(base != 1.0) or profs:
-            from .sample import Profile
+            from ..model.sample import Profile
             profs.append(Profile(element, nodes, base, kind="ratio"))
         nominal.sample.layers[layer].profiles = profs
         arrays = prepare(nominal)

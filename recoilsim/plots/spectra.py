@@ -18,7 +18,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from .errors import RecoilsimError
+from ..errors import RecoilsimError
 
 __all__ = ["plot_spectra", "plot_tofe_map", "channel_depth_mapping", "save_figure"]
 
@@ -36,7 +36,7 @@ def _figure(figsize=(8, 5)):
 
 def save_figure(fig, path: os.PathLike | str, inputs: Iterable[os.PathLike | str] = ()) -> Path:
     """Save ``fig`` to ``path`` (.png, .svg or .pdf) atomically; refuses to overwrite ``inputs``."""
-    from .io.atomic import atomic_write, refuse_overwrite_inputs
+    from ..io.atomic import atomic_write, refuse_overwrite_inputs
 
     out = Path(path)
     fmt = out.suffix.lstrip(".").lower()
@@ -142,7 +142,7 @@ def plot_spectra(ds, elements: Sequence[str] | None = None, path: os.PathLike | 
     Parameters
     ----------
     ds : xarray.Dataset
-        Spectra from :func:`recoilsim.simulate.simulate` (``counts(element, channel)``,
+        Spectra from :func:`recoilsim.forward.simulate.simulate` (``counts(element, channel)``,
         ``counts_isotope(isotope, channel)``, coordinate ``depth_nm(element, channel)``).
     elements : sequence of str, optional
         Elements (or isotope labels such as ``'7Li'``) to draw; default every element.

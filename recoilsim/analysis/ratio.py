@@ -43,7 +43,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .errors import RecoilsimError
+from ..errors import RecoilsimError
 
 __all__ = [
     "MovingAverage",

@@ -11,7 +11,7 @@ import re
 from typing import Mapping
 
 from .elements import element
-from .errors import RecoilsimError
+from ..errors import RecoilsimError
 
 _TOKEN = re.compile(r"([A-Z][a-z]?)(\d*\.?\d*(?:[eE][-+]?\d+)?)")
 _GROUP = re.compile(r"\(([^()]*)\)(\d*\.?\d*)")

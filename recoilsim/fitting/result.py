@@ -1,6 +1,6 @@
-"""The outcome of :func:`recoilsim.fit.fit`: :class:`FitResult`.
+"""The outcome of :func:`recoilsim.fitting.driver.fit`: :class:`FitResult`.
 
-Its parameter table and summary, the plot (:mod:`recoilsim.fit_plots`), the experiment at the
+Its parameter table and summary, the plot (:mod:`recoilsim.plots.fit`), the experiment at the
 fitted values (:meth:`FitResult.fitted_experiment`) and the second uncertainty estimate by MCMC
 of the posterior (:meth:`FitResult.sample_posterior`).
 """
@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from .errors import RecoilsimError
-from .experiment import Experiment
-from .fit_problem import fitted_experiment as _fitted_experiment
+from ..errors import RecoilsimError
+from ..model.experiment import Experiment
+from .problem import fitted_experiment as _fitted_experiment
 
 __all__ = ["FitResult"]
 
@@ -95,7 +95,7 @@ class FitResult:
         -------
         Experiment
             A copy with the fitted profile, slow parameters (thickness, stopping, composition),
-            TOF calibration and Q*Omega (as the fluence): :func:`~recoilsim.simulate.simulate`
+            TOF calibration and Q*Omega (as the fluence): :func:`~recoilsim.forward.simulate.simulate`
             of it is the full model at the solution.
         """
         if self.dataset is None:
@@ -106,7 +106,7 @@ class FitResult:
 
     def plot(self, path):
         """Data, model and residuals per spectrum; profile(s) with the 1-sigma band."""
-        from .fit_plots import plot_fit
+        from ..plots.fit import plot_fit
         return plot_fit(self, path)
 
     def sample_posterior(self, n_steps: int = 3000, n_burn: int = 1000, n_walkers: int | None = None,

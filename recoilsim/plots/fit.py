@@ -1,4 +1,4 @@
-"""Plot of a :class:`recoilsim.fit.FitResult`: data, model, residuals per spectrum; profiles with bands."""
+"""Plot of a :class:`recoilsim.fitting.driver.FitResult`: data, model, residuals per spectrum; profiles with bands."""
 
 from __future__ import annotations
 

@@ -52,9 +52,9 @@ from typing import Mapping, NamedTuple, Sequence
 import numpy as np
 from scipy import constants
 
-from .composition import molar_mass_g, parse_formula
-from .elements import element
-from .errors import RecoilsimError
+from ..model.composition import molar_mass_g, parse_formula
+from ..model.elements import element
+from ..errors import RecoilsimError
 
 __all__ = [
     "DEFAULT_FILM",

@@ -34,14 +34,14 @@ from typing import Iterable, Mapping, NamedTuple, Sequence
 
 import numpy as np
 
-from . import stopping_data as _stopping_data
-from .composition import composition as _composition
-from .elements import element as _element
-from .elements import isotope as _isotope
-from .errors import RecoilsimError, require_finite, require_positive, require_range
-from .kernels.stopping import compound_stopping, zbl_nuclear_row
-from .kernels.straggling import straggling_row
-from .kernels.transport import energy_variance_after
+from .. import stopping_data as _stopping_data
+from ..model.composition import composition as _composition
+from ..model.elements import element as _element
+from ..model.elements import isotope as _isotope
+from ..errors import RecoilsimError, require_finite, require_positive, require_range
+from ..kernels.stopping import compound_stopping, zbl_nuclear_row
+from ..kernels.straggling import straggling_row
+from ..kernels.transport import energy_variance_after
 
 __all__ = [
     "ParticleTables", "particle_tables", "StoppingTable", "StoppingSource", "read_srim_table",

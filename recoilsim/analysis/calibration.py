@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import RecoilsimError
+from ..errors import RecoilsimError
 
 __all__ = ["TofCalibration", "fit_tof_calibration", "feature_time_ns", "calibration_from_potku"]
 
@@ -167,7 +167,7 @@ def feature_time_ns(E_MeV, mass_u, L_m, relativistic: bool = True) -> float:
     for name, v in (("E_MeV", E), ("mass_u", M), ("L_m", L)):
         if not (math.isfinite(v) and v > 0):
             raise RecoilsimError(name, v, "a positive finite number")
-    from .kernels.kinematics import flight_time_ns
+    from ..kernels.kinematics import flight_time_ns
 
     return float(flight_time_ns(E, M, L, bool(relativistic)))
 

@@ -13,7 +13,7 @@ from functools import lru_cache
 
 import periodictable
 
-from .errors import RecoilsimError
+from ..errors import RecoilsimError
 
 _ISO_FORMS = (
     re.compile(r"^(?P<A>\d+)(?P<sym>[A-Z][a-z]?)$"),  # 6Li
@@ -129,7 +129,7 @@ def natural_isotopes(ident: str | int, enrichment: dict[int, float] | None = Non
         total = 0.0
         out = []
         for a, f in enrichment.items():
-            from .errors import require_range
+            from ..errors import require_range
             fv = require_range(f"enrichment[{a}]", f, 0.0, 1.0)
             base = isotope(el.symbol, int(a))
             total += fv

@@ -2,11 +2,11 @@
 
 :func:`fit_film` answers "what is this film made of, how thick is it, and what Q*Omega does that
 need" from the TOF spectra of the film's elements (and of the substrate), with the Poisson
-likelihood of :func:`recoilsim.fit.fit`. The film's composition is depth-constant:
+likelihood of :func:`recoilsim.fitting.driver.fit`. The film's composition is depth-constant:
 
 * one element (``fast``, e.g. Li) is the fit's linear parameter: a one-node ``'ratio'`` profile;
 * each element in ``ratios`` (e.g. Mn) is a slow ``'ratio'`` parameter
-  (:class:`~recoilsim.fit.SlowParameter`); the remaining elements (O) share what is left in their
+  (:class:`~recoilsim.fitting.driver.SlowParameter`); the remaining elements (O) share what is left in their
   nominal proportions, so the atomic fractions always sum to 1;
 * the film thickness (nm at the stated density; the spectra measure the areal density) is a
   slow ``'thickness'`` parameter; Q*Omega the fit's scale;
@@ -15,15 +15,15 @@ likelihood of :func:`recoilsim.fit.fit`. The film's composition is depth-constan
   like this in ERDA), each with its thickness and mix fraction as slow parameters (several
   layers make a stepwise gradient); their film part follows the film's fitted composition.
 
-Why a driver around :func:`~recoilsim.fit.fit`: that fit linearises the other elements' spectra
-at the nominal amount of the fast element (:class:`~recoilsim.basis.LinearModel`) and the slow
+Why a driver around :func:`~recoilsim.fitting.driver.fit`: that fit linearises the other elements' spectra
+at the nominal amount of the fast element (:class:`~recoilsim.forward.linear_model.LinearModel`) and the slow
 parameters by finite differences around their start. When the composition found is far from the
 nominal one (Li at a quarter of LiMn2O4's), one fit ends on a linearisation that no longer equals
 the full model (its ``full_model_max_rel_diff`` shows it). :func:`fit_film` therefore
 *re-nominalises*: the fitted atomic fractions become the layer's composition, at the same areal
 density (the same sample, so the same spectra), and it fits again from there, until no parameter
 moves by more than ``tol`` of its standard error and the fitted model equals a full
-:func:`~recoilsim.simulate.simulate` to ``max_model_diff``. At that fixed point the ratios are 1,
+:func:`~recoilsim.forward.simulate.simulate` to ``max_model_diff``. At that fixed point the ratios are 1,
 where every linearisation is exact.
 
 Uncertainties: the Fisher covariance of the last fit (``sigma``), propagated to the fractions,
@@ -44,11 +44,11 @@ from typing import Mapping, Sequence
 import numpy as np
 import xarray as xr
 
-from .errors import RecoilsimError
-from .experiment import Experiment
-from .fit import FitParameters, FitResult, Parameter, SlowParameter, fit
-from .fit_problem import _layer_index as _index
-from .sample import Layer, Profile
+from ..errors import RecoilsimError
+from ..model.experiment import Experiment
+from .driver import FitParameters, FitResult, Parameter, SlowParameter, fit
+from .problem import _layer_index as _index
+from ..model.sample import Layer, Profile
 
 __all__ = ["FilmResult", "fit_film", "renominalise"]
 
@@ -380,7 +380,7 @@ def _report(res: FitResult, par, nominal: Experiment, fitted: Experiment, fi, ii
 
 
 def _goodness(ds) -> dict:
-    from .fit import deviance
+    from .driver import deviance
     a = ds.attrs
     per = {}
     for e in ds["element"].values:

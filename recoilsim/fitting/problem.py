@@ -1,14 +1,14 @@
 """One fit's problem: measured inputs, parameter vector, linearised model, Jacobian, least-squares solve.
 
 :class:`_Problem` turns the experiments, the measured spectra (:func:`_as_spectra`) and a
-:class:`~recoilsim.fit_parameters.FitParameters` into one parameter vector, a model of the counts
+:class:`~recoilsim.fitting.parameters.FitParameters` into one parameter vector, a model of the counts
 in the fit windows with its Jacobian, and a bounded least-squares solve;
-:func:`recoilsim.fit.fit` drives it (outer loop, regularisation, covariance).
+:func:`recoilsim.fitting.driver.fit` drives it (outer loop, regularisation, covariance).
 :func:`fitted_experiment` is the experiment at a parameter vector, for full simulations.
 
 Model
 -----
-Built on :class:`recoilsim.basis.LinearModel`: for a fixed stopping medium the counts of every
+Built on :class:`recoilsim.forward.linear_model.LinearModel`: for a fixed stopping medium the counts of every
 element are linear in the profile values v (ratios on the depth nodes): ``s * (c_e + A_e v)``
 (s the Q*Omega scale); the other elements of the profiled layer fall as (1 - f v) by the
 'ratio' rule. A TOF calibration change (a, b) only re-spreads stored bricks. Slow parameters
@@ -25,7 +25,7 @@ simulations, one per node and measurement; a Li excess lowers the stopping, + 18
 column and - 40 % on P and O at v = 1.25), so that the fit ends at a stationary point of the
 full model and the covariance uses its Jacobian (tests/test_fit.py compares both with finite
 differences of the full simulation). The remaining difference to
-:func:`recoilsim.simulate.simulate` is reported (``attrs['full_model_max_rel_diff']``).
+:func:`recoilsim.forward.simulate.simulate` is reported (``attrs['full_model_max_rel_diff']``).
 
 Likelihood
 ----------
@@ -47,10 +47,10 @@ import numpy as np
 import xarray as xr
 from scipy import optimize
 
-from .basis import LinearModel
-from .errors import RecoilsimError
-from .experiment import Experiment
-from .fit_parameters import FitParameters, ProfileShape, SlowParameter
+from ..forward.linear_model import LinearModel
+from ..errors import RecoilsimError
+from ..model.experiment import Experiment
+from .parameters import FitParameters, ProfileShape, SlowParameter
 
 __all__ = ["deviance", "fitted_experiment"]
 
@@ -150,7 +150,7 @@ def _set_slow(exp: Experiment, sp: SlowParameter, value: float) -> Experiment:
     if sp.kind == "thickness":
         new = dataclasses.replace(lay, thickness_nm=float(value), areal_density_1e15=None)
     elif sp.kind in ("ratio", "fraction"):
-        from .sample import Profile
+        from ..model.sample import Profile
         profs = [q for q in lay.profiles if q.element != sp.element] + \
             [Profile(sp.element, [0.0], [float(value)], kind=sp.kind, depth_unit="1e15")]
         kw = {"profiles": profs}
@@ -555,7 +555,7 @@ class _Problem:
 
 def fitted_experiment(prob: _Problem, p, mi: int) -> Experiment:
     """The experiment of measurement ``mi`` with the fitted profile, slow parameters, calibration, Q*Omega."""
-    from .sample import Profile
+    from ..model.sample import Profile
     e = prob.exps[mi]
     for sp, i in zip(prob.par.slow, prob.i_slow):
         e = _set_slow(e, sp, p[i])
@@ -572,8 +572,8 @@ def fitted_experiment(prob: _Problem, p, mi: int) -> Experiment:
 
 def _window_spectra(exp: Experiment, win) -> dict:
     """Counts per element of the full forward model in the given channel windows (no xarray)."""
-    from .kernels.slab import spread_bricks
-    from .simulate import prepare, run_bricks
+    from ..kernels.slab import spread_bricks
+    from ..forward.simulate import prepare, run_bricks
     arrays = prepare(exp)
     n, ta, tb, Y, sig_t = run_bricks(arrays)[:5]
     det = exp.detector

@@ -15,7 +15,7 @@ from scipy.constants import N_A, e as E_CHARGE
 from .composition import composition as _composition
 from .composition import molar_mass_g
 from .elements import Isotope, element, isotope
-from .errors import RecoilsimError, require_finite, require_positive, require_range
+from ..errors import RecoilsimError, require_finite, require_positive, require_range
 
 
 @dataclass

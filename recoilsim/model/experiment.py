@@ -12,9 +12,9 @@ from typing import Sequence
 import numpy as np
 
 from .elements import Isotope, element, isotope, natural_isotopes
-from .errors import RecoilsimError
+from ..errors import RecoilsimError
 from .instrument import Beam, Detector, Foil, Geometry
-from .kernels.kinematics import recoil_factor
+from ..kernels.kinematics import recoil_factor
 from .sample import Layer, Profile, Sample
 
 SCREENING = {"none": 0, "andersen": 1, "lecuyer": 2}

@@ -1,0 +1,1 @@
+"""Analysis of spectra that needs no forward model: ratio spectra, decomposition chemistry, TOF calibration."""

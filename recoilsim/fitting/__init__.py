@@ -1,0 +1,1 @@
+"""Fits of measured spectra: parameters, likelihood, the linearised problem, the solver, results, film fits."""

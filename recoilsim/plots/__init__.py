@@ -1,0 +1,1 @@
+"""Figures: spectra, TOF-E maps, fit results; every figure saved through one atomic writer."""
