@@ -1,0 +1,189 @@
+"""Small-angle multiple scattering of the beam and of the recoils (Numba kernels).
+
+Angular widths
+--------------
+An ion crossing the areal density N t of element Z2 is deflected by many small screened-Coulomb
+collisions. In Sigmund & Winterbon's reduced units (P. Sigmund, K.B. Winterbon, Nucl. Instrum.
+Methods 119 (1974) 541, "SW"):
+
+- reduced thickness   tau = pi a^2 N t,  a = 0.8853 a0 (Z1^2/3 + Z2^2/3)^-1/2 (Lindhard's
+  screening length, SW eq. 2.7);
+- reduced angle       alpha~ = alpha E a / (2 Z1 Z2 e^2), E the lab energy of the moving ion
+  (SW eq. 2.6; in the small-angle limit it equals Lindhard's t^1/2 whatever the masses).
+
+The half width at half maximum alpha~_1/2(tau) of the *projected* (one-plane) distribution
+(Marwick & Sigmund, Nucl. Instrum. Methods 126 (1975) 317) for the Thomas-Fermi potential is
+tabulated below (``LOG10_TAU``, ``LOG10_HALF_WIDTH``: every 1/8 decade from tau = 1e-3 to 1e5),
+computed by stopping_data/ms_widths.py from SW's transport solution with Winterbon's fit of
+the Thomas-Fermi scattering function. It grows as tau^1.5 at small tau (single-scattering
+regime, SW's 1/(2m) law for m = 1/3) and as about tau^0.54 at large tau (towards the Gaussian
+regime). Between nodes it is interpolated log-log; beyond the ends extrapolated with the end
+slopes.
+
+Layers, compounds and a changing energy: equivalent thickness
+---------------------------------------------------------------
+Along a path the ion's energy and the medium change. The projected half width w (rad) is
+carried as the state; crossing a step of element j at energy E, w is first converted to the
+equivalent reduced thickness of that element at that energy, tau_eq = T^-1(w / c_j) with
+c_j = 2 Z1 Z_j e^2 / (E a_j), and then w = c_j T(tau_eq + tau_j) (the equivalent-thickness rule
+used for multilayers by Szilagyi et al., Nucl. Instrum. Methods B 100 (1995) 103, the DEPTH
+code; exact where T is a power law, since the characteristic exponents then add). A compound
+is crossed element by element with tau_j = pi a_j^2 f_j N t (f_j the atomic fraction).
+
+Gaussian of the right width
+---------------------------
+The true distributions have single-scattering (Rutherford) tails and no finite variance; like
+DEPTH and SIMNRA, the spread is carried as a Gaussian with the half width of the true
+projected distribution: sigma = w / sqrt(2 ln 2).
+
+Effect on the detected energy
+-----------------------------
+See :func:`ms_energy_variance`: the in-plane deflection of the beam at the recoil depth and of
+the (time-reversed) recoil path change the recoil angle (dK/dphi), and the deflections along
+the in and out paths change their lengths (energy lost), with the correlation between both.
+The real distribution of path lengths is one-sided (1/cos grows for either sign of the
+out-of-plane deflection and faster for a more grazing in-plane one): it adds a low-energy
+(late-time) tail that the first-order Gaussian does not hold.
+
+Units: MeV, 1e15 atoms/cm2, radians.
+"""
+
+import math
+
+import numpy as np
+from numba import njit
+
+A0_CM = 0.529177210903e-8  # Bohr radius, cm (CODATA 2018)
+E2_MEV_CM = 1.43996448e-13  # e^2 = 1.43996448 MeV fm, in MeV cm
+HWHM_TO_SIGMA = 1.0 / math.sqrt(2.0 * math.log(2.0))  # Gaussian sigma per half width at half maximum
+
+# projected reduced half width alpha~_1/2 against reduced thickness tau (Thomas-Fermi; generated
+# by stopping_data/ms_widths.py, see the module docstring)
+LOG10_TAU = np.arange(-3.0, 5.0001, 0.125)
+LOG10_HALF_WIDTH = np.array([
+    -4.38640, -4.19907, -4.01181, -3.82466, -3.63767, -3.45092, -3.26450, -3.07856, -2.89330,
+    -2.70898, -2.52598, -2.34476, -2.16590, -1.99010, -1.81814, -1.65083, -1.48898, -1.33322,
+    -1.18405, -1.04169, -0.90615, -0.77721, -0.65449, -0.53751, -0.42575, -0.31868, -0.21578,
+    -0.11659, -0.02067, 0.07236, 0.16283, 0.25103, 0.33723, 0.42164, 0.50446, 0.58587,
+    0.66601, 0.74501, 0.82298, 0.90003, 0.97624, 1.05169, 1.12645, 1.20058, 1.27414,
+    1.34716, 1.41970, 1.49180, 1.56348, 1.63479, 1.70574, 1.77636, 1.84668, 1.91671,
+    1.98648, 2.05600, 2.12529, 2.19437, 2.26323, 2.33191, 2.40040, 2.46873, 2.53689,
+    2.60490, 2.67276,
+])
+_DLOG = 0.125
+
+
+@njit(cache=True)
+def screening_length_cm(Z1, Z2):
+    """Lindhard's screening length a = 0.8853 a0 (Z1^2/3 + Z2^2/3)^-1/2 in cm (SW eq. 2.7)."""
+    return 0.8853 * A0_CM / math.sqrt(Z1 ** (2.0 / 3.0) + Z2 ** (2.0 / 3.0))
+
+
+@njit(cache=True)
+def reduced_half_width(tau):
+    """Projected reduced half width alpha~_1/2 at reduced thickness tau (table, log-log)."""
+    if tau <= 0.0:
+        return 0.0
+    x = (math.log10(tau) - LOG10_TAU[0]) / _DLOG
+    n = LOG10_TAU.shape[0]
+    i = int(math.floor(x))
+    if i < 0:
+        i = 0
+    elif i > n - 2:
+        i = n - 2
+    f = x - i
+    return 10.0 ** (LOG10_HALF_WIDTH[i] + f * (LOG10_HALF_WIDTH[i + 1] - LOG10_HALF_WIDTH[i]))
+
+
+@njit(cache=True)
+def reduced_thickness(w):
+    """Inverse of :func:`reduced_half_width`: the reduced thickness of reduced half width w."""
+    if w <= 0.0:
+        return 0.0
+    y = math.log10(w)
+    n = LOG10_HALF_WIDTH.shape[0]
+    lo = 0
+    hi = n - 1
+    if y <= LOG10_HALF_WIDTH[1]:
+        hi = 1
+    elif y >= LOG10_HALF_WIDTH[n - 2]:
+        lo = n - 2
+    else:
+        while hi - lo > 1:
+            mid = (lo + hi) >> 1
+            if LOG10_HALF_WIDTH[mid] <= y:
+                lo = mid
+            else:
+                hi = mid
+    i = lo
+    f = (y - LOG10_HALF_WIDTH[i]) / (LOG10_HALF_WIDTH[i + 1] - LOG10_HALF_WIDTH[i])
+    return 10.0 ** (LOG10_TAU[0] + (i + f) * _DLOG)
+
+
+@njit(cache=True)
+def half_width_after(w, E, Z1, el_Z, frac, path):
+    """Projected half width (rad) of an ion after a straight path through a compound.
+
+    Parameters
+    ----------
+    w : float
+        Projected half width (HWHM, rad) before the path.
+    E : float
+        Lab energy of the ion over the path (MeV; use the mean of the ends).
+    Z1 : float
+        Atomic number of the ion.
+    el_Z, frac : (n_el,) arrays
+        Atomic numbers and atomic fractions of the medium's elements.
+    path : float
+        Path areal density, 1e15 atoms/cm2.
+
+    Equivalent-thickness rule element by element (module docstring; Szilagyi et al. 1995).
+    """
+    if path <= 0.0 or E <= 0.0:
+        return w
+    for j in range(el_Z.shape[0]):
+        if frac[j] <= 0.0:
+            continue
+        a = screening_length_cm(Z1, el_Z[j])
+        tau = math.pi * a * a * frac[j] * path * 1e15
+        c = 2.0 * Z1 * el_Z[j] * E2_MEV_CM / (E * a)  # rad per reduced angle unit
+        w = c * reduced_half_width(reduced_thickness(w / c) + tau)
+    return w
+
+
+@njit(cache=True)
+def ms_energy_variance(var_in, var_out, k_phi, J, loss_in, loss_out):
+    """Variance (MeV^2, at the detector) of the detected energy from multiple scattering.
+
+    First order in the in-plane deflections (Szilagyi et al., Nucl. Instrum. Methods B 100 (1995)
+    103, the DEPTH code's bookkeeping of angular spreads in ERDA). The beam's deflection theta(x)
+    at the recoil depth x changes the recoil angle by -theta (phi = pi - alpha - beta), and its
+    deflections along the way lengthen the in-path, lowering the beam energy by
+    tan(alpha) int theta dL_in. The recoil's path, traced back from the detector, is a walk psi
+    starting at the surface: psi(x) changes the recoil angle by -psi, and tan(beta) int psi dL_out
+    is the extra loss on the way out. With deflections growing uniformly in the energy lost
+    along each path, Var(int theta dL) = L^2 Var(theta)/3 and Cov(theta, int theta dL) =
+    L Var(theta)/2, so that
+
+        Var = J^2 var_in [k^2 - k b + b^2/3] + var_out [(J k)^2 - J k r + r^2/3],
+        b = loss_in, r = loss_out, k = k_phi,
+
+    i.e. J^2 var_in [(k - b/2)^2 + b^2/12] + ..., never negative.
+
+    Parameters
+    ----------
+    var_in, var_out : float
+        Projected angular variance (rad^2) of the beam at x and of the recoil path at x.
+    k_phi : float
+        -E_beam dK/dphi (MeV per rad): recoil-energy change per radian of smaller recoil angle.
+    J : float
+        dE_detector/dE_recoil: the exit path's sensitivity.
+    loss_in : float
+        K tan(alpha) (E0 - E_beam(x)) (MeV): in-path loss seen in the recoil energy, per radian.
+    loss_out : float
+        tan(beta) (J E_recoil - E_detector) (MeV): out-path loss seen at the detector, per radian.
+    """
+    kb = J * k_phi
+    v = J * J * var_in * (k_phi * k_phi - k_phi * loss_in + loss_in * loss_in / 3.0)
+    v += var_out * (kb * kb - kb * loss_out + loss_out * loss_out / 3.0)
+    return v
