@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from recoilsim.model.experiment import reference_experiment
-from recoilsim.kernels.slab import spread_bricks
+from recoilsim.kernels.spreading import spread_bricks
 from recoilsim.model.sample import Profile
 from recoilsim.forward.simulate import prepare, run_bricks, simulate
 

@@ -1,6 +1,6 @@
 """Second-method check of the whole forward model (issue 4 validation).
 
-``simulate`` (kernels/slab.py) uses range tables per uniform block, exit tables carried down the
+``simulate`` (kernels/bricks.py) uses range tables per uniform block, exit tables carried down the
 stack, adaptive bricks and Gaussian spreading. Here the bare spectrum of the reference case
 (9 MeV 63Cu on Cu 30 nm / LiPON / LATP, ``Options(resolution=False)``) is derived again by the
 plainest route that shares none of that machinery:
@@ -43,7 +43,7 @@ Measured agreement (reference case, 10 isotopes; the assertions leave a margin o
 * splitting the top 250 nm of LiPON into 1, 31 or 250 identical blocks: 7Li times within
   0.0065 channel of this route, totals 1.2e-5, whatever the split.
 
-Two kernel faults this test found, both fixed in kernels/slab.py (2026-11-25): (1) a sawtooth
+Two kernel faults this test found, both fixed in the kernels (then kernels/slab.py) (2026-11-25): (1) a sawtooth
 ripple of +-0.3..0.5 % per channel with the period of one stopping-table cell, because the block
 range tables R(E) were interpolated log-log, so that 1/(dR/dE) swung by +-0.41 % around S(E)
 inside each cell (10-channel blocks then agreed only to 0.28 %); R is now interpolated as the

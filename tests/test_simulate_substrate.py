@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from recoilsim.io.experiment_file import load_experiment
-from recoilsim.kernels.slab import simulate_bricks, spread_bricks
+from recoilsim.kernels.bricks import simulate_bricks
+from recoilsim.kernels.spreading import spread_bricks
 from recoilsim.model.sample import Layer, Sample
 from recoilsim.forward.simulate import _blocks, prepare, simulate
 

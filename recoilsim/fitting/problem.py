@@ -572,7 +572,7 @@ def fitted_experiment(prob: _Problem, p, mi: int) -> Experiment:
 
 def _window_spectra(exp: Experiment, win) -> dict:
     """Counts per element of the full forward model in the given channel windows (no xarray)."""
-    from ..kernels.slab import spread_bricks
+    from ..kernels.spreading import spread_bricks
     from ..forward.simulate import prepare, run_bricks
     arrays = prepare(exp)
     n, ta, tb, Y, sig_t = run_bricks(arrays)[:5]

@@ -33,7 +33,7 @@ import numpy as np
 
 from ..errors import RecoilsimError
 from ..model.experiment import Experiment
-from ..kernels.slab import spread_bricks
+from ..kernels.spreading import spread_bricks
 from .simulate import prepare, run_bricks
 
 

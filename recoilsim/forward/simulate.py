@@ -1,7 +1,7 @@
 """Forward model: TOF-ERDA spectra of every recoiling isotope (slab simulation).
 
 User objects (:class:`~recoilsim.model.experiment.Experiment`) become arrays here, the Numba kernel
-:func:`recoilsim.kernels.slab.simulate_bricks` computes the bricks, and the result comes back as
+:func:`recoilsim.kernels.bricks.simulate_bricks` computes the bricks, and the result comes back as
 an :class:`xarray.Dataset` with the channel -> depth mapping of every isotope.
 """
 
@@ -20,7 +20,9 @@ from ..errors import RecoilsimError
 from ..model.experiment import SCREENING, Experiment
 from ..model.instrument import fwhm_to_sigma
 from ..kernels.kinematics import C_M_PER_NS, U_MEV, energy_from_time, recoil_factor, scatter_factor
-from ..kernels.slab import simulate_bricks, spread_bricks, tofe_map
+from ..kernels.bricks import simulate_bricks
+from ..kernels.spreading import spread_bricks
+from ..kernels.tofe_map import tofe_map
 from ..stopping.tables import ParticleTables, StoppingSource, particle_tables
 
 MB_CM2 = 1e-27
