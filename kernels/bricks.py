@@ -14,8 +14,10 @@ tables (:mod:`range_tables`); the way out through all blocks above uses the exit
 (:mod:`exit_tables`); work per depth step is proportional to the number of outgoing species.
 
 Brick sigmas: :func:`_state` gathers each species' energy variance at creation (beam
-straggling, recoil-angle and incidence-angle spread) and on the way out (straggling, exit-angle
-spread); further contributions to the brick widths (e.g. multiple scattering) belong there.
+straggling, recoil-angle and incidence-angle spread), on the way out (straggling, exit-angle
+spread) and, with ``ms_on``, from multiple scattering of the beam and of the outgoing particle
+(:mod:`multiple_scattering`: the beam's projected half width is carried from block to block,
+the outgoing particle's in a half-width exit table beside G, D, V).
 
 Units: MeV, u, 1e15 atoms/cm2, ns, radians; cross sections mb/sr.
 """
@@ -28,7 +30,9 @@ from numba import njit
 from .cross_section import recoil_cross_section_at, recoil_cross_section_coeffs, scatter_cross_section
 from .exit_tables import exit_cell, exit_tables_down, exit_tables_surface
 from .kinematics import flight_time_ns, recoil_factor, scatter_factor, U_MEV
-from .range_tables import cross_cell, cross_path, fill_tables, table_cell
+from .multiple_scattering import (HWHM_TO_SIGMA, combined_half_width, ms_energy_variance, ms_exit_tables_down,
+                                  path_half_width, stable_index)
+from .range_tables import cross_cell, cross_path, fill_tables, lerp, table_cell
 
 
 @njit(cache=True)
@@ -49,7 +53,7 @@ def simulate_bricks(S, W, lnE0, dlnE, p_mass, p_klo, p_khi,
                     eff_E, eff_v, eff_n,
                     cos_in, cos_out, phi, sig_ang_in, sig_ang_out,
                     L_m, relativistic, sig_timing, screening, yield_factor,
-                    t_stop, max_dt, sig_frac, max_bricks):
+                    t_stop, max_dt, sig_frac, max_bricks, ms_on=False, el_Z=np.zeros(0)):
     """Brick list of every outgoing species.
 
     Parameters (arrays are float64 unless noted)
@@ -101,6 +105,11 @@ def simulate_bricks(S, W, lnE0, dlnE, p_mass, p_klo, p_khi,
         (width/sigma)^2 times the yield's relative change across the brick).
     max_bricks : int
         Largest number of bricks (the output arrays grow up to it as needed).
+    ms_on : bool
+        Add multiple scattering of the beam and of the outgoing particles to the brick sigmas
+        (:mod:`multiple_scattering`; needs ``el_Z``).
+    el_Z : (n_el,)
+        Atomic numbers of the elements (columns of ``blk_fracW``, the plain atomic fractions).
 
     Returns
     -------
@@ -123,10 +132,14 @@ def simulate_bricks(S, W, lnE0, dlnE, p_mass, p_klo, p_khi,
     G, D, V = _zeros3(n_out, n_grid)  # exit tables at the current block top
     G2, D2, V2 = _zeros3(n_out, n_grid)  # ... and at its bottom
     x_th = np.zeros(n_out)  # loss threshold of each exit table (node coordinate)
-    # out-particle of each exit table
+    A = np.zeros((n_out, n_grid))  # multiple-scattering half width of the way out, block top
+    A2 = np.zeros((n_out, n_grid))  # ... and bottom
+    # out-particle of each exit table and its atomic number
     out_p = np.zeros(n_out, dtype=np.int64)
+    out_Z = np.zeros(n_out)
     for s in range(n_sp):
         out_p[sp_out[s]] = sp_p[s]
+        out_Z[sp_out[s]] = sp_Z2[s] if sp_kind[s] == 0 else Z1
     # foil tables and surface exit tables
     Sf, Rf, Qf = _zeros3(n_p, n_grid)  # T1 foil
     Se, Re, Qe = _zeros3(n_p, n_grid)  # foils in front of the energy detector
@@ -182,6 +195,7 @@ def simulate_bricks(S, W, lnE0, dlnE, p_mass, p_klo, p_khi,
     mb = p_mass[bp]
     Eb_top = E0
     vb_top = 0.0
+    wb_top = 0.0  # the beam's multiple-scattering half width (rad) at the block top
     nbr = 0
     overflow = False
     done = False
@@ -198,7 +212,8 @@ def simulate_bricks(S, W, lnE0, dlnE, p_mass, p_klo, p_khi,
         _state(0.0, Eb_top, vb_top, bp, mb, Sv, Rt, Qt, lnE0, dlnE, p_klo, p_khi, p_mass,
                G, D, V, x_th, Se, Re, Qe, efoil_path, p_emin, sp_p, sp_kind, sp_out, sp_M2, sp_Z2, K, dKdphi,
                xs_c, xs_w, xs_q, Z1, M1, E0, cos_in, cos_out, tan_in, tan_out, phi, sig_ang_in, sig_ang_out,
-               L_m, relativistic, sig_timing, screening, t_cur, v_cur, e_cur, ve_cur, sg_cur)
+               L_m, relativistic, sig_timing, screening, ms_on, el_Z, blk_fracW[b], wb_top, A, out_Z,
+               t_cur, v_cur, e_cur, ve_cur, sg_cur)
         d = 0.0
         dx = thick
         while d < thick:
@@ -208,7 +223,8 @@ def simulate_bricks(S, W, lnE0, dlnE, p_mass, p_klo, p_khi,
             _state(dn, Eb_top, vb_top, bp, mb, Sv, Rt, Qt, lnE0, dlnE, p_klo, p_khi, p_mass,
                    G, D, V, x_th, Se, Re, Qe, efoil_path, p_emin, sp_p, sp_kind, sp_out, sp_M2, sp_Z2, K, dKdphi,
                    xs_c, xs_w, xs_q, Z1, M1, E0, cos_in, cos_out, tan_in, tan_out, phi, sig_ang_in, sig_ang_out,
-                   L_m, relativistic, sig_timing, screening, t_new, v_new, e_new, ve_new, sg_new)
+                   L_m, relativistic, sig_timing, screening, ms_on, el_Z, blk_fracW[b], wb_top, A, out_Z,
+               t_new, v_new, e_new, ve_new, sg_new)
             # largest time step among species still inside the window
             # (a species lost within the step counts as an infinite step until the step is tiny)
             # (relative to the species' allowed width: max_dt or sig_frac x its time sigma)
@@ -281,6 +297,8 @@ def simulate_bricks(S, W, lnE0, dlnE, p_mass, p_klo, p_khi,
                                     Eb_top, vb_top, thick / cos_in)
         if Eb_new <= 0.0:
             break
+        if ms_on:
+            wb_top = path_half_width(wb_top, Eb_top, Eb_new, Z1, el_Z, blk_fracW[b], thick / cos_in)
         Eb_top = Eb_new
         vb_top = vb_new
         for o in range(n_out):
@@ -291,6 +309,10 @@ def simulate_bricks(S, W, lnE0, dlnE, p_mass, p_klo, p_khi,
             G[o, :] = G2[o]
             D[o, :] = D2[o]
             V[o, :] = V2[o]
+            if ms_on:
+                ms_exit_tables_down(A[o], Sv[p], Rt[p], thick / cos_out, lnE0, dlnE, p_mass[p], p_klo[p],
+                                    p_khi[p], out_Z[o], el_Z, blk_fracW[b], A2[o])
+                A[o, :] = A2[o]
     out = bricks[:, :, :nbr].copy()
     return nbr, out[0], out[1], out[2], out[3], out[4], out[5], out[6], overflow
 
@@ -336,11 +358,17 @@ def _interp_clip(xs, ys, n, x):
 def _state(d, Eb_top, vb_top, bp, mb, Sv, Rt, Qt, lnE0, dlnE, p_klo, p_khi, p_mass,
            G, D, V, x_th, Se, Re, Qe, efoil_path, p_emin, sp_p, sp_kind, sp_out, sp_M2, sp_Z2, K, dKdphi,
            xs_c, xs_w, xs_q, Z1, M1, E0, cos_in, cos_out, tan_in, tan_out, phi, sig_ang_in, sig_ang_out,
-           L_m, relativistic, sig_timing, screening, t_o, v_o, e_o, ve_o, sg_o):
+           L_m, relativistic, sig_timing, screening, ms_on, el_Z, frac_b, wb_top, A, out_Z,
+           t_o, v_o, e_o, ve_o, sg_o):
     """Flight time, its variance, detector energy and variance and cross section of every
     species made at offset d below the current block top (0 time = lost)."""
     Eb, vb = cross_path(Sv[bp], Rt[bp], Qt[bp], lnE0, dlnE, mb, p_klo[bp], p_khi[bp],
                         Eb_top, vb_top, d / cos_in)
+    wb = 0.0  # the beam's projected half width here (rad) and its local stable index
+    nu_b = 2.0
+    if ms_on and Eb > 0.0:
+        wb = path_half_width(wb_top, Eb_top, Eb, Z1, el_Z, frac_b, d / cos_in)
+        nu_b = stable_index(wb, Eb, Z1, el_Z, frac_b)
     n_sp = sp_p.shape[0]
     step = math.exp(dlnE)
     for s in range(n_sp):
@@ -378,6 +406,12 @@ def _state(d, Eb_top, vb_top, bp, mb, Sv, Rt, Qt, lnE0, dlnE, p_klo, p_khi, p_ma
         dEout = (jt * Er - g) * tan_out * sig_ang_out
         if dEout > 0.0:
             var_det += dEout * dEout
+        if ms_on:
+            wr = path_half_width(lerp(A[o], k1, t1), E1, Er, out_Z[o], el_Z, frac_b, d / cos_out)
+            wa = combined_half_width(wb, nu_b, wr, stable_index(wr, Er, out_Z[o], el_Z, frac_b))
+            h2 = HWHM_TO_SIGMA * HWHM_TO_SIGMA
+            var_det += ms_energy_variance(wb * wb * h2, wr * wr * h2, wa * wa * h2, -Eb * dKdphi[s], jt,
+                                          K[s] * (E0 - Eb) * tan_in, max(jt * Er - g, 0.0) * tan_out)
         t = flight_time_ns(g, m, L_m, relativistic)
         dtde = _dt_dE(t, g, m)
         t_o[s] = t

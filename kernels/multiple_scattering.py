@@ -53,6 +53,8 @@ import math
 import numpy as np
 from numba import njit
 
+from .range_tables import lerp, range_cell
+
 A0_CM = 0.529177210903e-8  # Bohr radius, cm (CODATA 2018)
 E2_MEV_CM = 1.43996448e-13  # e^2 = 1.43996448 MeV fm, in MeV cm
 HWHM_TO_SIGMA = 1.0 / math.sqrt(2.0 * math.log(2.0))  # Gaussian sigma per half width at half maximum
@@ -152,7 +154,91 @@ def half_width_after(w, E, Z1, el_Z, frac, path):
 
 
 @njit(cache=True)
-def ms_energy_variance(var_in, var_out, k_phi, J, loss_in, loss_out):
+def stable_index(w, E, Z1, el_Z, frac):
+    """Local index nu of the growth of the half width, w ~ tau^(1/nu), in a medium at energy E.
+
+    Small-angle multiple scattering is close to a symmetric stable (Levy) law whose index nu
+    grows with the thickness from about 0.7 to about 1.8 (Amsel, Battistig, L'Hoir, Nucl.
+    Instrum. Methods B 201 (2003) 325): the half widths of independent contributions then add
+    as w^nu = w1^nu + w2^nu (nu = 2: in quadrature). nu is read from the slope of the table at
+    the equivalent reduced thickness of w, averaged over the elements with weight f_j a_j^2
+    (their share of the reduced thickness), and clipped to [1, 2].
+    """
+    num = 0.0
+    den = 0.0
+    n = LOG10_TAU.shape[0]
+    for j in range(el_Z.shape[0]):
+        if frac[j] <= 0.0:
+            continue
+        a = screening_length_cm(Z1, el_Z[j])
+        c = 2.0 * Z1 * el_Z[j] * E2_MEV_CM / (E * a)
+        x = (math.log10(max(reduced_thickness(w / c), 1e-300)) - LOG10_TAU[0]) / _DLOG
+        i = min(max(int(math.floor(x)), 0), n - 2)
+        wt = frac[j] * a * a
+        num += wt * (LOG10_HALF_WIDTH[i + 1] - LOG10_HALF_WIDTH[i]) / _DLOG
+        den += wt
+    if num <= 0.0:
+        return 2.0
+    return min(2.0, max(1.0, den / num))
+
+
+@njit(cache=True)
+def combined_half_width(w1, nu1, w2, nu2):
+    """Half width of the sum of two independent deflections of half widths w1, w2 and local
+    indices nu1, nu2: (w1^nu + w2^nu)^(1/nu) with nu the mean index (:func:`stable_index`)."""
+    if w1 <= 0.0:
+        return w2
+    if w2 <= 0.0:
+        return w1
+    nu = 0.5 * (nu1 + nu2)
+    return (w1 ** nu + w2 ** nu) ** (1.0 / nu)
+
+
+@njit(cache=True)
+def path_half_width(w, E_from, E_to, Z1, el_Z, frac, path):
+    """Projected half width (rad) after a path along which the energy goes from E_from to E_to.
+
+    The path is crossed in up to 12 equal sub-steps (one per 1/8 of relative energy change),
+    each at its mid energy (energy taken linear in the path), with :func:`half_width_after`.
+    ``w`` is the half width at the start of the walk (E_from); path in 1e15 atoms/cm2.
+    """
+    if path <= 0.0:
+        return w
+    n = 1 + int(8.0 * abs(E_to - E_from) / max(E_from, E_to))
+    if n > 12:
+        n = 12
+    ds = path / n
+    for i in range(n):
+        E = E_from + (E_to - E_from) * (i + 0.5) / n
+        w = half_width_after(w, E, Z1, el_Z, frac, ds)
+    return w
+
+
+@njit(cache=True)
+def ms_exit_tables_down(A, Sv, R, path, lnE0, dlnE, mass, klo, khi, Z, el_Z, frac, A2):
+    """Half-width exit table at the bottom of a block from the one at its top.
+
+    A[k] is the projected half width (rad) of the outgoing particle's path traced back from the
+    detector (a walk that starts at the surface) down to the block top, for energy E_k at the
+    block top; A2[k] the same at the block bottom: the walk continues through the block, where
+    the particle (forward in time) goes from E_k at the bottom to E1 = R^-1(R(E_k) - path) at
+    the top. Nodes whose particle stops in the block get 0 (the energy exit tables mark them
+    lost).
+    """
+    step = math.exp(dlnE)
+    for k in range(klo, khi + 1):
+        r = R[k] - path
+        if r <= R[klo]:
+            A2[k] = 0.0
+            continue
+        j, t, _, e_r = range_cell(Sv, R, step, dlnE, klo, khi, r)
+        E1 = mass * math.exp(lnE0 + j * dlnE) * e_r
+        E_k = mass * math.exp(lnE0 + k * dlnE)
+        A2[k] = path_half_width(lerp(A, j, t), E1, E_k, Z, el_Z, frac, path)
+
+
+@njit(cache=True)
+def ms_energy_variance(var_in, var_out, var_angle, k_phi, J, loss_in, loss_out):
     """Variance (MeV^2, at the detector) of the detected energy from multiple scattering.
 
     First order in the in-plane deflections (Szilagyi et al., Nucl. Instrum. Methods B 100 (1995)
@@ -168,12 +254,17 @@ def ms_energy_variance(var_in, var_out, k_phi, J, loss_in, loss_out):
         Var = J^2 var_in [k^2 - k b + b^2/3] + var_out [(J k)^2 - J k r + r^2/3],
         b = loss_in, r = loss_out, k = k_phi,
 
-    i.e. J^2 var_in [(k - b/2)^2 + b^2/12] + ..., never negative.
+    i.e. J^2 var_in [(k - b/2)^2 + b^2/12] + ..., never negative. The recoil-angle term
+    (J k)^2 (var_in + var_out) is replaced by (J k)^2 var_angle, the variance of the sum
+    theta + psi from :func:`combined_half_width` (heavy-tailed deflections add their half widths
+    more than in quadrature); var_angle = var_in + var_out gives the Gaussian rule.
 
     Parameters
     ----------
     var_in, var_out : float
         Projected angular variance (rad^2) of the beam at x and of the recoil path at x.
+    var_angle : float
+        Variance (rad^2) of the recoil-angle change theta + psi.
     k_phi : float
         -E_beam dK/dphi (MeV per rad): recoil-energy change per radian of smaller recoil angle.
     J : float
@@ -184,6 +275,7 @@ def ms_energy_variance(var_in, var_out, k_phi, J, loss_in, loss_out):
         tan(beta) (J E_recoil - E_detector) (MeV): out-path loss seen at the detector, per radian.
     """
     kb = J * k_phi
-    v = J * J * var_in * (k_phi * k_phi - k_phi * loss_in + loss_in * loss_in / 3.0)
-    v += var_out * (kb * kb - kb * loss_out + loss_out * loss_out / 3.0)
-    return v
+    v = kb * kb * var_angle
+    v += J * J * var_in * (loss_in * loss_in / 3.0 - k_phi * loss_in)
+    v += var_out * (loss_out * loss_out / 3.0 - kb * loss_out)
+    return max(v, 0.0)

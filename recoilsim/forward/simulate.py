@@ -284,6 +284,8 @@ def prepare(exp: Experiment, source: StoppingSource | None = None, tables: Parti
         yield_factor=yield_factor, t_stop=t_stop,
         max_dt=exp.options.max_channel_fraction * abs(a),
         sig_frac=exp.options.max_sigma_fraction if res else 0.0, max_bricks=MAX_BRICKS,
+        ms_on=bool(res and exp.options.multiple_scattering),
+        el_Z=np.array([float(element(e).number) for e in elements]),
     )
     return Arrays(species, tables, kw, blk_top, elements)
 
