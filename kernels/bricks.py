@@ -31,7 +31,7 @@ from .cross_section import recoil_cross_section_at, recoil_cross_section_coeffs,
 from .exit_tables import exit_cell, exit_tables_down, exit_tables_surface
 from .kinematics import flight_time_ns, recoil_factor, scatter_factor, U_MEV
 from .multiple_scattering import (HWHM_TO_SIGMA, combined_half_width, ms_energy_variance, ms_exit_tables_down,
-                                  path_half_width, stable_index)
+                                  path_half_width, stable_index, walk_moments)
 from .range_tables import cross_cell, cross_path, fill_tables, lerp, table_cell
 
 
@@ -196,6 +196,7 @@ def simulate_bricks(S, W, lnE0, dlnE, p_mass, p_klo, p_khi,
     Eb_top = E0
     vb_top = 0.0
     wb_top = 0.0  # the beam's multiple-scattering half width (rad) at the block top
+    wm = np.zeros(2)  # ... and its walk moments int L dA, int L^2 dA (:func:`walk_moments`)
     nbr = 0
     overflow = False
     done = False
@@ -212,7 +213,7 @@ def simulate_bricks(S, W, lnE0, dlnE, p_mass, p_klo, p_khi,
         _state(0.0, Eb_top, vb_top, bp, mb, Sv, Rt, Qt, lnE0, dlnE, p_klo, p_khi, p_mass,
                G, D, V, x_th, Se, Re, Qe, efoil_path, p_emin, sp_p, sp_kind, sp_out, sp_M2, sp_Z2, K, dKdphi,
                xs_c, xs_w, xs_q, Z1, M1, E0, cos_in, cos_out, tan_in, tan_out, phi, sig_ang_in, sig_ang_out,
-               L_m, relativistic, sig_timing, screening, ms_on, el_Z, blk_fracW[b], wb_top, A, out_Z,
+               L_m, relativistic, sig_timing, screening, ms_on, el_Z, blk_fracW[b], wb_top, wm, A, out_Z,
                t_cur, v_cur, e_cur, ve_cur, sg_cur)
         d = 0.0
         dx = thick
@@ -223,7 +224,7 @@ def simulate_bricks(S, W, lnE0, dlnE, p_mass, p_klo, p_khi,
             _state(dn, Eb_top, vb_top, bp, mb, Sv, Rt, Qt, lnE0, dlnE, p_klo, p_khi, p_mass,
                    G, D, V, x_th, Se, Re, Qe, efoil_path, p_emin, sp_p, sp_kind, sp_out, sp_M2, sp_Z2, K, dKdphi,
                    xs_c, xs_w, xs_q, Z1, M1, E0, cos_in, cos_out, tan_in, tan_out, phi, sig_ang_in, sig_ang_out,
-                   L_m, relativistic, sig_timing, screening, ms_on, el_Z, blk_fracW[b], wb_top, A, out_Z,
+                   L_m, relativistic, sig_timing, screening, ms_on, el_Z, blk_fracW[b], wb_top, wm, A, out_Z,
                t_new, v_new, e_new, ve_new, sg_new)
             # largest time step among species still inside the window
             # (a species lost within the step counts as an infinite step until the step is tiny)
@@ -298,7 +299,9 @@ def simulate_bricks(S, W, lnE0, dlnE, p_mass, p_klo, p_khi,
         if Eb_new <= 0.0:
             break
         if ms_on:
-            wb_top = path_half_width(wb_top, Eb_top, Eb_new, Z1, el_Z, blk_fracW[b], thick / cos_in)
+            wb_new = path_half_width(wb_top, Eb_top, Eb_new, Z1, el_Z, blk_fracW[b], thick / cos_in)
+            wm[0], wm[1] = walk_moments(wb_top, wb_new, E0 - Eb_top, E0 - Eb_new, wm[0], wm[1])
+            wb_top = wb_new
         Eb_top = Eb_new
         vb_top = vb_new
         for o in range(n_out):
@@ -358,17 +361,24 @@ def _interp_clip(xs, ys, n, x):
 def _state(d, Eb_top, vb_top, bp, mb, Sv, Rt, Qt, lnE0, dlnE, p_klo, p_khi, p_mass,
            G, D, V, x_th, Se, Re, Qe, efoil_path, p_emin, sp_p, sp_kind, sp_out, sp_M2, sp_Z2, K, dKdphi,
            xs_c, xs_w, xs_q, Z1, M1, E0, cos_in, cos_out, tan_in, tan_out, phi, sig_ang_in, sig_ang_out,
-           L_m, relativistic, sig_timing, screening, ms_on, el_Z, frac_b, wb_top, A, out_Z,
+           L_m, relativistic, sig_timing, screening, ms_on, el_Z, frac_b, wb_top, wm, A, out_Z,
            t_o, v_o, e_o, ve_o, sg_o):
     """Flight time, its variance, detector energy and variance and cross section of every
     species made at offset d below the current block top (0 time = lost)."""
     Eb, vb = cross_path(Sv[bp], Rt[bp], Qt[bp], lnE0, dlnE, mb, p_klo[bp], p_khi[bp],
                         Eb_top, vb_top, d / cos_in)
-    wb = 0.0  # the beam's projected half width here (rad) and its local stable index
+    wb = 0.0  # the beam's projected half width here (rad), its local stable index
     nu_b = 2.0
+    cov_in = 0.0  # ... and the moments of its walk (:func:`ms_energy_variance`)
+    var_int_in = 0.0
     if ms_on and Eb > 0.0:
         wb = path_half_width(wb_top, Eb_top, Eb, Z1, el_Z, frac_b, d / cos_in)
         nu_b = stable_index(wb, Eb, Z1, el_Z, frac_b)
+        m1, m2 = walk_moments(wb_top, wb, E0 - Eb_top, E0 - Eb, wm[0], wm[1])
+        L = E0 - Eb
+        A_b = wb * wb * HWHM_TO_SIGMA * HWHM_TO_SIGMA
+        cov_in = max(L * A_b - m1, 0.0)
+        var_int_in = max(L * L * A_b - 2.0 * L * m1 + m2, 0.0)
     n_sp = sp_p.shape[0]
     step = math.exp(dlnE)
     for s in range(n_sp):
@@ -410,8 +420,8 @@ def _state(d, Eb_top, vb_top, bp, mb, Sv, Rt, Qt, lnE0, dlnE, p_klo, p_khi, p_ma
             wr = path_half_width(lerp(A[o], k1, t1), E1, Er, out_Z[o], el_Z, frac_b, d / cos_out)
             wa = combined_half_width(wb, nu_b, wr, stable_index(wr, Er, out_Z[o], el_Z, frac_b))
             h2 = HWHM_TO_SIGMA * HWHM_TO_SIGMA
-            var_det += ms_energy_variance(wb * wb * h2, wr * wr * h2, wa * wa * h2, -Eb * dKdphi[s], jt,
-                                          K[s] * (E0 - Eb) * tan_in, max(jt * Er - g, 0.0) * tan_out)
+            var_det += ms_energy_variance(wa * wa * h2, -Eb * dKdphi[s], jt, K[s] * tan_in, cov_in, var_int_in,
+                                          wr * wr * h2, max(jt * Er - g, 0.0) * tan_out)
         t = flight_time_ns(g, m, L_m, relativistic)
         dtde = _dt_dE(t, g, m)
         t_o[s] = t

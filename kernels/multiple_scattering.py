@@ -238,44 +238,58 @@ def ms_exit_tables_down(A, Sv, R, path, lnE0, dlnE, mass, klo, khi, Z, el_Z, fra
 
 
 @njit(cache=True)
-def ms_energy_variance(var_in, var_out, var_angle, k_phi, J, loss_in, loss_out):
+def walk_moments(w0, w1, L0, L1, m1, m2):
+    """Moments of a walk's angular variance against the energy lost along it, extended over a
+    step: m1 = int L dA, m2 = int L^2 dA (A = (w sigma/HWHM)^2 the projected variance, L the
+    energy lost since the start, MeV). Over a step from (w0, L0) to (w1, L1) A and L are taken
+    linear in each other: m1 += dA L_mid, m2 += dA (L_mid^2 + dL^2/12)."""
+    h2 = HWHM_TO_SIGMA * HWHM_TO_SIGMA
+    dA = (w1 * w1 - w0 * w0) * h2
+    Lm = 0.5 * (L0 + L1)
+    dL = L1 - L0
+    return m1 + dA * Lm, m2 + dA * (Lm * Lm + dL * dL / 12.0)
+
+
+@njit(cache=True)
+def ms_energy_variance(var_angle, k_phi, J, g_in, cov_in, var_int_in, var_out, loss_out):
     """Variance (MeV^2, at the detector) of the detected energy from multiple scattering.
 
-    First order in the in-plane deflections (Szilagyi et al., Nucl. Instrum. Methods B 100 (1995)
-    103, the DEPTH code's bookkeeping of angular spreads in ERDA). The beam's deflection theta(x)
-    at the recoil depth x changes the recoil angle by -theta (phi = pi - alpha - beta), and its
-    deflections along the way lengthen the in-path, lowering the beam energy by
-    tan(alpha) int theta dL_in. The recoil's path, traced back from the detector, is a walk psi
-    starting at the surface: psi(x) changes the recoil angle by -psi, and tan(beta) int psi dL_out
-    is the extra loss on the way out. With deflections growing uniformly in the energy lost
-    along each path, Var(int theta dL) = L^2 Var(theta)/3 and Cov(theta, int theta dL) =
-    L Var(theta)/2, so that
+    First order in the in-plane deflections (the bookkeeping of the DEPTH code: Szilagyi et al.,
+    Nucl. Instrum. Methods B 100 (1995) 103). The beam's deflection theta(x) at the recoil depth
+    x changes the recoil angle by -theta (phi = pi - alpha - beta); its deflections along the way
+    lengthen the in-path and lower the beam energy by tan(alpha) I_in, I_in = int theta dL_in
+    (L_in the beam's energy loss). The recoil's path traced back from the detector is a walk psi
+    that starts at the surface: psi(x) changes the recoil angle by -psi and tan(beta) I_out,
+    I_out = int psi dL_out, is the extra loss on the way out. So
 
-        Var = J^2 var_in [k^2 - k b + b^2/3] + var_out [(J k)^2 - J k r + r^2/3],
-        b = loss_in, r = loss_out, k = k_phi,
+        dE_det = J [k (theta + psi) - g_in I_in] - tan(beta) I_out,   g_in = K tan(alpha),
 
-    i.e. J^2 var_in [(k - b/2)^2 + b^2/12] + ..., never negative. The recoil-angle term
-    (J k)^2 (var_in + var_out) is replaced by (J k)^2 var_angle, the variance of the sum
-    theta + psi from :func:`combined_half_width` (heavy-tailed deflections add their half widths
-    more than in quadrature); var_angle = var_in + var_out gives the Gaussian rule.
+    and with independent increments of the walks, Cov(theta, I_in) = L A - int L dA and
+    Var(I_in) = L^2 A - 2 L int L dA + int L^2 dA (the beam's :func:`walk_moments`). For the
+    way out, the walk's growth is taken uniform in the loss: Cov = r A/2, Var = r^2 A/3 (r =
+    tan(beta) x the loss). The recoil-angle term uses var_angle, the variance of theta + psi
+    from :func:`combined_half_width` (heavy-tailed deflections add their half widths more than
+    in quadrature; var_in + var_out would be the Gaussian rule).
 
     Parameters
     ----------
-    var_in, var_out : float
-        Projected angular variance (rad^2) of the beam at x and of the recoil path at x.
     var_angle : float
         Variance (rad^2) of the recoil-angle change theta + psi.
     k_phi : float
         -E_beam dK/dphi (MeV per rad): recoil-energy change per radian of smaller recoil angle.
     J : float
         dE_detector/dE_recoil: the exit path's sensitivity.
-    loss_in : float
-        K tan(alpha) (E0 - E_beam(x)) (MeV): in-path loss seen in the recoil energy, per radian.
+    g_in : float
+        K tan(alpha).
+    cov_in, var_int_in : float
+        Cov(theta, I_in) (rad MeV) and Var(I_in) (rad^2 MeV^2) of the beam's walk.
+    var_out : float
+        Projected angular variance (rad^2) of the recoil's walk at x.
     loss_out : float
         tan(beta) (J E_recoil - E_detector) (MeV): out-path loss seen at the detector, per radian.
     """
     kb = J * k_phi
     v = kb * kb * var_angle
-    v += J * J * var_in * (loss_in * loss_in / 3.0 - k_phi * loss_in)
+    v += J * J * (g_in * g_in * var_int_in - 2.0 * k_phi * g_in * cov_in)
     v += var_out * (loss_out * loss_out / 3.0 - kb * loss_out)
     return max(v, 0.0)

@@ -35,7 +35,7 @@ A0_CM = 0.529177e-8
 E2_MEV_CM = 1.44e-13
 U_MEV = 931.494
 C_M_NS = 0.299792458
-U_MIN = 0.02  # reduced angle below which collisions are summed as a Gaussian
+U_MIN = 0.05  # reduced angle below which collisions are summed as a Gaussian
 
 
 def f_thomas_fermi(u):
@@ -300,3 +300,58 @@ def iqr_sigma(t):
     t = t[np.isfinite(t)]
     q1, q3 = np.percentile(t, [25, 75])
     return (q3 - q1) / 1.349
+
+
+def angles_after(Z1, composition, path_1e15, E, n_ions=20000, seed=2):
+    """In-plane (projected) deflection angles (rad) of ions of charge Z1 after a straight path
+    (1e15 at/cm2) through ``composition`` at constant energy E (MeV), starting along the normal."""
+    els = sorted(composition)
+    Zs = np.array([[float(element(e).number) for e in els]])
+    fr = np.array([[composition[e] / sum(composition.values()) for e in els]])
+    bot = np.array([1e30])
+    u_tab, cdf, rate_red, soft = _hard_collision_table()
+    return _angles(n_ions, seed, path_1e15, bot, Zs, fr, float(Z1), E, u_tab, cdf, rate_red, soft)
+
+
+@njit(cache=True)
+def _angles(n_ions, seed, path, bot, Zs, fr, Z1, E, u_tab, cdf, rate_red, soft):
+    np.random.seed(seed)
+    out = np.full(n_ions, np.nan)
+    seg_s = np.zeros(200000)
+    seg_l = np.zeros(200000, dtype=np.int64)
+    d = np.array([0.0, 1e30])
+    e = np.array([E, E])
+    dummy = np.array([0.0, 1.0])
+    for n in range(n_ions):
+        v = np.array([0.0, 0.0, 1.0])
+        v, _, ns = _walk(v, path, bot, Zs, fr, Z1, d, e, dummy, dummy.reshape(1, 2), 1, u_tab, cdf, rate_red,
+                         soft, False, 0.0, seg_s, seg_l)
+        if ns >= 0:
+            out[n] = math.atan2(v[0], v[2])
+    return out
+
+
+# ---------------------------------------------------------------- the reference case's 7Li marker
+
+REF_BEAM = (29, 62.9296)  # 63Cu
+REF_RECOIL = (3, 7.0160)  # 7Li
+LIPON = {"Li": 2.0 / 6.5, "P": 1.0 / 6.5, "O": 2.6 / 6.5, "N": 0.9 / 6.5}
+
+
+def reference_depth_1e15(z_nm):
+    """Depth (1e15 at/cm2) of z_nm below the surface of Cu (30 nm, 8.96 g/cm3) / LiPON (2.5 g/cm3)."""
+    from recoilsim.stopping.tables import nm_to_1e15
+    x = nm_to_1e15(min(z_nm, 30.0), "Cu", 8.96)
+    if z_nm > 30.0:
+        x += nm_to_1e15(z_nm - 30.0, "Li2.0PO2.6N0.9", 2.5)
+    return x
+
+
+def reference_marker_mc(z_nm, n_ions=20000, seed=1, deflect=3):
+    """Monte Carlo flight times (ns) of 7Li made z_nm below the surface of the reference case
+    (9 MeV 63Cu, incidence and exit 70 deg, recoil angle 40 deg, T1 foil 3 ug/cm2 C, 0.600 m)."""
+    from recoilsim.stopping.tables import nm_to_1e15
+    layers = [({"Cu": 1.0}, nm_to_1e15(30.0, "Cu", 8.96)), (LIPON, 1e5)]
+    foil = ({"C": 1.0}, 3.0e-6 / (12.011 * 1.66053907e-24) / 1e15)
+    return marker_times(layers, reference_depth_1e15(z_nm), REF_BEAM, REF_RECOIL, 9.0, 70.0, 70.0, 40.0, foil,
+                        0.600, n_ions=n_ions, seed=seed, deflect=deflect)
