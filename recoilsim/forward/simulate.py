@@ -22,6 +22,7 @@ from ..model.instrument import fwhm_to_sigma
 from ..kernels.kinematics import C_M_PER_NS, U_MEV, energy_from_time, recoil_factor, scatter_factor
 from ..kernels.bricks import simulate_bricks
 from ..kernels.spreading import spread_bricks
+from ..kernels.timing_tail import apply_exponential_tail
 from ..kernels.tofe_map import tofe_map
 from ..stopping.tables import ParticleTables, StoppingSource, particle_tables
 
@@ -328,6 +329,8 @@ def simulate(exp: Experiment, *, tofe: bool = False, n_energy_bins: int = 256,
     spec = np.zeros((n_sp, det.n_channels))
     spread_bricks(ta, tb, Y, sig_t, n, det.calibration_a_ns, det.calibration_b_ns, det.n_channels,
                   exp.options.resolution, spec)
+    if exp.options.resolution:
+        apply_exponential_tail(spec, det.timing_tail_ns / det.calibration_a_ns, det.timing_tail_fraction)
     if overflow:
         warnings.warn(f"the simulation reached {MAX_BRICKS} bricks before the end of the analysed depth; "
                       "spectra at the latest times are incomplete (raise options.max_channel_fraction)",

@@ -90,7 +90,7 @@ GEOMETRY_KEYS = {"incidence_deg": "num", "exit_deg": "num", "recoil_deg": "num",
 DETECTOR_KEYS = {"flight_length_m": "num", "solid_angle_msr": "num", "calibration_a_ns": "num",
                  "calibration_b_ns": "num", "n_channels": "int", "timing_resolution_ps": "num",
                  "energy_resolution_keV": "num", "foils": "tables", "energy_foils": "tables",
-                 "efficiency": "table"}
+                 "efficiency": "table", "timing_tail_ns": "num", "timing_tail_fraction": "num"}
 FOIL_KEYS = {"name": "str", "composition": "composition", "areal_density_1e15": "num", "thickness_ug_cm2": "num"}
 EFFICIENCY_KEYS = {"energy_MeV": "numlist", "efficiency": "numlist"}
 SAMPLE_KEYS = {"layers": "tables", "replace": "bool"}
@@ -261,7 +261,8 @@ def _detector(d: dict) -> Detector:
         eff[el] = (_required(curve, "energy_MeV", p, "a list of energies (MeV)"),
                    _required(curve, "efficiency", p, "a list of efficiencies in [0, 1]"))
     kw = {k: d[k] for k in ("flight_length_m", "solid_angle_msr", "calibration_a_ns", "calibration_b_ns",
-                            "n_channels", "timing_resolution_ps", "energy_resolution_keV") if k in d}
+                            "n_channels", "timing_resolution_ps", "energy_resolution_keV",
+                            "timing_tail_ns", "timing_tail_fraction") if k in d}
     try:
         return Detector(foils=foils, energy_foils=efoils, efficiency=eff, **kw)
     except RecoilsimError as exc:
@@ -540,7 +541,8 @@ def experiment_to_dict(exp: Experiment) -> dict:
     detector = {"flight_length_m": float(det.flight_length_m), "solid_angle_msr": float(det.solid_angle_msr),
                 "calibration_a_ns": float(det.calibration_a_ns), "calibration_b_ns": float(det.calibration_b_ns),
                 "n_channels": int(det.n_channels), "timing_resolution_ps": float(det.timing_resolution_ps),
-                "energy_resolution_keV": float(det.energy_resolution_keV)}
+                "energy_resolution_keV": float(det.energy_resolution_keV),
+                "timing_tail_ns": float(det.timing_tail_ns), "timing_tail_fraction": float(det.timing_tail_fraction)}
     for key, foils in (("foils", det.foils), ("energy_foils", det.energy_foils)):
         if foils:
             detector[key] = [{"name": f.name, "composition": _comp(f),
