@@ -172,6 +172,10 @@ def simulate_bricks(S, W, lnE0, dlnE, p_mass, p_klo, p_khi,
             kp = scatter_factor(M1, sp_M2[s], phi + h, sp_kind[s])
             km = scatter_factor(M1, sp_M2[s], phi - h, sp_kind[s])
             dKdphi[s] = (kp - km) / (2 * h) if (kp > 0 and km > 0) else 0.0
+    # highest energy each exit table's particle is made with (multiple-scattering tables stop there)
+    out_emax = np.zeros(n_out)
+    for s in range(n_sp):
+        out_emax[sp_out[s]] = max(out_emax[sp_out[s]], K[s] * E0)
     # outputs
     # bricks[q, s, i]: q = 0 ta, 1 tb, 2 Y, 3 sig_t, 4 x_mid, 5 e_det, 6 sig_e (see Returns);
     # grows by doubling up to max_bricks (a few hundred kB for the reference case, not MBs)
@@ -312,9 +316,10 @@ def simulate_bricks(S, W, lnE0, dlnE, p_mass, p_klo, p_khi,
             G[o, :] = G2[o]
             D[o, :] = D2[o]
             V[o, :] = V2[o]
-            if ms_on:
+            if ms_on and out_emax[o] > 0.0:
+                k_to = int((math.log(out_emax[o] / p_mass[p]) - lnE0) / dlnE) + 2
                 ms_exit_tables_down(A[o], Sv[p], Rt[p], thick / cos_out, lnE0, dlnE, p_mass[p], p_klo[p],
-                                    p_khi[p], out_Z[o], el_Z, blk_fracW[b], A2[o])
+                                    p_khi[p], int(x_th[o]), k_to, out_Z[o], el_Z, blk_fracW[b], A2[o])
                 A[o, :] = A2[o]
     out = bricks[:, :, :nbr].copy()
     return nbr, out[0], out[1], out[2], out[3], out[4], out[5], out[6], overflow

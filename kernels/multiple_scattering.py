@@ -198,15 +198,15 @@ def combined_half_width(w1, nu1, w2, nu2):
 def path_half_width(w, E_from, E_to, Z1, el_Z, frac, path):
     """Projected half width (rad) after a path along which the energy goes from E_from to E_to.
 
-    The path is crossed in up to 12 equal sub-steps (one per 1/8 of relative energy change),
+    The path is crossed in up to 6 equal sub-steps (one per 1/4 of relative energy change),
     each at its mid energy (energy taken linear in the path), with :func:`half_width_after`.
     ``w`` is the half width at the start of the walk (E_from); path in 1e15 atoms/cm2.
     """
     if path <= 0.0:
         return w
-    n = 1 + int(8.0 * abs(E_to - E_from) / max(E_from, E_to))
-    if n > 12:
-        n = 12
+    n = 1 + int(4.0 * abs(E_to - E_from) / max(E_from, E_to))
+    if n > 6:
+        n = 6
     ds = path / n
     for i in range(n):
         E = E_from + (E_to - E_from) * (i + 0.5) / n
@@ -215,18 +215,18 @@ def path_half_width(w, E_from, E_to, Z1, el_Z, frac, path):
 
 
 @njit(cache=True)
-def ms_exit_tables_down(A, Sv, R, path, lnE0, dlnE, mass, klo, khi, Z, el_Z, frac, A2):
+def ms_exit_tables_down(A, Sv, R, path, lnE0, dlnE, mass, klo, khi, k_from, k_to, Z, el_Z, frac, A2):
     """Half-width exit table at the bottom of a block from the one at its top.
 
     A[k] is the projected half width (rad) of the outgoing particle's path traced back from the
     detector (a walk that starts at the surface) down to the block top, for energy E_k at the
     block top; A2[k] the same at the block bottom: the walk continues through the block, where
     the particle (forward in time) goes from E_k at the bottom to E1 = R^-1(R(E_k) - path) at
-    the top. Nodes whose particle stops in the block get 0 (the energy exit tables mark them
-    lost).
+    the top. Only nodes k_from..k_to are filled (those between the loss threshold and the
+    highest energy the particle is made with); nodes whose particle stops in the block get 0.
     """
     step = math.exp(dlnE)
-    for k in range(klo, khi + 1):
+    for k in range(max(klo, k_from), min(khi, k_to) + 1):
         r = R[k] - path
         if r <= R[klo]:
             A2[k] = 0.0
