@@ -73,6 +73,7 @@ LOG10_HALF_WIDTH = np.array([
     2.60490, 2.67276,
 ])
 _DLOG = 0.125
+MS_NODE_STRIDE = 4  # exit half-width tables: computed every 4th energy node (4 % in energy)
 
 
 @njit(cache=True)
@@ -224,17 +225,30 @@ def ms_exit_tables_down(A, Sv, R, path, lnE0, dlnE, mass, klo, khi, k_from, k_to
     the particle (forward in time) goes from E_k at the bottom to E1 = R^-1(R(E_k) - path) at
     the top. Only nodes k_from..k_to are filled (those between the loss threshold and the
     highest energy the particle is made with); nodes whose particle stops in the block get 0.
+    The widths change slowly with energy: they are computed on every MS_NODE_STRIDE-th node
+    (and the last) and interpolated linearly between.
     """
     step = math.exp(dlnE)
-    for k in range(max(klo, k_from), min(khi, k_to) + 1):
+    k0 = max(klo, k_from)
+    k1 = min(khi, k_to)
+    prev = -1
+    k = k0
+    while k <= k1:
         r = R[k] - path
         if r <= R[klo]:
             A2[k] = 0.0
-            continue
-        j, t, _, e_r = range_cell(Sv, R, step, dlnE, klo, khi, r)
-        E1 = mass * math.exp(lnE0 + j * dlnE) * e_r
-        E_k = mass * math.exp(lnE0 + k * dlnE)
-        A2[k] = path_half_width(lerp(A, j, t), E1, E_k, Z, el_Z, frac, path)
+        else:
+            j, t, _, e_r = range_cell(Sv, R, step, dlnE, klo, khi, r)
+            E1 = mass * math.exp(lnE0 + j * dlnE) * e_r
+            E_k = mass * math.exp(lnE0 + k * dlnE)
+            A2[k] = path_half_width(lerp(A, j, t), E1, E_k, Z, el_Z, frac, path)
+        if prev >= 0:
+            for i in range(prev + 1, k):
+                A2[i] = A2[prev] + (A2[k] - A2[prev]) * (i - prev) / (k - prev)
+        prev = k
+        if k == k1:
+            break
+        k = min(k + MS_NODE_STRIDE, k1)
 
 
 @njit(cache=True)
