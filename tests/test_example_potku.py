@@ -17,7 +17,9 @@ import numpy as np
 import pytest
 
 from recoilsim.errors import RecoilsimError
-from recoilsim.io.potku import element_spectra, read_asc, read_cuts, read_sel, rebin_calibration
+from recoilsim.analysis.element_spectra import element_spectra, rebin_calibration
+from recoilsim.io.potku_events import read_asc
+from recoilsim.io.potku_selections import read_cuts, read_sel
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "potku-ecaart-11-mini"

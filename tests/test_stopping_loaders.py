@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 
+from recoilsim.io import stopping_files as rf
 from recoilsim.stopping import tables as rs
 from recoilsim.errors import RecoilsimError
 
@@ -63,7 +64,7 @@ def _srim_text(scale=1.0):
 def test_read_srim_table(tmp_path):
     p = tmp_path / "Lithium in Cu.txt"
     p.write_text(_srim_text())
-    t = rs.read_srim_table(p)
+    t = rf.read_srim_table(p)
     assert (t.z1, t.z2) == (3, 29)
     assert np.allclose(t.e_per_u, np.array([0.5, 1.0, 2.0, 4.0]) / 7.016)
     assert np.allclose(t.S, [100.0, 110.0, 130.0, 140.0], rtol=2e-3)  # 4-digit file values
@@ -76,7 +77,7 @@ def test_read_srim_decimal_comma(tmp_path):
     import re
     txt = re.sub(r"(\d)\.(\d)", r"\1,\2", txt)
     p.write_text(txt)
-    t = rs.read_srim_table(p)
+    t = rf.read_srim_table(p)
     assert (t.z1, t.z2) == (3, 29)
     assert t.S[2] == pytest.approx(130.0, rel=2e-3)
 
@@ -84,7 +85,7 @@ def test_read_srim_decimal_comma(tmp_path):
 def test_srim_override_changes_stopping(tmp_path):
     p = tmp_path / "li_cu.txt"
     p.write_text(_srim_text(scale=1.0))
-    src = rs.StoppingSource([rs.read_srim_table(p)])
+    src = rs.StoppingSource([rf.read_srim_table(p)])
     assert src.pairs == [(3, 29)]
     # inside the user table: the user's numbers (log-log between its points) + ZBL nuclear
     se = rs.stopping(LI7, "Cu", 2.0, source=src, nuclear=False)
@@ -100,13 +101,13 @@ def test_srim_bad_files(tmp_path):
     p = tmp_path / "bad.txt"
     p.write_text("hello\nworld\n")
     with pytest.raises(RecoilsimError, match="SRIM file"):
-        rs.read_srim_table(p)
+        rf.read_srim_table(p)
     p.write_text(_srim_text().replace("     Cu     29    100.00    100.00",
                                       "     Li      3     50.00     10.00\n     Cu     29     50.00     90.00"))
     with pytest.raises(RecoilsimError, match="single-element"):
-        rs.read_srim_table(p)
+        rf.read_srim_table(p)
     with pytest.raises(RecoilsimError, match="file"):
-        rs.read_srim_table(tmp_path / "missing.txt")
+        rf.read_srim_table(tmp_path / "missing.txt")
 
 
 GSTO = """\
@@ -138,12 +139,12 @@ x-scale=log10
 def test_read_gsto(tmp_path):
     p = tmp_path / "test.gsto"
     p.write_text(GSTO)
-    tabs = rs.read_gsto(p)
+    tabs = rf.read_gsto(p)
     assert [(t.z1, t.z2) for t in tabs] == [(3, 28), (3, 29)]
     cu = tabs[1]
     assert np.allclose(cu.e_per_u, [0.1, 0.1 * math.sqrt(10), 1.0])
     assert np.allclose(cu.S, [80, 100, 95])
-    only = rs.read_gsto(p, pairs=[(3, 29)])
+    only = rf.read_gsto(p, pairs=[(3, 29)])
     assert len(only) == 1 and only[0].z2 == 29
     src = rs.StoppingSource(only)
     e = 0.1 * math.sqrt(10) * 7.016  # MeV at the middle node
@@ -159,7 +160,7 @@ def test_read_gsto_velocity_arb(tmp_path):
                      "==END-OF-HEADER=="] + [str(x) for x in v] + ["10", "14", "12"]) + "\n"
     p = tmp_path / "arb.gsto"
     p.write_text(txt)
-    (t,) = rs.read_gsto(p)
+    (t,) = rf.read_gsto(p)
     u_kg, mev_j = 1.66053906660e-27, 1.602176634e-13
     assert np.allclose(t.e_per_u, [0.5 * x * x * u_kg / mev_j for x in v])
     assert (t.z1, t.z2) == (1, 14)
@@ -178,25 +179,25 @@ def test_gsto_bad(tmp_path, change, match):
     p = tmp_path / "bad.gsto"
     p.write_text(GSTO.replace(*change))
     with pytest.raises(RecoilsimError, match=match):
-        rs.read_gsto(p)
+        rf.read_gsto(p)
 
 
 def test_plain_table_units(tmp_path):
     p = tmp_path / "li_cu.dat"
     p.write_text("# E(MeV)  S\n0.5 100\n1.0, 110\n2.0 130\n")
-    t = rs.read_plain_table(p, "7Li", "Cu")
+    t = rf.read_plain_table(p, "7Li", "Cu")
     assert (t.z1, t.z2) == (3, 29)
     assert np.allclose(t.S, [100, 110, 130])
     assert t.e_per_u[1] == pytest.approx(1.0 / 7.016004, rel=1e-5)
     # keV/nm with density: S[eV/1e15] = S[keV/nm] / (n * 1e-25)
-    t2 = rs.read_plain_table(p, "7Li", "Cu", units="keV/nm", density_g_cm3=8.92)
+    t2 = rf.read_plain_table(p, "7Li", "Cu", units="keV/nm", density_g_cm3=8.92)
     n = 8.92 * 6.02214076e23 / 63.546
     assert t2.S[0] == pytest.approx(100 / (n * 1e-25), rel=1e-4)
     # MeV/(mg/cm2): 1e15 Cu atoms weigh 63.546e15/N_A g
-    t3 = rs.read_plain_table(p, "7Li", "Cu", units="MeV/(mg/cm2)")
+    t3 = rf.read_plain_table(p, "7Li", "Cu", units="MeV/(mg/cm2)")
     assert t3.S[0] == pytest.approx(100 * 1e6 * 63.546e15 / 6.02214076e23 * 1e3, rel=1e-4)
     # energies per mass
-    t4 = rs.read_plain_table(p, "7Li", "Cu", energy_unit="keV/u")
+    t4 = rf.read_plain_table(p, "7Li", "Cu", energy_unit="keV/u")
     assert t4.e_per_u[0] == pytest.approx(0.5e-3)
 
 
@@ -204,20 +205,20 @@ def test_plain_table_bad(tmp_path):
     p = tmp_path / "x.dat"
     p.write_text("1 2\nfoo bar\n")
     with pytest.raises(RecoilsimError, match="two numbers"):
-        rs.read_plain_table(p, "7Li", "Cu")
+        rf.read_plain_table(p, "7Li", "Cu")
     p.write_text("1 2\n")
     with pytest.raises(RecoilsimError, match="two rows"):
-        rs.read_plain_table(p, "7Li", "Cu")
+        rf.read_plain_table(p, "7Li", "Cu")
     p.write_text("1 2\n2 -3\n")
     with pytest.raises(RecoilsimError, match="> 0"):
-        rs.read_plain_table(p, "7Li", "Cu")
+        rf.read_plain_table(p, "7Li", "Cu")
     p.write_text("1 2\n2 3\n")
     with pytest.raises(RecoilsimError, match="density"):
-        rs.read_plain_table(p, "7Li", "Cu", units="keV/nm")
+        rf.read_plain_table(p, "7Li", "Cu", units="keV/nm")
     with pytest.raises(RecoilsimError, match="units"):
-        rs.read_plain_table(p, "7Li", "Cu", units="furlongs")
+        rf.read_plain_table(p, "7Li", "Cu", units="furlongs")
     with pytest.raises(RecoilsimError, match="energy_unit"):
-        rs.read_plain_table(p, "7Li", "Cu", energy_unit="erg")
+        rf.read_plain_table(p, "7Li", "Cu", energy_unit="erg")
     with pytest.raises(RecoilsimError, match="table"):
         rs.StoppingSource().add("not a table")
 
@@ -231,7 +232,7 @@ def test_srim_file_from_lunasrim_round_trip(tmp_path):
     rep = api.stopping_report("Li", "Cu", emin=100, emax=5000, units="eV/(1E15 atoms/cm2)", mass=7.016)
     p = tmp_path / "Lithium in Copper.txt"
     p.write_text("\n".join(rep.lines()) + "\n")
-    t = rs.read_srim_table(p)
+    t = rf.read_srim_table(p)
     assert (t.z1, t.z2) == (3, 29)
     for e_u, s in zip(t.e_per_u, t.S):
         assert rs.stopping(LI7, "Cu", e_u * 7.016, nuclear=False) == pytest.approx(s, rel=2e-3)

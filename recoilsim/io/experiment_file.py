@@ -481,14 +481,10 @@ class ExperimentFile:
 
 
 def _read_toml(path: os.PathLike | str) -> tuple[Path, dict]:
-    p = Path(path)
-    if not p.exists():
-        raise RecoilsimError("experiment file", str(p), "an existing TOML file")
-    if not p.is_file():
-        raise RecoilsimError("experiment file", str(p), "a file, not a directory")
-    from .files import read_bytes  # here: recoilsim.io imports xarray, not needed to parse TOML
+    from .files import MiB, input_path, read_bytes
 
-    p, raw = read_bytes(p, "experiment file")
+    p = input_path(path, "experiment file")
+    p, raw = read_bytes(p, "experiment file", max_bytes=16 * MiB)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -498,6 +494,8 @@ def _read_toml(path: os.PathLike | str) -> tuple[Path, dict]:
         return p, tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise RecoilsimError(f"{p}", "TOML syntax", f"valid TOML: {exc}") from None
+    except RecursionError:  # tomllib recurses once per level of nested arrays/tables
+        raise RecoilsimError(f"{p}", "deeply nested arrays or tables", "TOML nested at most a few levels deep") from None
 
 
 def load_file(path: os.PathLike | str) -> ExperimentFile:

@@ -37,7 +37,7 @@ import xarray as xr
 
 from ..errors import RecoilsimError
 from .atomic import atomic_write, refuse_overwrite_inputs
-from .files import read_bytes
+from .files import MiB, read_bytes
 
 __all__ = ["IDF_NS", "SIMNRA_NS", "IdfSpectrum", "IdfDocument", "read_idf", "write_idf"]
 
@@ -287,7 +287,9 @@ def _parse_sample(sample_el: ET.Element, where: str):
         if t_el is None:
             raise RecoilsimError(f"{lw}/layerthickness", None, "a layer thickness in 1e15at/cm2")
         t = _num(t_el, "1e15at/cm2", f"{lw}/layerthickness")
-        if t <= 0:
+        if t < 0:
+            raise RecoilsimError(f"{lw}/layerthickness", t, "a thickness >= 0 (1e15 at/cm2)")
+        if t == 0:
             continue  # SIMNRA writes empty layers with zero thickness
         amounts: dict[str, float] = {}
         iso_amounts: dict[str, dict[int, float]] = {}
@@ -351,7 +353,9 @@ def read_idf(path: os.PathLike | str) -> IdfDocument:
         calibration dicts), ``notes``. :meth:`IdfDocument.beam` / :meth:`IdfDocument.geometry`
         build recoilsim objects.
     """
-    p, blob = read_bytes(path, "IDF file")
+    p, blob = read_bytes(path, "IDF file", max_bytes=256 * MiB)
+    if not blob.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<"):
+        raise RecoilsimError(f"IDF file {p}", blob[:20], "an XML document starting with '<'")
     if b"<!ENTITY" in blob or b"<!entity" in blob:
         raise RecoilsimError(f"IDF file {p}", "<!ENTITY ...>", "XML without entity declarations")
     try:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import os
+from array import array
 from pathlib import Path
 from typing import Iterable
 
@@ -22,13 +23,14 @@ import xarray as xr
 
 from ..errors import RecoilsimError
 from .atomic import atomic_write, refuse_overwrite_inputs
-from .files import read_bytes
+from .files import MiB, input_path, iter_lines
 
 __all__ = ["read_spectrum", "read_spectra", "write_spectrum"]
 
 _COMMENTS = ("#", "%", "!", "//")
 _MAX_CHANNEL = 10_000_000
 _MAX_VALUE = 1e15
+_MAX_BYTES = 512 * MiB  # 1e7 channels of a few columns
 
 
 def _sniff(line: str) -> str | None:
@@ -56,23 +58,16 @@ def _number(tok: str, decimal_comma: bool) -> float | None:
 
 
 def _table(path) -> tuple[Path, list[str] | None, np.ndarray, list[int]]:
-    p, raw = read_bytes(path, "spectrum file")
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw.count(b"\n", 0, exc.start) + 1
-        raise RecoilsimError(f"{p} line {line}", raw[exc.start:exc.start + 4], "UTF-8 text") from None
-    if "\x00" in text:
-        line = text.count("\n", 0, text.index("\x00")) + 1
-        raise RecoilsimError(f"{p} line {line}", "NUL byte", "a text file")
+    what = "spectrum file"
+    p = input_path(path, what)
     delim: str | None = None
     decimal_comma = False
     header: list[str] | None = None
-    rows: list[list[float]] = []
-    linenos: list[int] = []
+    flat = array("d")  # the table, row after row: 8 bytes a value
+    linenos = array("q")
     ncols: int | None = None
     sniffed = False
-    for lineno, line in enumerate(text.splitlines(), start=1):
+    for lineno, line in iter_lines(p, what, max_bytes=_MAX_BYTES):
         s = line.strip()
         if not s or s.startswith(_COMMENTS):
             continue
@@ -84,7 +79,7 @@ def _table(path) -> tuple[Path, list[str] | None, np.ndarray, list[int]]:
         if delim is not None and toks and toks[-1] == "":
             toks = toks[:-1]  # trailing delimiter
         vals = [_number(t, decimal_comma) for t in toks]
-        if not rows and header is None and any(v is None for v in vals):
+        if not linenos and header is None and any(v is None for v in vals):
             if all(v is None for v in vals) and all(t for t in toks):
                 header = toks
                 ncols = len(toks)
@@ -102,11 +97,13 @@ def _table(path) -> tuple[Path, list[str] | None, np.ndarray, list[int]]:
                 raise RecoilsimError(f"{p} line {lineno} column {k + 1}", toks[k], "a finite number (no NaN/inf)")
             if abs(v) > _MAX_VALUE:
                 raise RecoilsimError(f"{p} line {lineno} column {k + 1}", toks[k], f"a number of magnitude <= {_MAX_VALUE:g}")
-        rows.append(vals)
+        if len(linenos) > _MAX_CHANNEL:
+            raise RecoilsimError(f"{p} line {lineno}", "too many rows", f"at most {_MAX_CHANNEL + 1} channels")
+        flat.extend(vals)
         linenos.append(lineno)
-    if not rows:
+    if not linenos:
         raise RecoilsimError(str(p), "no data rows", "at least one line of numbers (channel, counts)")
-    return p, header, np.asarray(rows, dtype=np.float64), linenos
+    return p, header, np.frombuffer(flat, dtype=np.float64).reshape(len(linenos), ncols), linenos
 
 
 def _channels(p: Path, table: np.ndarray, linenos: list[int], channel_column: int | None) -> np.ndarray:

@@ -50,8 +50,8 @@ class PotkuCase:
     """Everything read for one Potku measurement.
 
     experiment : the fit's experiment: the file's experiment with recoils = the spectra's elements and
-        the detector rebinned (``rebin`` raw channels per bin, :func:`recoilsim.io.potku.rebin_calibration`).
-    measured : element spectra (counts per bin) from the polygons, :func:`~recoilsim.io.potku.element_spectra`.
+        the detector rebinned (``rebin`` raw channels per bin, :func:`recoilsim.analysis.element_spectra.rebin_calibration`).
+    measured : element spectra (counts per bin) from the polygons, :func:`~recoilsim.analysis.element_spectra.element_spectra`.
     windows : fit windows in bins; fit : the raw ``[fit]`` settings.
     """
 
@@ -81,7 +81,9 @@ def load_case(path: os.PathLike | str, data_dir: os.PathLike | str | None = None
     ``data_dir`` overrides ``[spectra] data_dir`` (e.g. where the Potku folder lies elsewhere).
     """
     from ..io.experiment_file import load_file
-    from ..io.potku import element_spectra, read_asc, read_cuts, read_sel, rebin_calibration
+    from ..analysis.element_spectra import element_spectra, rebin_calibration
+    from ..io.potku_events import read_asc
+    from ..io.potku_selections import read_cuts, read_sel
 
     ef = load_file(path)
     sp, fs = ef.spectra, ef.fit
@@ -146,20 +148,15 @@ def fit_case(case: PotkuCase, progress: Callable[[str], None] | None = None):
 # ------------------------------------------------------------------------------ plots
 
 def _figure(nrows, ncols, size):
-    import matplotlib
-    matplotlib.use("Agg", force=False)
-    from matplotlib.figure import Figure
-    fig = Figure(figsize=size, dpi=110)
+    from ..plots.save import new_figure
+    fig = new_figure(size, dpi=110)
     return fig, fig.subplots(nrows, ncols, squeeze=False)
 
 
 def _save(fig, path, inputs):
-    from ..io.atomic import atomic_write, refuse_overwrite_inputs
-    refuse_overwrite_inputs(path, inputs)
+    from ..plots.save import save_figure
     fig.tight_layout()
-    with atomic_write(path, "wb") as f:
-        fig.savefig(f, format="png")
-    return Path(path)
+    return save_figure(fig, path, inputs=inputs, fmt="png")
 
 
 def plot_spectra(case: PotkuCase, sim: xr.Dataset, path, title: str):
@@ -228,7 +225,8 @@ def run(path: os.PathLike | str, out_dir: os.PathLike | str, data_dir: os.PathLi
     fit's status and ``files`` lists what was written.
     """
     from ..io.atomic import atomic_write, refuse_overwrite_inputs, write_netcdf
-    from ..io.potku import plot_tof_e, tof_e_histogram
+    from ..analysis.element_spectra import tof_e_histogram
+    from ..plots.tof_e import plot_tof_e
     from ..forward.simulate import simulate
 
     t0 = time.perf_counter()
