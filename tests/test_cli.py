@@ -120,8 +120,13 @@ def test_demo_writes_nc_csv_png(tmp_path):
     line = next(l for l in res.stdout.splitlines() if l.startswith("Li: surface"))
     nums = [float(x) for x in __import__("re").findall(r"channel (\d+\.\d)", line)]
     assert abs(nums[0] - 520) < 3 and abs(nums[1] - 570) < 5
-    # a second run replaces the outputs (atomically) and succeeds
-    assert run("demo", "--out", out).exit_code == 0
+    # a second run refuses to replace the outputs unless --overwrite (then atomically)
+    before = (out / "reference_spectra.csv").read_bytes()
+    res = run("demo", "--out", out)
+    assert res.exit_code == 2 and "--overwrite" in res.stderr
+    assert (out / "reference_spectra.csv").read_bytes() == before
+    assert run("demo", "--out", out, "--overwrite").exit_code == 0
+    assert not (out / "INCOMPLETE").exists()
 
 
 def test_simulate_example(tmp_path):

@@ -78,7 +78,7 @@ def _table(path) -> tuple[Path, list[str] | None, np.ndarray, list[int]]:
         toks = _split(s, delim)
         if delim is not None and toks and toks[-1] == "":
             toks = toks[:-1]  # trailing delimiter
-        vals = [_number(t, decimal_comma) for t in toks]
+        vals = [math.nan if t == "" else _number(t, decimal_comma) for t in toks]  # empty cell: NaN
         if not linenos and header is None and any(v is None for v in vals):
             if all(v is None for v in vals) and all(t for t in toks):
                 header = toks
@@ -93,7 +93,7 @@ def _table(path) -> tuple[Path, list[str] | None, np.ndarray, list[int]]:
             raise RecoilsimError(f"{p} line {lineno}", s[:60],
                                  f"{ncols} columns like the {'header' if header else 'first data line'} (found {len(vals)})")
         for k, v in enumerate(vals):
-            if not math.isfinite(v):
+            if not math.isfinite(v) and toks[k] != "":
                 raise RecoilsimError(f"{p} line {lineno} column {k + 1}", toks[k], "a finite number (no NaN/inf)")
             if abs(v) > _MAX_VALUE:
                 raise RecoilsimError(f"{p} line {lineno} column {k + 1}", toks[k], f"a number of magnitude <= {_MAX_VALUE:g}")
@@ -106,10 +106,19 @@ def _table(path) -> tuple[Path, list[str] | None, np.ndarray, list[int]]:
     return p, header, np.frombuffer(flat, dtype=np.float64).reshape(len(linenos), ncols), linenos
 
 
+def _filled(p: Path, col: np.ndarray, linenos, k: int, name: str) -> np.ndarray:
+    """``col`` if it has no empty cell (NaN in the table), else the error naming the first."""
+    empty = np.isnan(col)
+    if empty.any():
+        i = int(np.argmax(empty))
+        raise RecoilsimError(f"{p} line {linenos[i]} column {k + 1} ({name})", "empty cell", "a number")
+    return col
+
+
 def _channels(p: Path, table: np.ndarray, linenos: list[int], channel_column: int | None) -> np.ndarray:
     if channel_column is None:
         return np.arange(table.shape[0], dtype=np.int64)
-    ch = table[:, channel_column]
+    ch = _filled(p, table[:, channel_column], linenos, channel_column, "channel")
     bad = (ch != np.round(ch)) | (ch < 0) | (ch > _MAX_CHANNEL)
     if bad.any():
         i = int(np.argmax(bad))
@@ -156,7 +165,7 @@ def read_spectra(path: os.PathLike | str, channel_column: int | str | None = 0) 
             name = header[k]
         else:
             name = "counts" if not data_vars else f"col{k + 1}"
-        col = table[:, k]
+        col = _filled(p, table[:, k], linenos, k, name)
         neg = col < 0
         if neg.any():
             i = int(np.argmax(neg))
@@ -187,7 +196,7 @@ def read_spectrum(path: os.PathLike | str, counts_column: int | str = 1,
     if cc is not None and k == cc:
         raise RecoilsimError("counts_column", counts_column, "a column other than the channel column")
     ch = _channels(p, table, linenos, cc)
-    col = table[:, k]
+    col = _filled(p, table[:, k], linenos, k, "counts")
     neg = col < 0
     if neg.any():
         i = int(np.argmax(neg))

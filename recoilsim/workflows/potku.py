@@ -217,26 +217,42 @@ def _json_default(o):
     return str(o)
 
 
+OUTPUT_NAMES = ("tofe.png", "measured_spectra.nc", "spectra.png", "fit.png", "fit.nc", "simulation.nc",
+                "summary.json", "summary.txt")
+
+
 def run(path: os.PathLike | str, out_dir: os.PathLike | str, data_dir: os.PathLike | str | None = None,
-        progress: Callable[[str], None] | None = None) -> dict:
+        progress: Callable[[str], None] | None = None, overwrite: bool = False) -> dict:
     """Read, cut, plot, simulate, fit and write everything (see the module docstring).
+
+    The output folder is checked before anything is read or fitted and created only then
+    (:func:`recoilsim.io.outputs.check_output_dir`; ``overwrite`` allows replacing an earlier
+    run's outputs); while it is written it holds a file ``INCOMPLETE``, which stays if the run is
+    interrupted.
 
     Returns the summary dict (also written as ``summary.json``); its ``status`` is the film
     fit's status and ``files`` lists what was written.
     """
-    from ..io.atomic import atomic_write, refuse_overwrite_inputs, write_netcdf
+    from ..io.outputs import check_output_dir, writing
+
+    t0 = time.perf_counter()
+    say = progress or (lambda s: None)
+    out = check_output_dir(out_dir, OUTPUT_NAMES, inputs=[path], overwrite=overwrite)
+    case = load_case(path, data_dir)
+    data_root = Path(case.inputs[0]).resolve().parent
+    if out.resolve() == data_root or data_root in out.resolve().parents:
+        raise RecoilsimError("output folder", str(out), f"a folder outside the input data ({data_root})")
+    check_output_dir(out, OUTPUT_NAMES, inputs=case.inputs, overwrite=overwrite)
+    with writing(out, "fit") as out:
+        return _fit_and_write(case, out, say, t0)
+
+
+def _fit_and_write(case: PotkuCase, out: Path, say: Callable[[str], None], t0: float) -> dict:
+    from ..io.atomic import atomic_write, write_netcdf
     from ..analysis.element_spectra import tof_e_histogram
     from ..plots.tof_e import plot_tof_e
     from ..forward.simulate import simulate
 
-    t0 = time.perf_counter()
-    say = progress or (lambda s: None)
-    case = load_case(path, data_dir)
-    out = Path(out_dir)
-    data_root = Path(case.inputs[0]).resolve().parent
-    if out.resolve() == data_root or data_root in out.resolve().parents:
-        raise RecoilsimError("output folder", str(out), f"a folder outside the input data ({data_root})")
-    out.mkdir(parents=True, exist_ok=True)
     files = []
     counts = {lab: int(c.tof.size) for lab, c in case.cuts.items()}
     say(f"read {case.events.sizes['event']} events, {len(case.selections)} polygons, {len(case.cuts)} cut files")
@@ -271,7 +287,6 @@ def run(path: os.PathLike | str, out_dir: os.PathLike | str, data_dir: os.PathLi
     summary["files"] = [str(f) for f in files] + [str(out / "summary.json"), str(out / "summary.txt")]
     for name, body in (("summary.json", json.dumps(summary, indent=1, default=_json_default)),
                        ("summary.txt", text + "\n")):
-        refuse_overwrite_inputs(out / name, case.inputs)
         with atomic_write(out / name) as f:
             f.write(body)
     say(text)
