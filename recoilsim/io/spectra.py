@@ -76,8 +76,8 @@ def _table(path) -> tuple[Path, list[str] | None, np.ndarray, list[int]]:
             decimal_comma = delim == ";"
             sniffed = True
         toks = _split(s, delim)
-        if delim is not None and toks and toks[-1] == "":
-            toks = toks[:-1]  # trailing delimiter
+        if delim is not None and toks and toks[-1] == "" and (ncols is None or len(toks) > ncols):
+            toks = toks[:-1]  # trailing delimiter (not an empty last cell of a row as long as the header)
         vals = [math.nan if t == "" else _number(t, decimal_comma) for t in toks]  # empty cell: NaN
         if not linenos and header is None and any(v is None for v in vals):
             if all(v is None for v in vals) and all(t for t in toks):
