@@ -365,6 +365,8 @@ def read_cuts(directory: os.PathLike | str, pattern: str = "*.cut") -> dict[str,
 
     Element-losses splits are keyed ``'7Li.0.3'``.
     """
+    if isinstance(directory, bool) or not isinstance(directory, (str, os.PathLike)):
+        raise RecoilsimError("cut directory", directory, "a folder path (str or os.PathLike)")
     d = Path(directory)
     if not d.is_dir():
         raise RecoilsimError("cut directory", str(d), "an existing directory")

@@ -65,6 +65,8 @@ def read_potku_settings(path: os.PathLike | str, measurement: str | None = None)
         slope_ns, offset_ns}, ``target_density_g_cm3``, ``depth_profile`` (raw),
         ``project_name``, ``sources`` (files used).
     """
+    if isinstance(path, bool) or not isinstance(path, (str, os.PathLike)):
+        raise RecoilsimError("Potku settings path", path, "a Potku project folder, .proj file or measurement folder")
     p = Path(path)
     if p.is_file() and p.suffix == ".proj":
         proj_dir = p.parent
