@@ -236,3 +236,61 @@ def test_srim_file_from_lunasrim_round_trip(tmp_path):
     assert (t.z1, t.z2) == (3, 29)
     for e_u, s in zip(t.e_per_u, t.S):
         assert rs.stopping(LI7, "Cu", e_u * 7.016, nuclear=False) == pytest.approx(s, rel=2e-3)
+
+
+def test_read_gsto_header_ending_with_an_empty_line(tmp_path):
+    """JIBAL's reader and writer end the header with an empty line, not '==END-OF-HEADER=='."""
+    p = tmp_path / "jibal.gsto"
+    p.write_text(GSTO.replace("==END-OF-HEADER==\n", "\n"))
+    a = rf.read_gsto(p)
+    p.write_text(GSTO)
+    b = rf.read_gsto(p)
+    assert [(t.z1, t.z2) for t in a] == [(3, 28), (3, 29)]
+    for ta, tb in zip(a, b):
+        assert np.array_equal(ta.e_per_u, tb.e_per_u) and np.array_equal(ta.S, tb.S)
+    assert np.allclose(a[1].S, [80, 100, 95])
+
+
+# the start of JIBAL's data/chu.stg (JYU-IBA/jibal): Chu's straggling correction to Bohr,
+# any ion (z1=-1), 14 energies in keV/u, header ended by an empty line; here for Z2 = 1, 2 only
+CHU_E = [10, 50, 100, 200, 300, 400, 500, 750, 1000, 1500, 2000, 3000, 5000, 10000]
+CHU_H = [1.492e-02, 4.262e-01, 8.3e-01, 1.14, 1.23, 1.23, 1.21, 1.16, 1.1, 1.06625, 1.04, 1.00724, 1.00266, 1.0]
+CHU_HE = [1.1497e-01, 4.7484e-01, 7.42e-01, 9.66e-01, 1.06, 1.09, 1.1, 1.1, 1.08, 1.04942, 1.03, 1.00606,
+          1.00192, 1.0]
+STG = ("type=stragg\nsource=Chu\nz1=-1\nz2-min=1\nz2-max=2\nstragg-unit=bohr\nx-scale=arb\nx-unit=keV/u\n"
+       "x-points=14\nformat=ascii\n\n" + "".join(f"{v}\n" for v in CHU_E + CHU_H + CHU_HE))
+
+
+def test_read_stg_jibal_straggling(tmp_path):
+    p = tmp_path / "chu.stg"
+    p.write_text(STG)
+    tabs = rf.read_stg(p)
+    assert [(t.z1, t.z2) for t in tabs] == [(None, 1), (None, 2)]  # z1=-1: any ion
+    h = tabs[0]
+    assert np.allclose(h.energy_MeV_u, np.array(CHU_E) / 1000.0)
+    assert np.allclose(h.bohr_ratio, CHU_H) and np.allclose(tabs[1].bohr_ratio, CHU_HE)
+    # linear in energy between the 50 and 100 keV/u nodes: (0.4262 + 0.83) / 2 at 75 keV/u
+    assert h.ratio(0.075) == pytest.approx((0.4262 + 0.83) / 2, rel=1e-12)
+    assert h.ratio(20.0) == pytest.approx(1.0)  # held beyond the table
+    assert [t.z2 for t in rf.read_stg(p, pairs=[(3, 2)])] == [2]  # any ion in He
+    assert "Chu" in h.source
+
+
+@pytest.mark.parametrize("change,match", [
+    (("type=stragg", "type=electronic"), "stragg"),
+    (("stragg-unit=bohr", "stragg-unit=J2m2"), "bohr"),
+    (("x-points=14", "x-points=15"), "values"),
+    (("\n0.01492\n", "\n-0.01492\n"), ">= 0"),
+])
+def test_read_stg_bad(tmp_path, change, match):
+    p = tmp_path / "bad.stg"
+    p.write_text(STG.replace(*change))
+    with pytest.raises(RecoilsimError, match=match):
+        rf.read_stg(p)
+
+
+def test_read_gsto_refuses_a_straggling_file(tmp_path):
+    p = tmp_path / "chu.stg"
+    p.write_text(STG)
+    with pytest.raises(RecoilsimError, match="read_stg"):
+        rf.read_gsto(p)

@@ -237,7 +237,7 @@ def read_gsto(path, pairs: Iterable[tuple[int, int]] | None = None) -> list[Stop
     """
     g = _read_gsto_file(path)
     typ = g.header.get("type", "electronic").lower()
-    if typ not in ("electronic", "stop", "sto", "ele"):
+    if typ != "electronic":
         raise RecoilsimError("GSTO type", typ, "electronic stopping (.stg straggling files: read_stg; nuclear "
                                                "stopping is added by recoilsim: ZBL)")
     sto = re.sub(r"\s", "", g.header.get("sto-unit", "eV/(1e15 atoms/cm2)")).lower()
