@@ -117,6 +117,9 @@ def test_demo_writes_nc_csv_png(tmp_path):
     assert (out / "reference_spectra.png").read_bytes()[:4] == b"\x89PNG"
     # the table and the Li surface / interface channels (paper: 520 and 570)
     assert "Li" in res.stdout and "LiPON" in res.stdout
+    # C lies in the top layer (0.5 at.% in Cu): its first layer is named, at 0 nm, not '-'
+    c_row = next(l for l in res.stdout.splitlines() if l.strip("│ ").startswith("C "))
+    assert "Cu (at 0 nm)" in c_row, c_row
     line = next(l for l in res.stdout.splitlines() if l.startswith("Li: surface"))
     nums = [float(x) for x in __import__("re").findall(r"channel (\d+\.\d)", line)]
     assert abs(nums[0] - 520) < 3 and abs(nums[1] - 570) < 5
@@ -173,3 +176,17 @@ def test_simulate_empty_spectrum_warns(tmp_path):
     assert res.exit_code == 0, res.output
     assert "warning:" in res.stderr and "empty" in res.stderr
     assert (tmp_path / "o" / "empty_spectra.csv").is_file()
+
+
+def test_default_outputs_are_git_ignored():
+    """bench.json and every command's default output folder are in .gitignore."""
+    import inspect
+
+    from recoilsim import cli
+
+    ignored = set((Path(__file__).resolve().parents[1] / ".gitignore").read_text().split())
+    defaults = {str(inspect.signature(f).parameters["out"].default.default) for f in (cli.demo, cli.paper, cli.fit_cmd)}
+    assert defaults == {"recoilsim-demo", "recoilsim-paper", "fit-out"}
+    for name in defaults:
+        assert f"{name}/" in ignored
+    assert "bench.json" in ignored
