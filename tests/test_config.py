@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from recoilsim.io.experiment_file import (ExperimentFile, dump_experiment, dump_file, dumps_toml, experiment_from_dict,
-                              experiment_to_dict, load_experiment, load_file)
+from recoilsim.io.experiment_dump import dump_experiment, dump_file, dumps_toml
+from recoilsim.io.experiment_file import (ExperimentFile, experiment_from_dict, experiment_to_dict, load_experiment,
+                                          load_file)
 from recoilsim.errors import RecoilsimError
 from recoilsim.model.experiment import reference_experiment
 from recoilsim.model.sample import Profile
@@ -317,7 +318,7 @@ def test_dump_never_overwrites(tmp_path):
 
 
 def test_dump_is_atomic_on_failure(tmp_path, monkeypatch):
-    import recoilsim.io.experiment_file as config
+    import recoilsim.io.experiment_dump as config
 
     target = tmp_path / "exp.toml"
     target.write_text("old")

@@ -98,7 +98,7 @@ def test_fit_of_the_example_converges_and_is_sensible(tmp_path):
     docs/worked_example_potku.md section 4), so the test takes ~22 s too; it ends within 0.04 sigma
     of the example's result and checks convergence, the outputs and the numbers.
     """
-    from recoilsim.io.experiment_file import dumps_toml
+    from recoilsim.io.experiment_dump import dumps_toml
     from recoilsim.workflows.potku import run
 
     d = tomllib.loads(EXAMPLE.read_text())

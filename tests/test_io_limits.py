@@ -1,7 +1,6 @@
 """Readers on bad paths and huge or garbage files (issue 15 item 5): only RecoilsimError, early,
 small; negative IDF thickness and NaN in netCDF refused."""
 
-import os
 import random
 import time
 import tracemalloc

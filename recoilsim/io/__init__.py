@@ -1,6 +1,7 @@
 """File input/output, one module per format.
 
-* :mod:`~recoilsim.io.experiment_file`: experiment files (TOML) <-> :class:`~recoilsim.model.experiment.Experiment`
+* :mod:`~recoilsim.io.experiment_file`, :mod:`~recoilsim.io.experiment_dump`: experiment files
+  (TOML) -> :class:`~recoilsim.model.experiment.Experiment` and back
 * :mod:`~recoilsim.io.spectra`: plain spectra (``channel, counts`` text / CSV)
 * :mod:`~recoilsim.io.potku_events`: Potku list-mode events (``.asc``)
 * :mod:`~recoilsim.io.potku_selections`: Potku polygon cuts (``.sel``) and event lists (``.cut``)
@@ -23,7 +24,7 @@ import importlib
 _API = {
     "atomic_write": "atomic", "refuse_overwrite_inputs": "atomic", "write_netcdf": "atomic",
     "read_netcdf": "atomic",
-    "read_idf": "idf", "write_idf": "idf", "IdfDocument": "idf", "IdfSpectrum": "idf",
+    "read_idf": "idf", "write_idf": "idf_write", "IdfDocument": "idf", "IdfSpectrum": "idf",
     "read_asc": "potku_events",
     "read_sel": "potku_selections", "read_cut": "potku_selections", "read_cuts": "potku_selections",
     "Selection": "potku_selections", "CutFile": "potku_selections", "selection_mask": "potku_selections",
@@ -32,7 +33,7 @@ _API = {
     "read_spectrum": "spectra", "read_spectra": "spectra", "write_spectrum": "spectra",
     "read_srim_table": "stopping_files", "read_gsto": "stopping_files", "read_plain_table": "stopping_files",
     "read_stg": "stopping_files",
-    "load_experiment": "experiment_file", "dump_experiment": "experiment_file",
+    "load_experiment": "experiment_file", "dump_experiment": "experiment_dump",
 }
 
 __all__ = list(_API)

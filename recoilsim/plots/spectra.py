@@ -13,13 +13,12 @@ file). Every function returns the :class:`matplotlib.figure.Figure`.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
 
 from ..errors import RecoilsimError
-from .save import FORMATS, new_figure, save_figure
+from .save import new_figure, save_figure
 
 __all__ = ["plot_spectra", "plot_tofe_map", "channel_depth_mapping"]
 

@@ -5,13 +5,16 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 import numpy as np
 import xarray as xr
 
 from ..errors import RecoilsimError
 from .save import new_figure, save_figure
+
+if TYPE_CHECKING:
+    from ..io.potku_selections import Selection
 
 __all__ = ["plot_tof_e"]
 
