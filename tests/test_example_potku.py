@@ -157,4 +157,8 @@ def test_cli_fit_without_spectra_needs_a_potku_section(tmp_path):
     p = tmp_path / "ref.toml"
     p.write_text("reference = true\n")
     res = CliRunner().invoke(app, ["fit", str(p), "-o", str(tmp_path / "o")])
+    assert res.exit_code == 2 and "pass a spectra file" in res.output and "format = 'potku'" in res.output
+    assert not (tmp_path / "o").exists()
+    p.write_text("reference = true\n[spectra]\nformat = 'csv'\n")  # a [spectra] section of another kind
+    res = CliRunner().invoke(app, ["fit", str(p), "-o", str(tmp_path / "o")])
     assert res.exit_code == 2 and "spectra.format" in res.output
