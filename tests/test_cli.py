@@ -190,3 +190,19 @@ def test_default_outputs_are_git_ignored():
     for name in defaults:
         assert f"{name}/" in ignored
     assert "bench.json" in ignored
+
+
+def test_docstring_lists_every_command():
+    from recoilsim import cli
+
+    names = {c.name or c.callback.__name__ for c in cli.app.registered_commands}
+    assert names == {"demo", "simulate", "kinematics", "paper", "fit"}
+    for n in names:
+        assert f"``{n}``" in cli.__doc__
+
+
+def test_figures_are_saved_one_way():
+    """Only recoilsim/plots/save.py calls savefig; every figure goes through save_figure."""
+    root = Path(__file__).resolve().parents[1] / "recoilsim"
+    callers = sorted(str(p.relative_to(root)) for p in root.rglob("*.py") if ".savefig(" in p.read_text())
+    assert callers == ["plots/save.py"]

@@ -178,3 +178,33 @@ def test_2gb_of_garbage_fails_fast_and_small(garbage_files, kind, name):
         tracemalloc.stop()
     assert elapsed < 5.0, f"{name}: {elapsed:.2f} s"
     assert peak < 200e6, f"{name}: peak {peak / 1e6:.0f} MB"
+
+
+def test_many_lines_refused_before_loading(tmp_path):
+    """read_spectra on 1e8 lines ended in MemoryError, read_sel on 1e8 lines took 7.7 GB: now the
+    size is checked first (a file of valid lines whose tail is a sparse hole stands in for them)."""
+    lines = "".join(f"{i},{i % 7}\n" for i in range(20000)).encode()
+    big = _sparse(tmp_path / "big.csv", 10**9, lines)
+    sel_line = b"ERD    Li    7    1.0        #ff0000    1,5,5;1,1,5\n"
+    big_sel = _sparse(tmp_path / "big.sel", 10**9, sel_line * 1000)
+    for reader, p in ((read_spectrum, big), (read_spectra, big), (read_sel, big_sel)):
+        tracemalloc.start()
+        t0 = time.perf_counter()
+        try:
+            with pytest.raises(RecoilsimError, match="MiB"):
+                reader(p)
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert time.perf_counter() - t0 < 1.0 and peak < 20e6
+
+
+def test_reading_a_toml_file_does_not_import_xarray(tmp_path):
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom recoilsim.io.experiment_file import load_experiment\n"
+            f"load_experiment({str(REF)!r})\nimport recoilsim.io\nprint('xarray' in sys.modules)")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == "False"

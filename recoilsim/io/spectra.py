@@ -30,7 +30,8 @@ __all__ = ["read_spectrum", "read_spectra", "write_spectrum"]
 _COMMENTS = ("#", "%", "!", "//")
 _MAX_CHANNEL = 10_000_000
 _MAX_VALUE = 1e15
-_MAX_BYTES = 512 * MiB  # 1e7 channels of a few columns
+_MAX_ROWS = 1 << 21  # channels in a file: spectra have up to tens of thousands
+_MAX_BYTES = 128 * MiB  # 2**21 rows of a few columns
 
 
 def _sniff(line: str) -> str | None:
@@ -97,8 +98,8 @@ def _table(path) -> tuple[Path, list[str] | None, np.ndarray, list[int]]:
                 raise RecoilsimError(f"{p} line {lineno} column {k + 1}", toks[k], "a finite number (no NaN/inf)")
             if abs(v) > _MAX_VALUE:
                 raise RecoilsimError(f"{p} line {lineno} column {k + 1}", toks[k], f"a number of magnitude <= {_MAX_VALUE:g}")
-        if len(linenos) > _MAX_CHANNEL:
-            raise RecoilsimError(f"{p} line {lineno}", "too many rows", f"at most {_MAX_CHANNEL + 1} channels")
+        if len(linenos) >= _MAX_ROWS:
+            raise RecoilsimError(f"{p} line {lineno}", "too many rows", f"at most {_MAX_ROWS} channels")
         flat.extend(vals)
         linenos.append(lineno)
     if not linenos:
