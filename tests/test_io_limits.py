@@ -1,8 +1,7 @@
-"""Readers on bad paths and huge or garbage files (issue 15 item 5): only RecoilsimError, early,
-small; negative IDF thickness and NaN in netCDF refused."""
+"""Readers on bad paths and huge files (issue 15 item 5): only RecoilsimError, early, small;
+negative IDF thickness and NaN in netCDF refused. 2 GB of garbage through every reader (time and
+memory budgets): benchmarks/test_bench_garbage.py."""
 
-import random
-import time
 import tracemalloc
 from pathlib import Path
 
@@ -70,10 +69,8 @@ def _sparse(path: Path, size: int, head: bytes = b"") -> Path:
 def test_read_idf_on_a_huge_file_is_refused_by_size(tmp_path):
     head = b'<?xml version="1.0"?>\n<idf xmlns="http://idf.schemas.itn.pt">\n' + b"<!-- x -->\n" * 6000
     p = _sparse(tmp_path / "huge.xnra", 2**31 + 10, head)  # 2 GiB: OverflowError in the XML parser before
-    t0 = time.perf_counter()
     with pytest.raises(RecoilsimError, match="MiB"):
         read_idf(p)
-    assert time.perf_counter() - t0 < 5
 
 
 IDF_NEGATIVE = """<?xml version="1.0" encoding="utf-8"?>
@@ -116,70 +113,6 @@ def test_read_netcdf_rejects_nan_and_inf(tmp_path, bad):
     assert np.isnan(back["counts"].values[1, 2]) or np.isinf(back["counts"].values[1, 2])
 
 
-def _garbage_text(n_bytes: int, seed: int = 0) -> bytes:
-    rng = random.Random(seed)
-    words = ["lorem", "ipsum", "12", "-3.5e7", "x;y", "a,b", "[[", "==", "<tag>", "{", "Li", "nan", "\t"]
-    out, size = [], 0
-    while size < n_bytes:
-        line = " ".join(rng.choice(words) for _ in range(rng.randint(1, 12))) + "\n"
-        out.append(line)
-        size += len(line)
-    return "".join(out).encode()
-
-
-GB2 = 2 * 10**9
-
-
-@pytest.fixture(scope="module")
-def garbage_files(tmp_path_factory):
-    """Two 2 GB garbage files that cost almost no disk: all NUL bytes (a sparse file), and 4 MiB
-    of random text lines followed by a sparse hole (every reader must fail inside the text)."""
-    d = tmp_path_factory.mktemp("garbage")
-    files = {}
-    for kind, head in (("nul", b""), ("text", _garbage_text(4 * 2**20))):
-        sub = d / kind
-        sub.mkdir()
-        names = {"cut": "x.Li.0.cut", "settings": "measuring_unit_settings.ini"}
-        files[kind] = {k: _sparse(sub / n, GB2, head) for k, n in names.items()}
-        files[kind]["any"] = _sparse(sub / "garbage.dat", GB2, head)
-        files[kind]["nc"] = _sparse(sub / "garbage.nc", GB2, head)
-        files[kind]["dir"] = sub
-    return files
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("kind", ["nul", "text"])
-@pytest.mark.parametrize("name", sorted({**FILE_READERS, **DIR_READERS}))
-def test_2gb_of_garbage_fails_fast_and_small(garbage_files, kind, name):
-    """Every reader rejects 2 GB of garbage within 5 s and with a peak of Python/numpy allocations
-    under 200 MB (tracemalloc; numpy reports its buffers to it)."""
-    f = garbage_files[kind]
-    if name == "read_cut":
-        args = (f["cut"],)
-    elif name == "read_netcdf":
-        args = (f["nc"],)
-    elif name == "read_cuts":
-        args = (f["dir"],)
-    elif name == "read_potku_settings":
-        args = (f["dir"],)
-    else:
-        args = (f["any"],)
-    reader = {**FILE_READERS, **DIR_READERS}[name]
-    if name == "fit spectra":
-        load_experiment(REF)  # not part of the measurement: reading the (small) experiment file
-    tracemalloc.start()
-    t0 = time.perf_counter()
-    try:
-        with pytest.raises(RecoilsimError):
-            reader(*args)
-        elapsed = time.perf_counter() - t0
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    assert elapsed < 5.0, f"{name}: {elapsed:.2f} s"
-    assert peak < 200e6, f"{name}: peak {peak / 1e6:.0f} MB"
-
-
 def test_many_lines_refused_before_loading(tmp_path):
     """read_spectra on 1e8 lines ended in MemoryError, read_sel on 1e8 lines took 7.7 GB: now the
     size is checked first (a file of valid lines whose tail is a sparse hole stands in for them)."""
@@ -189,14 +122,13 @@ def test_many_lines_refused_before_loading(tmp_path):
     big_sel = _sparse(tmp_path / "big.sel", 10**9, sel_line * 1000)
     for reader, p in ((read_spectrum, big), (read_spectra, big), (read_sel, big_sel)):
         tracemalloc.start()
-        t0 = time.perf_counter()
         try:
             with pytest.raises(RecoilsimError, match="MiB"):
                 reader(p)
             _, peak = tracemalloc.get_traced_memory()
         finally:
             tracemalloc.stop()
-        assert time.perf_counter() - t0 < 1.0 and peak < 20e6
+        assert peak < 20e6  # refused by size: nothing loaded (the time: benchmarks/test_bench_garbage.py)
 
 
 def test_reading_a_toml_file_does_not_import_xarray(tmp_path):
