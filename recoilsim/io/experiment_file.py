@@ -429,6 +429,9 @@ def _ef_from_dict(d: Mapping[str, Any], source: str, path: Path | None = None) -
         det = _detector(d["detector"])
         sample = _sample(d["sample"])
         options = _options(d.get("options", {}))
+        if path is not None and options.stopping not in ("srim2013", "catima") \
+                and not Path(options.stopping).expanduser().is_absolute():
+            options.stopping = str(path.parent / options.stopping)  # table paths relative to the file
         recoils = d.get("recoils")
         if recoils is None:
             recoils = sample.elements()
