@@ -373,5 +373,33 @@ def fit_cmd(experiment: Path = typer.Argument(..., help="experiment file (TOML)"
         _fail(f"fit {res.status}: {res.message}", code=1)
 
 
+# ----------------------------------------------------------------------------------------------
+# recoilsim import ...: other programs' projects -> experiment files
+# ----------------------------------------------------------------------------------------------
+
+import_app = typer.Typer(no_args_is_help=True, help="Bring other programs' projects in as experiment files.")
+app.add_typer(import_app, name="import")
+
+
+@import_app.command("potku")
+@handle_errors
+def import_potku_cmd(path: Path = typer.Argument(..., help="Potku measurement folder, project folder or .ini file"),
+                     out: Path = typer.Option(None, "--out", "-o", help="experiment file to write "
+                                                                      "(default: <measurement>.toml here)"),
+                     solid_angle_msr: float = typer.Option(1.0, "--solid-angle", help="solid angle in msr "
+                                                                                      "(not in Potku's files)"),
+                     n_channels: int = typer.Option(8192, "--channels", help="TOF channels"),
+                     overwrite: bool = typer.Option(False, "--overwrite", help="replace an existing output file")):
+    """Write an experiment TOML from a Potku measurement: beam, geometry, detector, calibration,
+    foil and cuts from its files; a placeholder sample to edit. `recoilsim simulate` runs it as it is."""
+    from .io.potku_import import import_potku, potku_measurement
+
+    if out is None:
+        folder, meas = potku_measurement(path)
+        out = Path(f"{(meas or folder).name}.toml")
+    written = import_potku(path, out, solid_angle_msr=solid_angle_msr, n_channels=n_channels, overwrite=overwrite)
+    _console().print(f"wrote {written} (edit its sample: Potku keeps none)")
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()
