@@ -266,12 +266,13 @@ def simulate(experiment: Path = typer.Argument(..., help="experiment file (TOML)
              format: str = typer.Option("nc,csv,png", "--format", "-f",
                                         help="comma-separated: nc, csv, png, svg, pdf"),
              depth_for: str = typer.Option("Li", "--depth-for", help="element whose depth labels the plot and CSV"),
-             tofe: bool = typer.Option(False, "--tofe", help="also simulate and plot the TOF-E map")):
-    """Simulate the spectra of an experiment file; writes <name>_spectra.{nc,csv,png} to --out."""
-    from .io.experiment_file import load_experiment
-
+             tofe: bool = typer.Option(False, "--tofe", help="also simulate and plot the TOF-E map"),
+             flight_length: Optional[float] = typer.Option(None, "--flight-length",
+                                                           help="TOF flight length in m (IDF/.xnra files)")):
+    """Simulate the spectra of an experiment file (TOML, or IDF/.xnra describing an ERDA/TOF
+    measurement); writes <name>_spectra.{nc,csv,png} to --out."""
     formats = _parse_formats(format)
-    exp = load_experiment(experiment)
+    exp = load_any_experiment(experiment, flight_length)
     out = _out_dir(out)
     ds = _run_simulation(exp, tofe=tofe)
     written = _write_outputs(ds, out, Path(experiment).stem, formats, [experiment], depth_for, tofe=tofe)
@@ -372,6 +373,19 @@ def fit_cmd(experiment: Path = typer.Argument(..., help="experiment file (TOML)"
     if not res.success:
         _fail(f"fit {res.status}: {res.message}", code=1)
 
+
+def load_any_experiment(path: Path, flight_length_m: float | None = None):
+    """An experiment from a TOML file, or from an IDF/.xnra file (ERDA/TOF) by its suffix."""
+    from .io.idf_experiment import IDF_SUFFIXES, experiment_from_idf
+
+    if Path(path).suffix.lower() in IDF_SUFFIXES:
+        return experiment_from_idf(path, flight_length_m=flight_length_m)
+    if flight_length_m is not None:
+        raise RecoilsimError("--flight-length", flight_length_m, "only with IDF/.xnra files (a TOML file gives "
+                                                                 "detector.flight_length_m)")
+    from .io.experiment_file import load_experiment
+
+    return load_experiment(path)
 
 # ----------------------------------------------------------------------------------------------
 # recoilsim import ...: other programs' projects -> experiment files
