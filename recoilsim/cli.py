@@ -268,7 +268,11 @@ def simulate(experiment: Path = typer.Argument(..., help="experiment file (TOML)
              depth_for: str = typer.Option("Li", "--depth-for", help="element whose depth labels the plot and CSV"),
              tofe: bool = typer.Option(False, "--tofe", help="also simulate and plot the TOF-E map"),
              flight_length: Optional[float] = typer.Option(None, "--flight-length",
-                                                           help="TOF flight length in m (IDF/.xnra files)")):
+                                                           help="TOF flight length in m (IDF/.xnra files)"),
+             measured: Optional[Path] = typer.Option(None, "--measured",
+                                                     help="measured spectra (.nc from simulate, or CSV with "
+                                                          "channel and one column per element) laid over the "
+                                                          "simulation with residuals; no fit")):
     """Simulate the spectra of an experiment file (TOML, or IDF/.xnra describing an ERDA/TOF
     measurement); writes <name>_spectra.{nc,csv,png} to --out."""
     formats = _parse_formats(format)
@@ -276,6 +280,7 @@ def simulate(experiment: Path = typer.Argument(..., help="experiment file (TOML)
     out = _out_dir(out)
     ds = _run_simulation(exp, tofe=tofe)
     written = _write_outputs(ds, out, Path(experiment).stem, formats, [experiment], depth_for, tofe=tofe)
+    written += write_views(ds, out, Path(experiment).stem, formats, [experiment], measured)
     _report(ds, exp, written, f"{exp.name}: simulated counts")
 
 
@@ -373,6 +378,50 @@ def fit_cmd(experiment: Path = typer.Argument(..., help="experiment file (TOML)"
     if not res.success:
         _fail(f"fit {res.status}: {res.message}", code=1)
 
+
+def read_measured(path: Path):
+    """Measured spectra for an overlay: a netCDF from simulate, or a text/CSV table whose
+    columns are named by element (read with the package's readers)."""
+    from .io.atomic import read_netcdf
+    from .io.spectra import read_spectra
+
+    return read_netcdf(path) if Path(path).suffix.lower() == ".nc" else read_spectra(path)
+
+
+def write_views(ds, out: Path, stem: str, formats: Sequence[str], inputs: Sequence,
+                measured: Path | None = None) -> list[Path]:
+    """Overview (TOF beside energy spectra) and, with ``measured``, the per-element overlay with
+    residuals and a table of Pearson chi2 per channel (channels with >= 1 simulated count)."""
+    from .plots.views import pearson_residuals, plot_element_panels, plot_overview
+
+    images = [f for f in formats if f in ("png", "svg", "pdf")]
+    written = []
+    meas = read_measured(measured) if measured is not None else None
+    for f in images:
+        plot_overview(ds, out / f"{stem}_views.{f}", inputs=inputs)
+        written.append(out / f"{stem}_views.{f}")
+    if meas is None:
+        return written
+    from .plots.views import measured_counts
+
+    elements = [str(e) for e in ds["element"].values]
+    found = {e: measured_counts(meas, e, ds["channel"].values) for e in elements}
+    found = {e: m for e, m in found.items() if m is not None}
+    if not found:
+        raise RecoilsimError("--measured", str(measured), f"columns or elements named like the simulated ones "
+                                                          f"({', '.join(elements)})")
+    for f in images or ["png"]:
+        p = out / f"{stem}_measured.{f}"
+        plot_element_panels(ds, p, elements=list(found), measured=meas, inputs=list(inputs) + [measured])
+        written.append(p)
+    con = _console()
+    con.print("element  channels  chi2/channel (Pearson, no fit)")
+    for e, m in found.items():
+        sim = np.asarray(ds["counts"].sel(element=e).values, dtype=float)
+        use = (sim >= 1.0) & np.isfinite(m)
+        r = pearson_residuals(m[use], sim[use])
+        con.print(f"{e:8s} {int(use.sum()):9d}  {float(np.mean(r * r)) if use.any() else float('nan'):.3f}")
+    return written
 
 def load_any_experiment(path: Path, flight_length_m: float | None = None):
     """An experiment from a TOML file, or from an IDF/.xnra file (ERDA/TOF) by its suffix."""
