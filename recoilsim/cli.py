@@ -193,8 +193,10 @@ def _summary_table(ds, exp, title: str):
 def _run_simulation(exp, tofe: bool = False):
     from .forward.simulate import simulate
 
+    from .workflows.progress import simulation_status
+
     con = _console(stderr=True)
-    with con.status(f"simulating {exp.name} ..."):
+    with con.status(simulation_status(exp.name)):
         return simulate(exp, tofe=tofe) if tofe else simulate(exp)
 
 
