@@ -244,7 +244,8 @@ def demo(out: Path = typer.Option(Path("recoilsim-demo"), "--out", "-o", help="o
          tofe: bool = typer.Option(False, "--tofe", help="also simulate and plot the TOF-E map")):
     """Simulate the built-in reference case (9 MeV 63Cu on Cu/LiPON/LATP; Li, P, O, N, C).
 
-    Writes reference_spectra.nc, .csv and .png (Fig. 4a-like, depth on the top axis) to --out.
+    Writes reference_spectra.nc, .csv and .png (Fig. 4a-like, depth on the top axis) and
+    reference_views.png (TOF beside energy spectra) to --out.
     """
     from .model.experiment import reference_experiment
 
@@ -252,6 +253,7 @@ def demo(out: Path = typer.Option(Path("recoilsim-demo"), "--out", "-o", help="o
     out = _out_dir(out)
     ds = _run_simulation(exp, tofe=tofe)
     written = _write_outputs(ds, out, "reference", ["nc", "csv", "png"], [], "Li", tofe=tofe)
+    written += write_views(ds, out, "reference", ["png"], [])
     _report(ds, exp, written, f"{exp.name}: simulated counts")
     rows = {r["element"]: r for r in spectra_summary(ds, exp)}
     li = rows.get("Li")
