@@ -144,6 +144,7 @@ def _cli_args(d: Path):
 @given(data=st.data())
 def test_fuzz_cli_arguments(quick, monkeypatch, data):
     _stand_ins(monkeypatch)
+    monkeypatch.chdir(quick)  # relative --out values (even '-f') land in the temporary folder
     cmd, rest = data.draw(_cli_args(quick))
     args = [cmd, *rest] if cmd else rest
     if any("\x00" in a for a in args):  # a NUL cannot reach a real command line
