@@ -22,19 +22,19 @@ def test_cache_dropped_only_when_a_source_changes(tmp_path):
     d = _copy_kernels(tmp_path)
     cache = d / "__pycache__"
     cache.mkdir()
-    (cache / "slab.simulate_bricks-1.py311.nbi").write_bytes(b"old index")
-    (cache / "slab.simulate_bricks-1.py311.1.nbc").write_bytes(b"old code")
-    (cache / "slab.cpython-311.pyc").write_bytes(b"python bytecode")
+    (cache / "bricks.simulate_bricks-1.py311.nbi").write_bytes(b"old index")
+    (cache / "bricks.simulate_bricks-1.py311.1.nbc").write_bytes(b"old code")
+    (cache / "bricks.cpython-311.pyc").write_bytes(b"python bytecode")
     assert drop_stale_numba_cache(d, cache)  # no stamp yet: dropped
-    assert not list(cache.glob("*.nb*")) and (cache / "slab.cpython-311.pyc").exists()
-    (cache / "slab.simulate_bricks-1.py311.nbi").write_bytes(b"new index")
+    assert not list(cache.glob("*.nb*")) and (cache / "bricks.cpython-311.pyc").exists()
+    (cache / "bricks.simulate_bricks-1.py311.nbi").write_bytes(b"new index")
     assert not drop_stale_numba_cache(d, cache)  # sources unchanged: kept
-    assert (cache / "slab.simulate_bricks-1.py311.nbi").exists()
+    assert (cache / "bricks.simulate_bricks-1.py311.nbi").exists()
     # a change in a module the cached function only calls into
     with open(d / "cross_section.py", "a") as fh:
         fh.write("\n# edited\n")
     assert drop_stale_numba_cache(d, cache)
-    assert not (cache / "slab.simulate_bricks-1.py311.nbi").exists()
+    assert not (cache / "bricks.simulate_bricks-1.py311.nbi").exists()
 
 
 def test_read_only_cache_folder_is_left_alone(tmp_path):
@@ -54,7 +54,7 @@ def test_stale_cache_cleanup_honours_numba_cache_dir(tmp_path, monkeypatch):
     cache = kernels.numba_cache_dir(d)
     assert cache is not None and user in cache.parents  # <user>/<kernels folder>_<hash of its path>
     cache.mkdir(parents=True, exist_ok=True)
-    stale = cache / "slab.simulate_bricks-1.py311.nbi"
+    stale = cache / "bricks.simulate_bricks-1.py311.nbi"
     stale.write_bytes(b"old index")
     assert drop_stale_numba_cache(d)  # default: the folder Numba uses
     assert not stale.exists() and (cache / "recoilsim-kernels.sha256").is_file()
