@@ -35,7 +35,7 @@ a substitute for a better model).
 
 from __future__ import annotations
 
-import copy
+import dataclasses
 import math
 import time
 from dataclasses import dataclass, field
@@ -76,8 +76,7 @@ def renominalise(exp: Experiment, film: int, interfaces: Sequence[int] = (), mix
     density assumes volume additivity of the film and of the pure substrate element's layer below
     (only used to quote nm).
     """
-    e = copy.deepcopy(exp)
-    layers = e.sample.layers
+    layers = list(exp.sample.layers)
     lf = layers[film]
     ff = dict(film_fractions) if film_fractions is not None else _fractions(lf)
     layers[film] = Layer(ff, areal_density_1e15=lf.areal_density_1e15, density_g_cm3=lf.density_g_cm3,
@@ -95,7 +94,7 @@ def renominalise(exp: Experiment, film: int, interfaces: Sequence[int] = (), mix
             rho = n / probe.atomic_density_cm3  # mass density that gives atomic density n
         layers[interface] = Layer(comp, areal_density_1e15=li.areal_density_1e15, density_g_cm3=rho, name=li.name,
                                   enrichment=li.enrichment, stopping_factors=li.stopping_factors)
-    return e
+    return dataclasses.replace(exp, sample=dataclasses.replace(exp.sample, layers=layers))
 
 
 @dataclass
