@@ -8,7 +8,6 @@ import math
 import sys
 from pathlib import Path
 
-import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from ms_monte_carlo import fwhm_sigma, iqr_sigma, reference_marker_mc  # noqa: E402

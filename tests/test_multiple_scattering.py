@@ -10,7 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from recoilsim import RecoilsimError
-from recoilsim.forward.simulate import prepare, run_bricks, simulate
+from recoilsim.forward.engine import prepare, run
+from recoilsim.forward.simulate import simulate
 from recoilsim.kernels.multiple_scattering import (LOG10_HALF_WIDTH, LOG10_TAU, half_width_after, reduced_half_width,
                                                    reduced_thickness)
 from recoilsim.model.experiment import Experiment, Options, reference_experiment
@@ -115,11 +116,11 @@ def marker_experiment(ms=True, only_ms=False):
 def marker_sigma_ns(exp, z_nm):
     """Time sigma (ns) of the 7Li brick at z_nm below the surface (a 1 nm marker's spread: its
     own width, 1 nm, adds < 0.01 ns)."""
-    arr = prepare(exp)
-    n, ta, tb, Y, sig_t, x_mid, *_ = run_bricks(arr)
-    i = [k for k, sp in enumerate(arr.species) if round(sp.mass_u) == 7][0]
-    ok = Y[i, :n] > 0
-    return float(np.interp(reference_depth_1e15(z_nm), x_mid[i, :n][ok], sig_t[i, :n][ok]))
+    inputs = prepare(exp)
+    b = run(inputs)
+    i = [k for k, sp in enumerate(inputs.species) if round(sp.mass_u) == 7][0]
+    ok = b.Y[i, :b.n] > 0
+    return float(np.interp(reference_depth_1e15(z_nm), b.x_mid[i, :b.n][ok], b.sig_t[i, :b.n][ok]))
 
 
 @pytest.mark.parametrize("z_nm", [30.0, 100.0])
@@ -169,8 +170,8 @@ def test_multiple_scattering_moves_counts_and_creates_none():
 def test_option_validated_and_off_without_resolution():
     with pytest.raises(RecoilsimError, match="multiple_scattering"):
         Options(multiple_scattering="yes")
-    assert prepare(_thin_stack(True, resolution=False)).kw["ms_on"] is False
-    assert prepare(_thin_stack(True)).kw["ms_on"] is True
+    assert prepare(_thin_stack(True, resolution=False)).options.multiple_scattering is False
+    assert prepare(_thin_stack(True)).options.multiple_scattering is True
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])

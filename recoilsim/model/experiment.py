@@ -54,6 +54,10 @@ class Options:
         angle and on the path lengths, as a Gaussian of the same half width
         (:mod:`recoilsim.kernels.multiple_scattering`, docs/multiple_scattering.md). The real
         shape also has a low-energy (late-time) tail that is not modelled.
+    stopping : str
+        Electronic stopping source: ``'srim2013'`` (shipped, default), ``'catima'`` (needs the
+        pycatima package) or the path of a file or folder of stopping tables (SRIM output,
+        JIBAL GSTO) overriding SRIM-2013 for the pairs they hold.
     """
 
     screening: str = "andersen"
@@ -65,6 +69,7 @@ class Options:
     max_sigma_fraction: float = 0.5
     profile_step_nm: float = 1.0
     multiple_scattering: bool = True
+    stopping: str = "srim2013"
 
     def __post_init__(self):
         if self.screening not in SCREENING:
@@ -79,6 +84,11 @@ class Options:
             raise RecoilsimError("options.multiple_scattering", self.multiple_scattering, "true or false")
         if not (0.01 <= float(self.profile_step_nm) <= 1000.0):
             raise RecoilsimError("options.profile_step_nm", self.profile_step_nm, "a number in [0.01, 1000]")
+        if not isinstance(self.stopping, str) or not self.stopping.strip():
+            raise RecoilsimError("options.stopping", self.stopping,
+                                 "'srim2013', 'catima' or the path of a stopping-table file or folder")
+        if self.stopping.strip().lower() in ("srim2013", "catima"):
+            self.stopping = self.stopping.strip().lower()
 
 
 @dataclass
@@ -95,6 +105,9 @@ class Experiment:
         Physics and numerics options.
     name : str
         Label stored with the results.
+    source : str, optional
+        The file the experiment was read from (set by the file readers; writers never write
+        over it). Not part of the physics: ignored by comparisons.
     """
 
     beam: Beam
@@ -104,6 +117,7 @@ class Experiment:
     recoils: Sequence[str]
     options: Options = field(default_factory=Options)
     name: str = "experiment"
+    source: str | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self):
         for f, t in (("beam", Beam), ("geometry", Geometry), ("detector", Detector), ("sample", Sample),
