@@ -35,7 +35,7 @@ def test_random_background_from_an_empty_region():
 
 def test_add_background_levels():
     sample = Sample([Layer("Li", areal_density_1e15=50.0)])
-    det = Detector(flight_length_m=0.6, solid_angle_msr=1.0, calibration_a_ns=0.1, calibration_b_ns=30.0,
+    det = Detector(flight_length_m=0.6, solid_angle_msr=1.0, calibration_a_ns=0.1, calibration_b_ns=45.0,
                    n_channels=512, timing_resolution_ps=150.0, foils=[Foil("C", thickness_ug_cm2=3.0)])
     ds = simulate(Experiment(Beam("63Cu", 9.0, fluence=1e12), Geometry(70, 70, 40), det, sample, ["Li"], Options()))
     out = add_background(ds, {"Li": (2.0, 0.1)})
