@@ -222,7 +222,7 @@ def test_dataset_structure_and_netcdf_roundtrip(reference, tmp_path):
 
 
 def test_li_profile_changes_only_near_interface(reference):
-    ex = simulate(reference_experiment(Profile("Li", [0, 30], [1.25, 1.0], kind="ratio")))
+    ex = simulate(reference_experiment(Profile("Li", [0, 30], [1.25, 1.0], kind="ratio"), multiple_scattering=False))
     r = ex.counts.sel(element="Li").values / np.maximum(reference.counts.sel(element="Li").values, 1e-9)
     d = reference.depth_nm.sel(element="Li").values
     near = (d > 33) & (d < 38)
