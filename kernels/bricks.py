@@ -28,6 +28,7 @@ from numba import njit
 from .cross_section import recoil_cross_section_at, recoil_cross_section_coeffs, scatter_cross_section
 from .exit_tables import exit_cell, exit_tables_down, exit_tables_surface
 from .kinematics import flight_time_ns, recoil_factor, scatter_factor, U_MEV
+from .brick_types import Bricks
 from .range_tables import cross_cell, cross_path, fill_tables, table_cell
 
 
@@ -41,76 +42,49 @@ def _dt_dE(t, E, mass):
 
 
 @njit(cache=True)
-def simulate_bricks(S, W, lnE0, dlnE, p_mass, p_klo, p_khi,
-                    blk_top, blk_fracS, blk_fracW, foil_fracS, foil_fracW, foil_path,
-                    efoil_fracS, efoil_fracW, efoil_path,
-                    beam_p, Z1, M1, E0,
-                    sp_p, sp_kind, sp_Z2, sp_M2, sp_dens, sp_out,
-                    eff_E, eff_v, eff_n,
-                    cos_in, cos_out, phi, sig_ang_in, sig_ang_out,
-                    L_m, relativistic, sig_timing, screening, yield_factor,
-                    t_stop, max_dt, sig_frac, max_bricks):
+def simulate_bricks(particles, stack, beam, species, geometry, detector, options):
     """Brick list of every outgoing species.
 
-    Parameters (arrays are float64 unless noted)
+    Parameters
     ----------
-    S, W : (n_p, n_el, n_grid)
-        Stopping (eV/1e15) and straggling (MeV^2/1e15) of each particle in each element.
-    lnE0, dlnE : float
-        Table grid, ln(E/M [MeV/u]).
-    p_mass : (n_p,) ; p_klo, p_khi : (n_p,) int64
-        Particle masses (u) and their node ranges.
-    blk_top : (n_b + 1,)
-        Block boundaries from the surface, 1e15 at/cm2.
-    blk_fracS, blk_fracW : (n_b, n_el)
-        Atomic fractions for stopping (times stopping factors) and for straggling.
-    foil_fracS, foil_fracW, foil_path
-        T1 foil (before the flight) composition and areal density (1e15 at/cm2).
-    efoil_fracS, efoil_fracW, efoil_path
-        Foils between the flight and the energy detector.
-    beam_p : int
-        Particle index of the beam; Z1, M1, E0 its charge, mass (u) and energy (MeV).
-    sp_p, sp_kind, sp_Z2 : (n_sp,) int64 ; sp_M2 : (n_sp,)
-        Per outgoing species: particle index, kind (0 recoil, +1/-1 scattered beam root),
-        target Z and mass.
-    sp_dens : (n_sp, n_b)
-        Atomic fraction of the target isotope in each block.
-    sp_out : (n_sp,) int64
-        Index of the species' exit tables (one per distinct outgoing particle).
-    eff_E, eff_v : (n_sp, n_pts) ; eff_n : (n_sp,) int64
-        Detection efficiency curve against energy after the foil (eff_n = 0: efficiency 1).
-    cos_in, cos_out, phi
-        Cosines of incidence and exit angles (from the normal) and the recoil/scattering angle.
-    sig_ang_in, sig_ang_out : float
-        Gaussian sigma (rad) of the incidence and detection angles (geometric spread).
-    L_m, relativistic, sig_timing
-        Flight length (m), relativistic flag, timing resolution sigma (ns).
-    screening : int
-        0 none, 1 Andersen, 2 L'Ecuyer.
-    yield_factor : float
-        Q * Omega[sr] * 1e-27 (mb -> cm2) * 1e15 (areal density unit) / cos(alpha).
-    t_stop : float
-        Time (ns) beyond which a species no longer needs bricks, once its bricks' Gaussian
-        spread (6 sigma, :func:`_sig_time`) no longer reaches back to it either.
-    max_dt : float
-        Largest allowed brick width in time (ns), whatever the resolution.
-    sig_frac : float
-        A species' brick may also be as wide as ``sig_frac`` times its own time sigma at the
-        brick top (0 disables): a box much narrower than the Gaussian it is convolved with
-        gains nothing from being split further (the error of the box shape is of order
-        (width/sigma)^2 times the yield's relative change across the brick).
-    max_bricks : int
-        Largest number of bricks (the output arrays grow up to it as needed).
+    particles : brick_types.Particles
+        Stopping and straggling tables of the beam and every outgoing particle.
+    stack : brick_types.Stack
+        The sample's blocks of uniform composition.
+    beam : brick_types.Beam
+        The incident ion (its index in ``particles``, Z, mass, energy).
+    species : brick_types.Species
+        Outgoing species: particle, kind, target, density per block, exit table, efficiency.
+    geometry : brick_types.Geometry
+        Incidence and exit cosines, recoil angle, angular spreads.
+    detector : brick_types.Detector
+        Foils, flight length, timing sigma, yield factor.
+    options : brick_types.Options
+        Relativistic flag and screening; ``t_stop`` (time beyond which a species no longer
+        needs bricks, once its bricks' Gaussian spread, 6 sigma of :func:`_sig_time`, no longer
+        reaches back to it either), ``max_dt`` (largest brick width in time), ``sig_frac`` (a
+        species' brick may also be as wide as ``sig_frac`` times its own time sigma at the
+        brick top, 0 disables: a box much narrower than the Gaussian it is convolved with gains
+        nothing from being split further, the error of the box shape being of order
+        (width/sigma)^2 times the yield's relative change across the brick) and ``max_bricks``
+        (the output arrays grow up to it as needed).
 
     Returns
     -------
-    n_bricks : int
-    ta, tb, Y, sig_t, x_mid, e_det, sig_e : (n_sp, n_bricks)
-        Boundary times (ns), yield (counts), time sigma (ns), mid depth (1e15 at/cm2), energy
-        at the energy detector (MeV) and its sigma (MeV).
-    overflow : bool
-        True if max_bricks was reached before the analysed depth ended.
+    brick_types.Bricks
+        ``n`` bricks: boundary times ta, tb (ns), yield Y (counts), time sigma sig_t (ns), mid
+        depth x_mid (1e15 at/cm2), energy at the energy detector e_det (MeV) and its sigma
+        sig_e (MeV), each (n_sp, n); ``overflow`` is True if max_bricks was reached before the
+        analysed depth ended.
     """
+    S, W, lnE0, dlnE, p_mass, p_klo, p_khi = particles
+    blk_top, blk_fracS, blk_fracW = stack
+    foil_fracS, foil_fracW, foil_path, efoil_fracS, efoil_fracW, efoil_path, _, _, yield_factor = detector
+    sp_p, sp_kind, sp_Z2, sp_M2, sp_dens, sp_out, eff_E, eff_v, eff_n = species
+    cos_in, cos_out, phi = geometry.cos_in, geometry.cos_out, geometry.phi
+    Z1, M1 = beam.Z, beam.mass_u
+    screening, t_stop, max_dt, sig_frac, max_bricks = (options.screening, options.t_stop, options.max_dt,
+                                                      options.sig_frac, options.max_bricks)
     n_p = S.shape[0]
     n_grid = S.shape[2]
     n_b = blk_fracS.shape[0]
@@ -178,15 +152,20 @@ def simulate_bricks(S, W, lnE0, dlnE, p_mass, p_klo, p_khi,
     p_emin = np.empty(n_p)  # lowest energy on each particle's tables (MeV)
     for p in range(n_p):
         p_emin[p] = p_mass[p] * math.exp(lnE0 + p_klo[p] * dlnE)
-    bp = beam_p
+    bp = beam.particle
     mb = p_mass[bp]
-    Eb_top = E0
+    Eb_top = beam.energy_MeV
     vb_top = 0.0
     nbr = 0
     overflow = False
     done = False
     tan_in = math.sqrt(1.0 - cos_in * cos_in) / cos_in
     tan_out = math.sqrt(1.0 - cos_out * cos_out) / cos_out
+    # working tables, updated in place (see _state)
+    blk = (Sv, Rt, Qt)
+    exits = (G, D, V, x_th)
+    etabs = (Se, Re, Qe)
+    pre = (K, dKdphi, xs_c, xs_w, xs_q)
     for b in range(n_b):
         if done:
             break
@@ -195,20 +174,16 @@ def simulate_bricks(S, W, lnE0, dlnE, p_mass, p_klo, p_khi,
                         p_klo[p], p_khi[p], Sv[p], Rt[p], Qt[p])
         thick = blk_top[b + 1] - blk_top[b]
         # state at the block top
-        _state(0.0, Eb_top, vb_top, bp, mb, Sv, Rt, Qt, lnE0, dlnE, p_klo, p_khi, p_mass,
-               G, D, V, x_th, Se, Re, Qe, efoil_path, p_emin, sp_p, sp_kind, sp_out, sp_M2, sp_Z2, K, dKdphi,
-               xs_c, xs_w, xs_q, Z1, M1, E0, cos_in, cos_out, tan_in, tan_out, phi, sig_ang_in, sig_ang_out,
-               L_m, relativistic, sig_timing, screening, t_cur, v_cur, e_cur, ve_cur, sg_cur)
+        _state(0.0, Eb_top, vb_top, particles, beam, species, geometry, detector, options, blk, exits, etabs, p_emin,
+               pre, tan_in, tan_out, (t_cur, v_cur, e_cur, ve_cur, sg_cur))
         d = 0.0
         dx = thick
         while d < thick:
             if dx > thick - d:
                 dx = thick - d
             dn = d + dx
-            _state(dn, Eb_top, vb_top, bp, mb, Sv, Rt, Qt, lnE0, dlnE, p_klo, p_khi, p_mass,
-                   G, D, V, x_th, Se, Re, Qe, efoil_path, p_emin, sp_p, sp_kind, sp_out, sp_M2, sp_Z2, K, dKdphi,
-                   xs_c, xs_w, xs_q, Z1, M1, E0, cos_in, cos_out, tan_in, tan_out, phi, sig_ang_in, sig_ang_out,
-                   L_m, relativistic, sig_timing, screening, t_new, v_new, e_new, ve_new, sg_new)
+            _state(dn, Eb_top, vb_top, particles, beam, species, geometry, detector, options, blk, exits, etabs,
+                   p_emin, pre, tan_in, tan_out, (t_new, v_new, e_new, ve_new, sg_new))
             # largest time step among species still inside the window
             # (a species lost within the step counts as an infinite step until the step is tiny)
             # (relative to the species' allowed width: max_dt or sig_frac x its time sigma)
@@ -292,7 +267,7 @@ def simulate_bricks(S, W, lnE0, dlnE, p_mass, p_klo, p_khi,
             D[o, :] = D2[o]
             V[o, :] = V2[o]
     out = bricks[:, :, :nbr].copy()
-    return nbr, out[0], out[1], out[2], out[3], out[4], out[5], out[6], overflow
+    return Bricks(nbr, out[0], out[1], out[2], out[3], out[4], out[5], out[6], overflow)
 
 
 SIG_T_MAX_FRACTION = 0.05
@@ -333,12 +308,34 @@ def _interp_clip(xs, ys, n, x):
 
 
 @njit(cache=True)
-def _state(d, Eb_top, vb_top, bp, mb, Sv, Rt, Qt, lnE0, dlnE, p_klo, p_khi, p_mass,
-           G, D, V, x_th, Se, Re, Qe, efoil_path, p_emin, sp_p, sp_kind, sp_out, sp_M2, sp_Z2, K, dKdphi,
-           xs_c, xs_w, xs_q, Z1, M1, E0, cos_in, cos_out, tan_in, tan_out, phi, sig_ang_in, sig_ang_out,
-           L_m, relativistic, sig_timing, screening, t_o, v_o, e_o, ve_o, sg_o):
+def _state(d, Eb_top, vb_top, particles, beam, species, geometry, detector, options, blk, exits, etabs, p_emin,
+           pre, tan_in, tan_out, out):
     """Flight time, its variance, detector energy and variance and cross section of every
-    species made at offset d below the current block top (0 time = lost)."""
+    species made at offset d below the current block top (0 time = lost).
+
+    ``blk`` = (Sv, Rt, Qt) are the current block's tables, ``exits`` = (G, D, V, x_th) the exit
+    tables at its top, ``etabs`` = (Se, Re, Qe) the energy-detector foil tables, ``pre`` =
+    (K, dKdphi, xs_c, xs_w, xs_q) the kinematic factors and cross-section coefficients per
+    species; ``out`` = (t, var_t, e_det, var_e, sigma) is written.
+
+    Energy variance of a species (the brick sigmas): at creation K^2 times the beam's
+    straggling, the recoil-angle and incidence-angle spread (first order in the angles); on
+    the way out the straggling and the exit-angle spread. Further contributions to the brick
+    widths (e.g. multiple scattering) belong in this function.
+    """
+    lnE0, dlnE, p_mass, p_klo, p_khi = particles.lnE0, particles.dlnE, particles.mass, particles.klo, particles.khi
+    Sv, Rt, Qt = blk
+    G, D, V, x_th = exits
+    Se, Re, Qe = etabs
+    K, dKdphi, xs_c, xs_w, xs_q = pre
+    t_o, v_o, e_o, ve_o, sg_o = out
+    sp_p, sp_kind, sp_Z2, sp_M2, sp_out = species.particle, species.kind, species.Z2, species.M2, species.exit_table
+    Z1, M1, E0, bp = beam.Z, beam.mass_u, beam.energy_MeV, beam.particle
+    mb = p_mass[bp]
+    cos_in, cos_out, phi = geometry.cos_in, geometry.cos_out, geometry.phi
+    sig_ang_in, sig_ang_out = geometry.sig_ang_in, geometry.sig_ang_out
+    L_m, sig_timing, efoil_path = detector.flight_length_m, detector.sig_timing, detector.efoil_path
+    relativistic, screening = options.relativistic, options.screening
     Eb, vb = cross_path(Sv[bp], Rt[bp], Qt[bp], lnE0, dlnE, mb, p_klo[bp], p_khi[bp],
                         Eb_top, vb_top, d / cos_in)
     n_sp = sp_p.shape[0]

@@ -33,7 +33,7 @@ def normal_cdf(z):
 _HZ_MAX = 8.0  # |z| beyond which H(z) = max(z, 0) to 1e-16
 _H_PER_UNIT = 32  # table nodes per unit of z
 _HZ = np.linspace(-_HZ_MAX, _HZ_MAX, int(2 * _HZ_MAX * _H_PER_UNIT) + 1)
-_PHI_TAB = np.array([normal_cdf.py_func(z) for z in _HZ])
+_PHI_TAB = 0.5 * np.array([math.erfc(-z / math.sqrt(2.0)) for z in _HZ])  # normal_cdf at the nodes
 _H_TAB = _HZ * _PHI_TAB + np.exp(-0.5 * _HZ * _HZ) / math.sqrt(2.0 * math.pi)  # H = z Phi(z) + phi(z)
 
 

@@ -69,7 +69,8 @@ from recoilsim.kernels.cross_section import recoil_cross_section
 from recoilsim.kernels.transport import (energy_after, stack_energy_after,
                                          stack_energy_variance_after)
 from recoilsim.model.sample import Layer, Profile, Sample
-from recoilsim.forward.simulate import prepare, run_bricks, simulate
+from recoilsim.forward.engine import prepare, run
+from recoilsim.forward.simulate import simulate
 from recoilsim.stopping.tables import particle_tables
 
 U_MEV = 931.49410242  # u c^2 in MeV (CODATA 2018)
@@ -376,7 +377,8 @@ def test_time_sigma_straggling():
     exp.geometry = Geometry(70.0, 70.0, 40.0)
     exp.detector.timing_resolution_ps = 0.0
     arrays = prepare(exp)
-    n, ta, tb, _, sig_t, x_mid, _, _, _ = run_bricks(arrays)
+    bricks = run(arrays)
+    n, ta, tb, sig_t, x_mid = bricks.n, bricks.ta, bricks.tb, bricks.sig_t, bricks.x_mid
     r = _setup(exp)
     names = [i.name for i in r.isos]
     assert [sp.label for sp in arrays.species] == names
