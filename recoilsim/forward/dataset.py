@@ -25,14 +25,13 @@ def energy_from_times(t_ns, mass_u: float, L_m: float, relativistic: bool) -> np
     return np.where((beta > 0) & (beta < 1), e, np.nan)
 
 
-def depth_mapping(ta: np.ndarray, tb: np.ndarray, x_mid: np.ndarray, n: int, times: np.ndarray) -> np.ndarray:
-    """Depth of origin (1e15 at/cm2) at given times from the bricks' time -> depth mapping.
+def brick_edges(ta: np.ndarray, tb: np.ndarray, x_mid: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Times (ns, sorted) and depths of origin (1e15 at/cm2) of a species' n brick edges.
 
     A species' bricks are contiguous from the surface, so the brick boundaries follow exactly
-    from the mid depths: x_0 = 0, x_(i+1) = 2 x_mid_i - x_i. NaN outside the simulated range.
+    from the mid depths: x_0 = 0, x_(i+1) = 2 x_mid_i - x_i. The depth at any time between
+    them is the linear interpolation (uniform in time inside a brick).
     """
-    if n == 0:
-        return np.full(np.shape(times), np.nan)
     # the recurrence solved: x_k = 2 (-1)^(k+1) sum_{i<k} (-1)^i x_mid_i
     sign = np.where(np.arange(n) % 2 == 0, 1.0, -1.0)
     xb = np.empty(n + 1)
@@ -40,7 +39,7 @@ def depth_mapping(ta: np.ndarray, tb: np.ndarray, x_mid: np.ndarray, n: int, tim
     xb[1:] = 2.0 * sign * np.cumsum(sign * x_mid[:n])
     tt = np.concatenate([ta[:n], tb[n - 1:n]])
     order = np.argsort(tt, kind="stable")
-    return np.interp(times, tt[order], xb[order], left=np.nan, right=np.nan)
+    return tt[order], xb[order]
 
 
 def to_dataset(exp: Experiment, inputs: EngineInputs, spec: np.ndarray, bricks: Bricks) -> xr.Dataset:
@@ -51,15 +50,32 @@ def to_dataset(exp: Experiment, inputs: EngineInputs, spec: np.ndarray, bricks: 
     times = det.channel_times_ns()
     labels = [sp.label for sp in species]
     iso_depth = np.full((len(species), det.n_channels), np.nan)
-    iso_energy = np.full((len(species), det.n_channels), np.nan)
+    iso_depth_nm = np.full((len(species), det.n_channels), np.nan)
+    iso_energy = np.empty((len(species), det.n_channels))
+    energy_of_mass = {}
+    # channel times rise with the channel (a > 0) or fall (a < 0): a species' bricks cover one
+    # run of channels, and only those get a depth
+    rising = det.calibration_a_ns > 0
+    t_sorted = times if rising else times[::-1]
     for i, sp in enumerate(species):
-        nb = int(np.count_nonzero(ta[i, :n] > 0))
         sel = ta[i, :n] > 0
+        nb = int(np.count_nonzero(sel))
         if nb:
-            iso_depth[i] = depth_mapping(ta[i, :n][sel], tb[i, :n][sel], x_mid[i, :n][sel], nb, times)
-        iso_energy[i] = energy_from_times(times, sp.mass_u, det.flight_length_m, exp.options.relativistic)
-    iso_depth_nm = exp.sample.depth_1e15_to_nm(np.nan_to_num(iso_depth, nan=-1.0))
-    iso_depth_nm = np.where(np.isnan(iso_depth), np.nan, iso_depth_nm)
+            t_a, t_b = ta[i, :n][sel], tb[i, :n][sel]
+            k0, k1 = np.searchsorted(t_sorted, [min(t_a.min(), t_b.min()), max(t_a.max(), t_b.max())],
+                                     side="left")
+            k1 = min(k1 + 1, det.n_channels)
+            span = slice(k0, k1) if rising else slice(det.n_channels - k1, det.n_channels - k0)
+            t_e, x_e = brick_edges(t_a, t_b, x_mid[i, :n][sel], nb)
+            iso_depth[i, span] = np.interp(times[span], t_e, x_e, left=np.nan, right=np.nan)
+            # bricks do not cross layer boundaries and nm are linear in 1e15 at/cm2 inside a
+            # layer: interpolating the edges' depths in nm is the exact conversion
+            iso_depth_nm[i, span] = np.interp(times[span], t_e, exp.sample.depth_1e15_to_nm(x_e),
+                                              left=np.nan, right=np.nan)
+        if sp.mass_u not in energy_of_mass:
+            energy_of_mass[sp.mass_u] = energy_from_times(times, sp.mass_u, det.flight_length_m,
+                                                          exp.options.relativistic)
+        iso_energy[i] = energy_of_mass[sp.mass_u]
     # elements: sum over isotopes; depth/energy from the most abundant isotope of the element
     elements = []
     for sp in species:
