@@ -185,30 +185,14 @@ def spread_bricks(ta, tb, Y, sig_t, n_bricks, a, b, n_ch, resolution, out):
                     c2 = (tb[s, i] - b) / a
                     _box_exact(y, min(c1, c2), max(c1, c2), 0.0, n_ch, out[s])
         return
-    # levels: q = 0 (channel grid) .. n_lev - 1; node index ranges [first[q], last[q]] cover
-    # what the finer level's interpolation (and, for q = 0, the channel rule) reads
     tau_max = 0.0
     for s in range(n_sp):
         for i in range(n_bricks):
             if Y[s, i] > 0.0:
                 w = abs(tb[s, i] - ta[s, i]) / aa
                 tau_max = max(tau_max, math.sqrt((sig_t[s, i] / aa) ** 2 + w * w / 12.0))
-    n_lev = 1
-    while tau_max >= 2.0 * LEVEL_MIN_TAU * 2.0 ** (n_lev - 1):
-        n_lev += 1
-    first = np.empty(n_lev, dtype=np.int64)
-    last = np.empty(n_lev, dtype=np.int64)
-    start = np.empty(n_lev + 1, dtype=np.int64)
-    first[0] = -2
-    last[0] = n_ch + 1 + (n_ch & 1)  # odd: every level holds whole (even, odd) node pairs
-    start[0] = 0
-    for q in range(1, n_lev):
-        lo = (first[q - 1] >> 1) - 3  # the finer level's interpolation reads 3 nodes beyond
-        hi = ((last[q - 1] - 1) >> 1) + 3
-        first[q] = lo - (lo & 1)
-        last[q] = hi + 1 - (hi & 1)
-    for q in range(n_lev):
-        start[q + 1] = start[q] + last[q] - first[q] + 1
+    first, last, start = _levels(tau_max, n_ch)
+    n_lev = first.shape[0]
     buf = np.zeros(start[n_lev])
     lo_t = np.empty(n_lev, dtype=np.int64)  # touched node range per level
     hi_t = np.empty(n_lev, dtype=np.int64)
@@ -232,44 +216,79 @@ def spread_bricks(ta, tb, Y, sig_t, n_bricks, a, b, n_ch, resolution, out):
                 _box_exact(y, lo, hi, sg, n_ch, row)
                 continue
             q = 0
-            while tau >= 2.0 * LEVEL_MIN_TAU * 2.0 ** q:
+            while tau >= 2.0 * LEVEL_MIN_TAU * (1 << q):
                 q += 1
-            w2 = w * w
-            c4 = -w2 * w2 / (2880.0 * tau ** 4)  # kappa4/(24 tau^4)
-            j0, j1 = _deposit(buf, start[q], first[q], last[q], 2.0 ** q, y, 0.5 * (lo + hi), tau, c4)
+            r2 = (w * w) / (tau * tau)
+            c4 = -r2 * r2 / 2880.0  # kappa4/(24 tau^4)
+            j0, j1 = _deposit(buf, start[q], first[q], last[q], float(1 << q), y, 0.5 * (lo + hi), tau, c4)
             if j0 <= j1:
                 lo_t[q] = min(lo_t[q], j0)
                 hi_t[q] = max(hi_t[q], j1)
-        # refine from the coarsest level down: fine node 2j = coarse node j, fine node 2j + 1
-        # from coarse nodes j - 2 .. j + 3
+        # refine from the coarsest level down, then integrate over the channels
         for q in range(n_lev - 1, 0, -1):
-            c0 = lo_t[q]
-            c1_ = hi_t[q]
-            if c0 > c1_:
-                continue
-            cs = start[q] - first[q]  # buf index of coarse node j: cs + j
-            fs = start[q - 1] - first[q - 1]
-            j0 = max(c0 - 3, first[q - 1] >> 1)
-            j1 = min(c1_ + 2, (last[q - 1] - 1) >> 1)
-            for j in range(j0, j1 + 1):
-                p = cs + j
-                f = fs + 2 * j
-                buf[f] += buf[p]
-                buf[f + 1] += (0.01171875 * (buf[p - 2] + buf[p + 3]) - 0.09765625 * (buf[p - 1] + buf[p + 2])
-                               + 0.5859375 * (buf[p] + buf[p + 1]))
-            lo_t[q - 1] = min(lo_t[q - 1], 2 * j0)
-            hi_t[q - 1] = max(hi_t[q - 1], 2 * j1 + 1)
-            for j in range(c0, c1_ + 1):
-                buf[cs + j] = 0.0
-        c0 = lo_t[0]
-        c1_ = hi_t[0]
-        if c0 <= c1_:
-            fs = start[0] - first[0]
-            for k in range(max(0, c0 - 2), min(n_ch - 1, c1_ + 2) + 1):
-                p = fs + k
-                acc = ((5178.0 / 5760.0) * buf[p] + (308.0 / 5760.0) * (buf[p - 1] + buf[p + 1])
-                       - (17.0 / 5760.0) * (buf[p - 2] + buf[p + 2]))
-                if acc > 0.0:  # interpolation ripple in far tails (< 1e-5 of the peak)
-                    row[k] += acc
-            for j in range(c0, c1_ + 1):
-                buf[fs + j] = 0.0
+            if lo_t[q] <= hi_t[q]:
+                j0, j1 = _refine(buf, start[q] - first[q], start[q - 1] - first[q - 1], lo_t[q], hi_t[q],
+                                 first[q - 1], last[q - 1])
+                lo_t[q - 1] = min(lo_t[q - 1], 2 * j0)
+                hi_t[q - 1] = max(hi_t[q - 1], 2 * j1 + 1)
+        if lo_t[0] <= hi_t[0]:
+            _to_channels(buf, start[0] - first[0], lo_t[0], hi_t[0], row)
+
+
+@njit(cache=True)
+def _levels(tau_max, n_ch):
+    """Grid levels q = 0 (the channels) .. n_lev - 1 (step 2^q channels) for spreads up to
+    tau_max: node index ranges [first[q], last[q]] (node j at channel coordinate j 2^q) that
+    cover what the finer level's interpolation (and, for q = 0, the channel rule) reads, and
+    each level's offset ``start[q]`` in one buffer."""
+    n_lev = 1
+    while tau_max >= 2.0 * LEVEL_MIN_TAU * (1 << (n_lev - 1)):
+        n_lev += 1
+    first = np.empty(n_lev, dtype=np.int64)
+    last = np.empty(n_lev, dtype=np.int64)
+    start = np.empty(n_lev + 1, dtype=np.int64)
+    first[0] = -2
+    last[0] = n_ch + 1 + (n_ch & 1)  # odd: every level holds whole (even, odd) node pairs
+    start[0] = 0
+    for q in range(1, n_lev):
+        lo = (first[q - 1] >> 1) - 3  # the finer level's interpolation reads 3 nodes beyond
+        hi = ((last[q - 1] - 1) >> 1) + 3
+        first[q] = lo - (lo & 1)
+        last[q] = hi + 1 - (hi & 1)
+    for q in range(n_lev):
+        start[q + 1] = start[q] + last[q] - first[q] + 1
+    return first, last, start
+
+
+@njit(cache=True)
+def _refine(buf, cs, fs, c0, c1, f_first, f_last):
+    """Add the coarse nodes c0..c1 (buf[cs + j]) to the finer level (buf[fs + i]): fine node 2j
+    is coarse node j, fine node 2j + 1 the 6-point Lagrange midpoint of coarse nodes j - 2 ..
+    j + 3 (weights 3, -25, 150, 150, -25, 3 over 256); the coarse nodes are zeroed. Returns the
+    range of j whose fine nodes were written."""
+    j0 = max(c0 - 3, f_first >> 1)
+    j1 = min(c1 + 2, (f_last - 1) >> 1)
+    for j in range(j0, j1 + 1):
+        p = cs + j
+        f = fs + 2 * j
+        buf[f] += buf[p]
+        buf[f + 1] += (0.01171875 * (buf[p - 2] + buf[p + 3]) - 0.09765625 * (buf[p - 1] + buf[p + 2])
+                       + 0.5859375 * (buf[p] + buf[p + 1]))
+    for j in range(c0, c1 + 1):
+        buf[cs + j] = 0.0
+    return j0, j1
+
+
+@njit(cache=True)
+def _to_channels(buf, fs, c0, c1, row):
+    """Add the integral over each channel k of the density sampled at the channel centres
+    (nodes c0..c1 at buf[fs + k], zero around them): the 5-point rule exact for quartics,
+    (-17, 308, 5178, 308, -17)/5760; the nodes are zeroed."""
+    for k in range(max(0, c0 - 2), min(row.shape[0] - 1, c1 + 2) + 1):
+        p = fs + k
+        acc = ((5178.0 / 5760.0) * buf[p] + (308.0 / 5760.0) * (buf[p - 1] + buf[p + 1])
+               - (17.0 / 5760.0) * (buf[p - 2] + buf[p + 2]))
+        if acc > 0.0:  # interpolation ripple in far tails (< 1e-5 of the peak)
+            row[k] += acc
+    for j in range(c0, c1 + 1):
+        buf[fs + j] = 0.0
