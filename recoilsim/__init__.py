@@ -28,14 +28,14 @@ _API = {
     "Foil": "model.instrument",
     "Sample": "model.sample", "Layer": "model.sample", "Profile": "model.sample",
     # files
-    "load_experiment": "io.experiment_file", "dump_experiment": "io.experiment_file",
+    "load_experiment": "io.experiment_file", "dump_experiment": "io.experiment_dump",
     # forward model
     "simulate": "forward.simulate", "simulate_many": "forward.sweep", "simulate_batch": "forward.screening",
     "LinearModel": "forward.linear_model",
     # fits
     "fit": "fitting.driver", "FitParameters": "fitting.parameters", "Parameter": "fitting.parameters",
     "SlowParameter": "fitting.parameters", "ProfileShape": "fitting.parameters",
-    "FitResult": "fitting.result", "fit_film": "fitting.film",
+    "FitResult": "fitting.result", "fit_film": "fitting.film", "fit_many": "workflows.fit_many",
 }
 
 __all__ = ["RecoilsimError", "__version__", *_API]

@@ -2,8 +2,8 @@
 
 :func:`fit` is the driver: it checks the inputs, runs the outer loop (slow parameters,
 re-linearisation, trust region), chooses the regularisation and turns the solution into a
-:class:`FitResult` (covariance, goodness of fit, optional bootstrap); :func:`fit_command` is the
-CLI back end. The pieces live in :mod:`recoilsim.fitting.parameters` (what to fit),
+:class:`FitResult` (covariance, goodness of fit, optional bootstrap); the CLI's file handling is
+:mod:`recoilsim.workflows.fit_spectra`. The pieces live in :mod:`recoilsim.fitting.parameters` (what to fit),
 :mod:`recoilsim.fitting.problem` (the model, its Jacobian and the least-squares solve; notes on the
 model and the likelihood there) and :mod:`recoilsim.fitting.result` (the result: table, plot, MCMC);
 their public names are re-exported here.
@@ -45,7 +45,6 @@ from __future__ import annotations
 import json
 import time
 import warnings
-from collections.abc import Sequence
 
 import numpy as np
 import xarray as xr
@@ -64,7 +63,7 @@ from .problem import (
 )
 from .result import FitResult
 
-__all__ = ["FitParameters", "FitResult", "Parameter", "ProfileShape", "SlowParameter", "deviance", "fit", "fit_command"]
+__all__ = ["FitParameters", "FitResult", "Parameter", "ProfileShape", "SlowParameter", "deviance", "fit"]
 
 
 RHO_MAX = 0.99  # |correlation| above which two parameters count as not separable
@@ -445,35 +444,3 @@ def _dataset(prob, d, p, C, Csand, fr, boot):
         ds["sigma_bootstrap"] = ("parameter", boot.std(0, ddof=1))
         ds.attrs["n_bootstrap"] = int(boot.shape[0])
     return ds
-
-
-def fit_command(experiment_path, spectra_paths: Sequence, out_dir, element: str = "Li", layer: int | str = 1,
-                depth_max_nm: float = 60.0, n_nodes: int = 50, n_bootstrap: int = 0) -> FitResult:
-    """CLI back end: load an experiment (TOML) and spectra files, fit, write result.nc, summary.txt, fit.png.
-
-    Each spectra path is one measurement: a netCDF written by ``simulate`` (variable ``counts``)
-    or a two-column text file (channel, counts) of the profiled element.
-    """
-    from pathlib import Path
-
-    from ..io.experiment_file import load_experiment
-    exp = load_experiment(experiment_path)
-    meas = []
-    for sp in spectra_paths:
-        sp = Path(sp)
-        if sp.suffix in (".nc", ".nc4", ".netcdf"):
-            meas.append(xr.load_dataset(sp)["counts"])
-        else:
-            arr = np.loadtxt(sp, comments="#", delimiter=None if sp.suffix != ".csv" else ",")
-            cnt = np.zeros(exp.detector.n_channels)
-            cnt[arr[:, 0].astype(int)] = arr[:, 1]
-            meas.append({element: cnt})
-    par = FitParameters(element=element, layer=layer, depth_nm=np.linspace(0, depth_max_nm, n_nodes))
-    res = fit(exp, meas, par, n_bootstrap=n_bootstrap, progress=True)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "summary.txt").write_text(res.summary(print_it=True))
-    if res.dataset is not None:
-        res.dataset.to_netcdf(out / "fit.nc")
-        res.plot(out / "fit.png")
-    return res

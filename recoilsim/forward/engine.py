@@ -30,6 +30,7 @@ from ..kernels.spreading import spread_bricks
 from ..model.elements import element, natural_isotopes
 from ..model.experiment import SCREENING, Experiment
 from ..model.instrument import fwhm_to_sigma
+from ..stopping.sources import stopping_source
 from ..stopping.tables import ParticleTables, StoppingSource, particle_tables
 from .species import Species, build_species
 from .stack import beam_depth_bound, cut_blocks, merge_foils, sample_blocks
@@ -204,6 +205,7 @@ def prepare(exp: Experiment, *, source: StoppingSource | None = None, tables: Pa
         if (sp.Z, sp.mass_u) not in parts:
             parts.append((sp.Z, sp.mass_u))
     if tables is None:
+        source = stopping_source(exp.options.stopping) if source is None else source
         tables = _cached_tables(tuple(parts), tuple(element(e).number for e in elements),
                                 exp.options.straggling, source)
     S = np.ascontiguousarray(tables.S, dtype=np.float64)

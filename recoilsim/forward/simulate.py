@@ -17,6 +17,7 @@ import xarray as xr
 from ..kernels.tofe_map import tofe_map
 from ..model.experiment import Experiment
 from ..model.instrument import fwhm_to_sigma
+from ..stopping.sources import source_label, stopping_source
 from ..stopping.tables import StoppingSource
 from .dataset import to_dataset
 from .engine import prepare, run, spread
@@ -35,7 +36,7 @@ def simulate(exp: Experiment, *, tofe: bool = False, n_energy_bins: int = 256,
     n_energy_bins : int
         Number of energy bins of the TOF-E map (0 .. 1.05 x the highest detector energy).
     source : StoppingSource, optional
-        User stopping tables overriding the shipped SRIM-2013 ones.
+        Stopping tables to use instead of ``exp.options.stopping`` (SRIM-2013 by default).
     constant_stopping : float, optional
         Test hook: every stopping replaced by this constant (eV per 1e15 at/cm2).
 
@@ -51,6 +52,7 @@ def simulate(exp: Experiment, *, tofe: bool = False, n_energy_bins: int = 256,
     det = exp.detector
     spec = spread(bricks, det.calibration_a_ns, det.calibration_b_ns, det.n_channels, exp.options.resolution)
     ds = to_dataset(exp, inputs, spec, bricks)
+    ds.attrs["stopping"] = source_label(source if source is not None else stopping_source(exp.options.stopping))
     if tofe:
         n, e_det = bricks.n, bricks.e_det
         emax = 1.05 * float(max(e_det[:, :n].max(initial=0.0), 1e-3))
