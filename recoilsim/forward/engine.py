@@ -146,15 +146,13 @@ def _species_arrays(exp: Experiment, species, elements, parts, fracW, layer_of) 
     """Per-species kernel arrays: particle, target, density per block, exit table, efficiency."""
     det = exp.detector
     sp_dens = np.zeros((len(species), fracW.shape[0]))
+    layers = np.unique(layer_of)
     for si, sp in enumerate(species):
-        j = elements.index(sp.target_symbol)
-        abundance = {}  # per layer
-        for b in range(fracW.shape[0]):
-            li = layer_of[b]
-            if li not in abundance:
-                enr = exp.sample.layers[li].enrichment.get(sp.target_symbol)
-                abundance[li] = {i.A: i.abundance for i in natural_isotopes(sp.target_symbol, enr)}.get(sp.target_A, 0.0)
-            sp_dens[si, b] = fracW[b, j] * abundance[li]
+        abundance = np.zeros(len(exp.sample.layers))  # of the target isotope, per layer
+        for li in layers:
+            enr = exp.sample.layers[li].enrichment.get(sp.target_symbol)
+            abundance[li] = {i.A: i.abundance for i in natural_isotopes(sp.target_symbol, enr)}.get(sp.target_A, 0.0)
+        sp_dens[si] = fracW[:, elements.index(sp.target_symbol)] * abundance[layer_of]
     n_pts = max([len(v[0]) for v in det.efficiency.values()] + [1])
     eff_E = np.zeros((len(species), n_pts))
     eff_v = np.ones((len(species), n_pts))
@@ -183,7 +181,7 @@ def prepare(exp: Experiment, *, source: StoppingSource | None = None, tables: Pa
     ----------
     exp : Experiment
     source : StoppingSource, optional
-        User stopping tables overriding the shipped ones.
+        Stopping tables to use instead of ``exp.options.stopping`` (SRIM-2013 by default).
     tables : ParticleTables, optional
         Ready tables (for the beam, then every outgoing particle, in the sample's elements).
     constant_stopping : float, optional
