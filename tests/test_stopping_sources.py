@@ -10,7 +10,8 @@ from recoilsim.errors import RecoilsimError
 from recoilsim.forward.engine import prepare
 from recoilsim.forward.simulate import simulate
 from recoilsim.io.atomic import read_netcdf, write_netcdf
-from recoilsim.io.experiment_file import dump_experiment, load_experiment
+from recoilsim.io.experiment_dump import dump_experiment
+from recoilsim.io.experiment_file import load_experiment
 from recoilsim.model.elements import element, isotope
 from recoilsim.model.experiment import Options
 from recoilsim.model.instrument import Beam, Detector, Geometry
@@ -123,7 +124,7 @@ def test_options_stopping_path_relative_to_toml(tmp_path):
     assert loaded.options.stopping == str(tmp_path / "tables" / "li_cu.gsto")
     ds = simulate(loaded)
     assert "(3, 29)" in ds.attrs["stopping"]
-    from recoilsim.stopping.tables import read_gsto
+    from recoilsim.io.stopping_files import read_gsto
     ref = simulate(_small(), source=StoppingSource(read_gsto(tmp_path / "tables" / "li_cu.gsto")))
     np.testing.assert_allclose(ds.counts.values, ref.counts.values, rtol=1e-12)
     assert not np.allclose(ds.counts.values, simulate(_small()).counts.values, rtol=1e-3)
