@@ -425,13 +425,13 @@ def fit_cmd(experiment: Path = typer.Argument(..., help="experiment file (TOML)"
         con = _console()
         summary = run_potku(experiment, out, progress=lambda line: con.print(line, markup=False),
                             overwrite=overwrite)
-        if summary["status"] != "success":
+        if summary["status"] not in ("success", "poor_fit"):  # poor_fit: reported in the summary
             _fail(f"fit {summary['status']}: {summary['message']}", code=1)
         return
     from .workflows.fit_spectra import run as run_fit
 
     res = run_fit(experiment, spectra, out, element=element, n_bootstrap=n_bootstrap, overwrite=overwrite)
-    if not res.success:
+    if not res.converged:  # poor_fit: converged, the verdict is in the summary and the message
         _fail(f"fit {res.status}: {res.message}", code=1)
 
 

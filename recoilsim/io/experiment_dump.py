@@ -137,7 +137,7 @@ def dump_experiment(experiment: Experiment, path: os.PathLike | str, *, inputs=(
     text = dumps_toml(experiment_to_dict(experiment))
     if header:
         text = "".join(f"# {h}\n" for h in header.splitlines()) + "\n" + text
-    src = getattr(experiment, "_recoilsim_source", None)
+    src = experiment.source
     return _write(text, path, list(inputs) + [src], overwrite)
 
 
@@ -148,5 +148,5 @@ def dump_file(ef: ExperimentFile, path: os.PathLike | str, *, inputs=(), overwri
         d["spectra"] = ef.spectra
     if ef.fit:
         d["fit"] = ef.fit
-    src = [ef.path, getattr(ef.experiment, "_recoilsim_source", None)]
+    src = [ef.path, ef.experiment.source]
     return _write(dumps_toml(d), path, list(inputs) + src, overwrite)

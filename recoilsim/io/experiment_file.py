@@ -509,11 +509,8 @@ def load_file(path: os.PathLike | str) -> ExperimentFile:
     """Read an experiment file: the validated Experiment plus raw ``[spectra]``/``[fit]``."""
     p, d = _read_toml(path)
     ef = _ef_from_dict(d, str(p), p)
-    try:
-        ef.experiment._recoilsim_source = str(p)  # so dump_experiment never overwrites it
-    except Exception:  # pragma: no cover
-        pass
-    return ef
+    # the source file, so that dump_experiment never overwrites it
+    return dataclasses.replace(ef, experiment=dataclasses.replace(ef.experiment, source=str(p)))
 
 
 def load_experiment(path: os.PathLike | str) -> Experiment:
