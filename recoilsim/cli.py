@@ -373,5 +373,26 @@ def fit_cmd(experiment: Path = typer.Argument(..., help="experiment file (TOML)"
         _fail(f"fit {res.status}: {res.message}", code=1)
 
 
+@app.command("profiles")
+@handle_errors
+def profiles_cmd(experiment: Path = typer.Argument(..., help="experiment file (TOML) with a potku [spectra] section"),
+                 out: Path = typer.Option(Path("profiles-out"), "--out", "-o", help="output folder"),
+                 nodes: int = typer.Option(30, "--nodes", help="depth nodes"),
+                 depth_max: Optional[float] = typer.Option(None, "--depth-max",
+                                                           help="deepest node (1e15 atoms/cm2); default: what the windows see"),
+                 breaks: bool = typer.Option(False, "--breaks", help="let the profiles jump at the file's layer boundaries")):
+    """Depth profiles of every element (at.% against depth with posterior bands) of a Potku measurement;
+    writes profiles.csv/.nc/.png, profiles_log.png, profiles_fit.png, profiles_summary.txt to --out."""
+    from .workflows.potku_profiles import run_profiles
+
+    summary = run_profiles(experiment, _out_dir(out), n_nodes=nodes, depth_max_1e15=depth_max, breaks=breaks)
+    con = _console()
+    con.print(summary["text"], markup=False)
+    for f in summary["files"]:
+        con.print(f"wrote {f}", markup=False)
+    if summary["status"] != "success":
+        _fail(f"profiles {summary['status']}: {summary['message']}", code=1)
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()

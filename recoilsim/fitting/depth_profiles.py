@@ -10,7 +10,7 @@ they are positive and sum to one at every node.
 Stopping: the spectra are linear in the fractions at a fixed stopping medium
 (:class:`~recoilsim.forward.node_response.NodeResponse`). The fit re-linearises: it simulates with
 the fitted composition, builds the response there and fits again, until no fraction moves by more
-than ``relin_tol`` of its posterior sd (at that fixed point the response equals the full
+than ``relin_tol`` of its posterior sd (the evidence-weighted posterior maxima are the linearisation point) (at that fixed point the response equals the full
 simulation of the fitted sample; ``attrs['full_model_max_rel_diff']`` checks it).
 
 Smoothing and bands: a second-difference Gaussian prior on every element's log-ratio profile,
@@ -43,7 +43,8 @@ from .profile_model import ProfileModel
 
 __all__ = ["ProfileResult", "fit_profiles"]
 
-LAMBDAS = np.logspace(-1.0, 4.0, 11)  # smoothing strengths (per unit second difference of theta)
+LAMBDAS = np.logspace(-1.0, 7.0, 9)  # smoothing strengths (per unit second difference of theta)
+KEEP = 1e-4  # after the first linearisation only lambdas of at least this evidence weight are re-fitted
 
 
 @dataclass
@@ -143,7 +144,7 @@ def fit_profiles(experiment: Experiment, measured, *, elements: Sequence[str] | 
                  nodes_1e15: Sequence[float] | None = None, n_nodes: int = 30, depth_max_1e15: float | None = None,
                  breaks: bool = False, windows: Mapping | None = None, fit_b: bool = True, b_sd_ns: float = 1.0,
                  background: bool = True, lambdas: Sequence[float] | None = None, integrate: bool = True,
-                 n_samples: int = 2000, max_relin: int = 6, relin_tol: float = 0.1, seed: int = 0,
+                 n_samples: int = 2000, max_relin: int = 8, relin_tol: float = 0.2, seed: int = 0,
                  verify: bool = True) -> ProfileResult:
     """Fit the depth profile of every measured element at once.
 
@@ -171,6 +172,20 @@ def fit_profiles(experiment: Experiment, measured, *, elements: Sequence[str] | 
     -------
     ProfileResult
     """
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover
+        import contextlib
+        threadpool_limits = lambda **kw: contextlib.nullcontext()  # noqa: E731
+    # small matrices (a few hundred rows): BLAS threads only spin against other processes
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _fit_profiles(experiment, measured, elements, nodes_1e15, n_nodes, depth_max_1e15, breaks, windows,
+                             fit_b, b_sd_ns, background, lambdas, integrate, n_samples, max_relin, relin_tol, seed,
+                             verify)
+
+
+def _fit_profiles(experiment, measured, elements, nodes_1e15, n_nodes, depth_max_1e15, breaks, windows, fit_b,
+                  b_sd_ns, background, lambdas, integrate, n_samples, max_relin, relin_tol, seed, verify):
     t0 = time.perf_counter()
     from ..forward.simulate import simulate
     if not isinstance(experiment, Experiment):
@@ -201,11 +216,16 @@ def fit_profiles(experiment: Experiment, measured, *, elements: Sequence[str] | 
     rng = np.random.default_rng(seed)
     F = grid.start_profile()
     starts = [None] * lams.size
+    moves = []
     b_cur = None
     status, message = "not_converged", f"the composition still moved after {max_relin} linearisations"
     for it in range(1, int(max_relin) + 1):
         resp = NodeResponse(experiment, grid, F)
         model = ProfileModel(resp, data, wins, fit_b=fit_b, background=background, b_sd=b_sd_ns)
+        if it == 2:  # the other lambdas carry no weight: drop them from the next scans
+            keep = w >= KEEP
+            lams = lams[keep]
+            starts = [s for s, k in zip(starts, keep) if k]
         posts = _scan(model, lams, starts, model.start(F, b_cur))
         w = evidence_weights([p.log_evidence for p in posts]) if integrate else \
             (np.arange(lams.size) == int(np.argmax([p.log_evidence for p in posts]))).astype(float)
@@ -213,30 +233,33 @@ def fit_profiles(experiment: Experiment, measured, *, elements: Sequence[str] | 
         Fs = np.array([model.fractions(x) for x in xs])
         F_new = Fs.mean(axis=0)
         sd = Fs.std(axis=0)
-        move = float(np.max(np.abs(F_new - F) / np.maximum(sd, 1e-12)))
+        F_map = np.tensordot(w, np.array([model.fractions(p.x) for p in posts]), axes=1)  # deterministic
+        move = float(np.max(np.abs(F_map - F) / np.maximum(sd, 1e-12)))
+        moves.append(move)
         starts = [p.x for p in posts]
         b_cur = float(np.sum(w * [model.offset(p.x) for p in posts]))
         if move < relin_tol:
             status, message = "success", f"composition settled after {it} linearisations (move {move:.3g} sd)"
             break
-        F = F_new
+        # next linearisation point; halfway when the last step overshot (moves that grow)
+        F = F_map if len(moves) < 2 or move < moves[-2] else 0.5 * (F + F_map)
     if status == "success" and not all(p.converged for p, wi in zip(posts, w) if wi > 1e-3):
         status, message = "not_converged", "a posterior maximum with weight > 1e-3 did not converge"
     ds = _dataset(grid, model, posts, w, lams, xs, Fs, data, wins)
     best = posts[int(np.argmax(w))]
     fitted_exp = copy.deepcopy(experiment)
-    fitted_exp.sample = grid.sample(F_new)
+    fitted_exp.sample = grid.sample(F)
     fitted_exp.beam.fluence *= float(np.exp(best.x[model.i_s]))
     fitted_exp.detector.calibration_b_ns = model.offset(best.x)
     if verify:
         full = simulate(fitted_exp)
-        mod = NodeResponse(fitted_exp, grid, F_new).counts()
+        mod = NodeResponse(fitted_exp, grid, F).counts()
         worst = 0.0
         for e, (lo, hi) in wins.items():
             f = full["counts"].sel(element=e).values[lo:hi + 1]
             worst = max(worst, float(np.max(np.abs(f - mod[e][lo:hi + 1])) / max(np.max(f), 1.0)))
         ds.attrs["full_model_max_rel_diff"] = worst
-    ds.attrs.update(status=status, relinearisations=it, runtime_s=time.perf_counter() - t0, last_move_sd=move)
+    ds.attrs.update(status=status, relinearisations=it, runtime_s=time.perf_counter() - t0, moves_sd=moves)
     return ProfileResult(status, message, ds, fitted_exp)
 
 

@@ -60,7 +60,7 @@ def _objective(d, m, x, x0, P):
 
 
 def map_estimate(model: Callable, d: np.ndarray, x_start: np.ndarray, x0: np.ndarray, P: np.ndarray,
-                 max_iter: int = 60, tol: float = 1e-6) -> Posterior:
+                 max_iter: int = 40, tol: float = 1e-4) -> Posterior:
     """Maximum of the Poisson posterior and its Laplace evidence.
 
     Parameters
@@ -90,8 +90,9 @@ def map_estimate(model: Callable, d: np.ndarray, x_start: np.ndarray, x0: np.nda
         t = 1.0
         for _ in range(30):
             xn = x + t * step
-            mn, Jn = model(xn)
-            fn = _objective(d, mn, xn, x0, P)
+            with np.errstate(over="ignore", invalid="ignore"):
+                mn, Jn = model(xn)
+                fn = _objective(d, mn, xn, x0, P)
             if np.isfinite(fn) and fn <= f + 1e-4 * t * float(g @ step):
                 break
             t *= 0.5

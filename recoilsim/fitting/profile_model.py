@@ -62,7 +62,8 @@ class ProfileModel:
         self.b0 = response.b_ns
         self.b_sd = float(b_sd)
         self.bg_start = float(bg_start)
-        self.h_b = 0.05 * abs(response.a_ns)  # FD step of the offset: 1/20 channel
+        self.h_b = 0.25 * abs(response.a_ns)  # FD step of the offset: 1/4 channel
+        self._centre = None
 
     # -- parameter vector
     def start(self, fractions: np.ndarray, b: float | None = None) -> np.ndarray:
@@ -102,9 +103,28 @@ class ProfileModel:
         return x0, P
 
     # -- model
+    def _taylor(self, b):
+        """Window columns and their b-derivative at offset b: a quadratic in b through spreads at
+        b_c and b_c +- h (re-centred when b leaves b_c +- 2h); exact at b_c, the fit's end point
+        after re-linearisation (whose response is spread at the fitted offset)."""
+        if self._centre is None or abs(b - self._centre[0]) > 2.0 * self.h_b:
+            h = self.h_b
+            r0, rp, rm = (self.resp.columns(b_ns=v) for v in (b, b + h, b - h))
+            cols = []
+            for k, e in zip(self.resp_idx, self.spectra):
+                w = self.win[e]
+                c0, cp, cm = r0[k][:, w], rp[k][:, w], rm[k][:, w]
+                cols.append((c0, (cp - cm) / (2 * h), (cp - 2 * c0 + cm) / h ** 2))
+            self._centre = (b, cols)
+        bc, cols = self._centre
+        u = b - bc
+        return [c0 + u * c1 + 0.5 * u * u * c2 for c0, c1, c2 in cols], [c1 + u * c2 for c0, c1, c2 in cols]
+
     def _cols(self, b):
-        R = self.resp.columns(b_ns=b)
-        return [R[k][:, w] for k, w in zip(self.resp_idx, (self.win[e] for e in self.spectra))]
+        if not self.fit_b:
+            R = self.resp.columns(b_ns=b)
+            return [R[k][:, self.win[e]] for k, e in zip(self.resp_idx, self.spectra)]
+        return self._taylor(b)[0]
 
     def counts(self, x: np.ndarray) -> dict[str, np.ndarray]:
         """{element: expected counts in its window} at x."""
@@ -120,14 +140,11 @@ class ProfileModel:
         F = self.fractions(x)
         s = np.exp(x[self.i_s])
         b = self.offset(x)
-        cols = self._cols(b)
+        cols, dcols = self._taylor(b) if self.fit_b else (self._cols(b), None)
         n_d = self.d.size
         J = np.zeros((n_d, self.n_x))
         m = np.zeros(n_d)
         row = 0
-        if self.fit_b:
-            cp = self._cols(b + self.h_b)
-            cm = self._cols(b - self.h_b)
         for n, (e, i, Rw) in enumerate(zip(self.spectra, self.el_idx, cols)):
             w = Rw.shape[1]
             sl = slice(row, row + w)
@@ -142,7 +159,7 @@ class ProfileModel:
                 J[sl, j * self.nn:(j + 1) * self.nn] = c.T
             J[sl, self.i_s] = sig
             if self.fit_b:
-                J[sl, self.i_b] = s * (F[i] @ (cp[n] - cm[n])) / (2.0 * self.h_b)
+                J[sl, self.i_b] = s * (F[i] @ dcols[n])
             if self.background:
                 bg = np.exp(x[self.i_bg[n]])
                 m[sl] += bg
