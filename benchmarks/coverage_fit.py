@@ -62,7 +62,7 @@ def one_joint(seed):
     for n, v in TRUE.items():
         out["z_" + n] = float((ds.value.sel(parameter=n).item() - v) / ds.sigma.sel(parameter=n).item())
         out["sigma_" + n] = float(ds.sigma.sel(parameter=n).item())
-    out["outer"] = r._problem.outer
+    out["outer"] = r.problem.outer
     return out
 
 

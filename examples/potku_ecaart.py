@@ -30,7 +30,11 @@ def main(argv=None) -> int:
     except RecoilsimError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    return 0 if summary["status"] == "success" else 1
+    # 'poor_fit': converged, but the constant-composition film does not describe the data within
+    # counting statistics (docs/worked_example_potku.md, section 6): the example reports it and
+    # still counts as run
+    print(f"status: {summary['status']}: {summary['message']}")
+    return 0 if summary["status"] in ("success", "poor_fit") else 1
 
 
 if __name__ == "__main__":

@@ -10,20 +10,17 @@ candidate; each row k only on nodes ``jlo[k] <= j < jhi[k]`` (``A`` is banded: a
 feeds a window of channels). The caller handles the channels outside ``[lo, hi)`` once (they are
 the same for every candidate) and passes their deviance and chi-square as constants.
 
-Ranking statistics, per candidate, over the channels where ``use[k]`` is true:
+Ranking statistics, per candidate, over the channels where ``use[k]`` is true: the Poisson
+deviance and Neyman's chi-square of :func:`recoilsim.kernels.statistics.poisson_bin` (the one
+per-bin implementation, with its documented floor of the expected counts).
 
-* Poisson deviance ``D = 2 sum[mu - n + n ln(n / mu)]`` (the ``n ln`` term is 0 for n = 0;
-  D = +inf where mu <= 0 and n > 0);
-* chi-square with the measured counts as variance, ``sum (n - mu)^2 / max(n, 1)``
-  (Neyman's chi-square, with 1 for empty channels so it stays finite).
-
-Plain numpy arrays in and out; no checks inside the loops (DESIGN.md section 3).
+Plain numpy arrays in and out; no checks inside the loops.
 """
-
-import math
 
 import numpy as np
 from numba import njit, prange
+
+from .statistics import poisson_bin
 
 
 @njit(cache=True)
@@ -59,21 +56,6 @@ def band(A, c, tol):
 
 
 @njit(cache=True)
-def channel_stats(mu, n):
-    """Deviance and chi-square terms of one channel (see module docstring)."""
-    if n > 0.0:
-        if mu > 0.0:
-            d = 2.0 * (mu - n + n * math.log(n / mu))
-        else:
-            d = math.inf
-        x2 = (n - mu) * (n - mu) / n if n > 1.0 else (n - mu) * (n - mu)
-    else:
-        d = 2.0 * mu
-        x2 = mu * mu
-    return d, x2
-
-
-@njit(cache=True)
 def fixed_stats(c, meas, use, lo, hi):
     """Deviance and chi-square of the channels outside ``[lo, hi)`` (independent of the
     candidate: the spectrum there is ``c``)."""
@@ -82,7 +64,7 @@ def fixed_stats(c, meas, use, lo, hi):
     for k in range(c.shape[0]):
         if (lo <= k < hi) or not use[k]:
             continue
-        dk, xk = channel_stats(c[k], meas[k])
+        dk, xk = poisson_bin(c[k], meas[k])
         d += dk
         x2 += xk
     return d, x2
@@ -130,7 +112,7 @@ def batch_rank(A, c, lo, hi, jlo, jhi, V, meas, use, dev0, chi0, dev, chi2, want
             if want_spec:
                 out[i, k] = mu
             if use[k]:
-                dk, xk = channel_stats(mu, meas[k])
+                dk, xk = poisson_bin(mu, meas[k])
                 d += dk
                 x2 += xk
         dev[i] = d

@@ -4,17 +4,18 @@ candidate profiles with the linear model ``s = c + A @ v``.
 One thread block per candidate; its threads stride over the channels of the band ``[lo, hi)``
 (reading the transposed response ``AT`` (n_nodes, n_ch) so neighbouring threads read
 neighbouring addresses), write the spectrum when asked, and reduce the deviance and
-chi-square terms in shared memory. The statistics are those of
-:func:`recoilsim.kernels.batch.channel_stats` (same formulas, float64).
+chi-square terms in shared memory. The per-bin statistics are
+:func:`recoilsim.kernels.statistics.poisson_bin_py`, the same plain-Python function the CPU
+kernels compile with ``numba.njit``, compiled here with ``numba.cuda.jit(device=True)``.
 
 Importing this module never needs a GPU: numba compiles the kernel at its first launch.
 :func:`available` says whether a launch can work (a CUDA device, or numba's CUDA simulator
 with ``NUMBA_ENABLE_CUDASIM=1``).
 """
 
-import math
-
 import numpy as np
+
+from .statistics import poisson_bin_py
 
 try:  # numba.cuda imports without a GPU; guard against broken CUDA installs all the same
     from numba import cuda
@@ -47,21 +48,7 @@ def _kernels():
     if cuda is None:  # pragma: no cover
         raise RuntimeError(f"numba.cuda could not be imported: {_IMPORT_ERROR}")
 
-    @cuda.jit(device=True)
-    def _stats(mu, n):
-        if n > 0.0:
-            if mu > 0.0:
-                d = 2.0 * (mu - n + n * math.log(n / mu))
-            else:
-                d = math.inf
-            if n > 1.0:
-                x2 = (n - mu) * (n - mu) / n
-            else:
-                x2 = (n - mu) * (n - mu)
-        else:
-            d = 2.0 * mu
-            x2 = mu * mu
-        return d, x2
+    stats = cuda.jit(device=True)(poisson_bin_py)  # the CPU kernels' per-bin function, compiled for the GPU
 
     @cuda.jit
     def rank(AT, c, lo, hi, jlo, jhi, V, meas, use, dev0, chi0, want_spec, dev, chi2, out):
@@ -81,7 +68,7 @@ def _kernels():
                         s += AT[j, k] * V[i, j]
                     mu = c[k] + s
                     if use[k]:
-                        dk, xk = _stats(mu, meas[k])
+                        dk, xk = stats(mu, meas[k])
                         d += dk
                         x2 += xk
                 else:

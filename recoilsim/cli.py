@@ -363,7 +363,7 @@ def fit_cmd(experiment: Path = typer.Argument(..., help="experiment file (TOML)"
 
         con = _console()
         summary = run_potku(experiment, _out_dir(out), progress=lambda line: con.print(line, markup=False))
-        if summary["status"] != "success":
+        if summary["status"] not in ("success", "poor_fit"):  # poor_fit: reported in the summary
             _fail(f"fit {summary['status']}: {summary['message']}", code=1)
         return
     from .fitting.driver import fit_command

@@ -136,13 +136,13 @@ def test_joint_three_potentials_shared_calibration_and_cu_thickness():
 def test_jacobian_matches_full_simulation():
     """Profile and thickness columns of the fitted model against central differences of the full
     simulation at the solution (the stopping change of the profile included)."""
-    from recoilsim.fitting.problem import _window_spectra, fitted_experiment
+    from recoilsim.fitting.full_model import experiment_at, window_spectra
     mu = _mean(NODES, EXCESS, ("Li", "P", "O"))
     par = FitParameters(depth_nm=NODES, regularization=0.0, a=Parameter(fixed=True), b=Parameter(fixed=True),
                         slow=[SlowParameter("thickness", 0, step=0.15)])
     r = fit(_exp(), _draw(mu, 5), par, verify=False)
     assert r.success, r.message
-    prob = r._problem
+    prob = r.problem
     p = prob.p.copy()
     p[prob.i_s[0]] = 1.0
     J, _ = prob.jac_model(p)
@@ -151,7 +151,7 @@ def test_jacobian_matches_full_simulation():
         for sgn in (1, -1):
             q = p.copy()
             q[j] += sgn * h
-            m = _window_spectra(fitted_experiment(prob, q, 0), prob.win[0])
+            m = window_spectra(experiment_at(prob, q, 0), prob.win[0])
             cols.append(np.concatenate([m[e] for e in prob.win[0]]))
         fd = (cols[0] - cols[1]) / (2 * h)
         err = np.abs(J[:, j] - fd).max() / np.abs(fd).max()

@@ -11,7 +11,7 @@ import pytest
 from recoilsim.errors import RecoilsimError
 from recoilsim.model.experiment import Experiment
 from recoilsim.fitting.driver import FitParameters, SlowParameter, fit
-from recoilsim.fitting.problem import _get_slow, _set_slow
+from recoilsim.fitting.registry import get_value, set_value
 from recoilsim.model.instrument import Beam, Detector, Foil, Geometry
 from recoilsim.model.sample import Layer, Profile, Sample
 
@@ -34,10 +34,10 @@ def _exp(mn_ratio=None, li_ratio=None, thickness=60.0):
 def test_ratio_slow_parameter_is_a_one_node_profile():
     e = _exp()
     sp = SlowParameter("ratio", 0, "Mn")
-    assert _get_slow(e, sp) == 1.0
-    e2 = _set_slow(e, sp, 0.75)
+    assert get_value(e, sp.key) == 1.0
+    e2 = set_value(e, sp.key, 0.75)
     lay = e2.sample.layers[0]
-    assert _get_slow(e2, sp) == 0.75
+    assert get_value(e2, sp.key) == 0.75
     # Mn at 0.75 x 2/7; Li and O share the rest in their nominal 1:4 proportion
     f = lay.fractions_at(np.array([0.0, 100.0]), ["Li", "Mn", "O"])
     mn = 0.75 * 2 / 7
@@ -47,8 +47,8 @@ def test_ratio_slow_parameter_is_a_one_node_profile():
     assert lay.thickness_nm == e.sample.layers[0].thickness_nm  # the thickness is kept
     assert e.sample.layers[0].profiles == []  # the input is not modified
     spf = SlowParameter("fraction", 0, "O")
-    assert _get_slow(e, spf) == pytest.approx(4 / 7)
-    f = _set_slow(e, spf, 0.5).sample.layers[0].fractions_at(np.array([10.0]), ["Li", "Mn", "O"])[0]
+    assert get_value(e, spf.key) == pytest.approx(4 / 7)
+    f = set_value(e, spf.key, 0.5).sample.layers[0].fractions_at(np.array([10.0]), ["Li", "Mn", "O"])[0]
     np.testing.assert_allclose(f, [1 / 6, 2 / 6, 0.5], rtol=1e-12)
 
 
@@ -60,7 +60,7 @@ def test_composition_slow_parameter_validation():
     e = _exp()
     e.sample.layers[0].profiles = [Profile("Mn", [0.0, 10.0], [1.0, 0.5], kind="ratio")]
     with pytest.raises(RecoilsimError, match="profile"):
-        _get_slow(e, SlowParameter("ratio", 0, "Mn"))
+        get_value(e, SlowParameter("ratio", 0, "Mn").key)
     par = FitParameters(element="Li", layer=0, depth_nm=[0.0], slow=[SlowParameter("ratio", 0, "Li")])
     with pytest.raises(RecoilsimError, match="profiled"):
         fit(_exp(), {"Li": np.ones(1024)}, par)

@@ -32,9 +32,16 @@ def test_wheel_holds_every_module(tmp_path):
     """Build the wheel (not an editable install) and check that every source module is inside."""
     import zipfile
 
+    import shutil
+
     root, _ = _listed_packages()
+    # build from a copy: setuptools leaves build/ in the source tree, and a stale build/lib there
+    # would hide a module missing from the list
+    src = tmp_path / "src"
+    shutil.copytree(root, src, ignore=shutil.ignore_patterns(".venv", "build", "*.egg-info", "__pycache__",
+                                                              ".git", ".hypothesis", ".benchmarks"))
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                    "-w", str(tmp_path), str(root)], check=True, capture_output=True)
+                    "-w", str(tmp_path), str(src)], check=True, capture_output=True)
     wheel = next(tmp_path.glob("recoilsim-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
     want = {"recoilsim/" + str(p.relative_to(root / "recoilsim")) for p in (root / "recoilsim").rglob("*.py")}

@@ -35,7 +35,7 @@ a substitute for a better model).
 
 from __future__ import annotations
 
-import copy
+import dataclasses
 import math
 import time
 from dataclasses import dataclass, field
@@ -47,7 +47,8 @@ import xarray as xr
 from ..errors import RecoilsimError
 from ..model.experiment import Experiment
 from .driver import FitParameters, FitResult, Parameter, SlowParameter, fit
-from .problem import _layer_index as _index
+from .likelihood import deviance
+from .registry import layer_index as _index
 from ..model.sample import Layer, Profile
 
 __all__ = ["FilmResult", "fit_film", "renominalise"]
@@ -75,8 +76,7 @@ def renominalise(exp: Experiment, film: int, interfaces: Sequence[int] = (), mix
     density assumes volume additivity of the film and of the pure substrate element's layer below
     (only used to quote nm).
     """
-    e = copy.deepcopy(exp)
-    layers = e.sample.layers
+    layers = list(exp.sample.layers)
     lf = layers[film]
     ff = dict(film_fractions) if film_fractions is not None else _fractions(lf)
     layers[film] = Layer(ff, areal_density_1e15=lf.areal_density_1e15, density_g_cm3=lf.density_g_cm3,
@@ -94,7 +94,7 @@ def renominalise(exp: Experiment, film: int, interfaces: Sequence[int] = (), mix
             rho = n / probe.atomic_density_cm3  # mass density that gives atomic density n
         layers[interface] = Layer(comp, areal_density_1e15=li.areal_density_1e15, density_g_cm3=rho, name=li.name,
                                   enrichment=li.enrichment, stopping_factors=li.stopping_factors)
-    return e
+    return dataclasses.replace(exp, sample=dataclasses.replace(exp.sample, layers=layers))
 
 
 @dataclass
@@ -272,7 +272,7 @@ def fit_film(experiment: Experiment, measured, *, layer=0, fast: str = "Li", rat
         if res.dataset is None:
             return FilmResult(res.status, res.message, res, None, iterations=iterations)
         ds = res.dataset
-        vals = _named(ds, par, fi, iis, mix_element, fast, ratios)
+        vals = _named(res, par, fi, iis, mix_element, fast, ratios)
         moved = max((abs(vals[k][0] - start[k]) / vals[k][1] for k in vals if vals[k][1] > 0), default=np.inf)
         diff = float(ds.attrs.get("full_model_max_rel_diff", np.nan))
         iterations.append({"iteration": it, "status": res.status, "moved_sigma": moved, "model_diff": diff,
@@ -283,11 +283,13 @@ def fit_film(experiment: Experiment, measured, *, layer=0, fast: str = "Li", rat
                      f"{ds.attrs['reduced_deviance']:.3f}, model vs full simulation {diff:.2g}")
         nominal = exp
         exp = renominalise(res.fitted_experiment(0), fi, iis, mix_element)
-        if res.status == "success" and moved < tol and diff < max_model_diff:
-            status, message = "success", f"converged after {it + 1} fits (last move {moved:.2g} sigma)"
+        if res.converged and moved < tol and diff < max_model_diff:
+            status, message = res.status, f"converged after {it + 1} fits (last move {moved:.2g} sigma)"
+            if res.status == "poor_fit":
+                message += "; " + res.message
             break
     else:
-        if res is not None and res.status not in ("success", "not_converged"):
+        if res is not None and res.status not in ("success", "poor_fit", "not_converged"):
             status, message = res.status, res.message
     comp, summary = _report(res, par, nominal, exp, fi, iis, mix_element, fast, ratios, ratio_to)
     summary.update(status=status, message=message, iterations=len(iterations), runtime_s=time.perf_counter() - t0)
@@ -295,27 +297,33 @@ def fit_film(experiment: Experiment, measured, *, layer=0, fast: str = "Li", rat
     return FilmResult(status, message, res, exp, comp, summary, iterations)
 
 
-def _named(ds, par, fi, iis, mix_element, fast, ratios) -> dict[str, tuple[float, float]]:
-    """{short name: (value, sigma)} of the free parameters of one fit."""
-    v = dict(zip(ds["parameter"].values.tolist(), zip(ds["value"].values, ds["sigma"].values)))
-    out = {fast: v[f"{fast}[0][0nm]"], "thickness": v[f"thickness[{fi}]"], "scale": v["scale"]}
-    for el in ratios:
-        out[el] = v[f"ratio[{fi},{el}]"]
+def _keys(par, fi, iis, mix_element, fast, ratios) -> dict[str, tuple]:
+    """{short name: parameter key} of the free parameters of one film fit."""
+    out = {fast: ("profile", 0), "thickness": ("thickness", fi), "scale": ("scale",),
+           **{el: ("ratio", fi, el) for el in ratios}}
     for ii in iis:
-        out[f"interface_thickness[{ii}]"] = v[f"thickness[{ii}]"]
-        out[f"mix_fraction[{ii}]"] = v[f"fraction[{ii},{mix_element}]"]
+        out[f"interface_thickness[{ii}]"] = ("thickness", ii)
+        out[f"mix_fraction[{ii}]"] = ("fraction", ii, mix_element)
     if not par.b.fixed:
-        out["b"] = v["b_ns"]
-    return {k: (float(a), float(s)) for k, (a, s) in out.items()}
+        out["b"] = ("calibration_b",)
+    return out
+
+
+def _named(res: FitResult, par, fi, iis, mix_element, fast, ratios) -> dict[str, tuple[float, float]]:
+    """{short name: (value, sigma)} of the free parameters of one fit."""
+    return {k: res.parameter(key, 0) for k, key in _keys(par, fi, iis, mix_element, fast, ratios).items()}
 
 
 def _report(res: FitResult, par, nominal: Experiment, fitted: Experiment, fi, iis, mix_element, fast, ratios, ratio_to):
     ds = res.dataset
     names = ds["parameter"].values.tolist()
-    key = {fast: f"{fast}[0][0nm]", "thickness": f"thickness[{fi}]", **{el: f"ratio[{fi},{el}]" for el in ratios}}
-    idx = [names.index(key[k]) for k in key]
+    keys = _keys(par, fi, iis, mix_element, fast, ratios)
+    vec = res.problem.vec
+    key = {k: keys[k] for k in [fast, "thickness", *ratios]}
+    idx = [vec.index(key[k], 0) for k in key]
     C = ds["covariance"].values[np.ix_(idx, idx)]
-    x0 = {k: float(ds["value"].values[names.index(n)]) for k, n in key.items()}
+    x0 = {k: float(ds["value"].values[i]) for k, i in zip(key, idx)}
+    named = _named(res, par, fi, iis, mix_element, fast, ratios)
     nom = nominal.sample.layers[fi]
     els = list(nom.fractions)
     if ratio_to not in els:
@@ -345,7 +353,7 @@ def _report(res: FitResult, par, nominal: Experiment, fitted: Experiment, fi, ii
     val = dict(zip(names, ds["value"].values))
     lf = fitted.sample.layers[fi]
     T, sT = float(y0[-1]), float(sy[-1])
-    t_nm, s_nm = float(val[f"thickness[{fi}]"]), float(sig[f"thickness[{fi}]"])
+    t_nm, s_nm = named["thickness"]
     det = fitted.detector
     q = fitted.beam.fluence * det.solid_angle_sr
     summary = {
@@ -355,10 +363,10 @@ def _report(res: FitResult, par, nominal: Experiment, fitted: Experiment, fi, ii
                       "ratio": float(y0[2 * n + i]), "ratio_sigma": float(sy[2 * n + i])} for i, el in enumerate(els)},
         "thickness": {"areal_density_1e15": T, "areal_density_1e15_sigma": sT, "nm": t_nm, "nm_sigma": s_nm,
                       "density_g_cm3": lf.density_g_cm3},
-        "q_omega": {"ions_sr": q, "ions_sr_sigma": q * float(sig["scale"] / val["scale"]),
+        "q_omega": {"ions_sr": q, "ions_sr_sigma": q * named["scale"][1] / named["scale"][0],
                     "fluence_at_stated_solid_angle": fitted.beam.fluence, "solid_angle_msr": det.solid_angle_msr},
         "calibration_a_ns": det.calibration_a_ns, "calibration_b_ns": det.calibration_b_ns,
-        "calibration_b_ns_sigma": float(sig["b_ns"]) if not par.b.fixed else 0.0,
+        "calibration_b_ns_sigma": named["b"][1] if not par.b.fixed else 0.0,
         "error_scale": scale_err,
         "goodness": _goodness(ds),
         "fit_status": res.status, "fit_message": res.message,
@@ -367,12 +375,11 @@ def _report(res: FitResult, par, nominal: Experiment, fitted: Experiment, fi, ii
     summary["interfaces"] = []
     for ii in iis:
         li = fitted.sample.layers[ii]
-        k_t, k_x = f"thickness[{ii}]", f"fraction[{ii},{mix_element}]"
+        (t, st), (x, sx) = named[f"interface_thickness[{ii}]"], named[f"mix_fraction[{ii}]"]
         conv = nominal.sample.layers[ii].nm_to_1e15
         summary["interfaces"].append({
-            "layer": li.name, "mix_element": mix_element, "mix_fraction": float(val[k_x]),
-            "mix_fraction_sigma": float(sig[k_x]), "areal_density_1e15": float(val[k_t]) * conv,
-            "areal_density_1e15_sigma": float(sig[k_t]) * conv, "nm": float(val[k_t]), "nm_sigma": float(sig[k_t]),
+            "layer": li.name, "mix_element": mix_element, "mix_fraction": x, "mix_fraction_sigma": sx,
+            "areal_density_1e15": t * conv, "areal_density_1e15_sigma": st * conv, "nm": t, "nm_sigma": st,
             "density_g_cm3": li.density_g_cm3})
     comp.attrs.update({"thickness_1e15": T, "thickness_1e15_sigma": sT, "thickness_nm": t_nm, "thickness_nm_sigma": s_nm,
                        "q_omega_ions_sr": q, "reduced_deviance": float(a["reduced_deviance"]), "error_scale": scale_err})
@@ -380,7 +387,6 @@ def _report(res: FitResult, par, nominal: Experiment, fitted: Experiment, fi, ii
 
 
 def _goodness(ds) -> dict:
-    from .driver import deviance
     a = ds.attrs
     per = {}
     for e in ds["element"].values:

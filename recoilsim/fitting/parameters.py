@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import RecoilsimError
+from .registry import display_name
 
 __all__ = ["FitParameters", "Parameter", "ProfileShape", "SlowParameter"]
 
@@ -74,8 +75,16 @@ class SlowParameter:
             raise RecoilsimError(f"slow[{self.kind}].element", self.element, "the element whose amount is fitted")
 
     @property
+    def key(self) -> tuple:
+        """The quantity it changes, as a :mod:`recoilsim.fitting.registry` key."""
+        if self.kind == "thickness":
+            return ("thickness", self.layer)
+        return ("stopping_factor" if self.kind == "stopping" else self.kind, self.layer, self.element)
+
+    @property
     def name(self) -> str:
-        return f"{self.kind}[{self.layer}{',' + self.element if self.element else ''}]"
+        """Table label (derived from the key)."""
+        return display_name(self.key)
 
 
 @dataclass

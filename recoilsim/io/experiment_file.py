@@ -504,11 +504,8 @@ def load_file(path: os.PathLike | str) -> ExperimentFile:
     """Read an experiment file: the validated Experiment plus raw ``[spectra]``/``[fit]``."""
     p, d = _read_toml(path)
     ef = _ef_from_dict(d, str(p), p)
-    try:
-        ef.experiment._recoilsim_source = str(p)  # so dump_experiment never overwrites it
-    except Exception:  # pragma: no cover
-        pass
-    return ef
+    # the source file, so that dump_experiment never overwrites it
+    return dataclasses.replace(ef, experiment=dataclasses.replace(ef.experiment, source=str(p)))
 
 
 def load_experiment(path: os.PathLike | str) -> Experiment:
@@ -689,7 +686,7 @@ def dump_experiment(experiment: Experiment, path: os.PathLike | str, *, inputs=(
     text = dumps_toml(experiment_to_dict(experiment))
     if header:
         text = "".join(f"# {h}\n" for h in header.splitlines()) + "\n" + text
-    src = getattr(experiment, "_recoilsim_source", None)
+    src = experiment.source
     return _write(text, path, list(inputs) + [src], overwrite)
 
 
@@ -700,5 +697,5 @@ def dump_file(ef: ExperimentFile, path: os.PathLike | str, *, inputs=(), overwri
         d["spectra"] = ef.spectra
     if ef.fit:
         d["fit"] = ef.fit
-    src = [ef.path, getattr(ef.experiment, "_recoilsim_source", None)]
+    src = [ef.path, ef.experiment.source]
     return _write(dumps_toml(d), path, list(inputs) + src, overwrite)

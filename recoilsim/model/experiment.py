@@ -86,6 +86,9 @@ class Experiment:
         Physics and numerics options.
     name : str
         Label stored with the results.
+    source : str, optional
+        The file the experiment was read from (set by the file readers; writers never write
+        over it). Not part of the physics: ignored by comparisons.
     """
 
     beam: Beam
@@ -95,6 +98,7 @@ class Experiment:
     recoils: Sequence[str]
     options: Options = field(default_factory=Options)
     name: str = "experiment"
+    source: str | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self):
         for f, t in (("beam", Beam), ("geometry", Geometry), ("detector", Detector), ("sample", Sample),

@@ -24,12 +24,11 @@ decomposition of LiPON and converted into a charge.
   depth mapping), then :func:`recoilsim.analysis.chemistry.decomposition_fraction` and
   :func:`recoilsim.analysis.chemistry.charge_from_ratio_uC_cm2`.
 * **Fit route**: Poisson maximum likelihood of the Li ratio profile on nodes every 5 nm from
-  0 to 50 nm with :class:`recoilsim.forward.linear_model.LinearModel` (spectrum ``c + A v``), deviance
-  residuals minimised by :func:`scipy.optimize.least_squares` with the analytic Jacobian,
-  covariance from the Fisher information ``(A^T diag(1/mu) A)^-1``, re-linearised once at the
-  fitted profile (``LinearModel(..., base=fitted)``) and refitted. The fitted profile over
-  0-30 nm is converted by :func:`recoilsim.analysis.chemistry.excess_profile_charge` (trapezoid
-  integral with the full covariance).
+  0 to 50 nm with the fit package (:func:`recoilsim.fitting.driver.fit`: linearised model
+  re-built at the fitted profile with the stopping change the profile causes, covariance from
+  the Fisher information), on the Li channels 540-680, calibration and Q*Omega held. The fitted
+  profile over 0-30 nm is converted by :func:`recoilsim.analysis.chemistry.excess_profile_charge`
+  (trapezoid integral with the full covariance).
 
 The charge uses :data:`recoilsim.analysis.chemistry.PAPER_LIPON_DENSITY_G_CM3` (2.538 g/cm3, the
 density at which 1 nm of full decomposition takes the paper's 2.2e3 uC/cm2). The simulation
@@ -208,66 +207,34 @@ def _input_mean_ratio(z0: float = 0.0, z1: float = WINDOW_NM) -> float:
 # fit route
 # ----------------------------------------------------------------------------------------------
 
-def _deviance_residuals(n, mu):
-    mu = np.maximum(mu, 1e-12)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        t = np.where(n > 0, n * np.log(n / mu), 0.0)
-    d2 = np.maximum(2.0 * (mu - n + t), 0.0)
-    return np.sign(n - mu) * np.sqrt(d2)
-
-
-def _deviance_jac(n, mu, A):
-    """d r_i / d v_k = (d r_i / d mu_i) A_ik with d r/d mu = (1 - n/mu)/r (limit -1/sqrt(mu) at r=0)."""
-    mu = np.maximum(mu, 1e-12)
-    r = _deviance_residuals(n, mu)
-    small = np.abs(r) < 1e-6
-    with np.errstate(divide="ignore", invalid="ignore"):
-        g = np.where(small, -1.0 / np.sqrt(mu), (1.0 - n / mu) / np.where(small, 1.0, r))
-    return g[:, None] * A
-
-
-def _ml_fit(n, A, c, v0):
-    from scipy.optimize import least_squares
-
-    def res(v):
-        return _deviance_residuals(n, c + A @ v)
-
-    def jac(v):
-        return _deviance_jac(n, c + A @ v, A)
-
-    sol = least_squares(res, v0, jac=jac, bounds=(0.0, np.inf), method="trf", x_scale="jac",
-                        xtol=1e-10, ftol=1e-10, gtol=1e-10, max_nfev=500)
-    v = sol.x
-    mu = np.maximum(c + A @ v, 1e-12)
-    fisher = A.T @ (A / mu[:, None])
-    cov = np.linalg.inv(fisher)
-    return v, cov, float(np.sum(res(v) ** 2))
-
-
 def fit_excess_profile(counts, exp, nodes_nm=FIT_NODES_NM, channels=FIT_CHANNELS):
-    """Poisson ML fit of the Li ratio profile of LiPON (layer 1) to ``counts`` (see module doc).
+    """Poisson ML fit of the Li ratio profile of LiPON (layer 1) to the Li ``counts`` (see module doc).
 
-    Returns (values, covariance, deviance, dof); re-linearised once at the first fit.
+    :func:`recoilsim.fitting.driver.fit` on the Li spectrum in ``channels`` (inclusive), no
+    smoothing, calibration and Q*Omega held at the experiment's; re-linearised at the fitted
+    profile (with the stopping change the profile causes) until it settles.
+
+    Returns
+    -------
+    recoilsim.fitting.result.FitResult
     """
-    from ..forward.linear_model import LinearModel
+    from ..fitting.driver import FitParameters, Parameter, fit
 
-    n_all = np.asarray(counts, dtype=float)
-    sl = slice(channels[0], channels[1] + 1)
-    n = n_all[sl]
-    lm = LinearModel(exp, "Li", layer=1, depth_nm=np.asarray(nodes_nm, dtype=float))
-    A, c = lm.columns()
-    v, cov, dev = _ml_fit(n, A[sl], c[sl], np.ones(len(nodes_nm)))
-    base = np.clip(v, 0.05, None)
-    lm2 = LinearModel(exp, "Li", layer=1, depth_nm=np.asarray(nodes_nm, dtype=float), base=base)
-    A2, c2 = lm2.columns()
-    v, cov, dev = _ml_fit(n, A2[sl], c2[sl], v)
-    return v, cov, dev, int(n.size - len(nodes_nm))
+    par = FitParameters(element="Li", layer=1, depth_nm=np.asarray(nodes_nm, dtype=float), regularization=0.0,
+                        a=Parameter(fixed=True), b=Parameter(fixed=True), scale=Parameter(1.0, fixed=True),
+                        windows={"Li": tuple(channels)})
+    res = fit(exp, {"Li": np.asarray(counts, dtype=float)}, par, verify=False)
+    if not res.converged:
+        raise RecoilsimError("fit route", res.status, f"a converged fit ({res.message})")
+    return res
 
 
 def _fit_route(counts, exp, density):
     """Fitted profile -> mean ratio, fraction and charge over 0-30 nm (trapezoid on the nodes)."""
-    method = "recoilsim.workflows.paper.fit_excess_profile (LinearModel, Poisson ML, re-linearised once)"
-    v, cov, dev, dof = fit_excess_profile(counts, exp)
+    method = "recoilsim.fitting.driver.fit (Poisson ML, re-linearised with the stopping correction)"
+    res = fit_excess_profile(counts, exp)
+    v, cov = res.dataset["profile"].values[0], res.profile_covariance(0)
+    dev, dof = res.dataset.attrs["deviance"], int(round(res.dataset.attrs["dof"]))
     nodes = FIT_NODES_NM
     keep = nodes <= WINDOW_NM + 1e-9
     pc = chem.excess_profile_charge(nodes[keep], v[keep], density, li_ratio_cov=cov[np.ix_(keep, keep)])

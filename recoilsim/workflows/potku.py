@@ -25,7 +25,7 @@ the polygons (the fit's recoils). ``[fit]`` keys: ``method = "film"``, ``layer``
 
 from __future__ import annotations
 
-import copy
+import dataclasses
 import json
 import os
 import time
@@ -113,12 +113,10 @@ def load_case(path: os.PathLike | str, data_dir: os.PathLike | str | None = None
         raise RecoilsimError("fit.rebin", fs.get("rebin"), f"a divisor of detector.n_channels ({det.n_channels})")
     cal = (det.calibration_a_ns, det.calibration_b_ns)
     measured = element_spectra(events, selections, elements, det.n_channels, rebin, calibration=cal)
-    exp = copy.deepcopy(exp0)
-    exp.recoils = list(elements)
-    exp.detector.calibration_a_ns, exp.detector.calibration_b_ns = rebin_calibration(*cal, rebin)
-    exp.detector.n_channels = det.n_channels // rebin
-    from ..model.experiment import Experiment
-    exp = Experiment(exp.beam, exp.geometry, exp.detector, exp.sample, exp.recoils, exp.options, exp.name)  # validate
+    a_ns, b_ns = rebin_calibration(*cal, rebin)
+    exp = dataclasses.replace(exp0, recoils=list(elements),
+                              detector=dataclasses.replace(det, calibration_a_ns=a_ns, calibration_b_ns=b_ns,
+                                                           n_channels=det.n_channels // rebin))
     wins = {}
     for el, w in dict(fs.get("windows", {})).items():
         if el not in elements:

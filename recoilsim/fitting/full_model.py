@@ -1,0 +1,71 @@
+"""The full forward model at a fit's parameter vector.
+
+:func:`experiment_at` is the experiment of one measurement at a parameter vector (slow
+parameters, profile, calibration and Q*Omega set through :mod:`recoilsim.fitting.registry`, a new
+Experiment; the inputs are not changed); :func:`window_spectra` its counts in the fit windows
+(the full simulation, no xarray); :func:`full_objective` the deviance of the full simulation (the
+trust region's judge) and :func:`max_model_difference` how far the fitted (linearised) model lies
+from it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..model.experiment import Experiment
+from .likelihood import deviance
+from .registry import set_profile, set_value
+
+__all__ = ["experiment_at", "full_objective", "max_model_difference", "window_spectra"]
+
+
+def experiment_at(prob, p, mi: int) -> Experiment:
+    """The experiment of measurement ``mi`` at parameter vector ``p`` of a
+    :class:`~recoilsim.fitting.problem.Problem`: fitted profile, slow parameters, calibration and
+    Q*Omega (as the fluence)."""
+    vec = prob.vec
+    e = prob.exps[mi]
+    for sp, i in zip(prob.par.slow, vec.i_slow):
+        e = set_value(e, sp.key, p[i])
+    e = set_profile(e, prob.par.layer, prob.el, prob.nodes, np.maximum(p[vec.i_prof[mi]], 0.0))
+    e = set_value(e, ("calibration_a",), p[vec.i_a[mi]])
+    e = set_value(e, ("calibration_b",), p[vec.i_b[mi]])
+    return set_value(e, ("fluence",), e.beam.fluence * p[vec.i_s[mi]])
+
+
+def window_spectra(exp: Experiment, win) -> dict:
+    """Counts per element of the full forward model in the given channel windows (no xarray)."""
+    from ..kernels.slab import spread_bricks
+    from ..forward.simulate import prepare, run_bricks
+    arrays = prepare(exp)
+    n, ta, tb, Y, sig_t = run_bricks(arrays)[:5]
+    det = exp.detector
+    spec = np.zeros((len(arrays.species), det.n_channels))
+    spread_bricks(ta, tb, Y, sig_t, n, det.calibration_a_ns, det.calibration_b_ns, det.n_channels,
+                  exp.options.resolution, spec)
+    out = {}
+    for sp, row in zip(arrays.species, spec):
+        if sp.kind == 0 and sp.element in win:
+            out[sp.element] = out.get(sp.element, 0.0) + row[win[sp.element]]
+    return out
+
+
+def full_objective(prob, d, p) -> float:
+    """Deviance (+ smoothness penalty) of the full simulation at p."""
+    m = np.concatenate([window_spectra(experiment_at(prob, p, mi), prob.win[mi])[e]
+                        for mi in range(prob.M) for e in prob.win[mi]])
+    return deviance(d, m) + prob.penalty(p)
+
+
+def max_model_difference(prob, p) -> float:
+    """Largest |full simulation - fitted model| / max(fitted model, 1) over the windows."""
+    from ..forward.simulate import simulate
+    worst = 0.0
+    mod = prob.model(p)
+    for mi in range(prob.M):
+        ds = simulate(experiment_at(prob, p, mi))
+        for e, w in prob.win[mi].items():
+            full = ds["counts"].sel(element=e).values[w]
+            dm = np.abs(full - mod[mi][e]) / np.maximum(np.abs(mod[mi][e]).max(), 1.0)
+            worst = max(worst, float(dm.max()) if dm.size else 0.0)
+    return worst

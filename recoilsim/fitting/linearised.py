@@ -1,0 +1,205 @@
+"""The linearised model of a fit: model groups, their LinearModels, the model in the windows and its Jacobian.
+
+Built on :class:`recoilsim.forward.linear_model.LinearModel`: for a fixed stopping medium the
+counts of every element are linear in the profile values v (ratios on the depth nodes):
+``s * (c_e + A_e v)`` (s the Q*Omega scale); the other elements of the profiled layer fall as
+(1 - f v) by the 'ratio' rule. A TOF calibration change (a, b) only re-spreads stored bricks.
+Slow parameters (thickness, stopping factor, composition: :mod:`recoilsim.fitting.registry` keys)
+change the stopping medium: the model is quadratic in each through full re-simulations at value
++- step (central difference and curvature).
+
+Measurements that share the experiment and the linearisation point (base profile) form a
+*model group* and share LinearModels. The profile columns may carry the stopping correction of
+:mod:`recoilsim.fitting.stopping_correction` (``corr``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..forward.linear_model import LinearModel
+from .registry import set_value
+from .vector import ParameterVector
+
+__all__ = ["LinearisedModel"]
+
+
+class LinearisedModel:
+    """LinearModels per model group (at the slow values and at value +- step of each) and the
+    model and Jacobian they give in the fit windows.
+
+    Attributes
+    ----------
+    base : per measurement, the profile its models are linearised at.
+    corr : None or per measurement {element: stopping correction of the profile columns}.
+    slow0 : the slow parameters' values at the linearisation point.
+    win : per measurement {element: channel indices} (set by the problem once chosen).
+    """
+
+    def __init__(self, exps, par, nodes: np.ndarray, vec: ParameterVector):
+        self.exps = exps
+        self.par = par
+        self.nodes = nodes
+        self.vec = vec
+        self.base = [np.ones(nodes.size) for _ in exps]
+        self.corr = None
+        self.win = None
+        self.slow0 = []
+        self.regroup()
+
+    def regroup(self):
+        """Measurements with the same experiment and the same base profile share LinearModels."""
+        self.group, self.group_exps, self.group_base = [], [], []
+        for e, bv in zip(self.exps, self.base):
+            for g, (ge, gb) in enumerate(zip(self.group_exps, self.group_base)):
+                if ge is e and np.array_equal(gb, bv):
+                    self.group.append(g)
+                    break
+            else:
+                self.group_exps.append(e)
+                self.group_base.append(bv)
+                self.group.append(len(self.group_exps) - 1)
+
+    def build(self, p):
+        """LinearModels at the slow values of p and the bases (and per slow parameter at +- step)."""
+        par, vec = self.par, self.vec
+        self.regroup()
+        self.slow0 = [p[i] for i in vec.i_slow]
+        self.models = []
+        for g, e in enumerate(self.group_exps):
+            eb = e
+            for sp, v in zip(par.slow, self.slow0):
+                eb = set_value(eb, sp.key, v)
+            ms = [LinearModel(eb, par.element, par.layer, self.nodes, base=self.group_base[g])]
+            for k, sp in enumerate(par.slow):
+                for sign in (1.0, -1.0):
+                    ek = set_value(eb, sp.key, self.slow0[k] + sign * vec.slow_h[k])
+                    ms.append(LinearModel(ek, par.element, par.layer, self.nodes, base=self.group_base[g]))
+            self.models.append(ms)
+
+    def nominal(self, mi: int) -> LinearModel:
+        """The LinearModel of measurement mi at the linearisation point."""
+        return self.models[self.group[mi]][0]
+
+    def base_columns(self, mi: int, a, b) -> dict:
+        """{element: (A or None, c)} of measurement mi's nominal LinearModel at calibration a, b."""
+        return self.nominal(mi).element_columns(a, b)
+
+    def move_bases(self, new: list, tol: float) -> bool:
+        """Move every measurement's base profile to ``new``; False (and no move) when none moves by more than tol."""
+        if max(float(np.max(np.abs(n - b))) for n, b in zip(new, self.base)) <= tol:
+            return False
+        self.base = new
+        return True
+
+    def _parts(self, g, a, b, n=None):
+        """[{element: (A or None, c)}] for the base model and every slow perturbation (the first
+        ``n`` models; only the elements and channels of the group's windows are computed)."""
+        wins = {}
+        for mi in range(len(self.exps)):
+            if self.group[mi] == g:
+                for e, w in self.win[mi].items():
+                    if w.size:
+                        lo, hi = wins.get(e, (w[0], w[-1]))
+                        wins[e] = (min(lo, w[0]), max(hi, w[-1]))
+        return [lm.element_columns(a, b, wins) for lm in self.models[g][:n]]
+
+    def evaluate(self, p, slow=True):
+        """Model in the windows: list per measurement of {element: (m, u, du_ds, Aeff)}.
+
+        m = s u (s: Q*Omega scale); u is quadratic in every slow parameter through the models at
+        its value +- step: u = u0 + sum_k x_k d1_k + x_k^2 d2_k, x_k = (value - value0) / step;
+        du_ds: du/d(value_k); Aeff: du/d(profile). ``slow=False``: the base models only (slow
+        parameters at their linearisation point).
+        """
+        vec = self.vec
+        res = []
+        cache = {}
+        p = vec.apply_shape(p)
+        xs = [(p[i] - s0) / h for i, s0, h in zip(vec.i_slow, self.slow0, vec.slow_h)] if slow else []
+        for mi in range(len(self.exps)):
+            g = self.group[mi]
+            a, b, s = p[vec.i_a[mi]], p[vec.i_b[mi]], p[vec.i_s[mi]]
+            key = (g, a, b, slow)
+            if key not in cache:
+                cache[key] = self._parts(g, a, b, None if slow else 1)
+            parts = cache[key]
+            v = p[vec.i_prof[mi]]
+            corr = self.corr[mi] if self.corr is not None else None
+            out = {}
+            for e, w in self.win[mi].items():
+                A0, c0 = parts[0][e]
+                u0 = c0[w] if A0 is None else c0[w] + A0[w] @ v
+                u, du, Aeff = u0, [], None if A0 is None else A0[w]
+                if corr is not None:
+                    u = u0 + corr[e] @ (v - self.base[mi])
+                    Aeff = corr[e] if Aeff is None else Aeff + corr[e]
+                for k, x in enumerate(xs):
+                    (Ap, cp), (Am, cm) = parts[1 + 2 * k][e], parts[2 + 2 * k][e]
+                    up = cp[w] if Ap is None else cp[w] + Ap[w] @ v
+                    um = cm[w] if Am is None else cm[w] + Am[w] @ v
+                    d1, d2 = 0.5 * (up - um), 0.5 * (up + um) - u0
+                    u = u + x * d1 + x * x * d2
+                    du.append((d1 + 2.0 * x * d2) / vec.slow_h[k])
+                    if Aeff is not None and not (Ap is None and Am is None and A0 is None):
+                        ap, am, a0 = (0.0 if M_ is None else M_[w] for M_ in (Ap, Am, A0))
+                        Aeff = Aeff + x * 0.5 * (ap - am) + x * x * (0.5 * (ap + am) - a0)
+                out[e] = (s * u, u, du, Aeff)
+            res.append(out)
+        return res
+
+    def model(self, p) -> list[dict]:
+        """Per measurement {element: model counts in its window}."""
+        return [{e: t[0] for e, t in o.items()} for o in self.evaluate(p)]
+
+    def model_vec(self, p) -> np.ndarray:
+        """The model in the windows as one vector (measurements, then elements in window order)."""
+        r = self.evaluate(p)
+        return np.concatenate([r[mi][e][0] for mi in range(len(self.exps)) for e in self.win[mi]])
+
+    def jacobian(self, p, n_data: int):
+        """dm/dp (n_data, n_full) and the model m (n_data,); with a shape, its parameters'
+        columns by the chain rule through the (derived) profile values."""
+        vec = self.vec
+        p = vec.apply_shape(p)
+        J, mvec = self._jac_nodes(p, n_data)
+        for m, (ip, ish) in enumerate(zip(vec.i_prof, vec.i_shape)):
+            J[:, ish] += J[:, ip] @ vec.shape_grad(p, m)
+        return J, mvec
+
+    def _rows(self):
+        """(measurement, element, row slice) of every window in the order of the data vector."""
+        row = 0
+        for mi in range(len(self.exps)):
+            for e, w in self.win[mi].items():
+                yield mi, e, slice(row, row + w.size)
+                row += w.size
+
+    def _jac_nodes(self, p, n_data):
+        vec = self.vec
+        ev = self.evaluate(p)
+        J = np.zeros((n_data, p.size))
+        mvec = np.zeros(n_data)
+        for mi, e, sl in self._rows():
+            s = p[vec.i_s[mi]]
+            mm, u, du, Aeff = ev[mi][e]
+            mvec[sl] = mm
+            J[sl, vec.i_s[mi]] += u
+            if Aeff is not None:
+                J[sl, vec.i_prof[mi]] += s * Aeff
+            for k, dk in enumerate(du):
+                J[sl, vec.i_slow[k]] += s * dk
+        # calibration by forward differences (re-spread only), on the base models: the slow
+        # parameters' terms vanish at their linearisation point, where the fit ends
+        ev0 = self.evaluate(p, slow=False) if vec.i_slow else ev
+        for idx_list in (vec.i_a, vec.i_b):
+            for j in sorted(set(idx_list)):
+                if not vec.free[j]:
+                    continue
+                h = 1e-4 * abs(p[j]) if idx_list is vec.i_a else 2e-3 * abs(p[vec.i_a[0]])
+                q = p.copy()
+                q[j] += h
+                ev2 = self.evaluate(q, slow=False)
+                for mi, e, sl in self._rows():
+                    J[sl, j] += (ev2[mi][e][0] - ev0[mi][e][0]) / h
+        return J, mvec

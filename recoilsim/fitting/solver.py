@@ -1,0 +1,187 @@
+"""The solver of a fit: one bounded least-squares solve, the smoothing strength, and the outer loop.
+
+Likelihood
+----------
+Poisson likelihood, minimised as the deviance (:mod:`recoilsim.fitting.likelihood`) with
+:func:`scipy.optimize.least_squares` on the signed deviance residuals (sum r^2 = D) plus the
+smoothness penalty rows, analytic Jacobian for the profile values and the scales, forward
+differences (re-spread only) for the calibration a and b.
+
+Regularisation strength
+-----------------------
+Chosen by generalised cross-validation (Wahba 1977; Craven & Wahba 1979) on the
+Poisson-weighted linearisation at an almost unregularised fit:
+``GCV(lambda) = n D(lambda) / (n - p_eff(lambda))^2`` (:func:`choose_lambda`); or given.
+
+Outer loop
+----------
+The slow parameters are trusted within ``radius`` steps of their linearisation point per solve;
+the models are re-built at the solution until no slow parameter moves by more than 5 % of its
+step (or 20 % of its standard error once the full model's noise has rejected a step). With free
+slow parameters the loop is a trust-region method on the full model: a step is kept only if the
+full simulation's deviance went down (else the radius shrinks 4x), and the radius doubles (up to
+10) when a step reached it. This keeps strongly coupled slow parameters (film thickness and
+composition) from swinging between the bounds of the quadratic model. With ``relinearize`` every
+measurement's models are also re-built at its fitted profile until no profile value moves by
+more than ``relinearize_tol``, with the stopping correction of the profile columns
+(:mod:`recoilsim.fitting.stopping_correction`) at every re-centring.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import optimize
+
+from .full_model import full_objective
+from .likelihood import FLOOR, deviance_residuals
+from .problem import Problem
+
+__all__ = ["choose_lambda", "outer_loop", "slow_sigma", "solve"]
+
+#: deviance: the full model's own noise (thin films re-grid their bricks as the thickness moves)
+FULL_MODEL_NOISE = 0.5
+
+
+def solve(prob: Problem, d, x0=None, max_nfev=None):
+    """One bounded least-squares solve of the linearised problem; returns (scipy result, full p)."""
+    fr = prob.free
+    p_full = prob.p.copy()
+    R = prob.penalty_rows()[:, fr] if prob.lam > 0 and prob.L.shape[0] else None
+
+    def full(x):
+        q = p_full.copy()
+        q[fr] = x
+        return prob.vec.apply_shape(q)
+
+    def fun(x):
+        q = full(x)
+        r, _ = deviance_residuals(d, prob.model_vec(q))
+        if R is not None:
+            r = np.concatenate([r] + [np.sqrt(prob.lam) * (prob.L @ q[ip]) for ip in prob.i_prof])
+        return r
+
+    def jac(x):
+        J, m = prob.jac_model(full(x))
+        _, dr = deviance_residuals(d, m)
+        Jr = dr[:, None] * J[:, fr]
+        return Jr if R is None else np.vstack([Jr, R])
+
+    x0 = prob.p[fr] if x0 is None else x0
+    lo_f, hi_f = prob.trust_bounds()
+    lo, hi = lo_f[fr], hi_f[fr]
+    with np.errstate(invalid="ignore"):
+        span = np.where(np.isfinite(hi - lo), 1e-9 * (hi - lo), 1e-9 * (np.abs(x0) + 1e-3))
+    x0 = np.clip(x0, np.where(np.isfinite(lo), lo + span, -np.inf), np.where(np.isfinite(hi), hi - span, np.inf))
+    sol = optimize.least_squares(fun, x0, jac=jac, bounds=(lo, hi), method="trf",
+                                 x_scale="jac", max_nfev=max_nfev or prob.par.max_nfev,
+                                 xtol=1e-8, ftol=1e-8, gtol=1e-8)
+    return sol, full(sol.x)
+
+
+def weighted_jacobian(J, m, free) -> np.ndarray:
+    """J / sqrt(m) on the free columns: F = Jw^T Jw is the Poisson Fisher information."""
+    return (J / np.sqrt(np.maximum(m, FLOOR))[:, None])[:, free]
+
+
+def choose_lambda(prob: Problem, d, p0) -> float:
+    """GCV on the Poisson-weighted linearisation at an (almost) unregularised solution p0."""
+    fr = prob.free
+    J, m = prob.jac_model(p0)
+    Jw = weighted_jacobian(J, m, fr)
+    F = Jw.T @ Jw
+    P1 = prob.penalty_matrix(1.0)[np.ix_(fr, fr)]
+    x0 = p0[fr]
+    r0 = (d - m) / np.sqrt(np.maximum(m, FLOOR))
+    n = d.size
+    scale = np.trace(F) / max(np.trace(P1), 1e-300)
+    best = (np.inf, 0.0)
+    for lam in scale * np.logspace(-6, 4, 41):
+        Hm = F + lam * P1
+        try:
+            dx = np.linalg.solve(Hm, Jw.T @ r0 - lam * P1 @ x0)
+            tr = np.trace(np.linalg.solve(Hm, F))
+        except np.linalg.LinAlgError:
+            continue
+        rss = np.sum((r0 - Jw @ dx) ** 2)
+        g = n * rss / max(n - tr, 1.0) ** 2
+        if g < best[0]:
+            best = (g, lam)
+    return best[1]
+
+
+def slow_sigma(prob: Problem, p) -> list[float]:
+    """Standard errors of the slow parameters at p (Fisher + prior), for the outer loop's
+    stopping rule: a move below 5 % of a step or 20 % of a sigma counts as settled."""
+    if not prob.i_slow:
+        return []
+    fr = prob.free
+    J, m = prob.jac_model(p)
+    Jw = weighted_jacobian(J, m, fr)
+    H = Jw.T @ Jw + prob.penalty_matrix()[np.ix_(fr, fr)]
+    try:
+        C = np.linalg.inv(H)
+    except np.linalg.LinAlgError:
+        return [np.inf] * len(prob.i_slow)
+    pos = np.cumsum(fr) - 1
+    return [float(np.sqrt(max(C[pos[i], pos[i]], 1e-300))) if fr[i] else np.inf for i in prob.i_slow]
+
+
+def outer_loop(prob: Problem, d, gcv: bool):
+    """Solve, re-centre and re-linearise until settled (module docstring).
+
+    Returns the last scipy result and the smoothing criterion ('generalized cross-validation' or
+    'given'); ``prob.p`` holds the solution, ``prob.outer`` the iterations and convergence.
+    """
+    par = prob.par
+    criterion = "given"
+    sol = None
+    outer_ok = True
+    slow_free = any(prob.free[i] for i in prob.i_slow)
+    f_acc = None
+    if slow_free and par.relinearize and par.stopping_jacobian:
+        # the stopping correction from the start: without it the first solve moves the profile
+        # (Li + 16 % on the Potku film) and, through it, the slow parameters along a direction
+        # the full model rejects; the trust radius then collapses and the slow parameters crawl
+        prob.correct_stopping(prob.p)
+    it = 0
+    for it in range(par.max_outer):
+        sol, p = solve(prob, d)
+        if it == 0 and gcv:
+            prob.lam = choose_lambda(prob, d, p)
+            criterion = "generalized cross-validation"
+            sol, p = solve(prob, d)
+        if slow_free:
+            if f_acc is None:
+                f_acc = full_objective(prob, d, prob.p)
+            f_new = full_objective(prob, d, p)
+            if f_new > f_acc + FULL_MODEL_NOISE and prob.radius > 0.05:
+                prob.radius /= 4.0  # rejected: same centre, smaller region
+                outer_ok = False
+                continue
+            if max(prob.slow_moves(p)) >= 0.99 * prob.radius:
+                prob.radius = min(2.0 * prob.radius, 10.0)
+            f_acc = f_new
+        prob.p = p
+        # rebuild the models where the solution left the linearisation point: a slow parameter
+        # moved by more than 5 % of its step, or a profile value by more than relinearize_tol.
+        # Once the full model's noise has rejected a step (radius < 10), a move below 20 % of
+        # the parameter's sigma also counts as settled (no smaller move can beat that noise).
+        moves = prob.slow_moves(p)
+        if prob.radius < 10.0 and moves:
+            moves = [min(x, 0.25 * abs(p[i] - s0) / sg)
+                     for x, i, s0, sg in zip(moves, prob.i_slow, prob.lin.slow0, slow_sigma(prob, p))]
+        rebase = par.relinearize and prob.relinearize(p, par.relinearize_tol)
+        outer_ok = max(moves, default=0.0) <= 0.05
+        if outer_ok and not rebase:
+            break
+        if it == par.max_outer - 1:
+            if not outer_ok:  # centre the models at the last solution: the covariance (and the
+                prob.build_models()  # correlations that explain the wandering) are then local
+            break
+        prob.build_models()
+        if par.relinearize and par.stopping_jacobian:
+            # at every re-centring: the correction lives on channels, and a moved thickness or
+            # calibration moves the features under it (stale, it made the fit creep)
+            prob.correct_stopping(p)
+    prob.outer = {"iterations": int(it + 1), "converged": bool(outer_ok)}
+    return sol, criterion
