@@ -38,7 +38,7 @@ def base_experiment():
     return exp
 
 
-def coverage(shape, level, seeds, n_nodes=16, depth=1000.0, lambdas=None):
+def coverage(shape, level, seeds, n_nodes=41, depth=1000.0, lambdas=None):
     exp = base_experiment()
     texp, _, _ = truth_experiment(exp, shape)
     texp.beam.fluence *= level

@@ -38,7 +38,8 @@ from ..errors import RecoilsimError
 from ..forward.node_response import NodeResponse
 from ..model.depth_grid import DepthGrid
 from ..model.experiment import Experiment
-from .laplace import evidence_weights, map_estimate, mixture_samples, poisson_deviance
+from .laplace import evidence_weights, map_estimate, mixture_samples
+from .likelihood import goodness_verdict
 from .profile_model import ProfileModel
 
 __all__ = ["ProfileResult", "fit_profiles"]
@@ -89,7 +90,8 @@ class ProfileResult:
                          f"{ds['areal_density_1e15_sigma'].sel(element=e).item():.1f}")
         lines.append(f"Q*Omega scale {a['scale']:.4f} +- {a['scale_sigma']:.4f}; TOF offset {a['offset_ns']:.4f} ns; "
                      f"lambda of largest evidence {a['lambda_best']:.3g}")
-        lines.append(f"Poisson deviance {a['deviance']:.1f} / dof {a['dof']:.1f} = {a['deviance'] / a['dof']:.2f}")
+        lines.append(f"Poisson deviance {a['deviance']:.1f} / dof {a['dof']:.1f} = {a['deviance'] / a['dof']:.2f}"
+                     + (f" (poor fit: above the Poisson limit {a['deviance_limit']:.1f})" if a["poor_fit"] else ""))
         return "\n".join(lines)
 
 
@@ -284,7 +286,7 @@ def _dataset(grid, model, posts, w, lams, xs, Fs, data, wins) -> xr.Dataset:
     m, J = model(best.x)
     Fi = (J.T * (1.0 / np.maximum(m, 1e-9))) @ J
     p_eff = float(np.trace(np.linalg.solve(best.H, Fi)))
-    dev = poisson_deviance(model.d, m)
+    poor, dev, limit = goodness_verdict(model.d, m, p_eff)
     s = np.exp(xs[:, model.i_s])
     ds = xr.Dataset(
         {
@@ -307,6 +309,7 @@ def _dataset(grid, model, posts, w, lams, xs, Fs, data, wins) -> xr.Dataset:
                "offset_ns_sigma": float(np.std([model.offset(x) for x in xs])) if model.fit_b else 0.0,
                "lambda_best": float(lams[int(np.argmax(w))]), "deviance": dev, "p_eff": p_eff,
                "dof": float(max(model.d.size - p_eff, 1.0)), "n_bins": int(model.d.size),
+               "poor_fit": int(poor), "deviance_limit": float(limit),
                "depth_max_1e15": float(z[-1]), "n_samples": int(xs.shape[0]),
                "band": "posterior under the second-difference prior on log-ratio profiles, "
                        "evidence-weighted over lambda (Laplace approximation)"},

@@ -27,16 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import gammaln
 
-TINY = 1e-9  # counts: floor of a model value (d ln m stays finite)
-
-
-def poisson_deviance(d, m) -> float:
-    """Poisson deviance 2 sum(m - d + d ln(d/m)) (Baker & Cousins, NIM 221 (1984) 437)."""
-    d = np.asarray(d, float)
-    m = np.maximum(np.asarray(m, float), TINY)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        t = np.where(d > 0, d * np.log(d / m), 0.0)
-    return float(2.0 * np.sum(m - d + t))
+from .likelihood import FLOOR as TINY  # counts: floor of a model value (d ln m stays finite)
 
 
 @dataclass
