@@ -107,11 +107,13 @@ def _default_windows(sim: xr.Dataset, elements) -> dict:
 
 
 def _default_depth(sim: xr.Dataset, windows, bottom: float) -> float:
-    deep = 0.0
+    """Deepest depth that at least two spectra's windows see (one spectrum alone leaves the other
+    elements' fractions there to the prior), at most 0.9 of the sample."""
+    deep = []
     for e, (lo, hi) in windows.items():
         z = sim["depth_1e15"].sel(element=e).values[lo:hi + 1]
-        if np.any(np.isfinite(z)):
-            deep = max(deep, float(np.nanmax(z)))
+        deep.append(float(np.nanmax(z)) if np.any(np.isfinite(z)) else 0.0)
+    deep = sorted(deep)[-2] if len(deep) > 1 else deep[0]
     return min(deep, 0.9 * bottom) if deep > 0 else 0.5 * bottom
 
 
@@ -160,7 +162,8 @@ def fit_profiles(experiment: Experiment, measured, *, elements: Sequence[str] | 
     elements : the profiled elements (default: the measured ones); other elements of the start
         sample keep their start fraction at every depth.
     nodes_1e15 : node depths (1e15 at/cm2, from 0); default ``n_nodes`` evenly from 0 to
-        ``depth_max_1e15`` (default: the deepest depth the windows see, from a start simulation).
+        ``depth_max_1e15`` (default: the deepest depth that at least two spectra's windows see, from a
+        start simulation).
     breaks : let the profiles jump at the start sample's layer boundaries.
     windows : {element: (lo, hi)} inclusive channels (default: where the start model has counts).
     fit_b, b_sd_ns : fit the TOF offset with a Gaussian prior of this sd (ns) around the experiment's.
@@ -219,6 +222,7 @@ def _fit_profiles(experiment, measured, elements, nodes_1e15, n_nodes, depth_max
     F = grid.start_profile()
     starts = [None] * lams.size
     moves = []
+    prev = None
     b_cur = None
     status, message = "not_converged", f"the composition still moved after {max_relin} linearisations"
     for it in range(1, int(max_relin) + 1):
@@ -228,6 +232,7 @@ def _fit_profiles(experiment, measured, elements, nodes_1e15, n_nodes, depth_max
             keep = w >= KEEP
             lams = lams[keep]
             starts = [s for s, k in zip(starts, keep) if k]
+            prev = [c for c, k in zip(prev, keep) if k]
         posts = _scan(model, lams, starts, model.start(F, b_cur))
         w = evidence_weights([p.log_evidence for p in posts]) if integrate else \
             (np.arange(lams.size) == int(np.argmax([p.log_evidence for p in posts]))).astype(float)
@@ -235,8 +240,13 @@ def _fit_profiles(experiment, measured, elements, nodes_1e15, n_nodes, depth_max
         Fs = np.array([model.fractions(x) for x in xs])
         F_new = Fs.mean(axis=0)
         sd = Fs.std(axis=0)
-        F_map = np.tensordot(w, np.array([model.fractions(p.x) for p in posts]), axes=1)  # deterministic
-        move = float(np.max(np.abs(F_map - F) / np.maximum(sd, 1e-12)))
+        comp = np.array([model.fractions(p.x) for p in posts])
+        F_map = np.tensordot(w, comp, axes=1)  # deterministic
+        # settled when every lambda's own maximum stopped moving (the weights between them may
+        # still shift by the evidence's noise; the stopping changes by less than the spread)
+        ref = np.array([F] * len(posts)) if prev is None else np.asarray(prev)
+        move = float(np.max(np.abs(comp - ref) / np.maximum(sd, 1e-12)))
+        prev = comp
         moves.append(move)
         starts = [p.x for p in posts]
         b_cur = float(np.sum(w * [model.offset(p.x) for p in posts]))
