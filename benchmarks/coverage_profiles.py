@@ -12,7 +12,6 @@ truth is at least 0.01 (a truth of exactly 0 is never inside a band of positive 
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import time
 from pathlib import Path

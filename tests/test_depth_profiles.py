@@ -1,7 +1,6 @@
 """Depth profiles of every element (recoilsim.fitting.depth_profiles): grid, response, evidence,
 sum-to-one, a closed loop with a multi-element truth, a fast coverage check and the Potku data."""
 
-import copy
 import sys
 from pathlib import Path
 
