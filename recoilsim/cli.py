@@ -193,8 +193,10 @@ def _summary_table(ds, exp, title: str):
 def _run_simulation(exp, tofe: bool = False):
     from .forward.simulate import simulate
 
+    from .workflows.progress import simulation_status
+
     con = _console(stderr=True)
-    with con.status(f"simulating {exp.name} ..."):
+    with con.status(simulation_status(exp.name)):
         return simulate(exp, tofe=tofe) if tofe else simulate(exp)
 
 
@@ -242,7 +244,8 @@ def demo(out: Path = typer.Option(Path("recoilsim-demo"), "--out", "-o", help="o
          tofe: bool = typer.Option(False, "--tofe", help="also simulate and plot the TOF-E map")):
     """Simulate the built-in reference case (9 MeV 63Cu on Cu/LiPON/LATP; Li, P, O, N, C).
 
-    Writes reference_spectra.nc, .csv and .png (Fig. 4a-like, depth on the top axis) to --out.
+    Writes reference_spectra.nc, .csv and .png (Fig. 4a-like, depth on the top axis) and
+    reference_views.png (TOF beside energy spectra) to --out.
     """
     from .model.experiment import reference_experiment
 
@@ -250,6 +253,7 @@ def demo(out: Path = typer.Option(Path("recoilsim-demo"), "--out", "-o", help="o
     out = _out_dir(out)
     ds = _run_simulation(exp, tofe=tofe)
     written = _write_outputs(ds, out, "reference", ["nc", "csv", "png"], [], "Li", tofe=tofe)
+    written += write_views(ds, out, "reference", ["png"], [])
     _report(ds, exp, written, f"{exp.name}: simulated counts")
     rows = {r["element"]: r for r in spectra_summary(ds, exp)}
     li = rows.get("Li")
@@ -266,15 +270,21 @@ def simulate(experiment: Path = typer.Argument(..., help="experiment file (TOML)
              format: str = typer.Option("nc,csv,png", "--format", "-f",
                                         help="comma-separated: nc, csv, png, svg, pdf"),
              depth_for: str = typer.Option("Li", "--depth-for", help="element whose depth labels the plot and CSV"),
-             tofe: bool = typer.Option(False, "--tofe", help="also simulate and plot the TOF-E map")):
-    """Simulate the spectra of an experiment file; writes <name>_spectra.{nc,csv,png} to --out."""
-    from .io.experiment_file import load_experiment
-
+             tofe: bool = typer.Option(False, "--tofe", help="also simulate and plot the TOF-E map"),
+             flight_length: Optional[float] = typer.Option(None, "--flight-length",
+                                                           help="TOF flight length in m (IDF/.xnra files)"),
+             measured: Optional[Path] = typer.Option(None, "--measured",
+                                                     help="measured spectra (.nc from simulate, or CSV with "
+                                                          "channel and one column per element) laid over the "
+                                                          "simulation with residuals; no fit")):
+    """Simulate the spectra of an experiment file (TOML, or IDF/.xnra describing an ERDA/TOF
+    measurement); writes <name>_spectra.{nc,csv,png} to --out."""
     formats = _parse_formats(format)
-    exp = load_experiment(experiment)
+    exp = load_any_experiment(experiment, flight_length)
     out = _out_dir(out)
     ds = _run_simulation(exp, tofe=tofe)
     written = _write_outputs(ds, out, Path(experiment).stem, formats, [experiment], depth_for, tofe=tofe)
+    written += write_views(ds, out, Path(experiment).stem, formats, [experiment], measured)
     _report(ds, exp, written, f"{exp.name}: simulated counts")
 
 
@@ -371,6 +381,91 @@ def fit_cmd(experiment: Path = typer.Argument(..., help="experiment file (TOML)"
     res = fit_command(experiment, spectra, out, element=element, n_bootstrap=n_bootstrap)
     if not res.success:
         _fail(f"fit {res.status}: {res.message}", code=1)
+
+
+def read_measured(path: Path):
+    """Measured spectra for an overlay: a netCDF from simulate, or a text/CSV table whose
+    columns are named by element (read with the package's readers)."""
+    from .io.atomic import read_netcdf
+    from .io.spectra import read_spectra
+
+    return read_netcdf(path) if Path(path).suffix.lower() == ".nc" else read_spectra(path)
+
+
+def write_views(ds, out: Path, stem: str, formats: Sequence[str], inputs: Sequence,
+                measured: Path | None = None) -> list[Path]:
+    """Overview (TOF beside energy spectra) and, with ``measured``, the per-element overlay with
+    residuals and a table of Pearson chi2 per channel (channels with >= 1 simulated count)."""
+    from .plots.views import pearson_residuals, plot_element_panels, plot_overview
+
+    images = [f for f in formats if f in ("png", "svg", "pdf")]
+    written = []
+    meas = read_measured(measured) if measured is not None else None
+    for f in images:
+        plot_overview(ds, out / f"{stem}_views.{f}", inputs=inputs)
+        written.append(out / f"{stem}_views.{f}")
+    if meas is None:
+        return written
+    from .plots.views import measured_counts
+
+    elements = [str(e) for e in ds["element"].values]
+    found = {e: measured_counts(meas, e, ds["channel"].values) for e in elements}
+    found = {e: m for e, m in found.items() if m is not None}
+    if not found:
+        raise RecoilsimError("--measured", str(measured), f"columns or elements named like the simulated ones "
+                                                          f"({', '.join(elements)})")
+    for f in images or ["png"]:
+        p = out / f"{stem}_measured.{f}"
+        plot_element_panels(ds, p, elements=list(found), measured=meas, inputs=list(inputs) + [measured])
+        written.append(p)
+    con = _console()
+    con.print("element  channels  chi2/channel (Pearson, no fit)")
+    for e, m in found.items():
+        sim = np.asarray(ds["counts"].sel(element=e).values, dtype=float)
+        use = (sim >= 1.0) & np.isfinite(m)
+        r = pearson_residuals(m[use], sim[use])
+        con.print(f"{e:8s} {int(use.sum()):9d}  {float(np.mean(r * r)) if use.any() else float('nan'):.3f}")
+    return written
+
+def load_any_experiment(path: Path, flight_length_m: float | None = None):
+    """An experiment from a TOML file, or from an IDF/.xnra file (ERDA/TOF) by its suffix."""
+    from .io.idf_experiment import IDF_SUFFIXES, experiment_from_idf
+
+    if Path(path).suffix.lower() in IDF_SUFFIXES:
+        return experiment_from_idf(path, flight_length_m=flight_length_m)
+    if flight_length_m is not None:
+        raise RecoilsimError("--flight-length", flight_length_m, "only with IDF/.xnra files (a TOML file gives "
+                                                                 "detector.flight_length_m)")
+    from .io.experiment_file import load_experiment
+
+    return load_experiment(path)
+
+# ----------------------------------------------------------------------------------------------
+# recoilsim import ...: other programs' projects -> experiment files
+# ----------------------------------------------------------------------------------------------
+
+import_app = typer.Typer(no_args_is_help=True, help="Bring other programs' projects in as experiment files.")
+app.add_typer(import_app, name="import")
+
+
+@import_app.command("potku")
+@handle_errors
+def import_potku_cmd(path: Path = typer.Argument(..., help="Potku measurement folder, project folder or .ini file"),
+                     out: Path = typer.Option(None, "--out", "-o", help="experiment file to write "
+                                                                      "(default: <measurement>.toml here)"),
+                     solid_angle_msr: float = typer.Option(1.0, "--solid-angle", help="solid angle in msr "
+                                                                                      "(not in Potku's files)"),
+                     n_channels: int = typer.Option(8192, "--channels", help="TOF channels"),
+                     overwrite: bool = typer.Option(False, "--overwrite", help="replace an existing output file")):
+    """Write an experiment TOML from a Potku measurement: beam, geometry, detector, calibration,
+    foil and cuts from its files; a placeholder sample to edit. `recoilsim simulate` runs it as it is."""
+    from .io.potku_import import import_potku, potku_measurement
+
+    if out is None:
+        folder, meas = potku_measurement(path)
+        out = Path(f"{(meas or folder).name}.toml")
+    written = import_potku(path, out, solid_angle_msr=solid_angle_msr, n_channels=n_channels, overwrite=overwrite)
+    _console().print(f"wrote {written} (edit its sample: Potku keeps none)")
 
 
 @app.command("profiles")

@@ -21,6 +21,7 @@ from ..model.experiment import SCREENING, Experiment
 from ..model.instrument import fwhm_to_sigma
 from ..kernels.kinematics import C_M_PER_NS, U_MEV, energy_from_time, recoil_factor, scatter_factor
 from ..kernels.slab import simulate_bricks, spread_bricks, tofe_map
+from ..stopping.sources import source_label, stopping_source
 from ..stopping.tables import ParticleTables, StoppingSource, particle_tables
 
 MB_CM2 = 1e-27
@@ -173,6 +174,7 @@ def prepare(exp: Experiment, source: StoppingSource | None = None, tables: Parti
         if (sp.Z, sp.mass_u) not in parts:
             parts.append((sp.Z, sp.mass_u))
     if tables is None:
+        source = stopping_source(exp.options.stopping) if source is None else source
         tables = _cached_tables(tuple(parts), tuple(element(e).number for e in elements),
                                 exp.options.straggling, source)
     S = np.ascontiguousarray(tables.S, dtype=np.float64)
@@ -304,7 +306,7 @@ def simulate(exp: Experiment, *, tofe: bool = False, n_energy_bins: int = 256,
     n_energy_bins : int
         Number of energy bins of the TOF-E map (0 .. 1.05 x the highest detector energy).
     source : StoppingSource, optional
-        User stopping tables overriding the shipped SRIM-2013 ones.
+        Stopping tables to use instead of ``exp.options.stopping`` (SRIM-2013 by default).
     constant_stopping : float, optional
         Test hook: every stopping replaced by this constant (eV per 1e15 at/cm2).
 
@@ -331,6 +333,7 @@ def simulate(exp: Experiment, *, tofe: bool = False, n_energy_bins: int = 256,
     if not np.all(np.isfinite(spec)):
         raise RecoilsimError("experiment", exp.name, "inputs that give a finite spectrum (internal check failed)")
     ds = _to_dataset(exp, arrays, spec, n, ta, tb, x_mid)
+    ds.attrs["stopping"] = source_label(source if source is not None else stopping_source(exp.options.stopping))
     if tofe:
         emax = 1.05 * float(max(e_det[:, :n].max(initial=0.0), 1e-3))
         e_edges = np.linspace(0.0, emax, n_energy_bins + 1)

@@ -72,7 +72,7 @@ from ..model.experiment import Experiment, Options, reference_experiment
 from ..model.instrument import Beam, Detector, Foil, Geometry
 from ..model.sample import Layer, Profile, Sample
 
-__all__ = ["ExperimentFile", "load_file", "load_experiment", "experiment_from_dict", "experiment_to_dict",
+__all__ = ["SCHEMA", "ExperimentFile", "load_file", "load_experiment", "experiment_from_dict", "experiment_to_dict",
            "dump_experiment", "dump_file", "dumps_toml"]
 
 # ----------------------------------------------------------------------------------------------
@@ -110,6 +110,12 @@ def _option_kinds() -> dict[str, str]:
 
 
 OPTION_KEYS = _option_kinds()
+
+#: every section of the file -> its keys and their kinds (docs/experiment-file.md is tested against it)
+SCHEMA = {"": TOP_KEYS, "base": BASE_KEYS, "beam": BEAM_KEYS, "geometry": GEOMETRY_KEYS, "detector": DETECTOR_KEYS,
+          "detector.foils[]": FOIL_KEYS, "detector.energy_foils[]": FOIL_KEYS,
+          "detector.efficiency.<element>": EFFICIENCY_KEYS, "sample": SAMPLE_KEYS, "sample.layers[]": LAYER_KEYS,
+          "sample.layers[].profiles[]": PROFILE_KEYS, "options": OPTION_KEYS}
 
 _KIND_TEXT = {"num": "a number", "int": "an integer", "str": "a string", "bool": "true or false",
               "strlist": "a list of strings", "numlist": "a list of numbers",
@@ -429,6 +435,9 @@ def _ef_from_dict(d: Mapping[str, Any], source: str, path: Path | None = None) -
         det = _detector(d["detector"])
         sample = _sample(d["sample"])
         options = _options(d.get("options", {}))
+        if path is not None and options.stopping not in ("srim2013", "catima") \
+                and not Path(options.stopping).expanduser().is_absolute():
+            options.stopping = str(path.parent / options.stopping)  # table paths relative to the file
         recoils = d.get("recoils")
         if recoils is None:
             recoils = sample.elements()

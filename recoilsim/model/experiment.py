@@ -48,6 +48,10 @@ class Options:
     profile_step_nm : float
         Upper bound of the sublayer thickness (nm, or 1e15 at/cm2 in layers without density)
         inside the depth range of a profile.
+    stopping : str
+        Electronic stopping source: ``'srim2013'`` (shipped, default), ``'catima'`` (needs the
+        pycatima package) or the path of a file or folder of stopping tables (SRIM output,
+        JIBAL GSTO) overriding SRIM-2013 for the pairs they hold.
     """
 
     screening: str = "andersen"
@@ -58,6 +62,7 @@ class Options:
     max_channel_fraction: float = 0.8
     max_sigma_fraction: float = 0.5
     profile_step_nm: float = 1.0
+    stopping: str = "srim2013"
 
     def __post_init__(self):
         if self.screening not in SCREENING:
@@ -70,6 +75,11 @@ class Options:
             raise RecoilsimError("options.max_sigma_fraction", self.max_sigma_fraction, "a number in [0, 2]")
         if not (0.01 <= float(self.profile_step_nm) <= 1000.0):
             raise RecoilsimError("options.profile_step_nm", self.profile_step_nm, "a number in [0.01, 1000]")
+        if not isinstance(self.stopping, str) or not self.stopping.strip():
+            raise RecoilsimError("options.stopping", self.stopping,
+                                 "'srim2013', 'catima' or the path of a stopping-table file or folder")
+        if self.stopping.strip().lower() in ("srim2013", "catima"):
+            self.stopping = self.stopping.strip().lower()
 
 
 @dataclass

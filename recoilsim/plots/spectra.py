@@ -223,7 +223,12 @@ def plot_spectra(ds, elements: Sequence[str] | None = None, path: os.PathLike | 
             lab = f"depth of {depth_axis_for} origin (nm)"
             if depth_offset_nm:
                 lab = f"depth of {depth_axis_for} origin below {depth_offset_nm:g} nm (nm)"
-            sec.set_xlabel(lab)
+            if len(elements) > 1:  # the scale holds for this element's curve only: say so, in its colour
+                lab += f": {depth_axis_for} curve only"
+            color = colors.get(depth_axis_for)
+            sec.set_xlabel(lab, color=color)
+            if color is not None:
+                sec.tick_params(axis="x", colors=color)
     if title is None:
         title = _exp_name(ds)
     if title:
