@@ -45,7 +45,7 @@ def coverage(shape, level, seeds, n_nodes=41, depth=1000.0, lambdas=None):
     sim = simulate(texp)
     mean = {e: sim["counts"].sel(element=e).values + 0.02 for e in ELEMENTS}
     in1 = in2 = n = 0
-    z_all = []
+    z_all, per_seed = [], []
     for seed in seeds:
         rng = np.random.default_rng(seed)
         meas = {e: rng.poisson(mean[e]).astype(float) for e in ELEMENTS}
@@ -54,13 +54,16 @@ def coverage(shape, level, seeds, n_nodes=41, depth=1000.0, lambdas=None):
         ds = res.dataset
         tr = truth_fractions(shape, ds["depth_1e15"].values)
         ok = tr >= 0.01
-        in1 += int(np.sum(ok & (tr >= ds["lo1"].values) & (tr <= ds["hi1"].values)))
-        in2 += int(np.sum(ok & (tr >= ds["lo2"].values) & (tr <= ds["hi2"].values)))
-        n += int(ok.sum())
+        k1 = int(np.sum(ok & (tr >= ds["lo1"].values) & (tr <= ds["hi1"].values)))
+        k2 = int(np.sum(ok & (tr >= ds["lo2"].values) & (tr <= ds["hi2"].values)))
+        in1, in2, n = in1 + k1, in2 + k2, n + int(ok.sum())
+        per_seed.append((k1 / ok.sum(), k2 / ok.sum()))
         z_all.append(((ds["fraction"].values - tr) / ds["sigma"].values)[ok])
     z = np.concatenate(z_all)
+    # standard errors from the spread between seeds (the nodes of one seed are correlated)
+    se = np.std(per_seed, axis=0, ddof=1) / np.sqrt(len(per_seed)) if len(per_seed) > 1 else (np.nan, np.nan)
     return {"shape": shape, "level": level, "seeds": len(seeds), "pairs": n, "cov1": in1 / n, "cov2": in2 / n,
-            "mean_z": float(z.mean()), "sd_z": float(z.std())}
+            "se1": float(se[0]), "se2": float(se[1]), "mean_z": float(z.mean()), "sd_z": float(z.std())}
 
 
 def main():
