@@ -311,6 +311,7 @@ def _dataset(grid, model, posts, w, lams, xs, Fs, data, wins) -> xr.Dataset:
             "fitted": (("spectrum", "channel"), fitm),
             "log_evidence": ("lam", [p.log_evidence for p in posts]),
             "weight": ("lam", np.asarray(w, float)),
+            "offset_ns_map": ("lam", [model.offset(p.x) for p in posts]),
         },
         coords={"element": els, "depth_1e15": ("depth", z), "depth_nm": ("depth", grid.depth_nm()),
                 "segment": ("depth", grid.segment), "lam": lams, "spectrum": spec_els, "channel": np.arange(n_ch)},
