@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 from recoilsim.model.experiment import reference_experiment
-from recoilsim.kernels.slab import spread_bricks
 from recoilsim.model.sample import Profile
-from recoilsim.forward.simulate import prepare, run_bricks, simulate
+from recoilsim.forward.engine import prepare, run, spread
+from recoilsim.forward.simulate import simulate
 
 DEPTH = np.arange(0.0, 31.0)
 VALUES = 1.0 + 0.25 * np.exp(-DEPTH / 5.0)
@@ -26,10 +26,7 @@ def ref_exp(**options):
 
 
 def _kernel_and_spread(arrays, det, resolution):
-    n, ta, tb, Y, sig_t, *_ = run_bricks(arrays)
-    spec = np.zeros((ta.shape[0], det.n_channels))
-    spread_bricks(ta, tb, Y, sig_t, n, det.calibration_a_ns, det.calibration_b_ns, det.n_channels, resolution, spec)
-    return spec
+    return spread(run(arrays), det.calibration_a_ns, det.calibration_b_ns, det.n_channels, resolution)
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +37,7 @@ def ref():
 
 
 def test_forward_kernel_and_spread(benchmark, ref):
-    """simulate_bricks + spread_bricks on prepared arrays (the numerical core)."""
+    """engine.run + engine.spread on prepared inputs (the numerical core)."""
     arrays = prepare(ref)
     spec = benchmark(_kernel_and_spread, arrays, ref.detector, ref.options.resolution)
     assert spec.sum() > 0
@@ -48,7 +45,7 @@ def test_forward_kernel_and_spread(benchmark, ref):
 
 def test_forward_kernel_only(benchmark, ref):
     arrays = prepare(ref)
-    n = benchmark(run_bricks, arrays)[0]
+    n = benchmark(run, arrays).n
     benchmark.extra_info["n_bricks"] = int(n)
 
 

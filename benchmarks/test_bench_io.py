@@ -11,7 +11,9 @@ import time
 import numpy as np
 import pytest
 
-from recoilsim.io.potku import Selection, read_asc, tof_e_histogram, tof_spectra
+from recoilsim.analysis.element_spectra import tof_e_histogram, tof_spectra
+from recoilsim.io.potku_events import read_asc
+from recoilsim.io.potku_selections import Selection
 
 
 def _write_events(path, n, seed=0):

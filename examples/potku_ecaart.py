@@ -24,9 +24,10 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default="potku-out", help="output folder (default: potku-out)")
     ap.add_argument("--data", default=None, help="the Potku data folder (default: [spectra] data_dir of the TOML)")
     ap.add_argument("--experiment", default=str(HERE / "potku_ecaart.toml"), help="experiment file")
+    ap.add_argument("--overwrite", action="store_true", help="replace the outputs of an earlier run in --out")
     args = ap.parse_args(argv)
     try:
-        summary = run(args.experiment, args.out, data_dir=args.data, progress=print)
+        summary = run(args.experiment, args.out, data_dir=args.data, progress=print, overwrite=args.overwrite)
     except RecoilsimError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -82,7 +82,7 @@ def _cubic4(y0, y1, y2, y3, w1, w2, w3):
 
 
 @njit(cache=True)
-def _loglog_cell(a, b, t):
+def loglog_cell(a, b, t):
     """Log-log interpolation between node values a (t=0) and b (t=1); linear if either <= 0."""
     if a > 0.0 and b > 0.0:
         return a * math.exp(t * math.log(b / a))
@@ -103,7 +103,7 @@ def _inside(row, lnE0, dlnE, lnx, x):
         if y0 > 0.0 and y1 > 0.0 and y2 > 0.0 and y3 > 0.0:
             w1, w2, w3 = _lagrange4(x - s)
             return _cubic4(y0, y1, y2, y3, w1, w2, w3)
-    return _loglog_cell(row[i], row[i + 1], x - i)
+    return loglog_cell(row[i], row[i + 1], x - i)
 
 
 @njit(cache=True)
@@ -124,7 +124,7 @@ def loglog(row, lnE0, dlnE, lnx):
     if x < 0.0:
         return row[0] * math.exp(0.5 * (lnx - lnE0))
     if x > n - 1:
-        return _loglog_cell(row[n - 2], row[n - 1], x - (n - 2))
+        return loglog_cell(row[n - 2], row[n - 1], x - (n - 2))
     return _inside(row, lnE0, dlnE, lnx, x)
 
 
@@ -170,7 +170,7 @@ def compound_stopping(E_MeV, mass_u, S_p, frac, lnE0, dlnE):
         for j in range(S_p.shape[0]):
             fj = frac[j]
             if fj != 0.0:
-                s += fj * _loglog_cell(S_p[j, n - 2], S_p[j, n - 1], t)
+                s += fj * loglog_cell(S_p[j, n - 2], S_p[j, n - 1], t)
         return s
     i = min(int(x), n - 2)
     t = x - i
@@ -189,7 +189,7 @@ def compound_stopping(E_MeV, mass_u, S_p, frac, lnE0, dlnE):
                 if y0 > 0.0 and y1 > 0.0 and y2 > 0.0 and y3 > 0.0:
                     s += fj * _cubic4(y0, y1, y2, y3, w1, w2, w3)
                     continue
-            s += fj * _loglog_cell(S_p[j, i], S_p[j, i + 1], t)
+            s += fj * loglog_cell(S_p[j, i], S_p[j, i + 1], t)
     return s
 
 

@@ -28,7 +28,7 @@ _API = {
     "Foil": "model.instrument",
     "Sample": "model.sample", "Layer": "model.sample", "Profile": "model.sample",
     # files
-    "load_experiment": "io.experiment_file", "dump_experiment": "io.experiment_file",
+    "load_experiment": "io.experiment_file", "dump_experiment": "io.experiment_dump",
     # forward model
     "simulate": "forward.simulate", "simulate_many": "forward.sweep", "simulate_batch": "forward.screening",
     "LinearModel": "forward.linear_model",

@@ -1,9 +1,27 @@
-"""Command-line interface: ``recoilsim demo | simulate | kinematics`` (typer + rich).
+"""Command-line interface (typer + rich): ``recoilsim <command>``.
+
+Commands
+--------
+``demo``
+    Simulate the built-in reference case (9 MeV 63Cu on Cu/LiPON/LATP) and write its spectra.
+``simulate``
+    Simulate the spectra of an experiment file (TOML, or IDF/.xnra), optionally over measured ones.
+``kinematics``
+    Kinematic factors, recoil energies, flight times and cross sections of every recoil.
+``paper``
+    The three-potential workflow of Kurihara et al. 2024 (ratio spectra, decomposition, charge).
+``fit``
+    Fit measured spectra (files, or the Potku data named in the experiment file).
+``import potku``
+    Write an experiment file from a Potku measurement's settings.
 
 One function per command; each is a thin layer over the Python API. A
 :class:`~recoilsim.errors.RecoilsimError` ends a command with one red line ``error: <message>``
-on stderr and exit code 2 (no traceback). Outputs are written atomically and never over an
-input file.
+on stderr and exit code 2 (no traceback); a file that cannot be read or written, exit code 1.
+The output folder is checked before any work (:func:`recoilsim.io.outputs.check_output_dir`):
+outputs never replace an input, and replace earlier outputs only with ``--overwrite``. Outputs
+are written atomically; a folder being written holds a file ``INCOMPLETE`` until it is done.
+SIGTERM unwinds like Ctrl-C, so no temporary file is left behind.
 """
 
 from __future__ import annotations
@@ -96,12 +114,15 @@ def _parse_formats(fmt: str) -> list[str]:
     return out
 
 
-def _out_dir(out: Path) -> Path:
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise RecoilsimError("--out", str(out), "a folder (it exists as a file)")
-    out.mkdir(parents=True, exist_ok=True)
-    return out
+def _output_names(stem: str, formats: Sequence[str], tofe: bool, measured: bool = False) -> list[str]:
+    """The files a simulation writes (see _write_outputs and write_views)."""
+    images = [f for f in formats if f not in ("nc", "csv")]
+    names = [f"{stem}_spectra.{f}" for f in formats] + [f"{stem}_views.{f}" for f in images]
+    if tofe:
+        names += [f"{stem}_tofe.{f}" for f in images]
+    if measured:
+        names += [f"{stem}_measured.{f}" for f in images or ["png"]]
+    return names
 
 
 def _depth_element(ds, wanted: str | None) -> str | None:
@@ -154,8 +175,8 @@ def _channel_at(ds, element: str, depth_nm: float) -> float:
 
 
 def spectra_summary(ds, exp) -> list[dict]:
-    """Per element: total counts, the channel of the surface (depth 0) and, where the element
-    first appears below the surface, the layer and the channel of that layer's top."""
+    """Per element: total counts, the channel of the surface (depth 0), and the first layer that
+    holds the element with the channel of that layer's top (the top layer: depth 0)."""
     rows = []
     tops = np.concatenate([[0.0], np.cumsum([l.thickness_nm if l.thickness_nm is not None else np.nan
                                              for l in exp.sample.layers])])
@@ -163,7 +184,7 @@ def spectra_summary(ds, exp) -> list[dict]:
         first = next((i for i, l in enumerate(exp.sample.layers) if e in l.elements()), None)
         row = {"element": e, "counts": float(ds["counts"].sel(element=e).sum()),
                "surface_channel": _channel_at(ds, e, 0.0), "first_layer": None, "first_layer_channel": math.nan}
-        if first is not None and first > 0 and np.isfinite(tops[first]):
+        if first is not None and np.isfinite(tops[first]):
             row["first_layer"] = exp.sample.layers[first].name or f"layer {first}"
             row["first_layer_top_nm"] = float(tops[first])
             row["first_layer_channel"] = _channel_at(ds, e, float(tops[first]))
@@ -236,24 +257,34 @@ def _report(ds, exp, written: list[Path], title: str):
 @app.callback()
 def main():
     """recoilsim: simulate and fit TOF-ERDA spectra."""
+    from .io.atomic import terminate_on_sigterm
+
+    terminate_on_sigterm()
+
+
+OVERWRITE = typer.Option(False, "--overwrite", help="replace the outputs of an earlier run in --out")
 
 
 @app.command()
 @handle_errors
 def demo(out: Path = typer.Option(Path("recoilsim-demo"), "--out", "-o", help="output folder"),
-         tofe: bool = typer.Option(False, "--tofe", help="also simulate and plot the TOF-E map")):
+         tofe: bool = typer.Option(False, "--tofe", help="also simulate and plot the TOF-E map"),
+         overwrite: bool = OVERWRITE):
     """Simulate the built-in reference case (9 MeV 63Cu on Cu/LiPON/LATP; Li, P, O, N, C).
 
     Writes reference_spectra.nc, .csv and .png (Fig. 4a-like, depth on the top axis) and
     reference_views.png (TOF beside energy spectra) to --out.
     """
+    from .io.outputs import check_output_dir, writing
     from .model.experiment import reference_experiment
 
+    formats = ["nc", "csv", "png"]
+    out = check_output_dir(out, _output_names("reference", formats, tofe), overwrite=overwrite)
     exp = reference_experiment()
-    out = _out_dir(out)
     ds = _run_simulation(exp, tofe=tofe)
-    written = _write_outputs(ds, out, "reference", ["nc", "csv", "png"], [], "Li", tofe=tofe)
-    written += write_views(ds, out, "reference", ["png"], [])
+    with writing(out, "demo") as out:
+        written = _write_outputs(ds, out, "reference", formats, [], "Li", tofe=tofe)
+        written += write_views(ds, out, "reference", ["png"], [])
     _report(ds, exp, written, f"{exp.name}: simulated counts")
     rows = {r["element"]: r for r in spectra_summary(ds, exp)}
     li = rows.get("Li")
@@ -276,15 +307,22 @@ def simulate(experiment: Path = typer.Argument(..., help="experiment file (TOML)
              measured: Optional[Path] = typer.Option(None, "--measured",
                                                      help="measured spectra (.nc from simulate, or CSV with "
                                                           "channel and one column per element) laid over the "
-                                                          "simulation with residuals; no fit")):
+                                                          "simulation with residuals; no fit"),
+             overwrite: bool = OVERWRITE):
     """Simulate the spectra of an experiment file (TOML, or IDF/.xnra describing an ERDA/TOF
     measurement); writes <name>_spectra.{nc,csv,png} to --out."""
+    from .io.outputs import check_output_dir, writing
+
     formats = _parse_formats(format)
     exp = load_any_experiment(experiment, flight_length)
-    out = _out_dir(out)
+    stem = Path(experiment).stem
+    inputs = [experiment] + ([measured] if measured is not None else [])
+    out = check_output_dir(out, _output_names(stem, formats, tofe, measured=measured is not None), inputs=inputs,
+                           overwrite=overwrite)
     ds = _run_simulation(exp, tofe=tofe)
-    written = _write_outputs(ds, out, Path(experiment).stem, formats, [experiment], depth_for, tofe=tofe)
-    written += write_views(ds, out, Path(experiment).stem, formats, [experiment], measured)
+    with writing(out, "simulate") as out:
+        written = _write_outputs(ds, out, stem, formats, [experiment], depth_for, tofe=tofe)
+        written += write_views(ds, out, stem, formats, [experiment], measured)
     _report(ds, exp, written, f"{exp.name}: simulated counts")
 
 
@@ -340,14 +378,19 @@ def kinematics(experiment: Optional[Path] = typer.Argument(None, help="experimen
 @app.command()
 @handle_errors
 def paper(out: Path = typer.Option(Path("recoilsim-paper"), "--out", "-o", help="output folder"),
-          seed: int = typer.Option(0, "--seed", help="seed of the Poisson counting noise")):
+          seed: int = typer.Option(0, "--seed", help="seed of the Poisson counting noise"),
+          overwrite: bool = OVERWRITE):
     """Kurihara et al. 2024 Fig. 4: three potentials, ratio spectra, decomposition and charge.
 
     Writes paper_fig4.png and paper_fig4_summary.json/.csv to --out and prints the numbers.
     """
+    from .io.outputs import check_output_dir, writing
     from .workflows.paper import run_paper_case
 
-    res = run_paper_case(seed=seed, out=_out_dir(out))
+    out = check_output_dir(out, ["paper_fig4.png", "paper_fig4_summary.json", "paper_fig4_summary.csv"],
+                           overwrite=overwrite)
+    with writing(out, "paper") as out:
+        res = run_paper_case(seed=seed, out=out)
     _console().print(res.table())
     for p in (res.figure, res.summary_json, res.summary_csv):
         _console().print(f"wrote {p}")
@@ -356,12 +399,14 @@ def paper(out: Path = typer.Option(Path("recoilsim-paper"), "--out", "-o", help=
 @app.command("fit")
 @handle_errors
 def fit_cmd(experiment: Path = typer.Argument(..., help="experiment file (TOML)"),
-            spectra: list[Path] = typer.Argument(None, help="one spectra file per measurement (.nc from simulate, "
-                                                           "or channel,counts text of the element); none: the "
-                                                           "file's spectra (Potku data) and fit sections"),
+            spectra: list[Path] = typer.Argument(None, help="one spectra file per measurement: the .nc or .csv that "
+                                                           "simulate writes, or a channel,counts table of the "
+                                                           "element; none: the file's [spectra] (Potku data) and "
+                                                           "[fit] sections"),
             out: Path = typer.Option(Path("fit-out"), "--out", "-o", help="output folder"),
             element: str = typer.Option("Li", "--element", help="element whose depth profile is fitted"),
-            n_bootstrap: int = typer.Option(0, "--bootstrap", help="parametric bootstrap resamples")):
+            n_bootstrap: int = typer.Option(0, "--bootstrap", min=0, help="parametric bootstrap resamples (>= 0)"),
+            overwrite: bool = OVERWRITE):
     """Fit measured spectra (Poisson likelihood); writes fit.nc, fit.png, summary.txt to --out.
 
     Without spectra files: the experiment file's spectra section (format "potku") and fit section
@@ -369,17 +414,24 @@ def fit_cmd(experiment: Path = typer.Argument(..., help="experiment file (TOML)"
     (docs/worked_example_potku.md).
     """
     if not spectra:
+        from .io.experiment_file import load_file
         from .workflows.potku import run as run_potku
 
+        if not load_file(experiment).spectra:
+            raise RecoilsimError("spectra", "none given",
+                                 "pass a spectra file per measurement (the .nc or .csv that simulate writes, or a "
+                                 "channel,counts table), or give the experiment file a [spectra] section "
+                                 "(format = 'potku') and a [fit] section")
         con = _console()
-        summary = run_potku(experiment, _out_dir(out), progress=lambda line: con.print(line, markup=False))
+        summary = run_potku(experiment, out, progress=lambda line: con.print(line, markup=False),
+                            overwrite=overwrite)
         if summary["status"] not in ("success", "poor_fit"):  # poor_fit: reported in the summary
             _fail(f"fit {summary['status']}: {summary['message']}", code=1)
         return
-    from .fitting.driver import fit_command
+    from .workflows.fit_spectra import run as run_fit
 
-    res = fit_command(experiment, spectra, out, element=element, n_bootstrap=n_bootstrap)
-    if not res.success:
+    res = run_fit(experiment, spectra, out, element=element, n_bootstrap=n_bootstrap, overwrite=overwrite)
+    if not res.converged:  # poor_fit: converged, the verdict is in the summary and the message
         _fail(f"fit {res.status}: {res.message}", code=1)
 
 

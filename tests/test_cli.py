@@ -117,11 +117,19 @@ def test_demo_writes_nc_csv_png(tmp_path):
     assert (out / "reference_spectra.png").read_bytes()[:4] == b"\x89PNG"
     # the table and the Li surface / interface channels (paper: 520 and 570)
     assert "Li" in res.stdout and "LiPON" in res.stdout
+    # C lies in the top layer (0.5 at.% in Cu): its first layer is named, at 0 nm, not '-'
+    c_row = next(l for l in res.stdout.splitlines() if l.strip("│ ").startswith("C "))
+    assert "Cu (at 0 nm)" in c_row, c_row
     line = next(l for l in res.stdout.splitlines() if l.startswith("Li: surface"))
     nums = [float(x) for x in __import__("re").findall(r"channel (\d+\.\d)", line)]
     assert abs(nums[0] - 520) < 3 and abs(nums[1] - 570) < 5
-    # a second run replaces the outputs (atomically) and succeeds
-    assert run("demo", "--out", out).exit_code == 0
+    # a second run refuses to replace the outputs unless --overwrite (then atomically)
+    before = (out / "reference_spectra.csv").read_bytes()
+    res = run("demo", "--out", out)
+    assert res.exit_code == 2 and "--overwrite" in res.stderr
+    assert (out / "reference_spectra.csv").read_bytes() == before
+    assert run("demo", "--out", out, "--overwrite").exit_code == 0
+    assert not (out / "INCOMPLETE").exists()
 
 
 def test_simulate_example(tmp_path):
@@ -168,3 +176,33 @@ def test_simulate_empty_spectrum_warns(tmp_path):
     assert res.exit_code == 0, res.output
     assert "warning:" in res.stderr and "empty" in res.stderr
     assert (tmp_path / "o" / "empty_spectra.csv").is_file()
+
+
+def test_default_outputs_are_git_ignored():
+    """bench.json and every command's default output folder are in .gitignore."""
+    import inspect
+
+    from recoilsim import cli
+
+    ignored = set((Path(__file__).resolve().parents[1] / ".gitignore").read_text().split())
+    defaults = {str(inspect.signature(f).parameters["out"].default.default) for f in (cli.demo, cli.paper, cli.fit_cmd)}
+    assert defaults == {"recoilsim-demo", "recoilsim-paper", "fit-out"}
+    for name in defaults:
+        assert f"{name}/" in ignored
+    assert "bench.json" in ignored
+
+
+def test_docstring_lists_every_command():
+    from recoilsim import cli
+
+    names = {c.name or c.callback.__name__ for c in cli.app.registered_commands}
+    assert names == {"demo", "simulate", "kinematics", "paper", "fit"}
+    for n in names:
+        assert f"``{n}``" in cli.__doc__
+
+
+def test_figures_are_saved_one_way():
+    """Only recoilsim/plots/save.py calls savefig; every figure goes through save_figure."""
+    root = Path(__file__).resolve().parents[1] / "recoilsim"
+    callers = sorted(str(p.relative_to(root)) for p in root.rglob("*.py") if ".savefig(" in p.read_text())
+    assert callers == ["plots/save.py"]

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from recoilsim.io.experiment_file import (ExperimentFile, dump_experiment, dump_file, dumps_toml, experiment_from_dict,
-                              experiment_to_dict, load_experiment, load_file)
+from recoilsim.io.experiment_dump import dump_experiment, dump_file, dumps_toml
+from recoilsim.io.experiment_file import (ExperimentFile, experiment_from_dict, experiment_to_dict, load_experiment,
+                                          load_file)
 from recoilsim.errors import RecoilsimError
 from recoilsim.model.experiment import reference_experiment
 from recoilsim.model.sample import Profile
@@ -82,20 +83,23 @@ def test_minimal_file(tmp_path):
 
 
 def test_examples_load():
+    # reference.toml writes out the built-in reference experiment, value for value
     ref = load_experiment(EXAMPLES / "reference.toml")
-    lipon = ref.sample.layers[1]
+    assert ref.name == "Kurihara2024-reference" and not any(l.profiles for l in ref.sample.layers)
+    a, b = ref.describe(), reference_experiment().describe()
+    a.pop("name"), b.pop("name")
+    _close(a, b)
+    # reference_li_excess.toml is that case with the Li excess at the Cu/LiPON interface
+    excess = load_experiment(EXAMPLES / "reference_li_excess.toml")
+    assert excess.name == "Kurihara2024-reference-Li-excess"
+    lipon = excess.sample.layers[1]
     assert lipon.name == "LiPON" and lipon.profiles[0].element == "Li"
     assert list(lipon.profiles[0].values) == [1.25, 1.0] and list(lipon.profiles[0].depth) == [0.0, 30.0]
     assert lipon.profiles[0].kind == "scale"
-    # the full file is the built-in reference experiment plus the profile
-    built = reference_experiment(li_profile=Profile("Li", [0, 30], [1.25, 1.0], kind="scale"))
-    a, b = ref.describe(), built.describe()
-    a.pop("name"), b.pop("name")
-    _close(a, b)
-
-    short = load_experiment(EXAMPLES / "reference_li_excess.toml").describe()
-    short.pop("name")
-    _close(short, a)
+    built = reference_experiment(li_profile=Profile("Li", [0, 30], [1.25, 1.0], kind="scale")).describe()
+    short = excess.describe()
+    short.pop("name"), built.pop("name")
+    _close(short, built)
 
     ef = load_file(EXAMPLES / "potku_ecaart.toml")
     e = ef.experiment
@@ -314,7 +318,7 @@ def test_dump_never_overwrites(tmp_path):
 
 
 def test_dump_is_atomic_on_failure(tmp_path, monkeypatch):
-    import recoilsim.io.experiment_file as config
+    import recoilsim.io.experiment_dump as config
 
     target = tmp_path / "exp.toml"
     target.write_text("old")

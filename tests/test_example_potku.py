@@ -17,7 +17,9 @@ import numpy as np
 import pytest
 
 from recoilsim.errors import RecoilsimError
-from recoilsim.io.potku import element_spectra, read_asc, read_cuts, read_sel, rebin_calibration
+from recoilsim.analysis.element_spectra import element_spectra, rebin_calibration
+from recoilsim.io.potku_events import read_asc
+from recoilsim.io.potku_selections import read_cuts, read_sel
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "potku-ecaart-11-mini"
@@ -96,7 +98,7 @@ def test_fit_of_the_example_converges_and_is_sensible(tmp_path):
     docs/worked_example_potku.md section 4), so the test takes ~22 s too; it ends within 0.04 sigma
     of the example's result and checks convergence, the outputs and the numbers.
     """
-    from recoilsim.io.experiment_file import dumps_toml
+    from recoilsim.io.experiment_dump import dumps_toml
     from recoilsim.workflows.potku import run
 
     d = tomllib.loads(EXAMPLE.read_text())
@@ -157,5 +159,9 @@ def test_cli_fit_without_spectra_needs_a_potku_section(tmp_path):
 
     p = tmp_path / "ref.toml"
     p.write_text("reference = true\n")
+    res = CliRunner().invoke(app, ["fit", str(p), "-o", str(tmp_path / "o")])
+    assert res.exit_code == 2 and "pass a spectra file" in res.output and "format = 'potku'" in res.output
+    assert not (tmp_path / "o").exists()
+    p.write_text("reference = true\n[spectra]\nformat = 'csv'\n")  # a [spectra] section of another kind
     res = CliRunner().invoke(app, ["fit", str(p), "-o", str(tmp_path / "o")])
     assert res.exit_code == 2 and "spectra.format" in res.output

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from recoilsim.errors import RecoilsimError
-from recoilsim.io import idf, potku, spectra
+from recoilsim.io import idf, potku_events, potku_selections, potku_settings, spectra
 
 BASES = {
     "asc": ("ev.asc", b"4792 543\n5836 313\n2780 3724\n3683 1107\n4538 686\n1246 2869\n1524 1949\n"),
@@ -48,11 +48,11 @@ BASES = {
 }
 
 READERS = {
-    "asc": potku.read_asc,
-    "sel": potku.read_sel,
-    "cut": potku.read_cut,
+    "asc": potku_events.read_asc,
+    "sel": potku_selections.read_sel,
+    "cut": potku_selections.read_cut,
     "spectrum": spectra.read_spectrum,
-    "ini": lambda p: potku.read_potku_settings(p.parent),
+    "ini": lambda p: potku_settings.read_potku_settings(p.parent),
     "idf": lambda p: _idf_full(p),
 }
 

@@ -8,8 +8,9 @@ import xarray as xr
 
 from recoilsim.errors import RecoilsimError
 from recoilsim.model.instrument import Beam, Geometry
-from recoilsim.io.idf import read_idf, write_idf
-from recoilsim.io.potku import potku_experiment, read_potku_settings
+from recoilsim.io.idf import read_idf
+from recoilsim.io.idf_write import write_idf
+from recoilsim.io.potku_settings import potku_experiment, read_potku_settings
 from recoilsim.model.sample import Layer, Profile, Sample
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "potku-ecaart-11-mini"

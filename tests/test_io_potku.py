@@ -10,9 +10,12 @@ import numpy as np
 import pytest
 
 from recoilsim.errors import RecoilsimError
-from recoilsim.io import potku
-from recoilsim.io.potku import (Selection, plot_tof_e, read_asc, read_cut, read_cuts, read_potku_settings,
-                                read_sel, selection_mask, tof_e_histogram, tof_spectra)
+from recoilsim.analysis.element_spectra import spectra_from_cuts, tof_e_histogram, tof_spectra
+from recoilsim.io import potku_events
+from recoilsim.io.potku_events import parse_int_table, read_asc
+from recoilsim.io.potku_selections import Selection, read_cut, read_cuts, read_sel, selection_mask
+from recoilsim.io.potku_settings import read_potku_settings
+from recoilsim.plots.tof_e import plot_tof_e
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "potku-ecaart-11-mini"
 ASC = DATA / "Tof-E_65-mini.asc"
@@ -97,7 +100,7 @@ def test_tof_spectra_real(events, sels):
     # spectrum equals histogram of the cut file's TOF values
     c = read_cut(CUTS / "Tof-E_65-mini.16O.0.cut")
     assert np.array_equal(ds["counts"].sel(cut="16O.0").values, np.bincount(c.tof, minlength=8192))
-    sp = potku.spectra_from_cuts(read_cuts(CUTS), 8192)
+    sp = spectra_from_cuts(read_cuts(CUTS), 8192)
     assert np.array_equal(sp["counts"].sel(cut="Si.0").values, ds["counts"].sel(cut="Si.0").values)
 
 
@@ -192,7 +195,7 @@ def test_asc_blank_lines_and_crlf(tmp_path):
 
 
 def test_asc_line_number_across_chunks(tmp_path, monkeypatch):
-    monkeypatch.setattr(potku, "_CHUNK", 64)
+    monkeypatch.setattr(potku_events, "_CHUNK", 64)
     lines = [f"{i} {i + 1}" for i in range(200)]
     lines[150] = "7 x"
     with pytest.raises(RecoilsimError) as ei:

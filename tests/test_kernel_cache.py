@@ -1,6 +1,8 @@
 """The guard that drops Numba's on-disk cache when a kernel source changes (kernels/__init__)."""
 
 import shutil
+
+import pytest
 from pathlib import Path
 
 import recoilsim.kernels as kernels
@@ -20,22 +22,80 @@ def test_cache_dropped_only_when_a_source_changes(tmp_path):
     d = _copy_kernels(tmp_path)
     cache = d / "__pycache__"
     cache.mkdir()
-    (cache / "slab.simulate_bricks-1.py311.nbi").write_bytes(b"old index")
-    (cache / "slab.simulate_bricks-1.py311.1.nbc").write_bytes(b"old code")
-    (cache / "slab.cpython-311.pyc").write_bytes(b"python bytecode")
-    assert drop_stale_numba_cache(d)  # no stamp yet: dropped
-    assert not list(cache.glob("*.nb*")) and (cache / "slab.cpython-311.pyc").exists()
-    (cache / "slab.simulate_bricks-1.py311.nbi").write_bytes(b"new index")
-    assert not drop_stale_numba_cache(d)  # sources unchanged: kept
-    assert (cache / "slab.simulate_bricks-1.py311.nbi").exists()
+    (cache / "bricks.simulate_bricks-1.py311.nbi").write_bytes(b"old index")
+    (cache / "bricks.simulate_bricks-1.py311.1.nbc").write_bytes(b"old code")
+    (cache / "bricks.cpython-311.pyc").write_bytes(b"python bytecode")
+    assert drop_stale_numba_cache(d, cache)  # no stamp yet: dropped
+    assert not list(cache.glob("*.nb*")) and (cache / "bricks.cpython-311.pyc").exists()
+    (cache / "bricks.simulate_bricks-1.py311.nbi").write_bytes(b"new index")
+    assert not drop_stale_numba_cache(d, cache)  # sources unchanged: kept
+    assert (cache / "bricks.simulate_bricks-1.py311.nbi").exists()
     # a change in a module the cached function only calls into
     with open(d / "cross_section.py", "a") as fh:
         fh.write("\n# edited\n")
-    assert drop_stale_numba_cache(d)
-    assert not (cache / "slab.simulate_bricks-1.py311.nbi").exists()
+    assert drop_stale_numba_cache(d, cache)
+    assert not (cache / "bricks.simulate_bricks-1.py311.nbi").exists()
 
 
 def test_read_only_cache_folder_is_left_alone(tmp_path):
     d = _copy_kernels(tmp_path)
-    (d / "__pycache__").write_text("not a folder")  # makes every write fail
-    assert drop_stale_numba_cache(d) is False
+    cache = d / "__pycache__"
+    cache.write_text("not a folder")  # makes every write fail
+    assert drop_stale_numba_cache(d, cache) is False
+
+
+def test_stale_cache_cleanup_honours_numba_cache_dir(tmp_path, monkeypatch):
+    """With NUMBA_CACHE_DIR set Numba caches there, so the stamp and the cleanup go there too."""
+    from numba.core import config
+
+    d = _copy_kernels(tmp_path)
+    user = tmp_path / "numba-cache"
+    monkeypatch.setattr(config, "CACHE_DIR", str(user))
+    cache = kernels.numba_cache_dir(d)
+    assert cache is not None and user in cache.parents  # <user>/<kernels folder>_<hash of its path>
+    cache.mkdir(parents=True, exist_ok=True)
+    stale = cache / "bricks.simulate_bricks-1.py311.nbi"
+    stale.write_bytes(b"old index")
+    assert drop_stale_numba_cache(d)  # default: the folder Numba uses
+    assert not stale.exists() and (cache / "recoilsim-kernels.sha256").is_file()
+    assert not (d / "__pycache__" / "recoilsim-kernels.sha256").exists()
+
+
+def _package_copy(tmp_path: Path) -> Path:
+    """recoilsim with its kernels in a tree whose kernel __pycache__ is a file (not writable)."""
+    root = Path(kernels.__file__).resolve().parents[1]
+    pkg = tmp_path / "site" / "recoilsim"
+    shutil.copytree(root / "recoilsim", pkg, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(root / "kernels", pkg / "kernels", ignore=shutil.ignore_patterns("__pycache__"))
+    (pkg / "kernels" / "__pycache__").write_text("not a folder")
+    return tmp_path / "site"
+
+
+def test_no_writable_cache_location_compiles_without_cache(tmp_path):
+    """Numba used to die with "cannot cache function ...: no locator available"."""
+    import os
+    import subprocess
+    import sys
+
+    site = _package_copy(tmp_path)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    env = dict(os.environ, PYTHONPATH=str(site), NUMBA_CACHE_DIR=str(blocker / "numba"),
+               XDG_CACHE_HOME=str(blocker / "xdg"), HOME=str(blocker))
+    code = ("import warnings, math\n"
+            "with warnings.catch_warnings(record=True) as w:\n"
+            "    warnings.simplefilter('always')\n"
+            "    import recoilsim.kernels as k\n"
+            "    from recoilsim.kernels.kinematics import recoil_factor\n"
+            "assert k.__file__.startswith(%r), k.__file__\n"
+            "print([str(x.message) for x in w])\n"
+            "print(recoil_factor(63.0, 7.0, math.radians(40.0)))\n" % str(site))
+    res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300,
+                         cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    warned, value = res.stdout.strip().splitlines()
+    assert "no writable Numba cache folder" in warned
+    # closed form: K = 4 m1 m2 cos^2(phi) / (m1 + m2)^2
+    import math
+
+    assert float(value) == pytest.approx(4 * 63 * 7 * math.cos(math.radians(40)) ** 2 / 70 ** 2, rel=1e-12)

@@ -1,6 +1,6 @@
 """Second-method check of the whole forward model (issue 4 validation).
 
-``simulate`` (kernels/slab.py) uses range tables per uniform block, exit tables carried down the
+``simulate`` (kernels/bricks.py) uses range tables per uniform block, exit tables carried down the
 stack, adaptive bricks and Gaussian spreading. Here the bare spectrum of the reference case
 (9 MeV 63Cu on Cu 30 nm / LiPON / LATP, ``Options(resolution=False)``) is derived again by the
 plainest route that shares none of that machinery:
@@ -43,7 +43,7 @@ Measured agreement (reference case, 10 isotopes; the assertions leave a margin o
 * splitting the top 250 nm of LiPON into 1, 31 or 250 identical blocks: 7Li times within
   0.0065 channel of this route, totals 1.2e-5, whatever the split.
 
-Two kernel faults this test found, both fixed in kernels/slab.py (2026-11-25): (1) a sawtooth
+Two kernel faults this test found, both fixed in the kernels (then kernels/slab.py) (2026-11-25): (1) a sawtooth
 ripple of +-0.3..0.5 % per channel with the period of one stopping-table cell, because the block
 range tables R(E) were interpolated log-log, so that 1/(dR/dE) swung by +-0.41 % around S(E)
 inside each cell (10-channel blocks then agreed only to 0.28 %); R is now interpolated as the
@@ -69,7 +69,8 @@ from recoilsim.kernels.cross_section import recoil_cross_section
 from recoilsim.kernels.transport import (energy_after, stack_energy_after,
                                          stack_energy_variance_after)
 from recoilsim.model.sample import Layer, Profile, Sample
-from recoilsim.forward.simulate import prepare, run_bricks, simulate
+from recoilsim.forward.engine import prepare, run
+from recoilsim.forward.simulate import simulate
 from recoilsim.stopping.tables import particle_tables
 
 U_MEV = 931.49410242  # u c^2 in MeV (CODATA 2018)
@@ -376,7 +377,8 @@ def test_time_sigma_straggling():
     exp.geometry = Geometry(70.0, 70.0, 40.0)
     exp.detector.timing_resolution_ps = 0.0
     arrays = prepare(exp)
-    n, ta, tb, _, sig_t, x_mid, _, _, _ = run_bricks(arrays)
+    bricks = run(arrays)
+    n, ta, tb, sig_t, x_mid = bricks.n, bricks.ta, bricks.tb, bricks.sig_t, bricks.x_mid
     r = _setup(exp)
     names = [i.name for i in r.isos]
     assert [sp.label for sp in arrays.species] == names

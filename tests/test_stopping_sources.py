@@ -7,9 +7,11 @@ import numpy as np
 import pytest
 
 from recoilsim.errors import RecoilsimError
-from recoilsim.forward.simulate import prepare, simulate
+from recoilsim.forward.engine import prepare
+from recoilsim.forward.simulate import simulate
 from recoilsim.io.atomic import read_netcdf, write_netcdf
-from recoilsim.io.experiment_file import dump_experiment, load_experiment
+from recoilsim.io.experiment_dump import dump_experiment
+from recoilsim.io.experiment_file import load_experiment
 from recoilsim.model.elements import element, isotope
 from recoilsim.model.experiment import Options
 from recoilsim.model.instrument import Beam, Detector, Geometry
@@ -122,7 +124,7 @@ def test_options_stopping_path_relative_to_toml(tmp_path):
     assert loaded.options.stopping == str(tmp_path / "tables" / "li_cu.gsto")
     ds = simulate(loaded)
     assert "(3, 29)" in ds.attrs["stopping"]
-    from recoilsim.stopping.tables import read_gsto
+    from recoilsim.io.stopping_files import read_gsto
     ref = simulate(_small(), source=StoppingSource(read_gsto(tmp_path / "tables" / "li_cu.gsto")))
     np.testing.assert_allclose(ds.counts.values, ref.counts.values, rtol=1e-12)
     assert not np.allclose(ds.counts.values, simulate(_small()).counts.values, rtol=1e-3)
@@ -146,13 +148,12 @@ def test_catima_round_trips_through_toml_and_netcdf(tmp_path):
 
 
 def test_fit_takes_the_choice():
-    """The fit builds its model through forward.prepare(experiment): the experiment's source is
+    """The fit builds its model through forward.engine.prepare(experiment): the experiment's source is
     used there (no fit argument needed)."""
     pytest.importorskip("pycatima")
-    s_srim = prepare(_small()).kw
-    s_cat = prepare(_small(stopping="catima")).kw
-    keys = [k for k, v in s_srim.items() if isinstance(v, np.ndarray) and v.ndim == 3]
-    assert keys and any(not np.allclose(s_srim[k], s_cat[k]) for k in keys)
+    s_srim = prepare(_small()).particles
+    s_cat = prepare(_small(stopping="catima")).particles
+    assert not np.allclose(s_srim.S, s_cat.S) and not np.allclose(s_srim.W, s_cat.W)
 
 
 @pytest.mark.parametrize("bad", ["", "no/such/folder", 3])

@@ -2,7 +2,8 @@
 
 :func:`fit` is the entry point: it checks the inputs, reports the plain failures (no counts,
 parameters without effect), runs the solver's outer loop and turns the solution into a
-:class:`FitResult`; :func:`fit_command` is the CLI back end. The fit package, one topic per module:
+:class:`FitResult`; the CLI's file handling is :mod:`recoilsim.workflows.fit_spectra`. The fit
+package, one topic per module:
 
 * :mod:`~recoilsim.fitting.parameters` -- what to fit (:class:`FitParameters`, :class:`Parameter`,
   :class:`SlowParameter`, :class:`ProfileShape`);
@@ -37,7 +38,6 @@ posterior (:meth:`FitResult.sample_posterior`).
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 
 import numpy as np
 import xarray as xr
@@ -52,7 +52,7 @@ from .result import FitResult
 from .solver import outer_loop
 from .windows import as_spectra, describe_windows
 
-__all__ = ["FitParameters", "FitResult", "Parameter", "ProfileShape", "SlowParameter", "deviance", "fit", "fit_command"]
+__all__ = ["FitParameters", "FitResult", "Parameter", "ProfileShape", "SlowParameter", "deviance", "fit"]
 
 
 def _fail(status, msg, problem=None):
@@ -158,35 +158,3 @@ def _fit(experiment, measured, parameters: FitParameters | None = None, n_bootst
                      "fix them, move the depth nodes into the probed range or widen the windows", prob)
     sol, criterion = outer_loop(prob, d, gcv=reg == "gcv")
     return finish(prob, d, sol, criterion, n_bootstrap, seed, progress, verify, t_start)
-
-
-def fit_command(experiment_path, spectra_paths: Sequence, out_dir, element: str = "Li", layer: int | str = 1,
-                depth_max_nm: float = 60.0, n_nodes: int = 50, n_bootstrap: int = 0) -> FitResult:
-    """CLI back end: load an experiment (TOML) and spectra files, fit, write result.nc, summary.txt, fit.png.
-
-    Each spectra path is one measurement: a netCDF written by ``simulate`` (variable ``counts``)
-    or a two-column text file (channel, counts) of the profiled element.
-    """
-    from pathlib import Path
-
-    from ..io.experiment_file import load_experiment
-    exp = load_experiment(experiment_path)
-    meas = []
-    for sp in spectra_paths:
-        sp = Path(sp)
-        if sp.suffix in (".nc", ".nc4", ".netcdf"):
-            meas.append(xr.load_dataset(sp)["counts"])
-        else:
-            arr = np.loadtxt(sp, comments="#", delimiter=None if sp.suffix != ".csv" else ",")
-            cnt = np.zeros(exp.detector.n_channels)
-            cnt[arr[:, 0].astype(int)] = arr[:, 1]
-            meas.append({element: cnt})
-    par = FitParameters(element=element, layer=layer, depth_nm=np.linspace(0, depth_max_nm, n_nodes))
-    res = fit(exp, meas, par, n_bootstrap=n_bootstrap, progress=True)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "summary.txt").write_text(res.summary(print_it=True))
-    if res.dataset is not None:
-        res.dataset.to_netcdf(out / "fit.nc")
-        res.plot(out / "fit.png")
-    return res

@@ -35,16 +35,12 @@ def experiment_at(prob, p, mi: int) -> Experiment:
 
 def window_spectra(exp: Experiment, win) -> dict:
     """Counts per element of the full forward model in the given channel windows (no xarray)."""
-    from ..kernels.slab import spread_bricks
-    from ..forward.simulate import prepare, run_bricks
-    arrays = prepare(exp)
-    n, ta, tb, Y, sig_t = run_bricks(arrays)[:5]
+    from ..forward.engine import prepare, run, spread
+    inputs = prepare(exp)
     det = exp.detector
-    spec = np.zeros((len(arrays.species), det.n_channels))
-    spread_bricks(ta, tb, Y, sig_t, n, det.calibration_a_ns, det.calibration_b_ns, det.n_channels,
-                  exp.options.resolution, spec)
+    spec = spread(run(inputs), det.calibration_a_ns, det.calibration_b_ns, det.n_channels, exp.options.resolution)
     out = {}
-    for sp, row in zip(arrays.species, spec):
+    for sp, row in zip(inputs.species, spec):
         if sp.kind == 0 and sp.element in win:
             out[sp.element] = out.get(sp.element, 0.0) + row[win[sp.element]]
     return out

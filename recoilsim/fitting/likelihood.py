@@ -23,7 +23,8 @@ import numpy as np
 
 from ..kernels import statistics as _kst
 
-__all__ = ["FLOOR", "deviance", "deviance_residuals", "goodness_verdict", "log_likelihood", "pearson_chi2"]
+__all__ = ["FLOOR", "deviance", "deviance_expectation", "deviance_residuals", "goodness_verdict", "log_likelihood",
+           "pearson_chi2"]
 
 #: counts: floor of the expected counts in every deviance (recoilsim.kernels.statistics)
 FLOOR = _kst.FLOOR

@@ -1,9 +1,10 @@
 """Spectra linear in the depth profile of one element (the linearised forward model).
 
 For a fixed stopping medium the recoil yield of an element is proportional to its density at
-each depth (DESIGN.md section 2, "Fitting": the spectrum is nearly linear in the
-concentrations). :class:`LinearModel` runs the slab kernel once at a base composition (the
-nominal one by default), keeps the bricks in the time domain and splits the bricks of the
+each depth (the slab yield Y = Q Omega sigma n dx / cos(alpha) is linear in n; SIMNRA user's
+guide): the spectrum is nearly linear in the concentrations. :class:`LinearModel` runs the
+forward engine (:mod:`recoilsim.forward.engine`) once at a base composition (the nominal one
+by default), keeps the bricks in the time domain and splits the bricks of the
 profiled layer over piecewise-linear "hat" functions of depth. For profile values v
 (multipliers of the element's nominal atomic fraction f, as
 :class:`~recoilsim.model.sample.Profile` with ``kind='ratio'``) every element's spectrum is then
@@ -33,8 +34,7 @@ import numpy as np
 
 from ..errors import RecoilsimError
 from ..model.experiment import Experiment
-from ..kernels.slab import spread_bricks
-from .simulate import prepare, run_bricks
+from .engine import boxes, prepare, run, spread
 
 
 def hat_weights(depth: np.ndarray, nodes: np.ndarray) -> np.ndarray:
@@ -97,9 +97,7 @@ class _Rows:
                 reach = 6.0 * st / abs(a) + 1.0 if resolution else 1.0
                 y = np.where((np.maximum(c1, c2) + reach >= window[0]) & (np.minimum(c1, c2) - reach <= window[1]),
                              y, 0.0)
-            o = np.zeros((idx.size, n_ch))
-            spread_bricks(ta, tb, y, st, ta.shape[1], a, b, n_ch, resolution, o)
-            out[idx] = o
+            out[idx] = spread(boxes(ta, tb, y, st), a, b, n_ch, resolution)
         return out
 
 
@@ -169,13 +167,14 @@ class LinearModel:
             from ..model.sample import Profile
             profs.append(Profile(element, nodes, base, kind="ratio"))
         nominal.sample.layers[layer].profiles = profs
-        arrays = prepare(nominal)
-        n, ta, tb, Y, sig_t, x_mid, e_det, sig_e, overflow = run_bricks(arrays)
+        inputs = prepare(nominal)
+        bricks = run(inputs)
+        n, ta, tb, Y, sig_t, x_mid = bricks.n, bricks.ta, bricks.tb, bricks.Y, bricks.sig_t, bricks.x_mid
         self.n_channels = exp.detector.n_channels
         self.a_ns = exp.detector.calibration_a_ns
         self.b_ns = exp.detector.calibration_b_ns
         self.resolution = exp.options.resolution
-        species = arrays.species
+        species = inputs.species
         self.elements = []
         for sp in species:
             if sp.kind == 0 and sp.element not in self.elements:

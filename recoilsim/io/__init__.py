@@ -1,20 +1,52 @@
-"""File input/output: Potku list-mode data and cuts, plain spectra, IBA Data Format, netCDF.
+"""File input/output, one module per format.
+
+* :mod:`~recoilsim.io.experiment_file`, :mod:`~recoilsim.io.experiment_dump`: experiment files
+  (TOML) -> :class:`~recoilsim.model.experiment.Experiment` and back
+* :mod:`~recoilsim.io.spectra`: plain spectra (``channel, counts`` text / CSV)
+* :mod:`~recoilsim.io.potku_events`: Potku list-mode events (``.asc``)
+* :mod:`~recoilsim.io.potku_selections`: Potku polygon cuts (``.sel``) and event lists (``.cut``)
+* :mod:`~recoilsim.io.potku_settings`: Potku ``.ini`` settings -> Experiment
+* :mod:`~recoilsim.io.idf`: IBA Data Format (IDF / xnra)
+* :mod:`~recoilsim.io.stopping_files`: stopping tables (SRIM output, JIBAL GSTO and ``.stg``, plain)
+* :mod:`~recoilsim.io.atomic`: atomic writers and netCDF; :mod:`~recoilsim.io.files`: the
+  checks every reader makes (path, size, NUL bytes) and streaming
 
 Every writer goes through :mod:`recoilsim.io.atomic` (temp file + fsync + rename) and every
-reader raises only :class:`recoilsim.errors.RecoilsimError` on malformed input.
+reader raises only :class:`recoilsim.errors.RecoilsimError` on malformed input. The names below
+are loaded on first use (PEP 562): reading a TOML file does not import xarray.
 """
 
-from .atomic import atomic_write, read_netcdf, refuse_overwrite_inputs, write_netcdf
-from .idf import IdfDocument, IdfSpectrum, read_idf, write_idf
-from .potku import (CutFile, Selection, plot_tof_e, potku_experiment, read_asc, read_cut, read_cuts,
-                    read_potku_settings, read_sel, select_events, selection_mask, spectra_from_cuts,
-                    tof_e_histogram, tof_spectra)
-from .spectra import read_spectra, read_spectrum, write_spectrum
+from __future__ import annotations
 
-__all__ = [
-    "atomic_write", "refuse_overwrite_inputs", "write_netcdf", "read_netcdf",
-    "read_asc", "read_sel", "read_cut", "read_cuts", "Selection", "CutFile", "selection_mask",
-    "select_events", "tof_spectra", "spectra_from_cuts", "tof_e_histogram", "plot_tof_e",
-    "read_potku_settings", "potku_experiment", "read_spectrum", "read_spectra", "write_spectrum",
-    "read_idf", "write_idf", "IdfDocument", "IdfSpectrum",
-]
+import importlib
+
+# public name -> module that defines it
+_API = {
+    "atomic_write": "atomic", "refuse_overwrite_inputs": "atomic", "write_netcdf": "atomic",
+    "read_netcdf": "atomic",
+    "read_idf": "idf", "write_idf": "idf_write", "IdfDocument": "idf", "IdfSpectrum": "idf",
+    "read_asc": "potku_events",
+    "read_sel": "potku_selections", "read_cut": "potku_selections", "read_cuts": "potku_selections",
+    "Selection": "potku_selections", "CutFile": "potku_selections", "selection_mask": "potku_selections",
+    "select_events": "potku_selections",
+    "read_potku_settings": "potku_settings", "potku_experiment": "potku_settings",
+    "read_spectrum": "spectra", "read_spectra": "spectra", "write_spectrum": "spectra",
+    "read_srim_table": "stopping_files", "read_gsto": "stopping_files", "read_plain_table": "stopping_files",
+    "read_stg": "stopping_files",
+    "load_experiment": "experiment_file", "dump_experiment": "experiment_dump",
+}
+
+__all__ = list(_API)
+
+
+def __getattr__(name: str):
+    mod = _API.get(name)
+    if mod is None:
+        raise AttributeError(f"module 'recoilsim.io' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{mod}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_API))

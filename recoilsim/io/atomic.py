@@ -16,11 +16,21 @@ from typing import IO, Iterable, Iterator
 
 from ..errors import RecoilsimError
 
-__all__ = ["atomic_write", "refuse_overwrite_inputs", "write_netcdf", "read_netcdf"]
+__all__ = ["atomic_write", "refuse_overwrite_inputs", "write_netcdf", "read_netcdf", "terminate_on_sigterm"]
+
+
+def _write_error(target: Path, exc: BaseException) -> RecoilsimError:
+    """The error a failed write raises: it names the target, never the hidden temp file."""
+    why = getattr(exc, "strerror", None) or f"{type(exc).__name__}: {exc}"
+    return RecoilsimError("output file", str(target), f"a file that can be written ({why}; nothing was "
+                                                      "written there)")
 
 
 def _tmp_path(target: Path) -> tuple[int, Path]:
-    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=str(target.parent))
+    try:
+        fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=str(target.parent))
+    except OSError as exc:
+        raise _write_error(target, exc) from None
     return fd, Path(name)
 
 
@@ -98,7 +108,10 @@ def atomic_write(path: os.PathLike | str, mode: str = "w", encoding: str | None 
             f.flush()
             os.fsync(f.fileno())
         _publish(tmp, target)
-    except BaseException:
+    except OSError as exc:  # full disk, quota, I/O error
+        tmp.unlink(missing_ok=True)
+        raise _write_error(target, exc) from None
+    except BaseException:  # also KeyboardInterrupt and SystemExit (SIGTERM: terminate_on_sigterm)
         tmp.unlink(missing_ok=True)
         raise
 
@@ -151,26 +164,72 @@ def write_netcdf(ds, path: os.PathLike | str, inputs: Iterable[os.PathLike | str
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         _publish(tmp, target)
+    except (OSError, RuntimeError) as exc:  # netCDF4/HDF5 report a full disk as RuntimeError
+        tmp.unlink(missing_ok=True)
+        raise _write_error(target, exc) from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     return target
 
 
-def read_netcdf(path: os.PathLike | str):
-    """Read a netCDF file written by :func:`write_netcdf` fully into memory (file closed)."""
+def read_netcdf(path: os.PathLike | str, finite: Iterable[str] | None = None):
+    """Read a netCDF file written by :func:`write_netcdf` fully into memory (file closed).
+
+    Parameters
+    ----------
+    path : path-like
+    finite : names of the variables that must hold only finite numbers; None (default): every
+        numeric data variable (a fit result marks unfitted channels NaN: pass ``()`` or the
+        names to check).
+
+    Raises
+    ------
+    RecoilsimError
+        Not a file, not netCDF, or NaN/inf in a variable that must be finite.
+    """
+    import numpy as np
     import xarray as xr
 
-    p = Path(path)
-    if not p.is_file():
-        raise RecoilsimError("netCDF path", str(p), "an existing file")
+    from .files import input_path
+
+    p = input_path(path, "netCDF file")
+    try:
+        with open(p, "rb") as f:
+            magic = f.read(8)
+    except OSError as exc:
+        raise RecoilsimError("netCDF file", str(p), f"a readable file ({exc.strerror})") from None
+    if not (magic.startswith(b"CDF") or magic.startswith(b"\x89HDF")):
+        raise RecoilsimError("netCDF file", str(p), "a netCDF file (it starts with neither 'CDF' nor HDF5's signature)")
     try:
         with xr.open_dataset(p) as ds:
-            return ds.load()
-    except RecoilsimError:
-        raise
+            ds = ds.load()
     except Exception as exc:  # netCDF4/HDF5 raise many types
         raise RecoilsimError(f"netCDF file {p}", type(exc).__name__, f"a readable netCDF file ({exc})") from None
+    names = [n for n in ds.data_vars if ds[n].dtype.kind in "fc"] if finite is None else list(finite)
+    for n in names:
+        if n not in ds:
+            raise RecoilsimError(f"netCDF file {p}", n, f"a variable of the file ({', '.join(map(str, ds.data_vars))})")
+        v = np.asarray(ds[n].values)
+        if v.dtype.kind in "fc" and not np.all(np.isfinite(v)):
+            raise RecoilsimError(f"netCDF file {p} variable {n}", "NaN/inf", "finite numbers")
+    return ds
+
+
+def terminate_on_sigterm() -> None:
+    """Turn SIGTERM into ``SystemExit(143)`` so that ``finally`` blocks and :func:`atomic_write`
+    remove their temporary files (Python's default SIGTERM ends the process without unwinding).
+    Call it from the main thread of a program (the CLI does)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def _raise(signum, frame):
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, _raise)
 
 
 def _safe_attr(v):

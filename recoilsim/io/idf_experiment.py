@@ -21,7 +21,8 @@ from pathlib import Path
 from ..errors import RecoilsimError
 from ..model.experiment import Experiment
 from ..model.instrument import Detector, Foil
-from .idf import read_idf, write_idf
+from .idf import read_idf
+from .idf_write import write_idf
 
 __all__ = ["experiment_from_idf", "instrument_notes", "write_experiment_idf", "IDF_SUFFIXES"]
 
@@ -46,7 +47,7 @@ def instrument_notes(exp: Experiment) -> list[str]:
 
 def write_experiment_idf(exp: Experiment, path: os.PathLike | str, spectrum=None, simulation=None,
                          inputs=()) -> Path:
-    """:func:`~recoilsim.io.idf.write_idf` with the experiment and its TOF notes."""
+    """:func:`~recoilsim.io.idf_write.write_idf` with the experiment and its TOF notes."""
     return write_idf(path, spectrum, experiment=exp, simulation=simulation, notes=instrument_notes(exp),
                      technique="ERDA", inputs=inputs)
 

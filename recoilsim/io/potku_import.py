@@ -1,8 +1,8 @@
 """Potku measurement -> recoilsim experiment file (``recoilsim import potku``).
 
 Reads a Potku measurement (its folder, its project folder or one of its ``.ini`` files) with
-the existing readers (:func:`~recoilsim.io.potku.read_potku_settings`,
-:func:`~recoilsim.io.potku.potku_experiment`, :func:`~recoilsim.io.potku.read_sel`) and writes an
+the existing readers (:func:`~recoilsim.io.potku_settings.read_potku_settings`,
+:func:`~recoilsim.io.potku_settings.potku_experiment`, :func:`~recoilsim.io.potku_selections.read_sel`) and writes an
 experiment TOML: beam, geometry (Potku's target/detector angles), flight length, T1 carbon foil,
 TOF calibration, and a ``[spectra]`` section naming the list-mode file, the selection file, the
 cut folder and which cuts make each element's spectrum. Potku keeps no sample description and
@@ -19,8 +19,10 @@ from pathlib import Path
 from ..errors import RecoilsimError
 from ..model.experiment import Options
 from ..model.sample import Layer, Sample
-from .experiment_file import dumps_toml, experiment_from_dict, experiment_to_dict
-from .potku import potku_experiment, read_potku_settings, read_sel
+from .experiment_dump import dumps_toml
+from .experiment_file import experiment_from_dict, experiment_to_dict
+from .potku_selections import read_sel
+from .potku_settings import potku_experiment, read_potku_settings
 
 __all__ = ["potku_measurement", "potku_to_dict", "import_potku"]
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import os
+from array import array
 from pathlib import Path
 from typing import Iterable
 
@@ -22,13 +23,15 @@ import xarray as xr
 
 from ..errors import RecoilsimError
 from .atomic import atomic_write, refuse_overwrite_inputs
-from .files import read_bytes
+from .files import MiB, input_path, iter_lines
 
 __all__ = ["read_spectrum", "read_spectra", "write_spectrum"]
 
 _COMMENTS = ("#", "%", "!", "//")
 _MAX_CHANNEL = 10_000_000
 _MAX_VALUE = 1e15
+_MAX_ROWS = 1 << 21  # channels in a file: spectra have up to tens of thousands
+_MAX_BYTES = 128 * MiB  # 2**21 rows of a few columns
 
 
 def _sniff(line: str) -> str | None:
@@ -56,23 +59,16 @@ def _number(tok: str, decimal_comma: bool) -> float | None:
 
 
 def _table(path) -> tuple[Path, list[str] | None, np.ndarray, list[int]]:
-    p, raw = read_bytes(path, "spectrum file")
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw.count(b"\n", 0, exc.start) + 1
-        raise RecoilsimError(f"{p} line {line}", raw[exc.start:exc.start + 4], "UTF-8 text") from None
-    if "\x00" in text:
-        line = text.count("\n", 0, text.index("\x00")) + 1
-        raise RecoilsimError(f"{p} line {line}", "NUL byte", "a text file")
+    what = "spectrum file"
+    p = input_path(path, what)
     delim: str | None = None
     decimal_comma = False
     header: list[str] | None = None
-    rows: list[list[float]] = []
-    linenos: list[int] = []
+    flat = array("d")  # the table, row after row: 8 bytes a value
+    linenos = array("q")
     ncols: int | None = None
     sniffed = False
-    for lineno, line in enumerate(text.splitlines(), start=1):
+    for lineno, line in iter_lines(p, what, max_bytes=_MAX_BYTES):
         s = line.strip()
         if not s or s.startswith(_COMMENTS):
             continue
@@ -81,10 +77,10 @@ def _table(path) -> tuple[Path, list[str] | None, np.ndarray, list[int]]:
             decimal_comma = delim == ";"
             sniffed = True
         toks = _split(s, delim)
-        if delim is not None and toks and toks[-1] == "":
-            toks = toks[:-1]  # trailing delimiter
-        vals = [_number(t, decimal_comma) for t in toks]
-        if not rows and header is None and any(v is None for v in vals):
+        if delim is not None and toks and toks[-1] == "" and (ncols is None or len(toks) > ncols):
+            toks = toks[:-1]  # trailing delimiter (not an empty last cell of a row as long as the header)
+        vals = [math.nan if t == "" else _number(t, decimal_comma) for t in toks]  # empty cell: NaN
+        if not linenos and header is None and any(v is None for v in vals):
             if all(v is None for v in vals) and all(t for t in toks):
                 header = toks
                 ncols = len(toks)
@@ -98,21 +94,32 @@ def _table(path) -> tuple[Path, list[str] | None, np.ndarray, list[int]]:
             raise RecoilsimError(f"{p} line {lineno}", s[:60],
                                  f"{ncols} columns like the {'header' if header else 'first data line'} (found {len(vals)})")
         for k, v in enumerate(vals):
-            if not math.isfinite(v):
+            if not math.isfinite(v) and toks[k] != "":
                 raise RecoilsimError(f"{p} line {lineno} column {k + 1}", toks[k], "a finite number (no NaN/inf)")
             if abs(v) > _MAX_VALUE:
                 raise RecoilsimError(f"{p} line {lineno} column {k + 1}", toks[k], f"a number of magnitude <= {_MAX_VALUE:g}")
-        rows.append(vals)
+        if len(linenos) >= _MAX_ROWS:
+            raise RecoilsimError(f"{p} line {lineno}", "too many rows", f"at most {_MAX_ROWS} channels")
+        flat.extend(vals)
         linenos.append(lineno)
-    if not rows:
+    if not linenos:
         raise RecoilsimError(str(p), "no data rows", "at least one line of numbers (channel, counts)")
-    return p, header, np.asarray(rows, dtype=np.float64), linenos
+    return p, header, np.frombuffer(flat, dtype=np.float64).reshape(len(linenos), ncols), linenos
+
+
+def _filled(p: Path, col: np.ndarray, linenos, k: int, name: str) -> np.ndarray:
+    """``col`` if it has no empty cell (NaN in the table), else the error naming the first."""
+    empty = np.isnan(col)
+    if empty.any():
+        i = int(np.argmax(empty))
+        raise RecoilsimError(f"{p} line {linenos[i]} column {k + 1} ({name})", "empty cell", "a number")
+    return col
 
 
 def _channels(p: Path, table: np.ndarray, linenos: list[int], channel_column: int | None) -> np.ndarray:
     if channel_column is None:
         return np.arange(table.shape[0], dtype=np.int64)
-    ch = table[:, channel_column]
+    ch = _filled(p, table[:, channel_column], linenos, channel_column, "channel")
     bad = (ch != np.round(ch)) | (ch < 0) | (ch > _MAX_CHANNEL)
     if bad.any():
         i = int(np.argmax(bad))
@@ -159,7 +166,7 @@ def read_spectra(path: os.PathLike | str, channel_column: int | str | None = 0) 
             name = header[k]
         else:
             name = "counts" if not data_vars else f"col{k + 1}"
-        col = table[:, k]
+        col = _filled(p, table[:, k], linenos, k, name)
         neg = col < 0
         if neg.any():
             i = int(np.argmax(neg))
@@ -190,7 +197,7 @@ def read_spectrum(path: os.PathLike | str, counts_column: int | str = 1,
     if cc is not None and k == cc:
         raise RecoilsimError("counts_column", counts_column, "a column other than the channel column")
     ch = _channels(p, table, linenos, cc)
-    col = table[:, k]
+    col = _filled(p, table[:, k], linenos, k, "counts")
     neg = col < 0
     if neg.any():
         i = int(np.argmax(neg))

@@ -58,6 +58,10 @@ class Beam:
         return cls(ion, energy_MeV, q * 1e-6 / (charge_state * E_CHARGE), int(charge_state))
 
 
+#: Rounding allowed in alpha + beta + phi >= 180 deg (degrees).
+GEOMETRY_TOLERANCE_DEG = 1e-9
+
+
 @dataclass
 class Geometry:
     """Scattering geometry.
@@ -69,7 +73,13 @@ class Geometry:
     exit_deg : float
         Angle beta between the direction to the detector and the sample normal, [0, 90).
     recoil_deg : float
-        Recoil (detector) angle phi from the beam direction, (0, 90).
+        Recoil (detector) angle phi from the beam direction, (0, 90). With the beam arriving at
+        alpha from the inward normal and the detector at beta from the outward normal, the
+        angle between beam and detector directions is phi = 180 - alpha - beta when both lie in
+        one plane with the normal (in-plane reflection geometry, as :meth:`from_target_detector`)
+        and lies between 180 - alpha - beta and 180 - |alpha - beta| otherwise (detector out of
+        that plane): cos(phi) = -cos(alpha) cos(beta) + sin(alpha) sin(beta) cos(dpsi), dpsi the
+        azimuth between the two directions. So alpha + beta + phi >= 180 is required.
     beam_divergence_deg : float
         FWHM of the beam's angular divergence (geometric spread), >= 0.
     detector_aperture_deg : float
@@ -89,6 +99,12 @@ class Geometry:
         self.recoil_deg = require_range("geometry.recoil_deg", self.recoil_deg, 0.0, 90.0, lo_open=True, hi_open=True)
         self.beam_divergence_deg = require_range("geometry.beam_divergence_deg", self.beam_divergence_deg, 0.0, 10.0)
         self.detector_aperture_deg = require_range("geometry.detector_aperture_deg", self.detector_aperture_deg, 0.0, 10.0)
+        lowest = 180.0 - self.incidence_deg - self.exit_deg
+        if self.recoil_deg < lowest - GEOMETRY_TOLERANCE_DEG:
+            raise RecoilsimError("geometry.recoil_deg", self.recoil_deg,
+                                 f"at least 180 - incidence - exit = {lowest:.6g} deg for incidence "
+                                 f"{self.incidence_deg} deg and exit {self.exit_deg} deg (equal in the in-plane "
+                                 "reflection geometry; a smaller angle between beam and detector is impossible)")
 
     @classmethod
     def from_target_detector(cls, target_angle_deg: float, detector_angle_deg: float, **kw) -> "Geometry":
@@ -171,7 +187,8 @@ class Detector:
 
     def __post_init__(self):
         self.flight_length_m = require_range("detector.flight_length_m", self.flight_length_m, 0.0, 100.0, lo_open=True)
-        self.solid_angle_msr = require_positive("detector.solid_angle_msr", self.solid_angle_msr)
+        self.solid_angle_msr = require_range("detector.solid_angle_msr", self.solid_angle_msr, 0.0, 4000.0 * math.pi,
+                                             lo_open=True)  # a solid angle is at most 4 pi sr
         self.calibration_a_ns = require_finite("detector.calibration_a_ns", self.calibration_a_ns)
         if self.calibration_a_ns == 0:
             raise RecoilsimError("detector.calibration_a_ns", 0, "a non-zero slope (ns per channel)")

@@ -6,20 +6,20 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import RecoilsimError
+from .save import new_figure, save_figure
 
-def plot_fit(result, path):
+
+def plot_fit(result, path) -> Path:
     """Write a PNG/SVG: one column per spectrum (data + model over residuals), profiles with 1-sigma bands."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     ds = result.dataset
     if ds is None:
-        raise ValueError(f"fit status {result.status}: nothing to plot ({result.message})")
+        raise RecoilsimError("fit result", result.status, f"a fit with a result to plot ({result.message})")
     pairs = [(int(m), str(e)) for m in ds.measurement.values for e in ds.element.values
              if np.isfinite(ds.fitted.sel(measurement=m, element=e).values).any()]
     n = len(pairs)
-    fig, axes = plt.subplots(3, max(n, 1), figsize=(3.2 * max(n, 1) + 1, 8), squeeze=False,
-                             gridspec_kw=dict(height_ratios=[3, 1, 3]))
+    fig = new_figure((3.2 * max(n, 1) + 1, 8), dpi=110)
+    axes = fig.subplots(3, max(n, 1), squeeze=False, gridspec_kw=dict(height_ratios=[3, 1, 3]))
     for k, (m, e) in enumerate(pairs):
         f = ds.fitted.sel(measurement=m, element=e).values
         d = ds.measured.sel(measurement=m, element=e).values
@@ -54,7 +54,4 @@ def plot_fit(result, path):
     axp.legend(fontsize=8)
     fig.suptitle(f"{result.status}: deviance/dof = {ds.attrs['reduced_deviance']:.3f}", fontsize=10)
     fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=110)

@@ -5,47 +5,23 @@
   J. Solid State Electrochem. (2024).
 * :func:`plot_tofe_map`: a simulated TOF-E coincidence map (channel against energy).
 
-Measured TOF-E histograms with cuts are plotted by :func:`recoilsim.io.potku.plot_tof_e`.
-Figures are written atomically (temporary file in the same folder, then rename) and never over
-an input file. Every function returns the :class:`matplotlib.figure.Figure`.
+Measured TOF-E histograms with cuts are plotted by :func:`recoilsim.plots.tof_e.plot_tof_e`.
+Figures are written by :func:`recoilsim.plots.save.save_figure` (atomic, never over an input
+file). Every function returns the :class:`matplotlib.figure.Figure`.
 """
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
 
 from ..errors import RecoilsimError
+from .save import new_figure, save_figure
 
-__all__ = ["plot_spectra", "plot_tofe_map", "channel_depth_mapping", "save_figure"]
+__all__ = ["plot_spectra", "plot_tofe_map", "channel_depth_mapping"]
 
-_FORMATS = ("png", "svg", "pdf")
-
-
-def _figure(figsize=(8, 5)):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=figsize, dpi=120)
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def save_figure(fig, path: os.PathLike | str, inputs: Iterable[os.PathLike | str] = ()) -> Path:
-    """Save ``fig`` to ``path`` (.png, .svg or .pdf) atomically; refuses to overwrite ``inputs``."""
-    from ..io.atomic import atomic_write, refuse_overwrite_inputs
-
-    out = Path(path)
-    fmt = out.suffix.lstrip(".").lower()
-    if fmt not in _FORMATS:
-        raise RecoilsimError("plot path", str(out), "a .png, .svg or .pdf file")
-    refuse_overwrite_inputs(out, list(inputs))
-    with atomic_write(out, "wb") as f:
-        fig.savefig(f, format=fmt)
-    return out
 
 
 def _monotone(ch: np.ndarray, depth: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
@@ -179,7 +155,7 @@ def plot_spectra(ds, elements: Sequence[str] | None = None, path: os.PathLike | 
     elif isinstance(elements, str):
         elements = [elements]
     ch = np.asarray(ds["channel"].values, dtype=float)
-    fig = _figure()
+    fig = new_figure()
     ax = fig.add_subplot(111)
     ymax = 0.0
     colors = {}
@@ -316,7 +292,7 @@ def plot_tofe_map(ds, path: os.PathLike | str | None = None, isotopes: Sequence[
         mid = 0.5 * (c[1:] + c[:-1])
         return np.concatenate([[c[0] - (mid[0] - c[0])], mid, [c[-1] + (c[-1] - mid[-1])]])
 
-    fig = _figure((8, 6))
+    fig = new_figure((8, 6))
     ax = fig.add_subplot(111)
     data = np.ma.masked_invalid(np.where(total > 0, total, np.nan))
     vmax = float(data.max()) if data.count() else 1.0

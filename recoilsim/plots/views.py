@@ -21,18 +21,10 @@ import numpy as np
 import xarray as xr
 
 from ..errors import RecoilsimError
-from .spectra import channel_depth_mapping, save_figure
+from .save import new_figure, save_figure
+from .spectra import channel_depth_mapping
 
 __all__ = ["plot_overview", "plot_element_panels", "layer_boundary_times", "pearson_residuals", "measured_counts"]
-
-
-def _figure(figsize):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=figsize, dpi=110)
-    FigureCanvasAgg(fig)
-    return fig
 
 
 def _record(ds) -> dict:
@@ -106,7 +98,7 @@ def plot_overview(ds: xr.Dataset, path: os.PathLike | str | None = None, element
 
     els = _elements(ds, elements)
     es = energy_spectra(ds, n_bins=n_bins)
-    fig = _figure((12, 4.8))
+    fig = new_figure(dpi=110, figsize=(12, 4.8))
     ax_t, ax_e = fig.subplots(1, 2)
     t = np.asarray(ds["time_ns"].values, dtype=float)
     e = np.asarray(es["energy_MeV"].values, dtype=float)
@@ -186,7 +178,7 @@ def plot_element_panels(ds: xr.Dataset, path: os.PathLike | str | None = None,
     n = len(els)
     rows = 2 * n if measured is not None else n
     ratios = [3, 1] * n if measured is not None else [1] * n
-    fig = _figure((8, (3.2 if measured is None else 4.2) * n))
+    fig = new_figure(dpi=110, figsize=(8, (3.2 if measured is None else 4.2) * n))
     axes = np.atleast_1d(fig.subplots(rows, 1, gridspec_kw={"height_ratios": ratios}))
     t = np.asarray(ds["time_ns"].values, dtype=float)
     channels = np.asarray(ds["channel"].values)

@@ -30,7 +30,7 @@ import numpy as np
 from ..errors import RecoilsimError
 from ..kernels.stopping import zbl_nuclear_row
 from ..model.elements import element, natural_isotopes
-from .tables import StoppingSource, StoppingTable, grid, read_gsto, read_srim_table
+from .tables import StoppingSource, StoppingTable, grid
 
 __all__ = ["KEYWORDS", "CatimaSource", "stopping_source", "source_label", "cache_dir", "user_tables"]
 
@@ -161,6 +161,8 @@ def _save_quietly(path: Path, row: np.ndarray) -> None:
 
 
 def _read_table_file(path: Path) -> list[StoppingTable]:
+    from ..io.stopping_files import read_gsto, read_srim_table  # the file readers live with the other formats
+
     with open(path, "r", encoding="latin-1") as fh:
         head = fh.read(4096)
     if "==END-OF-HEADER==" in head or any(ln.strip().lower().startswith(("z1", "x-unit", "sto-unit"))

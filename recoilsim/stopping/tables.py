@@ -10,10 +10,9 @@ Sources
 * Nuclear stopping: ZBL universal (Ziegler, Biersack, Littmark 1985), closed form.
 * Compounds: Bragg's rule over atomic fractions, optionally with per-element stopping factors
   (SIMNRA's "correction factor" per layer and element).
-* User tables (override per (ion Z, target Z) pair): SRIM "SR Module" stopping-table output
-  files (:func:`read_srim_table`), JIBAL GSTO stopping files (:func:`read_gsto`), plain
-  two-column energy/stopping tables (:func:`read_plain_table`), combined in a
-  :class:`StoppingSource`.
+* User tables (override per (ion Z, target Z) pair), combined in a :class:`StoppingSource`;
+  the files they come from (SRIM "SR Module" output, JIBAL GSTO, plain two-column tables) are
+  read by :mod:`recoilsim.io.stopping_files`.
 * Straggling: Bohr, Chu, Yang et al. (NIM B 61 (1991) 149) with effective charge. Default
   ``"yang"``: Yang with the SRIM effective charge for Z1 > 2 (plain Bohr overestimates the
   straggling of a 9 MeV Cu beam several times, since the ion is far from fully stripped),
@@ -28,7 +27,6 @@ from __future__ import annotations
 import functools
 import math
 import os
-import re
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping, NamedTuple, Sequence
 
@@ -44,8 +42,8 @@ from ..kernels.straggling import straggling_row
 from ..kernels.transport import energy_variance_after
 
 __all__ = [
-    "ParticleTables", "particle_tables", "StoppingTable", "StoppingSource", "read_srim_table",
-    "read_gsto", "read_plain_table", "stopping", "energy_loss", "EnergyLoss", "atom_density",
+    "ParticleTables", "particle_tables", "StoppingTable", "StoppingSource", "ion_z_mass", "stopping",
+    "energy_loss", "EnergyLoss", "atom_density",
     "nm_to_1e15", "e15_to_nm", "to_keV_per_nm", "from_keV_per_nm", "grid", "STRAGGLING_MODELS",
 ]
 
@@ -53,8 +51,6 @@ STRAGGLING_MODELS = ("bohr", "chu", "yang", "none")
 _MODEL_CODE = {"none": 0, "bohr": 1, "chu": 2, "yang": 3}
 _DATA_FILE = os.path.join(os.path.dirname(os.path.abspath(_stopping_data.__file__)), "srim2013_electronic.npz")
 AVOGADRO = 6.02214076e23
-_U_KG = 1.66053906660e-27
-_MEV_J = 1.602176634e-13
 
 
 # --------------------------------------------------------------------------- shipped tables
@@ -142,7 +138,7 @@ class StoppingTable:
 class StoppingSource:
     """The shipped SRIM-2013 tables with user tables overriding specific (ion Z, target Z) pairs.
 
-    >>> src = StoppingSource([read_srim_table("Li in Cu.txt")])   # doctest: +SKIP
+    >>> src = StoppingSource([read_srim_table("Li in Cu.txt")])  # recoilsim.io.stopping_files   # doctest: +SKIP
     >>> tables = particle_tables([(3, 7.016)], [29, 8], source=src)   # doctest: +SKIP
     """
 
@@ -155,7 +151,7 @@ class StoppingSource:
     def add(self, table: StoppingTable) -> "StoppingSource":
         """Add (or replace) the override for ``(table.z1, table.z2)``."""
         if not isinstance(table, StoppingTable):
-            raise RecoilsimError("table", table, "a StoppingTable (see read_srim_table, read_gsto, read_plain_table)")
+            raise RecoilsimError("table", table, "a StoppingTable (see recoilsim.io.stopping_files)")
         self._over[(table.z1, table.z2)] = table
         return self
 
@@ -270,7 +266,7 @@ def particle_tables(particles: Sequence[tuple[int, float]], elements: Sequence[i
 
 
 # --------------------------------------------------------------------------- user level
-def _ion(ion):
+def ion_z_mass(ion) -> tuple[int, float]:
     """(Z, mass_u) from '7Li', 'Li' (most abundant isotope), Z, an Isotope, or (Z, mass)."""
     if isinstance(ion, tuple) and len(ion) == 2:
         return _check_particle(ion, 0)
@@ -324,7 +320,7 @@ def stopping(ion, target, energy_MeV, factors: Mapping[str, float] | None = None
     or array. factors: per-element stopping factors, e.g. {'O': 0.95}. nuclear: include ZBL
     nuclear stopping (default True). Returns a float for scalar input, else an array.
     """
-    z1, m1 = _ion(ion)
+    z1, m1 = ion_z_mass(ion)
     comp = _target(target)
     zs, f = _frac_vector(comp, factors)
     t = particle_tables([(z1, m1)], zs, straggling="none", source=source)
@@ -360,7 +356,7 @@ def energy_loss(ion, target, thickness_1e15, energy_MeV, angle_deg: float = 0.0,
     (MeV), propagated by the (S_out/S_in)^2 rule. A particle that stops gives
     EnergyLoss(0.0, 0.0, path, True).
     """
-    z1, m1 = _ion(ion)
+    z1, m1 = ion_z_mass(ion)
     comp = _target(target)
     zs, f = _frac_vector(comp, factors)
     E = _check_energy_range(energy_MeV, m1)
@@ -406,256 +402,3 @@ def to_keV_per_nm(S_eV_1e15, target, density_g_cm3):
 def from_keV_per_nm(S_keV_nm, target, density_g_cm3):
     """Stopping keV/nm -> eV/(1e15 atoms/cm2) at the given density."""
     return np.asarray(S_keV_nm, dtype=float) / (atom_density(target, density_g_cm3) * 1e-25)
-
-
-# --------------------------------------------------------------------------- readers
-_NUM = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
-_E_UNITS = {"ev": 1e-6, "kev": 1e-3, "mev": 1.0, "gev": 1e3}
-
-
-def _read_text(path) -> tuple[str, list[str]]:
-    name = os.fspath(path) if not hasattr(path, "read") else getattr(path, "name", "stream")
-    try:
-        if hasattr(path, "read"):
-            text = path.read()
-        else:
-            with open(path, "r", encoding="latin-1") as fh:
-                text = fh.read()
-    except OSError as exc:
-        raise RecoilsimError("file", name, f"a readable file ({exc.strerror})") from None
-    if isinstance(text, bytes):
-        text = text.decode("latin-1")
-    return name, text.splitlines()
-
-
-def read_srim_table(path, target: str | int | None = None) -> StoppingTable:
-    """Read an SRIM "Stopping and Range Tables" (SR Module / SRModule.exe) output file.
-
-    Uses the ion line (``Ion = Lithium [3] , Mass = 7.016 amu``), the target composition (one
-    element; compound tables cannot override an element pair), the stopping-unit conversion
-    table at the bottom (row ``eV/(1E15 atoms/cm2)``), and the electronic stopping column. Ion
-    energies (eV/keV/MeV/GeV) are divided by the ion mass of the header. Decimal commas are
-    accepted. ``target`` may name the element if the composition block is missing.
-    """
-    name, lines = _read_text(path)
-    z1 = m1 = None
-    comp = []
-    factor = None
-    unit_line = None
-    rows = []
-    in_comp = False
-    for ln in lines:
-        s = ln.replace(",", ".") if re.search(r"\d,\d", ln) else ln
-        m = re.search(r"Ion\s*=\s*\S+\s*\[\s*(\d+)\s*\]\s*[,.]?\s*Mass\s*=\s*(" + _NUM + r")\s*amu", s)
-        if m:
-            z1, m1 = int(m.group(1)), float(m.group(2))
-            continue
-        if re.match(r"\s*----\s+----", s):
-            in_comp = True
-            continue
-        if in_comp:
-            m = re.match(r"\s*([A-Z][a-z]?)\s+(\d+)\s+(" + _NUM + r")\s+(" + _NUM + r")\s*$", s)
-            if m:
-                comp.append((int(m.group(2)), float(m.group(3))))
-                continue
-            in_comp = False
-        if "Stopping Units" in s and "=" in s:
-            unit_line = s.split("=", 1)[1].strip()
-            continue
-        m = re.match(r"\s*(" + _NUM + r")\s+eV\s*/\s*\(1E15 atoms/cm2\)", s, re.I)
-        if m:
-            factor = float(m.group(1))
-            continue
-        m = re.match(r"\s*(" + _NUM + r")\s*(eV|keV|MeV|GeV)\s+(" + _NUM + r")\s+(" + _NUM + r")", s)
-        if m:
-            rows.append((float(m.group(1)) * _E_UNITS[m.group(2).lower()], float(m.group(3))))
-    if z1 is None or not m1:
-        raise RecoilsimError("SRIM file", name, "an SRIM stopping table with a line 'Ion = ... [Z] , Mass = ... amu'")
-    if not rows:
-        raise RecoilsimError("SRIM file", name, "an SRIM stopping table with rows '<energy> <unit> <Se> <Sn> ...'")
-    if len(comp) > 1 and sum(1 for _, p in comp if p > 0) > 1:
-        raise RecoilsimError("SRIM file", name, "a single-element target (compound tables cannot override "
-                                                "one (ion, element) pair; give elemental tables)")
-    if comp:
-        z2 = comp[0][0]
-    elif target is not None:
-        z2 = int(_element(target).number)
-    else:
-        raise RecoilsimError("SRIM file", name, "a target composition block or the target argument")
-    if factor is None:
-        if unit_line and re.sub(r"\s", "", unit_line).lower().startswith("ev/(1e15atoms/cm2)"):
-            factor = 1.0
-        else:
-            raise RecoilsimError("SRIM file", name, "stopping in eV/(1E15 atoms/cm2) or the SRIM unit-conversion "
-                                                    "table at the end of the file")
-    e = np.array([r[0] for r in rows]) / m1
-    S = np.array([r[1] for r in rows]) * factor
-    return StoppingTable(z1, z2, e, S, f"{name} (SRIM SR Module output)")
-
-
-_GSTO_XUNITS = ("m/s", "kev/u", "mev/u", "j/kg")
-
-
-def read_gsto(path, pairs: Iterable[tuple[int, int]] | None = None) -> list[StoppingTable]:
-    """Read a JIBAL GSTO stopping file (the format JaBS, Potku and MCERD read).
-
-    Header lines ``key=value`` up to ``==END-OF-HEADER==``: ``z1``/``z1-min``/``z1-max``,
-    ``z2``/``z2-min``/``z2-max``, ``x-unit`` (m/s, keV/u, MeV/u, J/kg), ``x-min``, ``x-max``,
-    ``x-points``, ``x-scale`` (linear, log10, arb: then the x values come first, one per line),
-    ``sto-unit`` (eV/(1e15 atoms/cm2)), ``format`` (ascii; binary is not supported), optional
-    ``type`` (electronic), ``source``. Then x-points stopping values per (Z1, Z2), Z2 varying
-    fastest; lines starting with '#' are comments. Returns one StoppingTable per pair (only
-    ``pairs`` if given).
-    """
-    name, lines = _read_text(path)
-    hdr: dict[str, str] = {}
-    i = 0
-    end = None
-    for i, ln in enumerate(lines):
-        if ln.startswith("==END-OF-HEADER=="):
-            end = i
-            break
-        if not ln.strip() or ln.startswith("#"):
-            continue
-        if "=" not in ln:
-            raise RecoilsimError("GSTO file", name, f"header lines key=value ending with '==END-OF-HEADER==' (line {i + 1}: {ln!r})")
-        k, v = ln.split("=", 1)
-        hdr[k.strip().lower()] = v.strip()
-    if end is None:
-        raise RecoilsimError("GSTO file", name, "a header ending with '==END-OF-HEADER=='")
-
-    def geti(*keys):
-        for k in keys:
-            if k in hdr:
-                try:
-                    return int(hdr[k])
-                except ValueError:
-                    raise RecoilsimError(f"GSTO {k}", hdr[k], "an integer") from None
-        return None
-
-    z1min = geti("z1-min", "z1")
-    z1max = geti("z1-max", "z1")
-    z2min = geti("z2-min", "z2")
-    z2max = geti("z2-max", "z2")
-    npts = geti("x-points")
-    if None in (z1min, z1max, z2min, z2max, npts) or npts < 2 or z1max < z1min or z2max < z2min:
-        raise RecoilsimError("GSTO file", name, "z1(-min/-max), z2(-min/-max) and x-points >= 2 in the header")
-    if hdr.get("format", "ascii").lower() != "ascii":
-        raise RecoilsimError("GSTO format", hdr.get("format"), "ascii (binary GSTO files are not supported)")
-    typ = hdr.get("type", "electronic").lower()
-    if typ != "electronic":
-        raise RecoilsimError("GSTO type", typ, "electronic (nuclear stopping is added by recoilsim: ZBL)")
-    sto = re.sub(r"\s", "", hdr.get("sto-unit", "eV/(1e15 atoms/cm2)")).lower()
-    if sto != "ev/(1e15atoms/cm2)":
-        raise RecoilsimError("GSTO sto-unit", hdr.get("sto-unit"), "eV/(1e15 atoms/cm2)")
-    xunit = hdr.get("x-unit", "").lower()
-    if xunit not in _GSTO_XUNITS:
-        raise RecoilsimError("GSTO x-unit", hdr.get("x-unit"), "one of m/s, keV/u, MeV/u, J/kg")
-    xscale = hdr.get("x-scale", "").lower()
-    vals = []
-    for j, ln in enumerate(lines[end + 1:], start=end + 2):
-        s = ln.strip()
-        if not s or s.startswith("#"):
-            continue
-        try:
-            vals.append(float(s.split()[0]))
-        except ValueError:
-            raise RecoilsimError("GSTO file", name, f"one number per data line (line {j}: {ln!r})") from None
-    vals = np.array(vals)
-    if xscale == "arb":
-        x = vals[:npts]
-        vals = vals[npts:]
-    elif xscale in ("log10", "linear"):
-        try:
-            xmin, xmax = float(hdr["x-min"]), float(hdr["x-max"])
-        except (KeyError, ValueError):
-            raise RecoilsimError("GSTO file", name, "numeric x-min and x-max in the header") from None
-        if xscale == "log10":
-            if not (xmin > 0 and xmax > xmin):
-                raise RecoilsimError("GSTO x-min/x-max", (xmin, xmax), "0 < x-min < x-max for x-scale=log10")
-            x = xmin * (xmax / xmin) ** (np.arange(npts) / (npts - 1))
-        else:
-            x = xmin + (xmax - xmin) * np.arange(npts) / (npts - 1)
-    else:
-        raise RecoilsimError("GSTO x-scale", hdr.get("x-scale"), "one of log10, linear, arb")
-    ncomb = (z1max - z1min + 1) * (z2max - z2min + 1)
-    if vals.size != ncomb * npts:
-        raise RecoilsimError("GSTO file", name, f"{ncomb * npts} stopping values for {ncomb} pairs x {npts} "
-                                                f"points (found {vals.size})")
-    if xunit == "m/s":
-        e = 0.5 * x * x * _U_KG / _MEV_J
-    elif xunit == "j/kg":
-        e = x * _U_KG / _MEV_J
-    elif xunit == "kev/u":
-        e = x * 1e-3
-    else:
-        e = x
-    want = None if pairs is None else {(int(a), int(b)) for a, b in pairs}
-    out = []
-    data = vals.reshape(z1max - z1min + 1, z2max - z2min + 1, npts)
-    src = hdr.get("source", "")
-    for a in range(z1min, z1max + 1):
-        for b in range(z2min, z2max + 1):
-            if want is not None and (a, b) not in want:
-                continue
-            out.append(StoppingTable(a, b, e, data[a - z1min, b - z2min],
-                                     f"{name} (GSTO{', source=' + src if src else ''})"))
-    return out
-
-
-_PLAIN_E = {"mev": (1.0, False), "kev": (1e-3, False), "ev": (1e-6, False),
-            "mev/u": (1.0, True), "kev/u": (1e-3, True)}
-
-
-def read_plain_table(path, ion, target, energy_unit: str = "MeV", units: str = "eV/(1e15 atoms/cm2)",
-                     density_g_cm3: float | None = None) -> StoppingTable:
-    """Read a plain two-column table: energy, electronic stopping (whitespace or comma separated,
-    '#' comments).
-
-    ion: isotope/element/(Z, mass) (the mass converts energies to MeV/u); target: one element.
-    energy_unit: 'MeV', 'keV', 'eV', 'MeV/u', 'keV/u'. units: 'eV/(1e15 atoms/cm2)',
-    'keV/nm', 'eV/nm', 'eV/A', 'keV/um', 'MeV/(mg/cm2)', 'keV/(ug/cm2)' (the length units need
-    ``density_g_cm3``).
-    """
-    name, lines = _read_text(path)
-    z1, m1 = _ion(ion)
-    el = _element(target)
-    eu = re.sub(r"\s", "", str(energy_unit)).lower()
-    if eu not in _PLAIN_E:
-        raise RecoilsimError("energy_unit", energy_unit, "one of MeV, keV, eV, MeV/u, keV/u")
-    su = re.sub(r"[\s()]", "", str(units)).lower().replace("Å", "a")
-    m2 = float(el.mass)
-    if su in ("ev/1e15atoms/cm2", "ev/1e15at/cm2", "ev/1e15/cm2"):
-        fac = 1.0
-    elif su in ("mev/mg/cm2", "kev/ug/cm2"):
-        # MeV/(mg/cm2) -> eV/(1e15 at/cm2): S * 1e6 eV/MeV * (mass of 1e15 atoms in mg)
-        fac = 1e6 * (1e15 * m2 / AVOGADRO * 1e3)
-        if su == "kev/ug/cm2":
-            fac = 1e3 * (1e15 * m2 / AVOGADRO * 1e6)
-    elif su in ("kev/nm", "ev/nm", "ev/a", "kev/um"):
-        if density_g_cm3 is None:
-            raise RecoilsimError("density_g_cm3", density_g_cm3, f"a density (g/cm3) to convert {units}")
-        n = require_positive("density_g_cm3", density_g_cm3) * AVOGADRO / m2  # atoms/cm3
-        ev_per_cm = {"kev/nm": 1e3 * 1e7, "ev/nm": 1e7, "ev/a": 1e8, "kev/um": 1e3 * 1e4}[su]
-        fac = ev_per_cm / n * 1e15
-    else:
-        raise RecoilsimError("units", units, "one of eV/(1e15 atoms/cm2), keV/nm, eV/nm, eV/A, keV/um, "
-                                             "MeV/(mg/cm2), keV/(ug/cm2)")
-    rows = []
-    for j, ln in enumerate(lines, start=1):
-        s = ln.split("#", 1)[0].strip()
-        if not s:
-            continue
-        parts = re.split(r"[\s,;]+", s)
-        try:
-            rows.append((float(parts[0]), float(parts[1])))
-        except (ValueError, IndexError):
-            raise RecoilsimError("plain table", name, f"two numbers per line: energy, stopping (line {j}: {ln!r})") from None
-    if len(rows) < 2:
-        raise RecoilsimError("plain table", name, "at least two rows energy, stopping")
-    scale, per_u = _PLAIN_E[eu]
-    e = np.array([r[0] for r in rows]) * scale
-    if not per_u:
-        e = e / m1
-    S = np.array([r[1] for r in rows]) * fac
-    return StoppingTable(z1, int(el.number), e, S, f"{name} (plain table, {energy_unit}, {units})")

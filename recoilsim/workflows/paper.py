@@ -267,7 +267,7 @@ def _return_depth(depth_lipon, r, s, peak_idx, hold=10, tol=0.0):
 
 
 def _figure(ch, depth_fn_pair, spectra_ma, ratios, window, interface_ch, surface_ch, path):
-    from ..plots.spectra import _figure as new_fig, save_figure
+    from ..plots.save import new_figure as new_fig, save_figure
 
     fig = new_fig(figsize=(12, 9))
     axs = fig.subplots(2, 2)

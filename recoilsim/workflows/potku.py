@@ -50,8 +50,8 @@ class PotkuCase:
     """Everything read for one Potku measurement.
 
     experiment : the fit's experiment: the file's experiment with recoils = the spectra's elements and
-        the detector rebinned (``rebin`` raw channels per bin, :func:`recoilsim.io.potku.rebin_calibration`).
-    measured : element spectra (counts per bin) from the polygons, :func:`~recoilsim.io.potku.element_spectra`.
+        the detector rebinned (``rebin`` raw channels per bin, :func:`recoilsim.analysis.element_spectra.rebin_calibration`).
+    measured : element spectra (counts per bin) from the polygons, :func:`~recoilsim.analysis.element_spectra.element_spectra`.
     windows : fit windows in bins; fit : the raw ``[fit]`` settings.
     """
 
@@ -81,7 +81,9 @@ def load_case(path: os.PathLike | str, data_dir: os.PathLike | str | None = None
     ``data_dir`` overrides ``[spectra] data_dir`` (e.g. where the Potku folder lies elsewhere).
     """
     from ..io.experiment_file import load_file
-    from ..io.potku import element_spectra, read_asc, read_cuts, read_sel, rebin_calibration
+    from ..analysis.element_spectra import element_spectra, rebin_calibration
+    from ..io.potku_events import read_asc
+    from ..io.potku_selections import read_cuts, read_sel
 
     ef = load_file(path)
     sp, fs = ef.spectra, ef.fit
@@ -144,20 +146,15 @@ def fit_case(case: PotkuCase, progress: Callable[[str], None] | None = None):
 # ------------------------------------------------------------------------------ plots
 
 def _figure(nrows, ncols, size):
-    import matplotlib
-    matplotlib.use("Agg", force=False)
-    from matplotlib.figure import Figure
-    fig = Figure(figsize=size, dpi=110)
+    from ..plots.save import new_figure
+    fig = new_figure(size, dpi=110)
     return fig, fig.subplots(nrows, ncols, squeeze=False)
 
 
 def _save(fig, path, inputs):
-    from ..io.atomic import atomic_write, refuse_overwrite_inputs
-    refuse_overwrite_inputs(path, inputs)
+    from ..plots.save import save_figure
     fig.tight_layout()
-    with atomic_write(path, "wb") as f:
-        fig.savefig(f, format="png")
-    return Path(path)
+    return save_figure(fig, path, inputs=inputs, fmt="png")
 
 
 def plot_spectra(case: PotkuCase, sim: xr.Dataset, path, title: str):
@@ -218,25 +215,42 @@ def _json_default(o):
     return str(o)
 
 
+OUTPUT_NAMES = ("tofe.png", "measured_spectra.nc", "spectra.png", "fit.png", "fit.nc", "simulation.nc",
+                "summary.json", "summary.txt")
+
+
 def run(path: os.PathLike | str, out_dir: os.PathLike | str, data_dir: os.PathLike | str | None = None,
-        progress: Callable[[str], None] | None = None) -> dict:
+        progress: Callable[[str], None] | None = None, overwrite: bool = False) -> dict:
     """Read, cut, plot, simulate, fit and write everything (see the module docstring).
+
+    The output folder is checked before anything is read or fitted and created only then
+    (:func:`recoilsim.io.outputs.check_output_dir`; ``overwrite`` allows replacing an earlier
+    run's outputs); while it is written it holds a file ``INCOMPLETE``, which stays if the run is
+    interrupted.
 
     Returns the summary dict (also written as ``summary.json``); its ``status`` is the film
     fit's status and ``files`` lists what was written.
     """
-    from ..io.atomic import atomic_write, refuse_overwrite_inputs, write_netcdf
-    from ..io.potku import plot_tof_e, tof_e_histogram
-    from ..forward.simulate import simulate
+    from ..io.outputs import check_output_dir, writing
 
     t0 = time.perf_counter()
     say = progress or (lambda s: None)
+    out = check_output_dir(out_dir, OUTPUT_NAMES, inputs=[path], overwrite=overwrite)
     case = load_case(path, data_dir)
-    out = Path(out_dir)
     data_root = Path(case.inputs[0]).resolve().parent
     if out.resolve() == data_root or data_root in out.resolve().parents:
         raise RecoilsimError("output folder", str(out), f"a folder outside the input data ({data_root})")
-    out.mkdir(parents=True, exist_ok=True)
+    check_output_dir(out, OUTPUT_NAMES, inputs=case.inputs, overwrite=overwrite)
+    with writing(out, "fit") as out:
+        return _fit_and_write(case, out, say, t0)
+
+
+def _fit_and_write(case: PotkuCase, out: Path, say: Callable[[str], None], t0: float) -> dict:
+    from ..io.atomic import atomic_write, write_netcdf
+    from ..analysis.element_spectra import tof_e_histogram
+    from ..plots.tof_e import plot_tof_e
+    from ..forward.simulate import simulate
+
     files = []
     counts = {lab: int(c.tof.size) for lab, c in case.cuts.items()}
     say(f"read {case.events.sizes['event']} events, {len(case.selections)} polygons, {len(case.cuts)} cut files")
@@ -271,7 +285,6 @@ def run(path: os.PathLike | str, out_dir: os.PathLike | str, data_dir: os.PathLi
     summary["files"] = [str(f) for f in files] + [str(out / "summary.json"), str(out / "summary.txt")]
     for name, body in (("summary.json", json.dumps(summary, indent=1, default=_json_default)),
                        ("summary.txt", text + "\n")):
-        refuse_overwrite_inputs(out / name, case.inputs)
         with atomic_write(out / name) as f:
             f.write(body)
     say(text)

@@ -1,0 +1,392 @@
+"""Bricks of the slab simulation: the kernel that walks the sample in depth steps (Numba).
+
+Between two depths x_a < x_b inside one block, the yield
+Y = Q Omega sigma n (x_b - x_a) / cos(alpha) (slab method; SIMNRA user's guide, "calculation of
+spectra"; Mayer, AIP Conf. Proc. 475 (1999) 541) is spread uniformly over the time interval
+between the flight times of particles made at x_a and at x_b (:mod:`spreading`), then convolved
+with a Gaussian in time whose variance (the brick's ``sig_t``) adds straggling (in and out
+paths, foil), first-order geometric spread and the timing resolution. Each brick also carries
+its energy at the energy detector and that energy's sigma (for the TOF-E map, :mod:`tofe_map`).
+
+The depth step adapts so that no species' brick is wider in time than ``max_dt`` (or a
+fraction ``sig_frac`` of its own time sigma). Energy loss inside a block uses the block range
+tables (:mod:`range_tables`); the way out through all blocks above uses the exit tables
+(:mod:`exit_tables`); work per depth step is proportional to the number of outgoing species.
+
+Brick sigmas: :func:`_state` gathers each species' energy variance at creation (beam
+straggling, recoil-angle and incidence-angle spread) and on the way out (straggling, exit-angle
+spread); further contributions to the brick widths (e.g. multiple scattering) belong there.
+
+Units: MeV, u, 1e15 atoms/cm2, ns, radians; cross sections mb/sr.
+"""
+
+import math
+
+import numpy as np
+from numba import njit
+
+from .cross_section import recoil_cross_section_at, recoil_cross_section_coeffs, scatter_cross_section
+from .exit_tables import exit_cell, exit_tables_down, exit_tables_surface
+from .kinematics import flight_time_ns, recoil_factor, scatter_factor, U_MEV
+from .brick_types import Bricks
+from .range_tables import cross_cell, cross_path, fill_tables, table_cell
+
+
+@njit(cache=True)
+def _dt_dE(t, E, mass):
+    """d(time)/d(energy) (ns/MeV) of the relativistic flight time: -t / (beta^2 gamma^3 m c^2)."""
+    mc2 = mass * U_MEV
+    g = 1.0 + E / mc2
+    b2 = 1.0 - 1.0 / (g * g)
+    return -t / (b2 * g * g * g * mc2)
+
+
+@njit(cache=True)
+def simulate_bricks(particles, stack, beam, species, geometry, detector, options):
+    """Brick list of every outgoing species.
+
+    Parameters
+    ----------
+    particles : brick_types.Particles
+        Stopping and straggling tables of the beam and every outgoing particle.
+    stack : brick_types.Stack
+        The sample's blocks of uniform composition.
+    beam : brick_types.Beam
+        The incident ion (its index in ``particles``, Z, mass, energy).
+    species : brick_types.Species
+        Outgoing species: particle, kind, target, density per block, exit table, efficiency.
+    geometry : brick_types.Geometry
+        Incidence and exit cosines, recoil angle, angular spreads.
+    detector : brick_types.Detector
+        Foils, flight length, timing sigma, yield factor.
+    options : brick_types.Options
+        Relativistic flag and screening; ``t_stop`` (time beyond which a species no longer
+        needs bricks, once its bricks' Gaussian spread, 6 sigma of :func:`_sig_time`, no longer
+        reaches back to it either), ``max_dt`` (largest brick width in time), ``sig_frac`` (a
+        species' brick may also be as wide as ``sig_frac`` times its own time sigma at the
+        brick top, 0 disables: a box much narrower than the Gaussian it is convolved with gains
+        nothing from being split further, the error of the box shape being of order
+        (width/sigma)^2 times the yield's relative change across the brick) and ``max_bricks``
+        (the output arrays grow up to it as needed).
+
+    Returns
+    -------
+    brick_types.Bricks
+        ``n`` bricks: boundary times ta, tb (ns), yield Y (counts), time sigma sig_t (ns), mid
+        depth x_mid (1e15 at/cm2), energy at the energy detector e_det (MeV) and its sigma
+        sig_e (MeV), each (n_sp, n); ``overflow`` is True if max_bricks was reached before the
+        analysed depth ended.
+    """
+    S, W, lnE0, dlnE, p_mass, p_klo, p_khi = particles
+    blk_top, blk_fracS, blk_fracW = stack
+    foil_fracS, foil_fracW, foil_path, efoil_fracS, efoil_fracW, efoil_path, _, _, yield_factor = detector
+    sp_p, sp_kind, sp_Z2, sp_M2, sp_dens, sp_out, eff_E, eff_v, eff_n = species
+    cos_in, cos_out, phi = geometry.cos_in, geometry.cos_out, geometry.phi
+    Z1, M1 = beam.Z, beam.mass_u
+    screening, t_stop, max_dt, sig_frac, max_bricks = (options.screening, options.t_stop, options.max_dt,
+                                                      options.sig_frac, options.max_bricks)
+    n_p = S.shape[0]
+    n_grid = S.shape[2]
+    n_b = blk_fracS.shape[0]
+    n_sp = sp_p.shape[0]
+    n_out = 0
+    for s in range(n_sp):
+        if sp_out[s] + 1 > n_out:
+            n_out = sp_out[s] + 1
+    Sv, Rt, Qt = _zeros3(n_p, n_grid)  # block tables: stopping, range, straggling integral
+    G, D, V = _zeros3(n_out, n_grid)  # exit tables at the current block top
+    G2, D2, V2 = _zeros3(n_out, n_grid)  # ... and at its bottom
+    x_th = np.zeros(n_out)  # loss threshold of each exit table (node coordinate)
+    # out-particle of each exit table
+    out_p = np.zeros(n_out, dtype=np.int64)
+    for s in range(n_sp):
+        out_p[sp_out[s]] = sp_p[s]
+    # foil tables and surface exit tables
+    Sf, Rf, Qf = _zeros3(n_p, n_grid)  # T1 foil
+    Se, Re, Qe = _zeros3(n_p, n_grid)  # foils in front of the energy detector
+    for o in range(n_out):
+        p = out_p[o]
+        m = p_mass[p]
+        if foil_path > 0.0:
+            fill_tables(S[p], W[p], foil_fracS, foil_fracW, m, lnE0, dlnE, p_klo[p], p_khi[p], Sf[p], Rf[p], Qf[p])
+        if efoil_path > 0.0:
+            fill_tables(S[p], W[p], efoil_fracS, efoil_fracW, m, lnE0, dlnE, p_klo[p], p_khi[p], Se[p], Re[p], Qe[p])
+        x_th[o] = exit_tables_surface(Sf[p], Rf[p], Qf[p], foil_path, lnE0, dlnE, m, p_klo[p], p_khi[p],
+                                      G[o], D[o], V[o])
+    # recoil cross sections: the energy-independent parts once per species
+    xs_c = np.zeros(n_sp)
+    xs_w = np.zeros(n_sp)
+    xs_q = np.zeros(n_sp)
+    for s in range(n_sp):
+        if sp_kind[s] == 0:
+            xs_c[s], xs_w[s], xs_q[s] = recoil_cross_section_coeffs(Z1, M1, sp_Z2[s], sp_M2[s], phi, screening)
+    # kinematic factors
+    K = np.zeros(n_sp)
+    dKdphi = np.zeros(n_sp)
+    h = 1e-6
+    for s in range(n_sp):
+        if sp_kind[s] == 0:
+            K[s] = recoil_factor(M1, sp_M2[s], phi)
+            dKdphi[s] = (recoil_factor(M1, sp_M2[s], phi + h) - recoil_factor(M1, sp_M2[s], phi - h)) / (2 * h)
+        else:
+            K[s] = scatter_factor(M1, sp_M2[s], phi, sp_kind[s])
+            kp = scatter_factor(M1, sp_M2[s], phi + h, sp_kind[s])
+            km = scatter_factor(M1, sp_M2[s], phi - h, sp_kind[s])
+            dKdphi[s] = (kp - km) / (2 * h) if (kp > 0 and km > 0) else 0.0
+    # outputs
+    # bricks[q, s, i]: q = 0 ta, 1 tb, 2 Y, 3 sig_t, 4 x_mid, 5 e_det, 6 sig_e (see Returns);
+    # grows by doubling up to max_bricks (a few hundred kB for the reference case, not MBs)
+    cap = min(512, max_bricks)
+    bricks = np.empty((7, n_sp, cap))
+    # state at the current depth
+    t_cur = np.zeros(n_sp)
+    v_cur = np.zeros(n_sp)
+    e_cur = np.zeros(n_sp)
+    ve_cur = np.zeros(n_sp)
+    sg_cur = np.zeros(n_sp)
+    t_new = np.zeros(n_sp)
+    v_new = np.zeros(n_sp)
+    e_new = np.zeros(n_sp)
+    ve_new = np.zeros(n_sp)
+    sg_new = np.zeros(n_sp)
+    p_emin = np.empty(n_p)  # lowest energy on each particle's tables (MeV)
+    for p in range(n_p):
+        p_emin[p] = p_mass[p] * math.exp(lnE0 + p_klo[p] * dlnE)
+    bp = beam.particle
+    mb = p_mass[bp]
+    Eb_top = beam.energy_MeV
+    vb_top = 0.0
+    nbr = 0
+    overflow = False
+    done = False
+    tan_in = math.sqrt(1.0 - cos_in * cos_in) / cos_in
+    tan_out = math.sqrt(1.0 - cos_out * cos_out) / cos_out
+    # working tables, updated in place (see _state)
+    blk = (Sv, Rt, Qt)
+    exits = (G, D, V, x_th)
+    etabs = (Se, Re, Qe)
+    pre = (K, dKdphi, xs_c, xs_w, xs_q)
+    for b in range(n_b):
+        if done:
+            break
+        for p in range(n_p):
+            fill_tables(S[p], W[p], blk_fracS[b], blk_fracW[b], p_mass[p], lnE0, dlnE,
+                        p_klo[p], p_khi[p], Sv[p], Rt[p], Qt[p])
+        thick = blk_top[b + 1] - blk_top[b]
+        # state at the block top
+        _state(0.0, Eb_top, vb_top, particles, beam, species, geometry, detector, options, blk, exits, etabs, p_emin,
+               pre, tan_in, tan_out, (t_cur, v_cur, e_cur, ve_cur, sg_cur))
+        d = 0.0
+        dx = thick
+        while d < thick:
+            if dx > thick - d:
+                dx = thick - d
+            dn = d + dx
+            _state(dn, Eb_top, vb_top, particles, beam, species, geometry, detector, options, blk, exits, etabs,
+                   p_emin, pre, tan_in, tan_out, (t_new, v_new, e_new, ve_new, sg_new))
+            # largest time step among species still inside the window
+            # (a species lost within the step counts as an infinite step until the step is tiny)
+            # (relative to the species' allowed width: max_dt or sig_frac x its time sigma)
+            worst = 0.0
+            for s in range(n_sp):
+                sg = _sig_time(t_cur[s], v_cur[s])
+                if t_cur[s] > 0.0 and t_cur[s] < t_stop + 6.0 * sg:
+                    if t_new[s] > 0.0:
+                        # beyond t_stop only the Gaussian tail reaches the window
+                        allow = max(max_dt, (sig_frac if t_cur[s] < t_stop else max(sig_frac, 0.5)) * sg)
+                        dtt = abs(t_new[s] - t_cur[s]) / allow
+                    else:
+                        dtt = 1e30
+                    if dtt > worst:
+                        worst = dtt
+            if worst > 1.0 and dx > 1e-7 * (thick + 1.0):
+                dx *= max(0.1, 0.8 / worst)
+                continue
+            if worst > 1e29:
+                worst = 0.0
+            if nbr >= max_bricks:
+                overflow = True
+                done = True
+                break
+            if nbr >= cap:
+                cap = min(2 * cap, max_bricks)
+                grown = np.empty((7, n_sp, cap))
+                grown[:, :, :nbr] = bricks[:, :, :nbr]
+                bricks = grown
+            # record the brick
+            x_a = blk_top[b] + d
+            alive = False
+            for s in range(n_sp):
+                if t_cur[s] > 0.0 and t_new[s] > 0.0:
+                    dens = sp_dens[s, b]
+                    yl = 0.5 * (sg_cur[s] + sg_new[s]) * dens * dx * yield_factor
+                    em = 0.5 * (e_cur[s] + e_new[s])
+                    if eff_n[s] > 0:
+                        yl *= _interp_clip(eff_E[s], eff_v[s], eff_n[s], em)
+                    bricks[0, s, nbr] = t_cur[s]
+                    bricks[1, s, nbr] = t_new[s]
+                    bricks[2, s, nbr] = yl
+                    bricks[3, s, nbr] = _sig_time(0.5 * (t_cur[s] + t_new[s]), 0.5 * (v_cur[s] + v_new[s]))
+                    bricks[4, s, nbr] = x_a + 0.5 * dx
+                    bricks[5, s, nbr] = em
+                    bricks[6, s, nbr] = math.sqrt(0.5 * (ve_cur[s] + ve_new[s]))
+                    if t_cur[s] < t_stop + 6.0 * _sig_time(t_cur[s], v_cur[s]):
+                        alive = True
+                else:  # no brick of this species here
+                    bricks[:, s, nbr] = 0.0
+            nbr += 1
+            for s in range(n_sp):
+                t_cur[s] = t_new[s]
+                v_cur[s] = v_new[s]
+                e_cur[s] = e_new[s]
+                ve_cur[s] = ve_new[s]
+                sg_cur[s] = sg_new[s]
+            d = dn
+            if worst > 0.0:
+                dx = dx * min(2.0, 0.9 / worst)
+            else:
+                dx = 2.0 * dx
+            if not alive:
+                done = True
+                break
+        if done:
+            break
+        # beam and exit tables to the next block
+        Eb_new, vb_new = cross_path(Sv[bp], Rt[bp], Qt[bp], lnE0, dlnE, mb, p_klo[bp], p_khi[bp],
+                                    Eb_top, vb_top, thick / cos_in)
+        if Eb_new <= 0.0:
+            break
+        Eb_top = Eb_new
+        vb_top = vb_new
+        for o in range(n_out):
+            p = out_p[o]
+            x_th[o] = exit_tables_down(G[o], D[o], V[o], x_th[o], p_emin[p], Sv[p], Rt[p], Qt[p],
+                                       thick / cos_out, lnE0, dlnE, p_mass[p], p_klo[p], p_khi[p],
+                                       G2[o], D2[o], V2[o])
+            G[o, :] = G2[o]
+            D[o, :] = D2[o]
+            V[o, :] = V2[o]
+    out = bricks[:, :, :nbr].copy()
+    return Bricks(nbr, out[0], out[1], out[2], out[3], out[4], out[5], out[6], overflow)
+
+
+SIG_T_MAX_FRACTION = 0.05
+
+
+@njit(cache=True)
+def _sig_time(t, var_t):
+    """Time sigma (ns) of a brick, capped at SIG_T_MAX_FRACTION (5 %) of its flight time t.
+
+    The Gaussian in time is the first-order image of the energy spread, sigma_t = |dt/dE|
+    sigma_E, valid while sigma_E << E; 5 % in time is 10 % in energy (t ~ E^-1/2). Near the end
+    of their range, particles' first-order spread grows without bound and an uncapped Gaussian
+    would put their counts at arbitrary (even unreachable) times; capped, they stay near their
+    mean arrival time and the total is unchanged.
+    """
+    return min(math.sqrt(var_t), SIG_T_MAX_FRACTION * t)
+
+
+@njit(cache=True)
+def _zeros3(n, m):
+    """Three zeroed (n, m) tables."""
+    return np.zeros((n, m)), np.zeros((n, m)), np.zeros((n, m))
+
+
+@njit(cache=True)
+def _interp_clip(xs, ys, n, x):
+    """Linear interpolation on the first n points, clipped to the end values and to [0, 1]."""
+    if x <= xs[0]:
+        v = ys[0]
+    elif x >= xs[n - 1]:
+        v = ys[n - 1]
+    else:
+        i = 0
+        while xs[i + 1] < x:
+            i += 1
+        v = ys[i] + (ys[i + 1] - ys[i]) * (x - xs[i]) / (xs[i + 1] - xs[i])
+    return min(1.0, max(0.0, v))
+
+
+@njit(cache=True)
+def _state(d, Eb_top, vb_top, particles, beam, species, geometry, detector, options, blk, exits, etabs, p_emin,
+           pre, tan_in, tan_out, out):
+    """Flight time, its variance, detector energy and variance and cross section of every
+    species made at offset d below the current block top (0 time = lost).
+
+    ``blk`` = (Sv, Rt, Qt) are the current block's tables, ``exits`` = (G, D, V, x_th) the exit
+    tables at its top, ``etabs`` = (Se, Re, Qe) the energy-detector foil tables, ``pre`` =
+    (K, dKdphi, xs_c, xs_w, xs_q) the kinematic factors and cross-section coefficients per
+    species; ``out`` = (t, var_t, e_det, var_e, sigma) is written.
+
+    Energy variance of a species (the brick sigmas): at creation K^2 times the beam's
+    straggling, the recoil-angle and incidence-angle spread (first order in the angles); on
+    the way out the straggling and the exit-angle spread. Further contributions to the brick
+    widths (e.g. multiple scattering) belong in this function.
+    """
+    lnE0, dlnE, p_mass, p_klo, p_khi = particles.lnE0, particles.dlnE, particles.mass, particles.klo, particles.khi
+    Sv, Rt, Qt = blk
+    G, D, V, x_th = exits
+    Se, Re, Qe = etabs
+    K, dKdphi, xs_c, xs_w, xs_q = pre
+    t_o, v_o, e_o, ve_o, sg_o = out
+    sp_p, sp_kind, sp_Z2, sp_M2, sp_out = species.particle, species.kind, species.Z2, species.M2, species.exit_table
+    Z1, M1, E0, bp = beam.Z, beam.mass_u, beam.energy_MeV, beam.particle
+    mb = p_mass[bp]
+    cos_in, cos_out, phi = geometry.cos_in, geometry.cos_out, geometry.phi
+    sig_ang_in, sig_ang_out = geometry.sig_ang_in, geometry.sig_ang_out
+    L_m, sig_timing, efoil_path = detector.flight_length_m, detector.sig_timing, detector.efoil_path
+    relativistic, screening = options.relativistic, options.screening
+    Eb, vb = cross_path(Sv[bp], Rt[bp], Qt[bp], lnE0, dlnE, mb, p_klo[bp], p_khi[bp],
+                        Eb_top, vb_top, d / cos_in)
+    n_sp = sp_p.shape[0]
+    step = math.exp(dlnE)
+    for s in range(n_sp):
+        t_o[s] = 0.0
+        v_o[s] = 0.0
+        e_o[s] = 0.0
+        ve_o[s] = 0.0
+        sg_o[s] = 0.0
+        if Eb <= 0.0 or K[s] <= 0.0:
+            continue
+        p = sp_p[s]
+        m = p_mass[p]
+        o = sp_out[s]
+        Er = K[s] * Eb
+        k, t = table_cell(lnE0, dlnE, m, p_klo[p], p_khi[p], Er)
+        if k + t <= p_klo[p]:
+            continue
+        # variance at creation: beam straggling, recoil-angle spread, incidence-angle spread
+        var_r = K[s] * K[s] * vb
+        dE_ang = Eb * dKdphi[s]
+        var_r += dE_ang * dE_ang * (sig_ang_in * sig_ang_in + sig_ang_out * sig_ang_out)
+        dEin = K[s] * (E0 - Eb) * tan_in * sig_ang_in
+        var_r += dEin * dEin
+        E1, v1, k1, t1, s_r, s_1 = cross_cell(Sv[p], Rt[p], Qt[p], lnE0, dlnE, step, m, p_klo[p], p_khi[p],
+                                               k, t, var_r, d / cos_out)
+        if E1 <= 0.0:
+            continue
+        g, dg, v = exit_cell(G[o], D[o], V[o], x_th[o], p_emin[p], dlnE, k1, t1)
+        j = dg / E1  # dG/dE (dg = dG/dlnE)
+        if g <= p_emin[p]:
+            continue  # stopped on the way out, or below the particle's tables: lost
+        var_det = j * j * v1 + v
+        # first-order exit-angle spread: energy lost on the way out scales with 1/cos(beta)
+        jt = j * s_1 / s_r
+        dEout = (jt * Er - g) * tan_out * sig_ang_out
+        if dEout > 0.0:
+            var_det += dEout * dEout
+        t = flight_time_ns(g, m, L_m, relativistic)
+        dtde = _dt_dE(t, g, m)
+        t_o[s] = t
+        v_o[s] = dtde * dtde * var_det + sig_timing * sig_timing
+        # energy detector behind the T2 foil
+        if efoil_path > 0.0:
+            ee, ve = cross_path(Se[p], Re[p], Qe[p], lnE0, dlnE, m, p_klo[p], p_khi[p], g, var_det, efoil_path)
+        else:
+            ee, ve = g, var_det
+        e_o[s] = ee
+        ve_o[s] = ve
+        if sp_kind[s] == 0:
+            sg_o[s] = recoil_cross_section_at(xs_c[s], xs_w[s], xs_q[s], screening, Eb)
+        else:
+            sg_o[s] = scatter_cross_section(Z1, M1, sp_Z2[s], sp_M2[s], Eb, phi, sp_kind[s], screening)

@@ -1,0 +1,129 @@
+"""Exit tables of the slab ("brick") simulation (Numba kernels).
+
+The outgoing particles' passage through all blocks above the current one, and through the T1
+timing foil, is carried by *exit tables* on the energy grid: G(E) (energy after the foil of a
+particle with energy E at the top of the current block), D(E) = dG/dlnE and V(E) (straggling
+variance gathered on the way out), plus the loss threshold below which a particle does not get
+out. Going one block down, G_(b+1)(E) = G_b(E'), D_(b+1)(E) = D_b(E') S_b(E')/S_b(E) E/E',
+V_(b+1)(E) = V_b(E') + (dG_b/dE(E'))^2 S_b(E')^2 [Q_b(E) - Q_b(E')], with E' the energy after
+crossing block b and Q_b the straggling integral of :mod:`range_tables` (variance propagation:
+Szilagyi et al., NIM B 100 (1995) 103, eq. 8). G is evaluated between nodes as a cubic Hermite
+interpolant in ln E (:func:`exit_cell`), so that resampling it at every block boundary does
+not accumulate: splitting a layer into 250 blocks moves flight times by < 0.01 channel
+(tests/test_second_method.py). Work per block is proportional to the table size.
+
+Units: MeV, 1e15 atoms/cm2, MeV^2 (variances).
+"""
+
+import math
+
+from numba import njit
+
+from .range_tables import cross_cell, lerp, range_at, range_cell, t_of_range
+from .stopping import loglog_cell
+
+
+@njit(cache=True, inline="always")
+def exit_cell(G, D, V, x_th, g_th, dlnE, k, t):
+    """Exit tables at table cell (k, t) (node coordinate x = k + t): energy after the foil G,
+    its derivative D = dG/dlnE and the gathered variance V; G = 0 below the loss threshold x_th.
+
+    G is a cubic Hermite interpolant in ln E through the node values and derivatives (error
+    ~h^4 per cell, so resampling it at every block boundary does not accumulate: linear
+    log-log resampling moved 7Li by a channel over 250 blocks). The cell holding the threshold
+    is interpolated linearly from (x_th, g_th) to the node above; V is linear.
+    """
+    x = k + t
+    if x < x_th:
+        return 0.0, 0.0, 0.0
+    if x_th > k:  # the threshold lies inside this cell
+        f = (x - x_th) / (k + 1.0 - x_th)
+        g = g_th + f * (G[k + 1] - g_th)
+        return g, (G[k + 1] - g_th) / ((k + 1.0 - x_th) * dlnE), V[k + 1]
+    t2 = t * t
+    t3 = t2 * t
+    g = ((2.0 * t3 - 3.0 * t2 + 1.0) * G[k] + (t3 - 2.0 * t2 + t) * dlnE * D[k]
+         + (3.0 * t2 - 2.0 * t3) * G[k + 1] + (t3 - t2) * dlnE * D[k + 1])
+    d = ((6.0 * t2 - 6.0 * t) * (G[k] - G[k + 1]) / dlnE + (3.0 * t2 - 4.0 * t + 1.0) * D[k]
+         + (3.0 * t2 - 2.0 * t) * D[k + 1])
+    return g, d, lerp(V, k, t)
+
+
+@njit(cache=True)
+def exit_tables_surface(Sf, Rf, Qf, foil_path, lnE0, dlnE, mass, klo, khi, G, D, V):
+    """Exit tables at the sample surface: through the foil (or identity without foil).
+
+    Returns the loss threshold (node coordinate): below it a particle leaves the foil below
+    the table (lost); there G = E_klo.
+    """
+    for k in range(klo, khi + 1):
+        E = mass * math.exp(lnE0 + k * dlnE)
+        if foil_path <= 0.0:
+            G[k] = E
+            D[k] = E
+            V[k] = 0.0
+            continue
+        k1 = min(k, khi - 1)  # the last node is the end (t = 1) of the last cell
+        t1 = float(k - k1)
+        E2, v2, k2, t2, s1, s2 = cross_cell(Sf, Rf, Qf, lnE0, dlnE, math.exp(dlnE), mass, klo, khi, k1, t1, 0.0,
+                                             foil_path)
+        if E2 <= 0.0:
+            G[k] = 0.0
+            D[k] = 0.0
+            V[k] = 0.0
+        else:
+            G[k] = E2
+            D[k] = E * s2 / s1  # dG/dlnE = E dG/dE, dG/dE = S(E2)/S(E)
+            V[k] = v2
+    if foil_path <= 0.0:
+        return float(klo)
+    j, t, _, _ = range_cell(Sf, Rf, math.exp(dlnE), dlnE, klo, khi, Rf[klo] + foil_path)
+    if j < 0:
+        return float(klo)
+    return j + t
+
+
+@njit(cache=True)
+def exit_tables_down(G, D, V, x_th, g_th, Sv, R, Q, path, lnE0, dlnE, mass, klo, khi, G2, D2, V2):
+    """Exit tables at the bottom of a block from those at its top (recursion in module doc);
+    returns the new loss threshold (node coordinate; > khi: everything is lost).
+
+    Works on table nodes: the range after the path, R(E_k) - path, rises with k, so the cell
+    of the energy after the path is found by walking forward (amortised O(1) per node).
+    D2 = D(E1) (S(E1)/S(E)) (E/E1) with E1 the energy after the path.
+    """
+    # threshold: the energy at the block bottom that reaches the top at the old threshold
+    step = math.exp(dlnE)
+    kt = min(int(x_th), khi - 1)
+    tt = x_th - kt
+    r_th = range_at(R, Sv, step, dlnE, kt, tt, loglog_cell(Sv[kt], Sv[kt + 1], tt)) + path
+    if r_th >= R[khi]:
+        x_new = khi + 1.0
+    else:
+        jt, t_th, _, _ = range_cell(Sv, R, step, dlnE, klo, khi, r_th)
+        x_new = jt + t_th
+    j = klo
+    E_j = mass * math.exp(lnE0 + klo * dlnE)  # node energy of the walking cell j
+    E_k = E_j / step
+    for k in range(klo, khi + 1):
+        E_k *= step
+        r = R[k] - path
+        if k < x_new or r <= R[klo]:
+            G2[k] = 0.0
+            D2[k] = 0.0
+            V2[k] = 0.0
+            continue
+        while j < khi - 1 and R[j + 1] <= r:
+            j += 1
+            E_j *= step
+        t, s2, e_r = t_of_range(R, Sv, step, dlnE, j, r)
+        dq = Q[k] - lerp(Q, j, t)
+        if dq < 0.0:
+            dq = 0.0
+        g, d, v = exit_cell(G, D, V, x_th, g_th, dlnE, j, t)
+        e_ratio = E_k / (E_j * e_r)  # E_k / E1
+        jj = d * e_ratio / E_k  # dG/dE at E1
+        G2[k] = g
+        D2[k] = d * s2 / Sv[k] * e_ratio
+        V2[k] = v + jj * jj * s2 * s2 * dq
+    return x_new

@@ -1,0 +1,298 @@
+"""The one forward engine: Experiment -> typed kernel inputs -> bricks -> spectra.
+
+Every route to the brick kernel goes through here: :func:`recoilsim.forward.simulate.simulate`,
+:class:`recoilsim.forward.linear_model.LinearModel` (and through it batch screening), the
+fit's full-model check, and the dask sweep (which calls ``simulate``).
+
+* :func:`prepare` turns an :class:`~recoilsim.model.experiment.Experiment` into
+  :class:`EngineInputs`: the Python-side description (species, elements, stopping tables) and
+  the kernel's NamedTuples (:mod:`recoilsim.kernels.brick_types`). Inputs the kernel cannot
+  handle are refused here with a :class:`~recoilsim.errors.RecoilsimError` naming the field.
+* :func:`run` calls :func:`recoilsim.kernels.bricks.simulate_bricks`, warns when the brick
+  budget (:data:`MAX_BRICKS`) ran out and refuses non-finite bricks.
+* :func:`spread` turns bricks into channel spectra for any calibration
+  (:func:`recoilsim.kernels.spreading.spread_bricks`) and refuses a non-finite result.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import RecoilsimError
+from ..kernels import brick_types as kt
+from ..kernels.bricks import simulate_bricks
+from ..kernels.kinematics import C_M_PER_NS, energy_from_time, recoil_factor, scatter_factor
+from ..kernels.spreading import spread_bricks
+from ..model.elements import element, natural_isotopes
+from ..model.experiment import SCREENING, Experiment
+from ..model.instrument import fwhm_to_sigma
+from ..stopping.sources import stopping_source
+from ..stopping.tables import ParticleTables, StoppingSource, particle_tables
+from .species import Species, build_species
+from .stack import beam_depth_bound, cut_blocks, merge_foils, sample_blocks
+
+MB_CM2 = 1e-27
+MAX_BRICKS = 20000
+#: The stack is cut at this many times :func:`~recoilsim.forward.stack.beam_depth_bound`. Nothing
+#: comes from below 1 times the bound; the cut only keeps a block of absurd thickness (1e300
+#: at/cm2) from making the kernel's smallest depth step (1e-7 of its block) coarse, and is far
+#: enough down to leave every realistic stack untouched (the reference's 150 um LATP substrate
+#: ends at 92 times the bound).
+DEPTH_BOUND_MARGIN = 1000.0
+
+
+@dataclass(frozen=True)
+class EngineInputs:
+    """An experiment prepared for the brick kernel.
+
+    ``species``, ``elements`` and ``tables`` describe the problem on the Python side (labels,
+    masses, the element order of the composition arrays, the stopping tables); the other
+    fields are the kernel's typed arguments, in the order :func:`run` passes them.
+    """
+
+    name: str
+    species: list[Species]
+    elements: list[str]
+    tables: ParticleTables
+    particles: kt.Particles
+    stack: kt.Stack
+    beam: kt.Beam
+    outgoing: kt.Species
+    geometry: kt.Geometry
+    detector: kt.Detector
+    options: kt.Options
+
+
+_TABLE_CACHE: dict = {}
+
+
+def _cached_tables(parts, zs, straggling, source):
+    """particle_tables with a small in-process cache (tables depend only on these inputs)."""
+    key = (parts, zs, straggling, id(source) if source is not None else None)
+    tab = _TABLE_CACHE.get(key)
+    if tab is None:
+        if len(_TABLE_CACHE) > 32:
+            _TABLE_CACHE.clear()
+        tab = particle_tables(list(parts), list(zs), straggling=straggling, source=source)
+        _TABLE_CACHE[key] = tab
+    return tab
+
+
+def _check_window(exp: Experiment, t_stop: float) -> None:
+    """The latest time that matters must be a positive time a particle slower than light needs."""
+    det = exp.detector
+    if t_stop <= 0:
+        raise RecoilsimError("detector.calibration", (det.calibration_a_ns, det.calibration_b_ns),
+                             "a calibration whose channels map to positive times of flight")
+    t_light = det.flight_length_m / C_M_PER_NS
+    if t_stop <= t_light:
+        raise RecoilsimError("detector.flight_length_m", det.flight_length_m,
+                             f"a flight length that particles slower than light cover within the channel "
+                             f"window (its latest time is {t_stop:.4g} ns; light needs {t_light:.4g} ns)")
+
+
+def _particle_grid(exp: Experiment, parts, species, tables, n_grid, t_stop):
+    """First and last table node each particle needs (the beam first)."""
+    det = exp.detector
+    beam = exp.beam.isotope
+    lnE0, dlnE = tables.lnE0, tables.dlnE
+    phi = math.radians(exp.geometry.recoil_deg)
+    Ks = [recoil_factor(beam.mass_u, sp.mass_u, phi) if sp.kind == 0 else
+          scatter_factor(beam.mass_u, sp.target_mass_u, phi, sp.kind) for sp in species]
+
+    def node(E, m):
+        return (math.log(E / m) - lnE0) / dlnE
+
+    e_table = math.exp(lnE0)  # MeV/u of the first node
+    if exp.beam.energy_MeV / beam.mass_u < e_table:
+        raise RecoilsimError("beam.energy_MeV", exp.beam.energy_MeV,
+                             f"at least {e_table * beam.mass_u:.4g} MeV for {beam.name} "
+                             f"(the stopping tables start at {e_table * 1e3:.3g} keV/u)")
+    p_klo = np.zeros(len(parts), dtype=np.int64)
+    p_khi = np.zeros(len(parts), dtype=np.int64)
+    e_beam_lo = exp.beam.energy_MeV
+    for pi, (z, m) in enumerate(parts):
+        e_min = 0.5 * energy_from_time(t_stop, m, det.flight_length_m, exp.options.relativistic)
+        if pi == 0:
+            e_max = 1.02 * exp.beam.energy_MeV
+        else:
+            e_max = 1.02 * exp.beam.energy_MeV * max(K for K, sp in zip(Ks, species) if (sp.Z, sp.mass_u) == (z, m))
+            Kmin = min(K for K, sp in zip(Ks, species) if (sp.Z, sp.mass_u) == (z, m))
+            e_beam_lo = min(e_beam_lo, e_min / max(Kmin, 1e-12))
+            if e_max < m * e_table and 2.0 * e_min < e_max:
+                label = next(sp.label for sp in species if (sp.Z, sp.mass_u) == (z, m))
+                raise RecoilsimError("recoils", label,
+                                     f"outgoing particles the stopping tables cover: {label} leaves with at most "
+                                     f"{e_max:.3g} MeV, below the tables' {e_table * 1e3:.3g} keV/u, yet would reach "
+                                     "the channel window (lower the latest channel time or raise the beam energy)")
+        p_klo[pi] = max(0, int(math.floor(node(max(e_min, 1e-9), m))))
+        p_khi[pi] = min(n_grid - 1, int(math.ceil(node(e_max, m))) + 1)
+    # the beam's grid reaches down to the beam energy that still makes a detectable particle
+    p_klo[0] = max(0, min(p_klo[0], int(math.floor(node(max(0.5 * e_beam_lo, 1e-9), beam.mass_u)))))
+    for pi in range(len(parts)):
+        # a particle that leaves below the tables (or below the window) cannot be detected:
+        # its tables keep two cells and the kernel drops it
+        p_khi[pi] = max(p_khi[pi], 2)
+        if p_khi[pi] - p_klo[pi] < 2:
+            p_klo[pi] = max(0, p_khi[pi] - 2)
+    return p_klo, p_khi
+
+
+def _species_arrays(exp: Experiment, species, elements, parts, fracW, layer_of) -> kt.Species:
+    """Per-species kernel arrays: particle, target, density per block, exit table, efficiency."""
+    det = exp.detector
+    sp_dens = np.zeros((len(species), fracW.shape[0]))
+    layers = np.unique(layer_of)
+    for si, sp in enumerate(species):
+        abundance = np.zeros(len(exp.sample.layers))  # of the target isotope, per layer
+        for li in layers:
+            enr = exp.sample.layers[li].enrichment.get(sp.target_symbol)
+            abundance[li] = {i.A: i.abundance for i in natural_isotopes(sp.target_symbol, enr)}.get(sp.target_A, 0.0)
+        sp_dens[si] = fracW[:, elements.index(sp.target_symbol)] * abundance[layer_of]
+    n_pts = max([len(v[0]) for v in det.efficiency.values()] + [1])
+    eff_E = np.zeros((len(species), n_pts))
+    eff_v = np.ones((len(species), n_pts))
+    eff_n = np.zeros(len(species), dtype=np.int64)
+    for si, sp in enumerate(species):
+        if sp.element in det.efficiency:
+            e_, y_ = det.efficiency[sp.element]
+            eff_E[si, :len(e_)] = e_
+            eff_v[si, :len(e_)] = y_
+            eff_n[si] = len(e_)
+    sp_p = np.array([parts.index((sp.Z, sp.mass_u)) for sp in species], dtype=np.int64)
+    out_ids = sorted(set(sp_p.tolist()))
+    return kt.Species(
+        particle=sp_p, kind=np.array([sp.kind for sp in species], dtype=np.int64),
+        Z2=np.array([sp.target_Z for sp in species], dtype=np.int64),
+        M2=np.array([sp.target_mass_u for sp in species], dtype=np.float64), density=sp_dens,
+        exit_table=np.array([out_ids.index(p) for p in sp_p], dtype=np.int64),
+        eff_E=eff_E, eff_v=eff_v, eff_n=eff_n)
+
+
+def prepare(exp: Experiment, *, source: StoppingSource | None = None, tables: ParticleTables | None = None,
+            constant_stopping: float | None = None) -> EngineInputs:
+    """Turn an experiment into the kernel's typed inputs.
+
+    Parameters
+    ----------
+    exp : Experiment
+    source : StoppingSource, optional
+        Stopping tables to use instead of ``exp.options.stopping`` (SRIM-2013 by default).
+    tables : ParticleTables, optional
+        Ready tables (for the beam, then every outgoing particle, in the sample's elements).
+    constant_stopping : float, optional
+        Replaces every stopping value by this constant (eV per 1e15 at/cm2): a test hook for
+        closed-form checks.
+    """
+    if not isinstance(exp, Experiment):
+        raise RecoilsimError("experiment", type(exp).__name__, "an Experiment")
+    det = exp.detector
+    species = build_species(exp)
+    elements = exp.sample.elements()
+    for f in det.foils + det.energy_foils:
+        for e in f.fractions:
+            if e not in elements:
+                elements.append(e)
+    beam = exp.beam.isotope
+    parts = [(beam.Z, beam.mass_u)]
+    for sp in species:
+        if (sp.Z, sp.mass_u) not in parts:
+            parts.append((sp.Z, sp.mass_u))
+    if tables is None:
+        source = stopping_source(exp.options.stopping) if source is None else source
+        tables = _cached_tables(tuple(parts), tuple(element(e).number for e in elements),
+                                exp.options.straggling, source)
+    S = np.ascontiguousarray(tables.S, dtype=np.float64)
+    W = np.ascontiguousarray(tables.W, dtype=np.float64)
+    if constant_stopping is not None:
+        S = np.full_like(S, float(constant_stopping))
+    if exp.beam.energy_MeV / beam.mass_u > tables.e_max_per_u:
+        raise RecoilsimError("beam.energy_MeV", exp.beam.energy_MeV,
+                             f"at most {tables.e_max_per_u * beam.mass_u:.4g} MeV for {beam.name} "
+                             f"(the stopping tables end at {tables.e_max_per_u} MeV/u)")
+    # time window of the spectrum -> lowest energy that matters
+    t_hi = float(det.channel_edges_ns().max())
+    sig_timing = fwhm_to_sigma(det.timing_resolution_ps * 1e-3)
+    t_stop = t_hi + 8 * sig_timing + 0.02 * t_hi
+    _check_window(exp, t_stop)
+    p_klo, p_khi = _particle_grid(exp, parts, species, tables, S.shape[2], t_stop)
+    g = exp.geometry
+    cos_in = math.cos(math.radians(g.incidence_deg))
+    blk_top, fracS, fracW, layer_of = sample_blocks(exp, elements)
+    depth = DEPTH_BOUND_MARGIN * beam_depth_bound(S[0], fracS, tables.lnE0, tables.dlnE, beam.mass_u,
+                                                  exp.beam.energy_MeV, cos_in)
+    blk_top, fracS, fracW, layer_of = cut_blocks(blk_top, fracS, fracW, layer_of, depth)
+    outgoing = _species_arrays(exp, species, elements, parts, fracW, layer_of)
+    # Below the deepest block that holds a simulated species every brick has zero yield, yet the
+    # kernel would step on (at most a fraction of a channel per brick for the fastest-changing
+    # recoil) until every recoil's flight time leaves the channel window: a thin film on a thick
+    # substrate gave thousands of empty bricks (the Potku example: 20000 with 8192 channels).
+    held = np.flatnonzero(outgoing.density.any(axis=0))
+    n_keep = int(held[-1]) + 1 if held.size else 1
+    if n_keep < len(blk_top) - 1:
+        blk_top, fracS, fracW = blk_top[:n_keep + 1], fracS[:n_keep], fracW[:n_keep]
+        outgoing = outgoing._replace(density=outgoing.density[:, :n_keep])
+    foil_S, foil_path = merge_foils(det.foils, elements)
+    efoil_S, efoil_path = merge_foils(det.energy_foils, elements)
+    sig_div = math.radians(fwhm_to_sigma(g.beam_divergence_deg))
+    sig_ap = math.radians(g.detector_aperture_deg) / math.sqrt(12.0)
+    res = exp.options.resolution
+    return EngineInputs(
+        name=exp.name, species=species, elements=elements, tables=tables,
+        particles=kt.Particles(S=S, W=W if res else np.zeros_like(W), lnE0=float(tables.lnE0),
+                               dlnE=float(tables.dlnE), mass=np.array([m for _, m in parts], dtype=np.float64),
+                               klo=p_klo, khi=p_khi),
+        stack=kt.Stack(top=blk_top, fracS=fracS, fracW=fracW),
+        beam=kt.Beam(particle=0, Z=int(beam.Z), mass_u=float(beam.mass_u), energy_MeV=float(exp.beam.energy_MeV)),
+        outgoing=outgoing,
+        geometry=kt.Geometry(cos_in=cos_in, cos_out=math.cos(math.radians(g.exit_deg)),
+                             phi=math.radians(g.recoil_deg), sig_ang_in=sig_div if res else 0.0,
+                             sig_ang_out=math.hypot(sig_div, sig_ap) if res else 0.0),
+        detector=kt.Detector(foil_fracS=foil_S, foil_fracW=foil_S.copy(), foil_path=float(foil_path),
+                             efoil_fracS=efoil_S, efoil_fracW=efoil_S.copy(), efoil_path=float(efoil_path),
+                             flight_length_m=float(det.flight_length_m), sig_timing=sig_timing if res else 0.0,
+                             yield_factor=float(exp.beam.fluence * det.solid_angle_sr * MB_CM2 * 1e15 / cos_in)),
+        options=kt.Options(relativistic=bool(exp.options.relativistic), screening=SCREENING[exp.options.screening],
+                           t_stop=t_stop, max_dt=float(exp.options.max_channel_fraction * abs(det.calibration_a_ns)),
+                           sig_frac=float(exp.options.max_sigma_fraction) if res else 0.0, max_bricks=MAX_BRICKS),
+    )
+
+
+def run(inputs: EngineInputs) -> kt.Bricks:
+    """Run the brick kernel: warns when the brick budget ran out, raises on non-finite bricks."""
+    bricks = simulate_bricks(inputs.particles, inputs.stack, inputs.beam, inputs.outgoing, inputs.geometry,
+                             inputs.detector, inputs.options)
+    if bricks.overflow:
+        warnings.warn(f"the simulation reached {inputs.options.max_bricks} bricks before the end of the analysed "
+                      "depth; spectra at the latest times are incomplete (raise options.max_channel_fraction)",
+                      stacklevel=3)
+    n = bricks.n
+    used = bricks.Y[:, :n] > 0
+    for q in (bricks.ta, bricks.tb, bricks.Y, bricks.sig_t):
+        if not np.all(np.isfinite(q[:, :n][used])):
+            raise RecoilsimError("experiment", inputs.name, "inputs that give finite bricks (internal check failed)")
+    return bricks
+
+
+def boxes(ta: np.ndarray, tb: np.ndarray, Y: np.ndarray, sig_t: np.ndarray) -> kt.Bricks:
+    """Bricks for :func:`spread` from time boxes alone (rows of (n_rows, n) arrays; no depth or
+    energy), e.g. bricks regrouped by the linear model."""
+    empty = np.zeros((0, 0))
+    return kt.Bricks(ta.shape[1], ta, tb, Y, sig_t, empty, empty, empty, False)
+
+
+def spread(bricks: kt.Bricks, a_ns: float, b_ns: float, n_channels: int, resolution: bool) -> np.ndarray:
+    """Spectra (n_sp, n_channels) of the bricks for the calibration t = a_ns * channel + b_ns.
+
+    ``resolution`` False spreads bare boxes (no Gaussian). Raises a RecoilsimError if a
+    spectrum value is not finite.
+    """
+    spec = np.zeros((bricks.ta.shape[0], n_channels))
+    spread_bricks(bricks.ta, bricks.tb, bricks.Y, bricks.sig_t, bricks.n, a_ns, b_ns, n_channels, resolution, spec)
+    if not np.all(np.isfinite(spec)):
+        raise RecoilsimError("bricks", "non-finite spectrum", "bricks and a calibration that give finite spectra")
+    return spec
