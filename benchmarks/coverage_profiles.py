@@ -20,7 +20,7 @@ import numpy as np
 
 from recoilsim.forward.simulate import simulate
 from recoilsim.io.experiment_file import load_experiment
-from recoilsim.io.potku import rebin_calibration
+from recoilsim.analysis.element_spectra import rebin_calibration
 from recoilsim.fitting.depth_profiles import fit_profiles
 from recoilsim.fitting.profile_truths import ELEMENTS, truth_experiment, truth_fractions
 

@@ -527,12 +527,13 @@ def profiles_cmd(experiment: Path = typer.Argument(..., help="experiment file (T
                  nodes: int = typer.Option(30, "--nodes", help="depth nodes"),
                  depth_max: Optional[float] = typer.Option(None, "--depth-max",
                                                            help="deepest node (1e15 atoms/cm2); default: what the windows see"),
-                 breaks: bool = typer.Option(False, "--breaks", help="let the profiles jump at the file's layer boundaries")):
+                 breaks: bool = typer.Option(False, "--breaks", help="let the profiles jump at the file's layer boundaries"),
+                 overwrite: bool = typer.Option(False, "--overwrite", help="replace an earlier run's outputs")):
     """Depth profiles of every element (at.% against depth with posterior bands) of a Potku measurement;
     writes profiles.csv/.nc/.png, profiles_log.png, profiles_fit.png, profiles_summary.txt to --out."""
     from .workflows.potku_profiles import run_profiles
 
-    summary = run_profiles(experiment, _out_dir(out), n_nodes=nodes, depth_max_1e15=depth_max, breaks=breaks)
+    summary = run_profiles(experiment, out, n_nodes=nodes, depth_max_1e15=depth_max, breaks=breaks, overwrite=overwrite)
     con = _console()
     con.print(summary["text"], markup=False)
     for f in summary["files"]:

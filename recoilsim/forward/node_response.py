@@ -5,7 +5,7 @@ atomic fraction of its element there (the ERDA yield equation: counts = Q Omega 
 cos(alpha), e.g. Tesmer & Nastasi, *Handbook of Modern Ion Beam Materials Analysis* (1995),
 ch. 5). :class:`NodeResponse` runs the slab kernel once for the sample of a
 :class:`~recoilsim.model.depth_grid.DepthGrid` at given node fractions (which set the stopping),
-with every isotope's density replaced by its abundance (unit atomic fraction of its element:
+with every isotope's density replaced by its abundance (:mod:`recoilsim.forward.engine`) (unit atomic fraction of its element:
 the kernel's bricks then carry the yield *per unit fraction*), and splits each brick's yield
 over the nodes by the hat weights of its layer. For node fractions F (n_elements, n_nodes) the
 counts of element e are then
@@ -21,14 +21,14 @@ A new TOF calibration only re-spreads the stored bricks.
 from __future__ import annotations
 
 import copy
+import dataclasses
 
 import numpy as np
 
 from ..errors import RecoilsimError
-from ..kernels.slab import spread_bricks
 from ..model.depth_grid import DepthGrid
 from ..model.experiment import Experiment
-from .simulate import prepare, run_bricks
+from .engine import boxes, prepare, run, spread
 
 
 class NodeResponse:
@@ -50,20 +50,18 @@ class NodeResponse:
         self.fractions = np.asarray(fractions, dtype=float).copy()
         e = copy.copy(exp)
         e.sample = grid.sample(self.fractions)
-        arrays = prepare(e)
-        kw = dict(arrays.kw)
-        elements = arrays.elements
-        fracW = kw["blk_fracW"]
-        dens = kw["sp_dens"]
+        inputs = prepare(e)
+        elements = inputs.elements
+        fracW = inputs.stack.fracW
+        dens = inputs.outgoing.density
         unit = np.zeros_like(dens)
-        for si, sp in enumerate(arrays.species):
+        for si, sp in enumerate(inputs.species):
             j = elements.index(sp.target_symbol)
             with np.errstate(invalid="ignore", divide="ignore"):
                 unit[si] = np.where(fracW[:, j] > 0, dens[si] / np.where(fracW[:, j] > 0, fracW[:, j], 1.0), 0.0)
             unit[si] = unit[si].max()  # the abundance (same in every block: no enrichment in the grid's layers)
-        kw["sp_dens"] = unit
-        n, ta, tb, Y, sig_t, x_mid = run_bricks(type(arrays)(arrays.species, arrays.tables, kw, arrays.blk_top,
-                                                              elements))[:6]
+        bricks = run(dataclasses.replace(inputs, outgoing=inputs.outgoing._replace(density=unit)))
+        n, ta, tb, Y, sig_t, x_mid = bricks.n, bricks.ta, bricks.tb, bricks.Y, bricks.sig_t, bricks.x_mid
         self.n_channels = exp.detector.n_channels
         self.a_ns = exp.detector.calibration_a_ns
         self.b_ns = exp.detector.calibration_b_ns
@@ -71,11 +69,11 @@ class NodeResponse:
         self.n_bricks = int(n)
         W = grid.weights()
         edges = grid.layer_edges()
-        self.elements = [el for el in grid.elements if any(sp.kind == 0 and sp.element == el for sp in arrays.species)]
+        self.elements = [el for el in grid.elements if any(sp.kind == 0 and sp.element == el for sp in inputs.species)]
         rows = {q: [] for q in ("ta", "tb", "y", "st")}
         self._row_of = []  # (element index, node) per row
         for ei, el in enumerate(self.elements):
-            sps = [i for i, sp in enumerate(arrays.species) if sp.kind == 0 and sp.element == el]
+            sps = [i for i, sp in enumerate(inputs.species) if sp.kind == 0 and sp.element == el]
             for s in sps:
                 y = Y[s, :n]
                 blk = np.clip(np.searchsorted(edges, x_mid[s, :n], side="right") - 1, 0, W.shape[0] - 1)
@@ -94,7 +92,6 @@ class NodeResponse:
             for i, r in enumerate(rows[q]):
                 a[i, :r.size] = r
             self._arr.append(a)
-        self._width = width
         self._cache = {}
 
     def columns(self, a_ns: float | None = None, b_ns: float | None = None) -> np.ndarray:
@@ -104,8 +101,7 @@ class NodeResponse:
         b = self.b_ns if b_ns is None else float(b_ns)
         key = (a, b)
         if key not in self._cache:
-            out = np.zeros((self._arr[0].shape[0], self.n_channels))
-            spread_bricks(*self._arr, self._width, a, b, self.n_channels, self.resolution, out)
+            out = spread(boxes(*self._arr), a, b, self.n_channels, self.resolution)
             R = np.zeros((len(self.elements), self.grid.n_nodes, self.n_channels))
             for (ei, k), row in zip(self._row_of, out):
                 R[ei, k] += row

@@ -52,28 +52,39 @@ def plot_profile_fit(case: PotkuCase, result, path) -> Path:
     return Path(path)
 
 
+OUTPUT_NAMES = ("profiles.nc", "profiles.csv", "profiles.png", "profiles_log.png", "profiles_fit.png",
+                "profiles_summary.txt")
+
+
 def run_profiles(path: os.PathLike | str, out_dir: os.PathLike | str, data_dir: os.PathLike | str | None = None,
-                 n_nodes: int = 30, depth_max_1e15: float | None = None, breaks: bool = False) -> dict:
-    """Read the measurement, fit every element's depth profile, write the files; returns a summary dict."""
+                 n_nodes: int = 30, depth_max_1e15: float | None = None, breaks: bool = False,
+                 overwrite: bool = False) -> dict:
+    """Read the measurement, fit every element's depth profile, write the files; returns a summary dict.
+
+    The output folder is checked before anything is read (:func:`recoilsim.io.outputs.check_output_dir`;
+    ``overwrite`` replaces an earlier run's outputs) and marked ``INCOMPLETE`` while it is written.
+    """
     from ..io.atomic import atomic_write, write_netcdf
+    from ..io.outputs import check_output_dir, writing
     from ..plots.profiles import plot_profiles
+    out = check_output_dir(out_dir, OUTPUT_NAMES, inputs=[path], overwrite=overwrite)
     case = load_case(path, data_dir)
-    out = Path(out_dir)
     data_root = Path(case.inputs[0]).resolve().parent
     if out.resolve() == data_root or data_root in out.resolve().parents:
         raise RecoilsimError("output folder", str(out), f"a folder outside the input data ({data_root})")
-    out.mkdir(parents=True, exist_ok=True)
+    check_output_dir(out, OUTPUT_NAMES, inputs=case.inputs, overwrite=overwrite)
     res = fit_case_profiles(case, n_nodes=n_nodes, depth_max_1e15=depth_max_1e15, breaks=breaks)
-    files = [write_netcdf(res.dataset, out / "profiles.nc", inputs=case.inputs)]
-    res.to_csv(out / "profiles.csv")
-    files.append(out / "profiles.csv")
-    files.append(plot_profiles(res.dataset, out / "profiles.png", title=f"{case.experiment.name}: depth profiles"))
-    files.append(plot_profiles(res.dataset, out / "profiles_log.png", log=True,
-                               title=f"{case.experiment.name}: depth profiles (log)"))
-    files.append(plot_profile_fit(case, res, out / "profiles_fit.png"))
-    text = res.table()
-    with atomic_write(out / "profiles_summary.txt") as f:
-        f.write(text + "\n")
-    files.append(out / "profiles_summary.txt")
+    with writing(out, "profiles") as out:
+        files = [write_netcdf(res.dataset, out / "profiles.nc", inputs=case.inputs)]
+        res.to_csv(out / "profiles.csv")
+        files.append(out / "profiles.csv")
+        files.append(plot_profiles(res.dataset, out / "profiles.png", title=f"{case.experiment.name}: depth profiles"))
+        files.append(plot_profiles(res.dataset, out / "profiles_log.png", log=True,
+                                   title=f"{case.experiment.name}: depth profiles (log)"))
+        files.append(plot_profile_fit(case, res, out / "profiles_fit.png"))
+        text = res.table()
+        with atomic_write(out / "profiles_summary.txt") as f:
+            f.write(text + "\n")
+        files.append(out / "profiles_summary.txt")
     return {"status": res.status, "message": res.message, "text": text, "files": [str(f) for f in files],
             "runtime_s": res.dataset.attrs["runtime_s"]}
