@@ -14,6 +14,8 @@ Commands
     Fit measured spectra (files, or the Potku data named in the experiment file).
 ``import potku``
     Write an experiment file from a Potku measurement's settings.
+``profiles``
+    Depth profiles of every element of a Potku measurement, with posterior bands.
 
 One function per command; each is a thin layer over the Python API. A
 :class:`~recoilsim.errors.RecoilsimError` ends a command with one red line ``error: <message>``

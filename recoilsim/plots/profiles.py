@@ -12,7 +12,7 @@ import numpy as np
 
 
 def plot_profiles(ds, path, log: bool = False, depth: str = "nm", title: str | None = None,
-                  elements=None, ax=None) -> Path | None:
+                  elements=None, ax=None, inputs=()) -> Path | None:
     """Write (or draw into ``ax``) at.% of each element against depth with 1- and 2-sigma bands.
 
     Parameters
@@ -22,15 +22,14 @@ def plot_profiles(ds, path, log: bool = False, depth: str = "nm", title: str | N
     log : logarithmic at.% axis (traces visible), else linear.
     depth : 'nm' (at the start sample's densities) or '1e15' (atoms/cm2).
     elements : the elements to draw (default all).
+    inputs : paths the figure must not replace.
     """
-    import matplotlib
-    matplotlib.use("Agg", force=False)
-    from matplotlib.figure import Figure
+    from .save import new_figure, save_figure
     if depth not in ("nm", "1e15"):
         raise ValueError(f"depth = {depth!r}: 'nm' or '1e15'")
     own = ax is None
     if own:
-        fig = Figure(figsize=(6.4, 4.2), dpi=110)
+        fig = new_figure(figsize=(6.4, 4.2), dpi=110)
         ax = fig.subplots()
     z = ds["depth_nm"].values if depth == "nm" else ds["depth_1e15"].values
     for k, e in enumerate(elements or [str(v) for v in ds["element"].values]):
@@ -52,6 +51,4 @@ def plot_profiles(ds, path, log: bool = False, depth: str = "nm", title: str | N
     if not own:
         return None
     fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path)
-    return path
+    return save_figure(fig, path, inputs=inputs)

@@ -30,12 +30,10 @@ def fit_case_profiles(case: PotkuCase, n_nodes: int = 30, depth_max_1e15: float 
 
 def plot_profile_fit(case: PotkuCase, result, path) -> Path:
     """Measured spectra and the profile fit's model (the lambda of largest evidence) per element."""
-    import matplotlib
-    matplotlib.use("Agg", force=False)
-    from matplotlib.figure import Figure
+    from ..plots.save import new_figure, save_figure
     ds = result.dataset
     els = [str(e) for e in ds["spectrum"].values]
-    fig = Figure(figsize=(3.3 * len(els), 3.4), dpi=110)
+    fig = new_figure(figsize=(3.3 * len(els), 3.4), dpi=110)
     axs = fig.subplots(1, len(els), squeeze=False)[0]
     t = case.measured["time_ns"].values
     for ax, e in zip(axs, els):
@@ -48,8 +46,7 @@ def plot_profile_fit(case: PotkuCase, result, path) -> Path:
     axs[0].set_ylabel(f"counts per {case.rebin} channels")
     axs[0].legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path)
-    return Path(path)
+    return save_figure(fig, path, inputs=case.inputs)
 
 
 OUTPUT_NAMES = ("profiles.nc", "profiles.csv", "profiles.png", "profiles_log.png", "profiles_fit.png",
@@ -78,9 +75,10 @@ def run_profiles(path: os.PathLike | str, out_dir: os.PathLike | str, data_dir: 
         files = [write_netcdf(res.dataset, out / "profiles.nc", inputs=case.inputs)]
         res.to_csv(out / "profiles.csv")
         files.append(out / "profiles.csv")
-        files.append(plot_profiles(res.dataset, out / "profiles.png", title=f"{case.experiment.name}: depth profiles"))
+        files.append(plot_profiles(res.dataset, out / "profiles.png", title=f"{case.experiment.name}: depth profiles",
+                                   inputs=case.inputs))
         files.append(plot_profiles(res.dataset, out / "profiles_log.png", log=True,
-                                   title=f"{case.experiment.name}: depth profiles (log)"))
+                                   title=f"{case.experiment.name}: depth profiles (log)", inputs=case.inputs))
         files.append(plot_profile_fit(case, res, out / "profiles_fit.png"))
         text = res.table()
         with atomic_write(out / "profiles_summary.txt") as f:
