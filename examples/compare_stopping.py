@@ -12,7 +12,7 @@ import numpy as np
 
 from recoilsim.forward.simulate import simulate
 from recoilsim.model.experiment import reference_experiment
-from recoilsim.stopping.sources import stopping_source
+from recoilsim.io.stopping_choice import stopping_source
 from recoilsim.stopping.tables import stopping
 
 #: (ion, energy MeV) pairs met in the reference case: the beam, recoils at their typical energies

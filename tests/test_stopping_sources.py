@@ -17,7 +17,7 @@ from recoilsim.model.experiment import Options
 from recoilsim.model.instrument import Beam, Detector, Geometry
 from recoilsim.model.experiment import Experiment
 from recoilsim.model.sample import Layer, Sample
-from recoilsim.stopping.sources import stopping_source
+from recoilsim.io.stopping_choice import stopping_source
 from recoilsim.stopping.tables import StoppingSource, StoppingTable, stopping
 
 AVOGADRO = 6.02214076e23
@@ -167,9 +167,9 @@ def test_catima_missing_gives_clear_error(monkeypatch):
     import sys
 
     monkeypatch.setitem(sys.modules, "pycatima", None)
-    from recoilsim.stopping import sources
+    from recoilsim.io import stopping_choice
 
-    sources._cached_source.cache_clear()
+    stopping_choice._cached_source.cache_clear()
     with pytest.raises(RecoilsimError, match="pycatima"):
-        sources.stopping_source("catima")
-    sources._cached_source.cache_clear()
+        stopping_choice.stopping_source("catima")
+    stopping_choice._cached_source.cache_clear()

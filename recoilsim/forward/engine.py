@@ -30,7 +30,7 @@ from ..kernels.spreading import spread_bricks
 from ..model.elements import element, natural_isotopes
 from ..model.experiment import SCREENING, Experiment
 from ..model.instrument import fwhm_to_sigma
-from ..stopping.sources import stopping_source
+from ..io.stopping_choice import stopping_source
 from ..stopping.tables import ParticleTables, StoppingSource, particle_tables
 from .species import Species, build_species
 from .stack import beam_depth_bound, cut_blocks, merge_foils, sample_blocks

@@ -17,7 +17,8 @@ import xarray as xr
 from ..kernels.tofe_map import tofe_map
 from ..model.experiment import Experiment
 from ..model.instrument import fwhm_to_sigma
-from ..stopping.sources import source_label, stopping_source
+from ..io.stopping_choice import stopping_source
+from ..stopping.sources import source_label
 from ..stopping.tables import StoppingSource
 from .dataset import to_dataset
 from .engine import prepare, run, spread

@@ -19,8 +19,6 @@ Units: stopping in eV/(1e15 atoms/cm2), energies per mass in MeV/u.
 
 from __future__ import annotations
 
-import functools
-import math
 import os
 import tempfile
 from pathlib import Path
@@ -30,9 +28,9 @@ import numpy as np
 from ..errors import RecoilsimError
 from ..kernels.stopping import zbl_nuclear_row
 from ..model.elements import element, natural_isotopes
-from .tables import StoppingSource, StoppingTable, grid
+from .tables import StoppingSource, grid
 
-__all__ = ["KEYWORDS", "CatimaSource", "stopping_source", "source_label", "cache_dir", "user_tables"]
+__all__ = ["KEYWORDS", "CatimaSource", "source_label", "cache_dir"]
 
 #: names of the built-in sources (anything else in ``options.stopping`` is a path)
 KEYWORDS = ("srim2013", "catima")
@@ -158,57 +156,6 @@ def _save_quietly(path: Path, row: np.ndarray) -> None:
                 os.unlink(tmp)
     except OSError:
         pass
-
-
-def _read_table_file(path: Path) -> list[StoppingTable]:
-    from ..io.stopping_files import read_gsto, read_srim_table  # the file readers live with the other formats
-
-    with open(path, "r", encoding="latin-1") as fh:
-        head = fh.read(4096)
-    if "==END-OF-HEADER==" in head or any(ln.strip().lower().startswith(("z1", "x-unit", "sto-unit"))
-                                          for ln in head.splitlines()[:20]):
-        return read_gsto(path)
-    return [read_srim_table(path)]
-
-
-def user_tables(path: os.PathLike | str) -> StoppingSource:
-    """A :class:`StoppingSource` from a file or a folder of SRIM output / JIBAL GSTO files."""
-    p = Path(path).expanduser()
-    if not p.exists():
-        raise RecoilsimError("options.stopping", str(path),
-                             f"one of {', '.join(KEYWORDS)}, or an existing file or folder of stopping tables "
-                             "(SRIM SR Module output, JIBAL GSTO)")
-    files = sorted(q for q in p.iterdir() if q.is_file() and not q.name.startswith(".")) if p.is_dir() else [p]
-    if not files:
-        raise RecoilsimError("options.stopping", str(path), "a folder holding at least one stopping-table file")
-    src = StoppingSource(name=f"user tables {p}")
-    for f in files:
-        src.extend(_read_table_file(f))
-    return src
-
-
-@functools.lru_cache(maxsize=16)
-def _cached_source(spec: str, stamp: float) -> StoppingSource | None:
-    if spec == "srim2013":
-        return None
-    if spec == "catima":
-        return CatimaSource()
-    return user_tables(spec)
-
-
-def stopping_source(spec: str | os.PathLike | StoppingSource | None) -> StoppingSource | None:
-    """The source named by ``options.stopping``: None for SRIM-2013 (the shipped tables), a
-    :class:`CatimaSource` for ``"catima"``, user tables for a path. Sources are built once per
-    name (and file modification time) per process."""
-    if spec is None or isinstance(spec, StoppingSource):
-        return spec
-    s = os.fspath(spec)
-    key = s.strip().lower()
-    if key in KEYWORDS:
-        return _cached_source(key, 0.0)
-    p = Path(s).expanduser()
-    stamp = p.stat().st_mtime if p.exists() else math.nan
-    return _cached_source(str(p.resolve()) if p.exists() else s, stamp)
 
 
 def source_label(source: StoppingSource | None) -> str:

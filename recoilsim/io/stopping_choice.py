@@ -1,0 +1,67 @@
+"""The user's stopping choice (``options.stopping``) as a stopping source: ``"srim2013"`` (the
+shipped tables), ``"catima"`` (:class:`recoilsim.stopping.sources.CatimaSource`), or a file or
+folder of stopping tables (SRIM output, JIBAL GSTO) read by :mod:`recoilsim.io.stopping_files`.
+
+Here in ``io`` because a path means reading files; the stopping package itself reads none.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+from pathlib import Path
+
+from ..errors import RecoilsimError
+from ..stopping.sources import KEYWORDS, CatimaSource
+from ..stopping.tables import StoppingSource, StoppingTable
+from .stopping_files import read_gsto, read_srim_table
+
+
+def _read_table_file(path: Path) -> list[StoppingTable]:
+    with open(path, "r", encoding="latin-1") as fh:
+        head = fh.read(4096)
+    if "==END-OF-HEADER==" in head or any(ln.strip().lower().startswith(("z1", "x-unit", "sto-unit"))
+                                          for ln in head.splitlines()[:20]):
+        return read_gsto(path)
+    return [read_srim_table(path)]
+
+
+def user_tables(path: os.PathLike | str) -> StoppingSource:
+    """A :class:`StoppingSource` from a file or a folder of SRIM output / JIBAL GSTO files."""
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise RecoilsimError("options.stopping", str(path),
+                             f"one of {', '.join(KEYWORDS)}, or an existing file or folder of stopping tables "
+                             "(SRIM SR Module output, JIBAL GSTO)")
+    files = sorted(q for q in p.iterdir() if q.is_file() and not q.name.startswith(".")) if p.is_dir() else [p]
+    if not files:
+        raise RecoilsimError("options.stopping", str(path), "a folder holding at least one stopping-table file")
+    src = StoppingSource(name=f"user tables {p}")
+    for f in files:
+        src.extend(_read_table_file(f))
+    return src
+
+
+@functools.lru_cache(maxsize=16)
+def _cached_source(spec: str, stamp: float) -> StoppingSource | None:
+    if spec == "srim2013":
+        return None
+    if spec == "catima":
+        return CatimaSource()
+    return user_tables(spec)
+
+
+def stopping_source(spec: str | os.PathLike | StoppingSource | None) -> StoppingSource | None:
+    """The source named by ``options.stopping``: None for SRIM-2013 (the shipped tables), a
+    :class:`CatimaSource` for ``"catima"``, user tables for a path. Sources are built once per
+    name (and file modification time) per process."""
+    if spec is None or isinstance(spec, StoppingSource):
+        return spec
+    s = os.fspath(spec)
+    key = s.strip().lower()
+    if key in KEYWORDS:
+        return _cached_source(key, 0.0)
+    p = Path(s).expanduser()
+    stamp = p.stat().st_mtime if p.exists() else math.nan
+    return _cached_source(str(p.resolve()) if p.exists() else s, stamp)
