@@ -313,9 +313,10 @@ def _sig_time(t, var_t):
     return min(math.sqrt(var_t), SIG_T_MAX_FRACTION * t)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _zeros3(n, m):
-    """Three zeroed (n, m) tables."""
+    """Three zeroed (n, m) tables (inlined: called with n_out, whose first definition is the
+    literal 0, Numba compiled it a second time for Literal[int](0))."""
     return np.zeros((n, m)), np.zeros((n, m)), np.zeros((n, m))
 
 

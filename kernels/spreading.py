@@ -8,8 +8,14 @@ H(z) = z Phi(z) + phi(z) the integral of the normal CDF Phi (Abramowitz & Stegun
 the integral follows from d/dz [z Phi(z) + phi(z)] = Phi(z)). H is evaluated from a table
 (:func:`box_gauss_h`).
 
+That closed form costs one evaluation per channel within +-6 sigma of every brick: deep
+bricks spread over hundreds of channels, and at 15,300 channels of 0.1 ns it took 0.2 s.
+:func:`spread_bricks` keeps it for narrow bricks only; bricks wider than a few channels are
+sampled on a pyramid of coarser grids (a few dozen samples each, whatever their width) and
+the grids are refined to the channels once per species (see its docstring).
+
 This module holds only the spreading algorithm: it takes brick arrays and adds to a spectrum
-array, so it can be replaced (e.g. by a faster scheme) without touching the brick kernel.
+array, so it can be replaced without touching the brick kernel.
 """
 
 import math
@@ -53,19 +59,148 @@ def box_gauss_h(z):
             + (3.0 * s2 - 2.0 * s3) * _H_TAB[i + 1] + (s3 - s2) * h * _PHI_TAB[i + 1])
 
 
+# Gaussian pyramid (see spread_bricks): a brick whose total time spread tau (channels) is at
+# least GAUSS_MIN_CH and whose box is at most BOX_MAX_TAU x tau wide is spread as its Edgeworth
+# series (a Gaussian with the box's variance and fourth cumulant) sampled on a grid of step
+# 2^q channels with tau / 2^q in [LEVEL_MIN_TAU, 2 LEVEL_MIN_TAU) (q = 0 from GAUSS_MIN_CH).
+GAUSS_MIN_CH = 2.5
+LEVEL_MIN_TAU = 4.0
+BOX_MAX_TAU = 0.7
+REACH = 6.0  # Gaussians are sampled to +-REACH tau (relative density there 1.5e-8)
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+
+
+@njit(cache=True)
+def _box_exact(y, lo, hi, sg, n_ch, row):
+    """Add one brick to ``row`` in closed form: a box [lo, hi] (channel units) convolved with a
+    Gaussian of sigma sg (channels), integrated over every channel within +-6 sigma.
+    A bare box (sg ~ 0) is added as its exact overlap with the channels."""
+    w = hi - lo
+    if sg < 1e-3 * max(w, 1e-3):
+        k0 = int(math.floor(lo + 0.5))
+        k1 = int(math.floor(hi + 0.5))
+        if k1 < 0 or k0 > n_ch - 1:
+            return
+        if w <= 0.0:
+            if 0 <= k0 < n_ch:
+                row[k0] += y
+            return
+        for k in range(max(k0, 0), min(k1, n_ch - 1) + 1):
+            e0 = max(lo, k - 0.5)
+            e1 = min(hi, k + 0.5)
+            if e1 > e0:
+                row[k] += y * (e1 - e0) / w
+        return
+    k0 = int(math.floor(lo - 6.0 * sg + 0.5))
+    k1 = int(math.floor(hi + 6.0 * sg + 0.5))
+    if k1 < 0 or k0 > n_ch - 1:
+        return
+    k0 = max(k0, 0)
+    k1 = min(k1, n_ch - 1)
+    if w < 1e-6 * sg:
+        prev = normal_cdf((k0 - 0.5 - lo) / sg)
+        for k in range(k0, k1 + 1):
+            cur = normal_cdf((k + 0.5 - lo) / sg)
+            row[k] += y * (cur - prev)
+            prev = cur
+    else:
+        f = y * sg / w
+        e = k0 - 0.5
+        prev = box_gauss_h((e - lo) / sg) - box_gauss_h((e - hi) / sg)
+        for k in range(k0, k1 + 1):
+            e = k + 0.5
+            cur = box_gauss_h((e - lo) / sg) - box_gauss_h((e - hi) / sg)
+            row[k] += f * (cur - prev)
+            prev = cur
+
+
+@njit(cache=True)
+def _deposit(buf, start, first, last, H, y, m, tau, c4):
+    """Add the density y g(x) (1 + c4 He4(z)) of a Gaussian (mean m, sigma tau; z = (x - m)/tau,
+    channel units) at the grid nodes x = j H, j in [first, last] within +-REACH tau of m;
+    node j is buf[start + j - first]. Returns the touched node range (lo > hi: none).
+
+    exp(-z^2/2) by the ratio recurrence g(z + d)/g(z) = exp(-z d - d^2/2): three exponentials
+    per brick, two products per node.
+    """
+    jlo = max(first, int(math.ceil((m - REACH * tau) / H)))
+    jhi = min(last, int(math.floor((m + REACH * tau) / H)))
+    if jlo > jhi:
+        return jlo, jhi
+    j0 = min(max(int(math.floor(m / H + 0.5)), jlo), jhi)
+    d = H / tau
+    z0 = (j0 * H - m) / tau
+    a0 = y * _INV_SQRT_2PI / tau
+    g0 = a0 * math.exp(-0.5 * z0 * z0)
+    qd = math.exp(-d * d)
+    z = z0
+    g = g0
+    r = math.exp(-z0 * d - 0.5 * d * d)
+    for j in range(j0, jhi + 1):
+        z2 = z * z
+        buf[start + j - first] += g * (1.0 + c4 * (z2 * (z2 - 6.0) + 3.0))
+        g *= r
+        r *= qd
+        z += d
+    z = z0 - d
+    g = g0 * math.exp(z0 * d - 0.5 * d * d)
+    r = math.exp(z0 * d - 1.5 * d * d)
+    for j in range(j0 - 1, jlo - 1, -1):
+        z2 = z * z
+        buf[start + j - first] += g * (1.0 + c4 * (z2 * (z2 - 6.0) + 3.0))
+        g *= r
+        r *= qd
+        z -= d
+    return jlo, jhi
+
+
 @njit(cache=True)
 def spread_bricks(ta, tb, Y, sig_t, n_bricks, a, b, n_ch, resolution, out):
     """Add bricks to channel spectra: uniform in time between ta and tb, convolved with a
     Gaussian of sigma sig_t, integrated over each channel [c - 1/2, c + 1/2] with
     t = a * c + b. ``out`` is (n_sp, n_ch) and is added to.
 
-    Box (width w) convolved with a Gaussian and integrated over [e0, e1] equals
-    sigma/w [H((e1-lo)/sigma) - H((e1-hi)/sigma) - H((e0-lo)/sigma) + H((e0-hi)/sigma)],
-    H(z) = z Phi(z) + phi(z) (closed form of the integral of the normal CDF).
+    Narrow bricks (total spread tau = sqrt(sigma^2 + w^2/12) below GAUSS_MIN_CH channels, or a
+    box wider than BOX_MAX_TAU tau) are added in closed form (:func:`_box_exact`). The others
+    are smooth on the scale of a channel: each is sampled, as the Edgeworth series of a box
+    (width w) convolved with a Gaussian -- a Gaussian of variance tau^2 times
+    (1 + kappa4/(24 tau^4) He4(z)), kappa4 = -w^4/120 (Kendall & Stuart, The Advanced Theory of
+    Statistics I, 6.17; the box's cumulants kappa_2r = B_2r w^2r/(2r)) -- on a grid of step
+    H = 2^q channels with tau/H in [4, 8) (q = 0: tau in [2.5, 8)), within +-6 tau. Each grid is
+    refined to the next finer one by 6-point Lagrange interpolation at the midpoints, and the
+    channel grid's samples are integrated over each channel by the 5-point rule exact for
+    quartics. Cost: per brick, at most ~100 samples whatever the channel width; per species, a
+    few operations per channel and level. Error (tests/test_spreading.py): the next Edgeworth term
+    (w <= 0.7 tau: < 1e-5 of the brick's peak), the interpolation (< 2e-5 at tau = 4 H) and the
+    channel rule (2e-5 at tau = 2.5): within 1e-4 of the peak of the closed form.
     """
     n_sp = ta.shape[0]
     aa = abs(a)
+    if not resolution:
+        for s in range(n_sp):
+            for i in range(n_bricks):
+                y = Y[s, i]
+                if y > 0.0:
+                    c1 = (ta[s, i] - b) / a
+                    c2 = (tb[s, i] - b) / a
+                    _box_exact(y, min(c1, c2), max(c1, c2), 0.0, n_ch, out[s])
+        return
+    tau_max = 0.0
     for s in range(n_sp):
+        for i in range(n_bricks):
+            if Y[s, i] > 0.0:
+                w = abs(tb[s, i] - ta[s, i]) / aa
+                tau_max = max(tau_max, math.sqrt((sig_t[s, i] / aa) ** 2 + w * w / 12.0))
+    first, last, start = _levels(tau_max, n_ch)
+    n_lev = first.shape[0]
+    buf = np.zeros(start[n_lev])
+    lo_t = np.empty(n_lev, dtype=np.int64)  # touched node range per level
+    hi_t = np.empty(n_lev, dtype=np.int64)
+    for s in range(n_sp):
+        row = out[s]
+        for q in range(n_lev):
+            lo_t[q] = last[q] + 1
+            hi_t[q] = first[q] - 1
         for i in range(n_bricks):
             y = Y[s, i]
             if y <= 0.0:
@@ -74,42 +209,86 @@ def spread_bricks(ta, tb, Y, sig_t, n_bricks, a, b, n_ch, resolution, out):
             c2 = (tb[s, i] - b) / a
             lo = min(c1, c2)
             hi = max(c1, c2)
-            sg = sig_t[s, i] / aa if resolution else 0.0
             w = hi - lo
-            if sg < 1e-3 * max(w, 1e-3):
-                # bare box: exact overlap with the channels
-                k0 = int(math.floor(lo + 0.5))
-                k1 = int(math.floor(hi + 0.5))
-                if k1 < 0 or k0 > n_ch - 1:
-                    continue
-                if w <= 0.0:
-                    if 0 <= k0 < n_ch:
-                        out[s, k0] += y
-                    continue
-                for k in range(max(k0, 0), min(k1, n_ch - 1) + 1):
-                    e0 = max(lo, k - 0.5)
-                    e1 = min(hi, k + 0.5)
-                    if e1 > e0:
-                        out[s, k] += y * (e1 - e0) / w
+            sg = sig_t[s, i] / aa
+            tau = math.sqrt(sg * sg + w * w / 12.0)
+            if tau < GAUSS_MIN_CH or w > BOX_MAX_TAU * tau:
+                _box_exact(y, lo, hi, sg, n_ch, row)
                 continue
-            k0 = int(math.floor(lo - 6.0 * sg + 0.5))
-            k1 = int(math.floor(hi + 6.0 * sg + 0.5))
-            if k1 < 0 or k0 > n_ch - 1:
-                continue
-            k0 = max(k0, 0)
-            k1 = min(k1, n_ch - 1)
-            if w < 1e-6 * sg:
-                prev = normal_cdf((k0 - 0.5 - lo) / sg)
-                for k in range(k0, k1 + 1):
-                    cur = normal_cdf((k + 0.5 - lo) / sg)
-                    out[s, k] += y * (cur - prev)
-                    prev = cur
-            else:
-                f = y * sg / w
-                e = k0 - 0.5
-                prev = box_gauss_h((e - lo) / sg) - box_gauss_h((e - hi) / sg)
-                for k in range(k0, k1 + 1):
-                    e = k + 0.5
-                    cur = box_gauss_h((e - lo) / sg) - box_gauss_h((e - hi) / sg)
-                    out[s, k] += f * (cur - prev)
-                    prev = cur
+            q = 0
+            while tau >= 2.0 * LEVEL_MIN_TAU * (1 << q):
+                q += 1
+            r2 = (w * w) / (tau * tau)
+            c4 = -r2 * r2 / 2880.0  # kappa4/(24 tau^4)
+            j0, j1 = _deposit(buf, start[q], first[q], last[q], float(1 << q), y, 0.5 * (lo + hi), tau, c4)
+            if j0 <= j1:
+                lo_t[q] = min(lo_t[q], j0)
+                hi_t[q] = max(hi_t[q], j1)
+        # refine from the coarsest level down, then integrate over the channels
+        for q in range(n_lev - 1, 0, -1):
+            if lo_t[q] <= hi_t[q]:
+                j0, j1 = _refine(buf, start[q] - first[q], start[q - 1] - first[q - 1], lo_t[q], hi_t[q],
+                                 first[q - 1], last[q - 1])
+                lo_t[q - 1] = min(lo_t[q - 1], 2 * j0)
+                hi_t[q - 1] = max(hi_t[q - 1], 2 * j1 + 1)
+        if lo_t[0] <= hi_t[0]:
+            _to_channels(buf, start[0] - first[0], lo_t[0], hi_t[0], row)
+
+
+@njit(cache=True)
+def _levels(tau_max, n_ch):
+    """Grid levels q = 0 (the channels) .. n_lev - 1 (step 2^q channels) for spreads up to
+    tau_max: node index ranges [first[q], last[q]] (node j at channel coordinate j 2^q) that
+    cover what the finer level's interpolation (and, for q = 0, the channel rule) reads, and
+    each level's offset ``start[q]`` in one buffer."""
+    n_lev = 1
+    while tau_max >= 2.0 * LEVEL_MIN_TAU * (1 << (n_lev - 1)):
+        n_lev += 1
+    first = np.empty(n_lev, dtype=np.int64)
+    last = np.empty(n_lev, dtype=np.int64)
+    start = np.empty(n_lev + 1, dtype=np.int64)
+    first[0] = -2
+    last[0] = n_ch + 1 + (n_ch & 1)  # odd: every level holds whole (even, odd) node pairs
+    start[0] = 0
+    for q in range(1, n_lev):
+        lo = (first[q - 1] >> 1) - 3  # the finer level's interpolation reads 3 nodes beyond
+        hi = ((last[q - 1] - 1) >> 1) + 3
+        first[q] = lo - (lo & 1)
+        last[q] = hi + 1 - (hi & 1)
+    for q in range(n_lev):
+        start[q + 1] = start[q] + last[q] - first[q] + 1
+    return first, last, start
+
+
+@njit(cache=True)
+def _refine(buf, cs, fs, c0, c1, f_first, f_last):
+    """Add the coarse nodes c0..c1 (buf[cs + j]) to the finer level (buf[fs + i]): fine node 2j
+    is coarse node j, fine node 2j + 1 the 6-point Lagrange midpoint of coarse nodes j - 2 ..
+    j + 3 (weights 3, -25, 150, 150, -25, 3 over 256); the coarse nodes are zeroed. Returns the
+    range of j whose fine nodes were written."""
+    j0 = max(c0 - 3, f_first >> 1)
+    j1 = min(c1 + 2, (f_last - 1) >> 1)
+    for j in range(j0, j1 + 1):
+        p = cs + j
+        f = fs + 2 * j
+        buf[f] += buf[p]
+        buf[f + 1] += (0.01171875 * (buf[p - 2] + buf[p + 3]) - 0.09765625 * (buf[p - 1] + buf[p + 2])
+                       + 0.5859375 * (buf[p] + buf[p + 1]))
+    for j in range(c0, c1 + 1):
+        buf[cs + j] = 0.0
+    return j0, j1
+
+
+@njit(cache=True)
+def _to_channels(buf, fs, c0, c1, row):
+    """Add the integral over each channel k of the density sampled at the channel centres
+    (nodes c0..c1 at buf[fs + k], zero around them): the 5-point rule exact for quartics,
+    (-17, 308, 5178, 308, -17)/5760; the nodes are zeroed."""
+    for k in range(max(0, c0 - 2), min(row.shape[0] - 1, c1 + 2) + 1):
+        p = fs + k
+        acc = ((5178.0 / 5760.0) * buf[p] + (308.0 / 5760.0) * (buf[p - 1] + buf[p + 1])
+               - (17.0 / 5760.0) * (buf[p - 2] + buf[p + 2]))
+        if acc > 0.0:  # interpolation ripple in far tails (< 1e-5 of the peak)
+            row[k] += acc
+    for j in range(c0, c1 + 1):
+        buf[fs + j] = 0.0

@@ -36,6 +36,7 @@ _API = {
     "fit": "fitting.driver", "FitParameters": "fitting.parameters", "Parameter": "fitting.parameters",
     "SlowParameter": "fitting.parameters", "ProfileShape": "fitting.parameters",
     "FitResult": "fitting.result", "fit_film": "fitting.film", "fit_many": "workflows.fit_many",
+    "fit_profiles": "fitting.depth_profiles",
 }
 
 __all__ = ["RecoilsimError", "__version__", *_API]

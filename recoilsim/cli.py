@@ -14,6 +14,8 @@ Commands
     Fit measured spectra (files, or the Potku data named in the experiment file).
 ``import potku``
     Write an experiment file from a Potku measurement's settings.
+``profiles``
+    Depth profiles of every element of a Potku measurement, with posterior bands.
 
 One function per command; each is a thin layer over the Python API. A
 :class:`~recoilsim.errors.RecoilsimError` ends a command with one red line ``error: <message>``
@@ -518,6 +520,28 @@ def import_potku_cmd(path: Path = typer.Argument(..., help="Potku measurement fo
         out = Path(f"{(meas or folder).name}.toml")
     written = import_potku(path, out, solid_angle_msr=solid_angle_msr, n_channels=n_channels, overwrite=overwrite)
     _console().print(f"wrote {written} (edit its sample: Potku keeps none)")
+
+
+@app.command("profiles")
+@handle_errors
+def profiles_cmd(experiment: Path = typer.Argument(..., help="experiment file (TOML) with a potku [spectra] section"),
+                 out: Path = typer.Option(Path("profiles-out"), "--out", "-o", help="output folder"),
+                 nodes: int = typer.Option(30, "--nodes", help="depth nodes"),
+                 depth_max: Optional[float] = typer.Option(None, "--depth-max",
+                                                           help="deepest node (1e15 atoms/cm2); default: what the windows see"),
+                 breaks: bool = typer.Option(False, "--breaks", help="let the profiles jump at the file's layer boundaries"),
+                 overwrite: bool = typer.Option(False, "--overwrite", help="replace an earlier run's outputs")):
+    """Depth profiles of every element (at.% against depth with posterior bands) of a Potku measurement;
+    writes profiles.csv/.nc/.png, profiles_log.png, profiles_fit.png, profiles_summary.txt to --out."""
+    from .workflows.potku_profiles import run_profiles
+
+    summary = run_profiles(experiment, out, n_nodes=nodes, depth_max_1e15=depth_max, breaks=breaks, overwrite=overwrite)
+    con = _console()
+    con.print(summary["text"], markup=False)
+    for f in summary["files"]:
+        con.print(f"wrote {f}", markup=False)
+    if summary["status"] != "success":
+        _fail(f"profiles {summary['status']}: {summary['message']}", code=1)
 
 
 if __name__ == "__main__":  # pragma: no cover

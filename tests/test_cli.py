@@ -196,7 +196,7 @@ def test_docstring_lists_every_command():
     from recoilsim import cli
 
     names = {c.name or c.callback.__name__ for c in cli.app.registered_commands}
-    assert names == {"demo", "simulate", "kinematics", "paper", "fit"}
+    assert names == {"demo", "simulate", "kinematics", "paper", "fit", "profiles"}
     for n in names:
         assert f"``{n}``" in cli.__doc__
 

@@ -13,34 +13,33 @@ from ..model.experiment import Experiment
 from .engine import EngineInputs
 
 
-def energy_from_times(t_ns, mass_u: float, L_m: float, relativistic: bool) -> np.ndarray:
-    """Vectorised :func:`recoilsim.kernels.kinematics.energy_from_time` (MeV); NaN for t <= L/c."""
-    beta = L_m / (np.asarray(t_ns, dtype=float) * C_M_PER_NS)
-    mc2 = mass_u * U_MEV
-    with np.errstate(invalid="ignore", divide="ignore"):
-        if relativistic:
-            e = mc2 * (1.0 / np.sqrt(1.0 - beta * beta) - 1.0)
-        else:
-            e = 0.5 * mc2 * beta * beta
-    return np.where((beta > 0) & (beta < 1), e, np.nan)
+def energy_from_times(t_ns, mass_u, L_m: float, relativistic: bool) -> np.ndarray:
+    """Vectorised :func:`recoilsim.kernels.kinematics.energy_from_time` (MeV); NaN for t <= L/c.
 
-
-def depth_mapping(ta: np.ndarray, tb: np.ndarray, x_mid: np.ndarray, n: int, times: np.ndarray) -> np.ndarray:
-    """Depth of origin (1e15 at/cm2) at given times from the bricks' time -> depth mapping.
-
-    A species' bricks are contiguous from the surface, so the brick boundaries follow exactly
-    from the mid depths: x_0 = 0, x_(i+1) = 2 x_mid_i - x_i. NaN outside the simulated range.
+    ``mass_u`` a number gives an array shaped like ``t_ns``; an array of masses gives one row
+    per mass (the velocity part is computed once).
     """
-    if n == 0:
-        return np.full(np.shape(times), np.nan)
+    beta = L_m / (np.asarray(t_ns, dtype=float) * C_M_PER_NS)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        per_mc2 = 1.0 / np.sqrt(1.0 - beta * beta) - 1.0 if relativistic else 0.5 * beta * beta
+    per_mc2 = np.where((beta > 0) & (beta < 1), per_mc2, np.nan)
+    return np.multiply.outer(np.asarray(mass_u, dtype=float) * U_MEV, per_mc2)
+
+
+def brick_edge_depths(x_mid: np.ndarray, n: int) -> np.ndarray:
+    """Depths (1e15 at/cm2) of the n + 1 brick edges from the bricks' mid depths (n_sp, >= n).
+
+    Every species' brick i spans the same depth step, so the edges are common to all: the
+    bricks are contiguous from the surface, x_0 = 0, x_(i+1) = 2 x_mid_i - x_i (brick i's mid
+    depth is taken from any species that has it; 0 marks a species without that brick).
+    """
+    xm = x_mid[:, :n].max(axis=0) if n else np.zeros(0)
     # the recurrence solved: x_k = 2 (-1)^(k+1) sum_{i<k} (-1)^i x_mid_i
     sign = np.where(np.arange(n) % 2 == 0, 1.0, -1.0)
     xb = np.empty(n + 1)
     xb[0] = 0.0
-    xb[1:] = 2.0 * sign * np.cumsum(sign * x_mid[:n])
-    tt = np.concatenate([ta[:n], tb[n - 1:n]])
-    order = np.argsort(tt, kind="stable")
-    return np.interp(times, tt[order], xb[order], left=np.nan, right=np.nan)
+    xb[1:] = 2.0 * sign * np.cumsum(sign * xm)
+    return xb
 
 
 def to_dataset(exp: Experiment, inputs: EngineInputs, spec: np.ndarray, bricks: Bricks) -> xr.Dataset:
@@ -51,15 +50,30 @@ def to_dataset(exp: Experiment, inputs: EngineInputs, spec: np.ndarray, bricks: 
     times = det.channel_times_ns()
     labels = [sp.label for sp in species]
     iso_depth = np.full((len(species), det.n_channels), np.nan)
-    iso_energy = np.full((len(species), det.n_channels), np.nan)
-    for i, sp in enumerate(species):
-        nb = int(np.count_nonzero(ta[i, :n] > 0))
-        sel = ta[i, :n] > 0
-        if nb:
-            iso_depth[i] = depth_mapping(ta[i, :n][sel], tb[i, :n][sel], x_mid[i, :n][sel], nb, times)
-        iso_energy[i] = energy_from_times(times, sp.mass_u, det.flight_length_m, exp.options.relativistic)
-    iso_depth_nm = exp.sample.depth_1e15_to_nm(np.nan_to_num(iso_depth, nan=-1.0))
-    iso_depth_nm = np.where(np.isnan(iso_depth), np.nan, iso_depth_nm)
+    iso_depth_nm = np.full((len(species), det.n_channels), np.nan)
+    iso_energy = energy_from_times(times, [sp.mass_u for sp in species], det.flight_length_m,
+                                   exp.options.relativistic)
+    x_edge = brick_edge_depths(x_mid, n)
+    # bricks do not cross layer boundaries and nm are linear in 1e15 at/cm2 inside a layer:
+    # interpolating the edges' depths in nm is the exact conversion
+    x_edge_nm = exp.sample.depth_1e15_to_nm(x_edge)
+    # channel times rise with the channel (a > 0) or fall (a < 0): a species' bricks cover one
+    # run of channels, and only those get a depth (linear in time inside each brick)
+    rising = det.calibration_a_ns > 0
+    t_sorted = times if rising else times[::-1]
+    for i in range(len(species)):
+        have = np.flatnonzero(ta[i, :n] > 0)
+        if not have.size:
+            continue
+        t_e = np.append(ta[i, have], tb[i, have[-1]])
+        order = np.argsort(t_e, kind="stable")
+        t_e = t_e[order]
+        edge = np.append(have, have[-1] + 1)[order]
+        k0, k1 = np.searchsorted(t_sorted, t_e[[0, -1]], side="left")
+        k1 = min(k1 + 1, det.n_channels)
+        span = slice(k0, k1) if rising else slice(det.n_channels - k1, det.n_channels - k0)
+        iso_depth[i, span] = np.interp(times[span], t_e, x_edge[edge], left=np.nan, right=np.nan)
+        iso_depth_nm[i, span] = np.interp(times[span], t_e, x_edge_nm[edge], left=np.nan, right=np.nan)
     # elements: sum over isotopes; depth/energy from the most abundant isotope of the element
     elements = []
     for sp in species:

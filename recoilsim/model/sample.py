@@ -267,14 +267,11 @@ class Sample:
         """Convert depth from the surface in 1e15 at/cm2 to nm, layer by layer.
 
         Layers without a density make the depth below their top NaN in nm (no conversion exists).
+        Depths below 0 give 0; depths beyond the last layer continue in it.
         """
         d = np.asarray(depth_1e15, dtype=float)
         b = self.boundaries_1e15()
-        out = np.zeros_like(d)
-        top_nm = 0.0
-        for i, l in enumerate(self.layers):
-            conv = l.nm_to_1e15 if l.density_g_cm3 is not None else np.nan
-            inside = (d >= b[i]) & ((d < b[i + 1]) | (i == len(self.layers) - 1))
-            out = np.where(inside, top_nm + (d - b[i]) / conv, out)
-            top_nm += l.areal_density_1e15 / conv
-        return out
+        conv = np.array([l.nm_to_1e15 if l.density_g_cm3 is not None else np.nan for l in self.layers])
+        top_nm = np.concatenate([[0.0], np.cumsum(np.diff(b) / conv)])
+        i = np.clip(np.searchsorted(b, d, side="right") - 1, 0, len(self.layers) - 1)
+        return np.where(d >= 0.0, top_nm[i] + (d - b[i]) / conv[i], 0.0)
