@@ -56,6 +56,8 @@ def test_windows_give_the_same_counts_inside():
     win = {"Li": (550, 660), "O": (690, 800)}
     part = lm.element_columns(windows=win)
     assert set(part) == {"Li", "O"}
+    # rtol 1e-10 (was 1e-12): with multiple scattering most bricks are wide and spread as sampled
+    # Gaussians whose sums run in another order with and without the window (1e-12 differences)
     for e, (lo, hi) in win.items():
-        np.testing.assert_allclose(part[e][1][lo:hi + 1], every[e][1][lo:hi + 1], rtol=1e-12, atol=1e-12)
-        np.testing.assert_allclose(part[e][0][lo:hi + 1], every[e][0][lo:hi + 1], rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(part[e][1][lo:hi + 1], every[e][1][lo:hi + 1], rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(part[e][0][lo:hi + 1], every[e][0][lo:hi + 1], rtol=1e-10, atol=1e-12)
