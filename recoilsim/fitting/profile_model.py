@@ -62,8 +62,8 @@ class ProfileModel:
         self.b0 = response.b_ns
         self.b_sd = float(b_sd)
         self.bg_start = float(bg_start)
-        self.h_b = 0.25 * abs(response.a_ns)  # FD step of the offset: 1/4 channel
-        self._centre = None
+        self.h_b = 0.25 * abs(response.a_ns)  # spacing of the offset interpolation grid: 1/4 channel
+        self._grid = {}
 
     # -- parameter vector
     def start(self, fractions: np.ndarray, b: float | None = None) -> np.ndarray:
@@ -103,28 +103,38 @@ class ProfileModel:
         return x0, P
 
     # -- model
-    def _taylor(self, b):
-        """Window columns and their b-derivative at offset b: a quadratic in b through spreads at
-        b_c and b_c +- h (re-centred when b leaves b_c +- 2h); exact at b_c, the fit's end point
-        after re-linearisation (whose response is spread at the fitted offset)."""
-        if self._centre is None or abs(b - self._centre[0]) > 2.0 * self.h_b:
-            h = self.h_b
-            r0, rp, rm = (self.resp.columns(b_ns=v) for v in (b, b + h, b - h))
-            cols = []
-            for k, e in zip(self.resp_idx, self.spectra):
-                w = self.win[e]
-                c0, cp, cm = r0[k][:, w], rp[k][:, w], rm[k][:, w]
-                cols.append((c0, (cp - cm) / (2 * h), (cp - 2 * c0 + cm) / h ** 2))
-            self._centre = (b, cols)
-        bc, cols = self._centre
-        u = b - bc
-        return [c0 + u * c1 + 0.5 * u * u * c2 for c0, c1, c2 in cols], [c1 + u * c2 for c0, c1, c2 in cols]
+    def _grid_cols(self, j: int):
+        """Window columns spread at the offset grid point b0 + j h (cached)."""
+        if j not in self._grid:
+            R = self.resp.columns(b_ns=self.b0 + j * self.h_b)
+            self._grid[j] = [R[k][:, self.win[e]] for k, e in zip(self.resp_idx, self.spectra)]
+        return self._grid[j]
+
+    def _offset_cols(self, b):
+        """Window columns and their b-derivative at offset b: cubic Hermite (Catmull-Rom)
+        interpolation between spreads on the fixed grid b0 + j h (Catmull & Rom, in *Computer
+        Aided Geometric Design* (1974) 317), exact at the grid points. A fixed grid makes the
+        model one smooth (C1) function of b, whatever the order of evaluation: a Taylor
+        expansion re-centred where b wandered made the objective depend on the path and stalled
+        the posterior maximisation's line search."""
+        u = (b - self.b0) / self.h_b
+        j = int(np.floor(u))
+        t = u - j
+        p0, p1, p2, p3 = (self._grid_cols(j + i) for i in (-1, 0, 1, 2))
+        h00, h10, h01, h11 = 2 * t**3 - 3 * t**2 + 1, t**3 - 2 * t**2 + t, -2 * t**3 + 3 * t**2, t**3 - t**2
+        d00, d10, d01, d11 = 6 * t**2 - 6 * t, 3 * t**2 - 4 * t + 1, -6 * t**2 + 6 * t, 3 * t**2 - 2 * t
+        vals, ders = [], []
+        for a0, a1, a2, a3 in zip(p0, p1, p2, p3):
+            m1, m2 = 0.5 * (a2 - a0), 0.5 * (a3 - a1)
+            vals.append(h00 * a1 + h10 * m1 + h01 * a2 + h11 * m2)
+            ders.append((d00 * a1 + d10 * m1 + d01 * a2 + d11 * m2) / self.h_b)
+        return vals, ders
 
     def _cols(self, b):
         if not self.fit_b:
             R = self.resp.columns(b_ns=b)
             return [R[k][:, self.win[e]] for k, e in zip(self.resp_idx, self.spectra)]
-        return self._taylor(b)[0]
+        return self._offset_cols(b)[0]
 
     def counts(self, x: np.ndarray) -> dict[str, np.ndarray]:
         """{element: expected counts in its window} at x."""
@@ -140,7 +150,7 @@ class ProfileModel:
         F = self.fractions(x)
         s = np.exp(x[self.i_s])
         b = self.offset(x)
-        cols, dcols = self._taylor(b) if self.fit_b else (self._cols(b), None)
+        cols, dcols = self._offset_cols(b) if self.fit_b else (self._cols(b), None)
         n_d = self.d.size
         J = np.zeros((n_d, self.n_x))
         m = np.zeros(n_d)
