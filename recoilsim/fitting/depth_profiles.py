@@ -9,8 +9,9 @@ they are positive and sum to one at every node.
 
 Stopping: the spectra are linear in the fractions at a fixed stopping medium
 (:class:`~recoilsim.forward.node_response.NodeResponse`). The fit re-linearises: it simulates with
-the fitted composition, builds the response there and fits again, until no fraction moves by more
-than ``relin_tol`` of its posterior sd (the evidence-weighted posterior maxima are the linearisation point) (at that fixed point the response equals the full
+the fitted composition, builds the response there and fits again, until the lambdas' posterior maxima,
+each move weighted by the lambda's evidence weight, move no fraction by more than ``relin_tol`` of
+its posterior sd (the evidence-weighted posterior maxima are the linearisation point) (at that fixed point the response equals the full
 simulation of the fitted sample; ``attrs['full_model_max_rel_diff']`` checks it).
 
 Smoothing and bands: a second-difference Gaussian prior on every element's log-ratio profile,
