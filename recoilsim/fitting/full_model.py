@@ -26,7 +26,8 @@ def experiment_at(prob, p, mi: int) -> Experiment:
     vec = prob.vec
     e = prob.exps[mi]
     for sp, i in zip(prob.par.slow, vec.i_slow):
-        e = set_value(e, sp.key, p[i])
+        if sp.acts_on(mi):
+            e = set_value(e, sp.key, p[i])
     e = set_profile(e, prob.par.layer, prob.el, prob.nodes, np.maximum(p[vec.i_prof[mi]], 0.0))
     e = set_value(e, ("calibration_a",), p[vec.i_a[mi]])
     e = set_value(e, ("calibration_b",), p[vec.i_b[mi]])
@@ -36,9 +37,11 @@ def experiment_at(prob, p, mi: int) -> Experiment:
 def window_spectra(exp: Experiment, win) -> dict:
     """Counts per element of the full forward model in the given channel windows (no xarray)."""
     from ..forward.engine import prepare, run, spread
+    from ..forward.timing_response import apply_tail
     inputs = prepare(exp)
     det = exp.detector
     spec = spread(run(inputs), det.calibration_a_ns, det.calibration_b_ns, det.n_channels, exp.options.resolution)
+    apply_tail(spec, det, det.calibration_a_ns, exp.options.resolution)
     out = {}
     for sp, row in zip(inputs.species, spec):
         if sp.kind == 0 and sp.element in win:

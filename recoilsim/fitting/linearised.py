@@ -48,11 +48,13 @@ class LinearisedModel:
         self.regroup()
 
     def regroup(self):
-        """Measurements with the same experiment and the same base profile share LinearModels."""
+        """Measurements with the same experiment and the same base profile share LinearModels
+        (not those with a per-measurement slow parameter)."""
         self.group, self.group_exps, self.group_base = [], [], []
-        for e, bv in zip(self.exps, self.base):
+        own = [any(sp.measurement is not None and sp.acts_on(mi) for sp in self.par.slow) for mi in range(len(self.exps))]
+        for mi, (e, bv) in enumerate(zip(self.exps, self.base)):
             for g, (ge, gb) in enumerate(zip(self.group_exps, self.group_base)):
-                if ge is e and np.array_equal(gb, bv):
+                if not own[mi] and not own[self.group.index(g)] and ge is e and np.array_equal(gb, bv):
                     self.group.append(g)
                     break
             else:
@@ -67,11 +69,16 @@ class LinearisedModel:
         self.slow0 = [p[i] for i in vec.i_slow]
         self.models = []
         for g, e in enumerate(self.group_exps):
+            first = self.group.index(g)  # a measurement of the group (per-measurement slow parameters: its only one)
             eb = e
             for sp, v in zip(par.slow, self.slow0):
-                eb = set_value(eb, sp.key, v)
+                if sp.acts_on(first):
+                    eb = set_value(eb, sp.key, v)
             ms = [LinearModel(eb, par.element, par.layer, self.nodes, base=self.group_base[g])]
             for k, sp in enumerate(par.slow):
+                if not sp.acts_on(first):  # another measurement's parameter: no effect here
+                    ms += [ms[0], ms[0]]
+                    continue
                 for sign in (1.0, -1.0):
                     ek = set_value(eb, sp.key, self.slow0[k] + sign * vec.slow_h[k])
                     ms.append(LinearModel(ek, par.element, par.layer, self.nodes, base=self.group_base[g]))

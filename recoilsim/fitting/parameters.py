@@ -20,6 +20,8 @@ from .registry import display_name
 
 __all__ = ["FitParameters", "Parameter", "ProfileShape", "SlowParameter"]
 
+TAIL_KINDS = ("timing_tail_ns", "timing_tail_fraction")  # slow kinds of the detector's timing tail
+
 
 @dataclass
 class Parameter:
@@ -47,7 +49,11 @@ class SlowParameter:
     layer; all elements of the layer when ``element`` is None), or the layer's composition:
     'ratio' (a depth-constant multiplier of ``element``'s nominal atomic fraction) or 'fraction'
     (its atomic fraction), both applied as a one-node :class:`~recoilsim.model.sample.Profile` of that
-    kind (the other elements share the remainder in their proportions). Shared by all measurements.
+    kind (the other elements share the remainder in their proportions); or the detector's timing
+    tail, 'timing_tail_ns' (decay time, ns) or 'timing_tail_fraction' (its weight), which take no
+    layer (the tail filter is applied to every model column, :mod:`recoilsim.forward.timing_response`).
+    measurement : None (default): one value shared by all measurements; an index: the parameter
+        acts on that measurement only (one SlowParameter per measurement for a per-measurement value).
     step : finite-difference step (default 2 % of the value). The model is quadratic in the
         parameter through full simulations at value +- step (central difference), trusted
         within a trust region of up to 10 steps per solve (kept only where the full simulation's
@@ -61,30 +67,42 @@ class SlowParameter:
     """
 
     kind: str
-    layer: int | str
+    layer: int | str | None = None
     element: str | None = None
     value: float | None = None
     bounds: tuple = (0.0, np.inf)
     fixed: bool = False
     step: float | None = None
+    measurement: int | None = None
 
     def __post_init__(self):
-        if self.kind not in ("thickness", "stopping", "ratio", "fraction"):
-            raise RecoilsimError("slow.kind", self.kind, "'thickness', 'stopping', 'ratio' or 'fraction'")
+        if self.kind not in ("thickness", "stopping", "ratio", "fraction") + TAIL_KINDS:
+            raise RecoilsimError("slow.kind", self.kind, "'thickness', 'stopping', 'ratio', 'fraction', "
+                                 "'timing_tail_ns' or 'timing_tail_fraction'")
+        if self.kind not in TAIL_KINDS and self.layer is None:
+            raise RecoilsimError(f"slow[{self.kind}].layer", None, "the layer (index or name) it changes")
+        if self.measurement is not None and (not isinstance(self.measurement, (int, np.integer)) or self.measurement < 0):
+            raise RecoilsimError(f"slow[{self.kind}].measurement", self.measurement, "None (shared) or an index >= 0")
         if self.kind in ("ratio", "fraction") and not self.element:
             raise RecoilsimError(f"slow[{self.kind}].element", self.element, "the element whose amount is fitted")
 
     @property
     def key(self) -> tuple:
         """The quantity it changes, as a :mod:`recoilsim.fitting.registry` key."""
+        if self.kind in TAIL_KINDS:
+            return (self.kind,)
         if self.kind == "thickness":
             return ("thickness", self.layer)
         return ("stopping_factor" if self.kind == "stopping" else self.kind, self.layer, self.element)
 
     @property
     def name(self) -> str:
-        """Table label (derived from the key)."""
-        return display_name(self.key)
+        """Table label (derived from the key; ``[m]`` appended for a per-measurement one)."""
+        return display_name(self.key) + ("" if self.measurement is None else f"[{self.measurement}]")
+
+    def acts_on(self, measurement: int) -> bool:
+        """Whether it changes measurement ``measurement``'s experiment."""
+        return self.measurement is None or int(self.measurement) == int(measurement)
 
 
 @dataclass

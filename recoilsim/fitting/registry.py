@@ -11,6 +11,8 @@ change (JaBS, Jaakko Julin, https://github.com/JYU-IBA/jabs: ``fit`` variables s
 ``("stopping_factor", layer, element or None)``    stopping factor (None: every element of the layer)
 ``("calibration_a",)``, ``("calibration_b",)``     TOF calibration t = a ch + b (ns/channel, ns)
 ``("fluence",)``                                   incident ions Q
+``("timing_tail_ns",)``                            decay time of the detector's timing tail, ns
+``("timing_tail_fraction",)``                      weight of the timing tail (0..1)
 ``("profile", layer, element)``                    a depth profile (vector: :func:`set_profile`)
 =================================================  ==========================================
 
@@ -36,7 +38,10 @@ __all__ = ["KINDS", "display_name", "get_value", "layer_index", "set_profile", "
 
 #: key kind -> label prefix in tables
 KINDS = {"thickness": "thickness", "fraction": "fraction", "ratio": "ratio", "stopping_factor": "stopping",
-         "calibration_a": "a_ns", "calibration_b": "b_ns", "fluence": "fluence"}
+         "calibration_a": "a_ns", "calibration_b": "b_ns", "fluence": "fluence",
+         "timing_tail_ns": "tail_ns", "timing_tail_fraction": "tail_fraction"}
+DETECTOR_KEYS = {"calibration_a": "calibration_a_ns", "calibration_b": "calibration_b_ns",
+                 "timing_tail_ns": "timing_tail_ns", "timing_tail_fraction": "timing_tail_fraction"}
 
 
 def layer_index(exp: Experiment, layer) -> int:
@@ -70,10 +75,8 @@ def display_name(key: tuple) -> str:
 def get_value(exp: Experiment, key: tuple) -> float:
     """The current value of the quantity ``key`` in ``exp``."""
     kind = _check_key(key)
-    if kind == "calibration_a":
-        return float(exp.detector.calibration_a_ns)
-    if kind == "calibration_b":
-        return float(exp.detector.calibration_b_ns)
+    if kind in DETECTOR_KEYS:
+        return float(getattr(exp.detector, DETECTOR_KEYS[kind]))
     if kind == "fluence":
         return float(exp.beam.fluence)
     lay = exp.sample.layers[layer_index(exp, key[1])]
@@ -109,9 +112,8 @@ def set_value(exp: Experiment, key: tuple, value: float) -> Experiment:
     """A new Experiment with the quantity ``key`` at ``value`` (``exp`` is not changed)."""
     kind = _check_key(key)
     value = float(value)
-    if kind in ("calibration_a", "calibration_b"):
-        field = "calibration_a_ns" if kind == "calibration_a" else "calibration_b_ns"
-        return dataclasses.replace(exp, detector=dataclasses.replace(exp.detector, **{field: value}))
+    if kind in DETECTOR_KEYS:
+        return dataclasses.replace(exp, detector=dataclasses.replace(exp.detector, **{DETECTOR_KEYS[kind]: value}))
     if kind == "fluence":
         return dataclasses.replace(exp, beam=dataclasses.replace(exp.beam, fluence=value))
     li = layer_index(exp, key[1])

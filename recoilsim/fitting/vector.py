@@ -21,6 +21,10 @@ from .registry import get_value
 __all__ = ["ParameterVector"]
 
 
+# finite-difference steps of slow parameters that may start at 0 (the tail's weight) or near it
+MIN_STEP = {"timing_tail_fraction": 0.02, "timing_tail_ns": 0.05}
+
+
 class ParameterVector:
     """Keys, labels, values, bounds and free flags of every fit parameter, and where each group sits.
 
@@ -63,9 +67,11 @@ class ParameterVector:
                 lst.extend(add((q, m), f"{label}[{m}]", v, p.bounds, p.fixed) for m in range(n_meas))
         self.i_slow, self.slow_h = [], []
         for sp in par.slow:
+            if sp.measurement is not None and sp.measurement >= n_meas:
+                raise RecoilsimError(f"slow[{sp.name}].measurement", sp.measurement, f"an index 0..{n_meas - 1}")
             v = get_value(exp0, sp.key) if sp.value is None else sp.value
-            self.i_slow.append(add((sp.key, None), sp.name, v, sp.bounds, sp.fixed))
-            self.slow_h.append(sp.step or 0.02 * abs(v))
+            self.i_slow.append(add((sp.key, sp.measurement), sp.name, v, sp.bounds, sp.fixed))
+            self.slow_h.append(sp.step or max(0.02 * abs(v), MIN_STEP.get(sp.kind, 0.0)))
         self.i_shape = []
         if par.shape is not None:
             for m in range(n_meas):

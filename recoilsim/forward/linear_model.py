@@ -35,6 +35,7 @@ import numpy as np
 from ..errors import RecoilsimError
 from ..model.experiment import Experiment
 from .engine import boxes, prepare, run, spread
+from .timing_response import apply_tail, has_tail, tail_reach_channels
 
 
 def hat_weights(depth: np.ndarray, nodes: np.ndarray) -> np.ndarray:
@@ -86,9 +87,13 @@ class _Rows:
             self.blocks.append((idx, [np.ascontiguousarray(arr[q]) for q in range(4)]))
             i = j
 
-    def spread(self, a, b, n_ch, resolution, window=None):
-        """(n_rows, n_ch) spectra; with ``window`` = (lo, hi) only the bricks that reach those
-        channels (within 6 sigma, as the kernel spreads them) are spread: exact inside it."""
+    def spread(self, a, b, n_ch, resolution, window=None, detector=None):
+        """(n_rows, n_ch) spectra, with ``detector``'s timing tail (each row: the filter is linear);
+        with ``window`` = (lo, hi) only the bricks that reach those channels (within 6 sigma, as the
+        kernel spreads them, and the tail's reach on the side it comes from) are spread: exact inside it."""
+        if window is not None and detector is not None and has_tail(detector, resolution):
+            r = tail_reach_channels(detector, a)
+            window = (window[0] - r, window[1]) if detector.timing_tail_ns / a > 0 else (window[0], window[1] + r)
         out = np.zeros((self.n, n_ch))
         for idx, (ta, tb, y, st) in self.blocks:
             if window is not None:
@@ -98,7 +103,7 @@ class _Rows:
                 y = np.where((np.maximum(c1, c2) + reach >= window[0]) & (np.minimum(c1, c2) - reach <= window[1]),
                              y, 0.0)
             out[idx] = spread(boxes(ta, tb, y, st), a, b, n_ch, resolution)
-        return out
+        return out if detector is None else apply_tail(out, detector, a, resolution)
 
 
 class LinearModel:
@@ -177,6 +182,7 @@ class LinearModel:
         self.a_ns = exp.detector.calibration_a_ns
         self.b_ns = exp.detector.calibration_b_ns
         self.resolution = exp.options.resolution
+        self.detector = exp.detector  # its timing tail (linear: applied to every column)
         species = inputs.species
         self.elements = []
         for sp in species:
@@ -250,7 +256,8 @@ class LinearModel:
         for e, rows in self._rows.items():
             if windows is not None and e not in windows:
                 continue
-            s = rows.spread(a, b, self.n_channels, self.resolution, None if windows is None else windows[e])
+            s = rows.spread(a, b, self.n_channels, self.resolution, None if windows is None else windows[e],
+                            self.detector)
             if self._sign[e] == 0.0:
                 out[e] = (None, s[0])
             elif e == self.element:

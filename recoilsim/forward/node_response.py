@@ -29,6 +29,7 @@ from ..errors import RecoilsimError
 from ..model.depth_grid import DepthGrid
 from ..model.experiment import Experiment
 from .engine import boxes, prepare, run, spread
+from .timing_response import apply_tail
 
 
 class NodeResponse:
@@ -66,6 +67,7 @@ class NodeResponse:
         self.a_ns = exp.detector.calibration_a_ns
         self.b_ns = exp.detector.calibration_b_ns
         self.resolution = exp.options.resolution
+        self.detector = exp.detector  # its timing tail (linear: applied to every column)
         self.n_bricks = int(n)
         W = grid.weights()
         edges = grid.layer_edges()
@@ -101,7 +103,8 @@ class NodeResponse:
         b = self.b_ns if b_ns is None else float(b_ns)
         key = (a, b)
         if key not in self._cache:
-            out = spread(boxes(*self._arr), a, b, self.n_channels, self.resolution)
+            out = apply_tail(spread(boxes(*self._arr), a, b, self.n_channels, self.resolution), self.detector, a,
+                             self.resolution)
             R = np.zeros((len(self.elements), self.grid.n_nodes, self.n_channels))
             for (ei, k), row in zip(self._row_of, out):
                 R[ei, k] += row

@@ -14,7 +14,6 @@ import warnings
 import numpy as np
 import xarray as xr
 
-from ..kernels.timing_tail import apply_exponential_tail
 from ..kernels.tofe_map import tofe_map
 from ..model.experiment import Experiment
 from ..model.instrument import fwhm_to_sigma
@@ -23,6 +22,7 @@ from ..stopping.sources import source_label
 from ..stopping.tables import StoppingSource
 from .dataset import to_dataset
 from .engine import prepare, run, spread
+from .timing_response import apply_tail
 
 
 def simulate(exp: Experiment, *, tofe: bool = False, n_energy_bins: int = 256,
@@ -53,8 +53,7 @@ def simulate(exp: Experiment, *, tofe: bool = False, n_energy_bins: int = 256,
     bricks = run(inputs)
     det = exp.detector
     spec = spread(bricks, det.calibration_a_ns, det.calibration_b_ns, det.n_channels, exp.options.resolution)
-    if exp.options.resolution:  # the timing response's exponential tail (default none)
-        apply_exponential_tail(spec, det.timing_tail_ns / det.calibration_a_ns, det.timing_tail_fraction)
+    apply_tail(spec, det, det.calibration_a_ns, exp.options.resolution)  # timing tail (default none)
     ds = to_dataset(exp, inputs, spec, bricks)
     ds.attrs["stopping"] = source_label(source if source is not None else stopping_source(exp.options.stopping))
     if tofe:
