@@ -89,3 +89,18 @@ def test_closed_loop_shared_decay_per_measurement_weight(exp):
         v, s = res.parameter(key, m)
         assert 0 < s < 0.5 * truth
         assert abs(v - truth) < 3 * s, (key, m, v, s, truth)
+
+
+def test_finite_difference_points_stay_valid(exp):
+    """The tail weight's FD points value +- step never leave [0, 1] (a Detector would refuse
+    them), nor does the decay time cross 0; fit_film needs a start decay time with a sign."""
+    from recoilsim.fitting.film import fit_film
+    from recoilsim.fitting.vector import ParameterVector
+    par = FitParameters(depth_nm=NODES, slow=[SlowParameter("timing_tail_fraction", value=0.0, bounds=(0.0, 1.0)),
+                                              SlowParameter("timing_tail_ns", value=-0.5, bounds=(-5.0, 5.0))])
+    vec = ParameterVector(exp, par, 1, NODES)
+    (i_f, i_t), (h_f, h_t) = vec.i_slow, vec.slow_h
+    assert vec.lo[i_f] - h_f >= 0.0 and vec.hi[i_f] + h_f <= 1.0
+    assert vec.hi[i_t] + h_t <= 0.0 and vec.lo[i_t] == -5.0
+    with pytest.raises(RecoilsimError, match="timing_tail_ns"):
+        fit_film(exp, {"Li": np.ones(exp.detector.n_channels)}, layer=1, fast="Li", ratios=(), timing_tail=True)

@@ -167,8 +167,13 @@ def _pm(v, s) -> str:
     return f"{v:.{d}f} +- {s:.{d}f}"
 
 
-def _parameters(exp, fi, fast, ratios, iis, mix_element, windows, fit_b, b_bounds, bounds):
+def _parameters(exp, fi, fast, ratios, iis, mix_element, windows, fit_b, b_bounds, bounds, timing_tail=False):
     slow = [SlowParameter("thickness", fi, bounds=bounds.get("thickness", (1.0, 5000.0)))]
+    if timing_tail:  # the detector's tail: decay time keeps the sign of its start (towards earlier or later times)
+        tau = exp.detector.timing_tail_ns
+        slow.append(SlowParameter("timing_tail_ns", bounds=bounds.get("timing_tail_ns", tuple(sorted((np.sign(tau) * 0.02,
+                                                                                                   np.sign(tau) * 20.0))))))
+        slow.append(SlowParameter("timing_tail_fraction", bounds=bounds.get("timing_tail_fraction", (0.0, 0.9))))
     for el in ratios:
         f0 = exp.sample.layers[fi].fractions[el]
         slow.append(SlowParameter("ratio", fi, el, bounds=bounds.get(el, (0.05, min(20.0, 0.999 / f0)))))
@@ -205,7 +210,7 @@ def fit_film(experiment: Experiment, measured, *, layer=0, fast: str = "Li", rat
              interface=(), mix_element: str = "Si", windows: Mapping | None = None, fit_b: bool = False,
              b_range_ns: float = 2.0,
              bounds: Mapping | None = None, ratio_to: str | None = None, max_iter: int = 20, tol: float = 0.1,
-             max_model_diff: float = 0.01, progress=None) -> FilmResult:
+             max_model_diff: float = 0.01, timing_tail: bool = False, progress=None) -> FilmResult:
     """Fit a film's composition, thickness and Q*Omega to several element spectra at once.
 
     Parameters
@@ -222,7 +227,11 @@ def fit_film(experiment: Experiment, measured, *, layer=0, fast: str = "Li", rat
     windows : {element: (lo, hi)} fit windows in channels (inclusive), as fit() takes them.
     fit_b : also fit the TOF offset (ns), within ``b_range_ns`` of the experiment's value (a
         calibration is not off by more; unbounded, a misfit edge can drag it far).
-    bounds : optional {element | 'thickness' | 'interface_thickness' | 'mix_fraction': (lo, hi)}.
+    bounds : optional {element | 'thickness' | 'interface_thickness' | 'mix_fraction' |
+        'timing_tail_ns' | 'timing_tail_fraction': (lo, hi)}.
+    timing_tail : also fit the detector's timing tail (decay time and weight, slow parameters
+        started at the experiment's ``detector.timing_tail_ns`` (not 0: its sign says towards
+        earlier or later times) and ``timing_tail_fraction``).
     ratio_to : element the atomic ratios are quoted against (default: the first of ``ratios``).
     max_iter, tol, max_model_diff : re-nominalisation stops when every free parameter moved by
         less than ``tol`` standard errors and the fitted model equals the full simulation to
@@ -255,6 +264,9 @@ def fit_film(experiment: Experiment, measured, *, layer=0, fast: str = "Li", rat
     if film0.density_g_cm3 is None:
         raise RecoilsimError("film density_g_cm3", None, "a density (the thickness is fitted in nm)")
     bounds = dict(bounds or {})
+    if timing_tail and experiment.detector.timing_tail_ns == 0.0:
+        raise RecoilsimError("detector.timing_tail_ns", 0.0, "a start decay time != 0 when timing_tail is fitted "
+                             "(< 0: a tail towards earlier times, > 0: later)")
     exp = renominalise(experiment, fi, iis, mix_element)
     b0 = experiment.detector.calibration_b_ns
     b_bounds = (b0 - float(b_range_ns), b0 + float(b_range_ns))
@@ -262,9 +274,10 @@ def fit_film(experiment: Experiment, measured, *, layer=0, fast: str = "Li", rat
     res = None
     status, message = "not_converged", f"no fixed point within {max_iter} fits"
     for it in range(max_iter):
-        par = _parameters(exp, fi, fast, ratios, iis, mix_element, windows or {}, fit_b, b_bounds, bounds)
+        par = _parameters(exp, fi, fast, ratios, iis, mix_element, windows or {}, fit_b, b_bounds, bounds, timing_tail)
         start = {fast: 1.0, "thickness": exp.sample.layers[fi].thickness_nm, "scale": 1.0,
-                 "b": exp.detector.calibration_b_ns, **{el: 1.0 for el in ratios}}
+                 "b": exp.detector.calibration_b_ns, **{el: 1.0 for el in ratios},
+                 "timing_tail_ns": exp.detector.timing_tail_ns, "timing_tail_fraction": exp.detector.timing_tail_fraction}
         for ii in iis:
             start[f"interface_thickness[{ii}]"] = exp.sample.layers[ii].thickness_nm
             start[f"mix_fraction[{ii}]"] = exp.sample.layers[ii].fractions.get(mix_element, 0.0)
@@ -301,6 +314,10 @@ def _keys(par, fi, iis, mix_element, fast, ratios) -> dict[str, tuple]:
     """{short name: parameter key} of the free parameters of one film fit."""
     out = {fast: ("profile", 0), "thickness": ("thickness", fi), "scale": ("scale",),
            **{el: ("ratio", fi, el) for el in ratios}}
+    kinds = [sp.kind for sp in par.slow]
+    for kind in ("timing_tail_ns", "timing_tail_fraction"):
+        if kind in kinds:
+            out[kind] = (kind,)
     for ii in iis:
         out[f"interface_thickness[{ii}]"] = ("thickness", ii)
         out[f"mix_fraction[{ii}]"] = ("fraction", ii, mix_element)

@@ -25,6 +25,18 @@ __all__ = ["ParameterVector"]
 MIN_STEP = {"timing_tail_fraction": 0.02, "timing_tail_ns": 0.05}
 
 
+def _fd_bounds(kind: str, v: float, h: float, bounds) -> tuple:
+    """Bounds that keep the finite-difference points value +- h valid: a tail weight within
+    [h, 1 - h]; a tail decay time on the side of its start, at least h from 0 (the filter's
+    direction flips at 0)."""
+    lo, hi = float(bounds[0]), float(bounds[1])
+    if kind == "timing_tail_fraction":
+        return max(lo, h), min(hi, 1.0 - h)
+    if kind == "timing_tail_ns":
+        return (max(lo, h), hi) if v > 0 else (lo, min(hi, -h))
+    return lo, hi
+
+
 class ParameterVector:
     """Keys, labels, values, bounds and free flags of every fit parameter, and where each group sits.
 
@@ -70,8 +82,9 @@ class ParameterVector:
             if sp.measurement is not None and sp.measurement >= n_meas:
                 raise RecoilsimError(f"slow[{sp.name}].measurement", sp.measurement, f"an index 0..{n_meas - 1}")
             v = get_value(exp0, sp.key) if sp.value is None else sp.value
-            self.i_slow.append(add((sp.key, sp.measurement), sp.name, v, sp.bounds, sp.fixed))
-            self.slow_h.append(sp.step or max(0.02 * abs(v), MIN_STEP.get(sp.kind, 0.0)))
+            h = sp.step or max(0.02 * abs(v), MIN_STEP.get(sp.kind, 0.0))
+            self.i_slow.append(add((sp.key, sp.measurement), sp.name, v, _fd_bounds(sp.kind, v, h, sp.bounds), sp.fixed))
+            self.slow_h.append(h)
         self.i_shape = []
         if par.shape is not None:
             for m in range(n_meas):

@@ -19,7 +19,7 @@ It never writes over its inputs. The worked example is ``examples/potku_ecaart.t
 ``[spectra]`` keys: ``format = "potku"``, ``data_dir`` (relative to the TOML file), ``asc``,
 ``sel``, ``cuts`` (relative to ``data_dir``), ``[spectra.elements]`` element -> isotope labels of
 the polygons (the fit's recoils). ``[fit]`` keys: ``method = "film"``, ``layer``, ``fast``,
-``ratios``, ``interface``, ``mix_element``, ``fit_calibration_offset``, ``rebin``, ``max_iter``,
+``ratios``, ``interface``, ``mix_element``, ``fit_calibration_offset``, ``fit_timing_tail``, ``rebin``, ``max_iter``,
 ``[fit.windows]`` element -> [first, last] raw TOF channel.
 """
 
@@ -41,7 +41,7 @@ from ..errors import RecoilsimError
 __all__ = ["PotkuCase", "load_case", "fit_case", "run"]
 
 SPECTRA_KEYS = {"format", "data_dir", "asc", "sel", "cuts", "elements"}
-FIT_KEYS = {"method", "layer", "fast", "ratios", "interface", "mix_element", "fit_calibration_offset", "rebin",
+FIT_KEYS = {"method", "layer", "fast", "ratios", "interface", "mix_element", "fit_calibration_offset", "fit_timing_tail", "rebin",
             "windows", "max_iter", "tol"}
 
 
@@ -140,7 +140,7 @@ def fit_case(case: PotkuCase, progress: Callable[[str], None] | None = None):
                     ratios=tuple(fs.get("ratios", ("Mn",))), interface=fs.get("interface"),
                     mix_element=fs.get("mix_element", "Si"), windows=case.windows,
                     fit_b=bool(fs.get("fit_calibration_offset", False)), max_iter=int(fs.get("max_iter", 20)),
-                    tol=float(fs.get("tol", 0.1)), progress=progress)
+                    tol=float(fs.get("tol", 0.1)), timing_tail=bool(fs.get("fit_timing_tail", False)), progress=progress)
 
 
 # ------------------------------------------------------------------------------ plots
