@@ -104,3 +104,14 @@ def test_finite_difference_points_stay_valid(exp):
     assert vec.hi[i_t] + h_t <= 0.0 and vec.lo[i_t] == -5.0
     with pytest.raises(RecoilsimError, match="timing_tail_ns"):
         fit_film(exp, {"Li": np.ones(exp.detector.n_channels)}, layer=1, fast="Li", ratios=(), timing_tail=True)
+
+
+def test_fraction_fd_points_stay_in_0_1(exp):
+    """An atomic fraction's FD points too (a Si fraction at its 0.99 bound with step 0.01 made the
+    Potku film fit fail with 'profile[Si].values = [1.0009]')."""
+    from recoilsim.fitting.vector import ParameterVector
+    par = FitParameters(depth_nm=NODES, slow=[SlowParameter("fraction", 1, "O", value=0.5, bounds=(0.01, 0.999),
+                                                            step=0.01)])
+    vec = ParameterVector(exp, par, 1, NODES)
+    i, h = vec.i_slow[0], vec.slow_h[0]
+    assert vec.hi[i] + h <= 1.0 and vec.lo[i] - h >= 0.0

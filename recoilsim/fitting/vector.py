@@ -26,11 +26,11 @@ MIN_STEP = {"timing_tail_fraction": 0.02, "timing_tail_ns": 0.05}
 
 
 def _fd_bounds(kind: str, v: float, h: float, bounds) -> tuple:
-    """Bounds that keep the finite-difference points value +- h valid: a tail weight within
-    [h, 1 - h]; a tail decay time on the side of its start, at least h from 0 (the filter's
+    """Bounds that keep the finite-difference points value +- h valid: an atomic fraction or a
+    tail weight within [h, 1 - h]; a tail decay time on the side of its start, at least h from 0 (the filter's
     direction flips at 0)."""
     lo, hi = float(bounds[0]), float(bounds[1])
-    if kind == "timing_tail_fraction":
+    if kind in ("fraction", "timing_tail_fraction"):
         return max(lo, h), min(hi, 1.0 - h)
     if kind == "timing_tail_ns":
         return (max(lo, h), hi) if v > 0 else (lo, min(hi, -h))
