@@ -320,7 +320,7 @@ def _ef_from_dict(d: Mapping[str, Any], source: str, path: Path | None = None) -
         options = _options(d.get("options", {}))
         if path is not None and options.stopping not in ("srim2013", "catima") \
                 and not Path(options.stopping).expanduser().is_absolute():
-            options.stopping = str(path.parent / options.stopping)  # table paths relative to the file
+            options = dataclasses.replace(options, stopping=str(path.parent / options.stopping))  # relative to the file
         recoils = d.get("recoils")
         if recoils is None:
             recoils = sample.elements()
