@@ -155,11 +155,13 @@ def test_potku_profiles_command(tmp_path):
     head = (tmp_path / "out" / "profiles.csv").read_text().splitlines()[1].split(",")
     frac = rows[:, [head.index(e) for e in ("Li", "O", "Mn", "Si")]]
     assert np.allclose(frac.sum(axis=1), 1.0, atol=1e-5)  # CSV keeps 6 digits
-    # the measured Mn yield falls behind its edge (docs/worked_example_potku.md section 6):
-    # Mn at 100-300e15 above Mn at 500-700e15
+    # the film and its substrate, as the film fit (a second route: constant-composition layers,
+    # docs/worked_example_potku.md section 5) puts them: no Si in the film (its top 546e15 at/cm2),
+    # mostly Si below its second interface layer (76 % Si, from ~790e15)
     z = rows[:, 0]
-    mn = frac[:, 2]
-    assert mn[(z > 100) & (z < 300)].mean() > mn[(z > 500) & (z < 700)].mean()
+    si = frac[:, 3]
+    assert si[(z > 200) & (z < 500)].max() < 0.02
+    assert si[(z > 900) & (z < 1000)].min() > 0.6
 
 
 def test_declared_layers_with_breaks(exp):
