@@ -49,6 +49,14 @@ def test_forward_kernel_only(benchmark, ref):
     benchmark.extra_info["n_bricks"] = int(n)
 
 
+def test_forward_kernel_only_no_multiple_scattering(benchmark, ref):
+    """The kernel with multiple scattering off (issue 13's cost budget: on within 1.5x of off;
+    docs/multiple_scattering.md has the measured ratio)."""
+    arrays = prepare(dataclasses.replace(ref, options=dataclasses.replace(ref.options, multiple_scattering=False)))
+    n = benchmark(run, arrays).n
+    benchmark.extra_info["n_bricks"] = int(n)
+
+
 def test_forward_prepare(benchmark, ref):
     """Experiment -> kernel arrays (stopping tables cached in-process)."""
     benchmark(prepare, ref)

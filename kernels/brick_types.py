@@ -31,6 +31,7 @@ class Stack(NamedTuple):
     top: np.ndarray  #: (n_b + 1,) block boundaries from the surface, 1e15 at/cm2
     fracS: np.ndarray  #: (n_b, n_el) atomic fractions times stopping factors (for the stopping)
     fracW: np.ndarray  #: (n_b, n_el) atomic fractions (for the straggling)
+    el_Z: np.ndarray = np.zeros(0)  #: (n_el,) atomic numbers of the elements (for multiple scattering)
 
 
 class Beam(NamedTuple):
@@ -89,6 +90,7 @@ class Options(NamedTuple):
     max_dt: float  #: largest brick width in time, ns
     sig_frac: float  #: a brick may also be this fraction of its own time sigma wide (0: off)
     max_bricks: int  #: largest number of bricks
+    multiple_scattering: bool = False  #: add multiple scattering to the brick sigmas (needs Stack.el_Z)
 
 
 class Bricks(NamedTuple):

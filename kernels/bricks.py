@@ -14,8 +14,11 @@ tables (:mod:`range_tables`); the way out through all blocks above uses the exit
 (:mod:`exit_tables`); work per depth step is proportional to the number of outgoing species.
 
 Brick sigmas: :func:`_state` gathers each species' energy variance at creation (beam
-straggling, recoil-angle and incidence-angle spread) and on the way out (straggling, exit-angle
-spread); further contributions to the brick widths (e.g. multiple scattering) belong there.
+straggling, recoil-angle and incidence-angle spread), on the way out (straggling, exit-angle
+spread) and, with ``options.multiple_scattering``, from multiple scattering of the beam and of
+the outgoing particle (:mod:`multiple_scattering`: the beam's projected half width and its walk
+moments are carried from block to block, the outgoing particle's half width in an exit table
+beside G, D, V).
 
 Units: MeV, u, 1e15 atoms/cm2, ns, radians; cross sections mb/sr.
 """
@@ -28,8 +31,10 @@ from numba import njit
 from .cross_section import recoil_cross_section_at, recoil_cross_section_coeffs, scatter_cross_section
 from .exit_tables import exit_cell, exit_tables_down, exit_tables_surface
 from .kinematics import flight_time_ns, recoil_factor, scatter_factor, U_MEV
+from .multiple_scattering import (HWHM_TO_SIGMA, combined_half_width, ms_energy_variance, ms_exit_tables_down,
+                                  path_half_width, stable_index, walk_moments)
 from .brick_types import Bricks
-from .range_tables import cross_cell, cross_path, fill_tables, table_cell
+from .range_tables import cross_cell, cross_path, fill_tables, lerp, table_cell
 
 
 @njit(cache=True)
@@ -78,7 +83,8 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
         analysed depth ended.
     """
     S, W, lnE0, dlnE, p_mass, p_klo, p_khi = particles
-    blk_top, blk_fracS, blk_fracW = stack
+    blk_top, blk_fracS, blk_fracW, el_Z = stack
+    ms_on = options.multiple_scattering
     foil_fracS, foil_fracW, foil_path, efoil_fracS, efoil_fracW, efoil_path, _, _, yield_factor = detector
     sp_p, sp_kind, sp_Z2, sp_M2, sp_dens, sp_out, eff_E, eff_v, eff_n = species
     cos_in, cos_out, phi = geometry.cos_in, geometry.cos_out, geometry.phi
@@ -97,10 +103,14 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
     G, D, V = _zeros3(n_out, n_grid)  # exit tables at the current block top
     G2, D2, V2 = _zeros3(n_out, n_grid)  # ... and at its bottom
     x_th = np.zeros(n_out)  # loss threshold of each exit table (node coordinate)
-    # out-particle of each exit table
+    A = np.zeros((n_out, n_grid))  # multiple-scattering half width of the way out, block top
+    A2 = np.zeros((n_out, n_grid))  # ... and bottom
+    # out-particle of each exit table and its atomic number
     out_p = np.zeros(n_out, dtype=np.int64)
+    out_Z = np.zeros(n_out)
     for s in range(n_sp):
         out_p[sp_out[s]] = sp_p[s]
+        out_Z[sp_out[s]] = sp_Z2[s] if sp_kind[s] == 0 else Z1
     # foil tables and surface exit tables
     Sf, Rf, Qf = _zeros3(n_p, n_grid)  # T1 foil
     Se, Re, Qe = _zeros3(n_p, n_grid)  # foils in front of the energy detector
@@ -133,6 +143,10 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
             kp = scatter_factor(M1, sp_M2[s], phi + h, sp_kind[s])
             km = scatter_factor(M1, sp_M2[s], phi - h, sp_kind[s])
             dKdphi[s] = (kp - km) / (2 * h) if (kp > 0 and km > 0) else 0.0
+    # highest energy each exit table's particle is made with (multiple-scattering tables stop there)
+    out_emax = np.zeros(n_out)
+    for s in range(n_sp):
+        out_emax[sp_out[s]] = max(out_emax[sp_out[s]], K[s] * beam.energy_MeV)
     # outputs
     # bricks[q, s, i]: q = 0 ta, 1 tb, 2 Y, 3 sig_t, 4 x_mid, 5 e_det, 6 sig_e (see Returns);
     # grows by doubling up to max_bricks (a few hundred kB for the reference case, not MBs)
@@ -156,6 +170,9 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
     mb = p_mass[bp]
     Eb_top = beam.energy_MeV
     vb_top = 0.0
+    E0 = beam.energy_MeV
+    wb_top = 0.0  # the beam's multiple-scattering half width (rad) at the block top
+    wm = np.zeros(2)  # ... and its walk moments int L dA, int L^2 dA (:func:`walk_moments`)
     nbr = 0
     overflow = False
     done = False
@@ -174,8 +191,9 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
                         p_klo[p], p_khi[p], Sv[p], Rt[p], Qt[p])
         thick = blk_top[b + 1] - blk_top[b]
         # state at the block top
+        ms = (el_Z, blk_fracW[b], wb_top, wm, A, out_Z)
         _state(0.0, Eb_top, vb_top, particles, beam, species, geometry, detector, options, blk, exits, etabs, p_emin,
-               pre, tan_in, tan_out, (t_cur, v_cur, e_cur, ve_cur, sg_cur))
+               pre, tan_in, tan_out, ms, (t_cur, v_cur, e_cur, ve_cur, sg_cur))
         d = 0.0
         dx = thick
         while d < thick:
@@ -183,7 +201,7 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
                 dx = thick - d
             dn = d + dx
             _state(dn, Eb_top, vb_top, particles, beam, species, geometry, detector, options, blk, exits, etabs,
-                   p_emin, pre, tan_in, tan_out, (t_new, v_new, e_new, ve_new, sg_new))
+                   p_emin, pre, tan_in, tan_out, ms, (t_new, v_new, e_new, ve_new, sg_new))
             # largest time step among species still inside the window
             # (a species lost within the step counts as an infinite step until the step is tiny)
             # (relative to the species' allowed width: max_dt or sig_frac x its time sigma)
@@ -256,6 +274,10 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
                                     Eb_top, vb_top, thick / cos_in)
         if Eb_new <= 0.0:
             break
+        if ms_on:
+            wb_new = path_half_width(wb_top, Eb_top, Eb_new, Z1, el_Z, blk_fracW[b], thick / cos_in)
+            wm[0], wm[1] = walk_moments(wb_top, wb_new, E0 - Eb_top, E0 - Eb_new, wm[0], wm[1])
+            wb_top = wb_new
         Eb_top = Eb_new
         vb_top = vb_new
         for o in range(n_out):
@@ -266,6 +288,11 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
             G[o, :] = G2[o]
             D[o, :] = D2[o]
             V[o, :] = V2[o]
+            if ms_on and out_emax[o] > 0.0:
+                k_to = int((math.log(out_emax[o] / p_mass[p]) - lnE0) / dlnE) + 2
+                ms_exit_tables_down(A[o], Sv[p], Rt[p], thick / cos_out, lnE0, dlnE, p_mass[p], p_klo[p],
+                                    p_khi[p], int(x_th[o]), k_to, out_Z[o], el_Z, blk_fracW[b], A2[o])
+                A[o, :] = A2[o]
     out = bricks[:, :, :nbr].copy()
     return Bricks(nbr, out[0], out[1], out[2], out[3], out[4], out[5], out[6], overflow)
 
@@ -310,19 +337,21 @@ def _interp_clip(xs, ys, n, x):
 
 @njit(cache=True)
 def _state(d, Eb_top, vb_top, particles, beam, species, geometry, detector, options, blk, exits, etabs, p_emin,
-           pre, tan_in, tan_out, out):
+           pre, tan_in, tan_out, ms, out):
     """Flight time, its variance, detector energy and variance and cross section of every
     species made at offset d below the current block top (0 time = lost).
 
     ``blk`` = (Sv, Rt, Qt) are the current block's tables, ``exits`` = (G, D, V, x_th) the exit
     tables at its top, ``etabs`` = (Se, Re, Qe) the energy-detector foil tables, ``pre`` =
     (K, dKdphi, xs_c, xs_w, xs_q) the kinematic factors and cross-section coefficients per
-    species; ``out`` = (t, var_t, e_det, var_e, sigma) is written.
+    species; ``ms`` = (el_Z, atomic fractions of the block, beam half width and walk moments at
+    the block top, half-width exit tables, Z of each exit table's particle) the
+    multiple-scattering state; ``out`` = (t, var_t, e_det, var_e, sigma) is written.
 
     Energy variance of a species (the brick sigmas): at creation K^2 times the beam's
     straggling, the recoil-angle and incidence-angle spread (first order in the angles); on
-    the way out the straggling and the exit-angle spread. Further contributions to the brick
-    widths (e.g. multiple scattering) belong in this function.
+    the way out the straggling and the exit-angle spread; with ``options.multiple_scattering``
+    the spread from multiple scattering (:func:`multiple_scattering.ms_energy_variance`).
     """
     lnE0, dlnE, p_mass, p_klo, p_khi = particles.lnE0, particles.dlnE, particles.mass, particles.klo, particles.khi
     Sv, Rt, Qt = blk
@@ -336,9 +365,22 @@ def _state(d, Eb_top, vb_top, particles, beam, species, geometry, detector, opti
     cos_in, cos_out, phi = geometry.cos_in, geometry.cos_out, geometry.phi
     sig_ang_in, sig_ang_out = geometry.sig_ang_in, geometry.sig_ang_out
     L_m, sig_timing, efoil_path = detector.flight_length_m, detector.sig_timing, detector.efoil_path
-    relativistic, screening = options.relativistic, options.screening
+    relativistic, screening, ms_on = options.relativistic, options.screening, options.multiple_scattering
+    el_Z, frac_b, wb_top, wm, A, out_Z = ms
     Eb, vb = cross_path(Sv[bp], Rt[bp], Qt[bp], lnE0, dlnE, mb, p_klo[bp], p_khi[bp],
                         Eb_top, vb_top, d / cos_in)
+    wb = 0.0  # the beam's projected half width here (rad), its local stable index
+    nu_b = 2.0
+    cov_in = 0.0  # ... and the moments of its walk (:func:`multiple_scattering.ms_energy_variance`)
+    var_int_in = 0.0
+    if ms_on and Eb > 0.0:
+        wb = path_half_width(wb_top, Eb_top, Eb, Z1, el_Z, frac_b, d / cos_in)
+        nu_b = stable_index(wb, Eb, Z1, el_Z, frac_b)
+        m1, m2 = walk_moments(wb_top, wb, E0 - Eb_top, E0 - Eb, wm[0], wm[1])
+        L = E0 - Eb
+        A_b = wb * wb * HWHM_TO_SIGMA * HWHM_TO_SIGMA
+        cov_in = max(L * A_b - m1, 0.0)
+        var_int_in = max(L * L * A_b - 2.0 * L * m1 + m2, 0.0)
     n_sp = sp_p.shape[0]
     step = math.exp(dlnE)
     for s in range(n_sp):
@@ -376,6 +418,12 @@ def _state(d, Eb_top, vb_top, particles, beam, species, geometry, detector, opti
         dEout = (jt * Er - g) * tan_out * sig_ang_out
         if dEout > 0.0:
             var_det += dEout * dEout
+        if ms_on:
+            wr = path_half_width(lerp(A[o], k1, t1), E1, Er, out_Z[o], el_Z, frac_b, d / cos_out)
+            wa = combined_half_width(wb, nu_b, wr, stable_index(wr, Er, out_Z[o], el_Z, frac_b))
+            h2 = HWHM_TO_SIGMA * HWHM_TO_SIGMA
+            var_det += ms_energy_variance(wa * wa * h2, -Eb * dKdphi[s], jt, K[s] * tan_in, cov_in, var_int_in,
+                                          wr * wr * h2, max(jt * Er - g, 0.0) * tan_out)
         t = flight_time_ns(g, m, L_m, relativistic)
         dtde = _dt_dE(t, g, m)
         t_o[s] = t

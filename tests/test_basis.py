@@ -56,6 +56,9 @@ def test_windows_give_the_same_counts_inside():
     win = {"Li": (550, 660), "O": (690, 800)}
     part = lm.element_columns(windows=win)
     assert set(part) == {"Li", "O"}
+    # rtol 1e-9 (was 1e-12): the linear model now always carries its profile (1 nm blocks, more
+    # bricks) and multiple scattering makes most bricks wide (spread as sampled Gaussians); the
+    # windowed and full sums then run in another order: measured up to 1.1e-10 relative
     for e, (lo, hi) in win.items():
-        np.testing.assert_allclose(part[e][1][lo:hi + 1], every[e][1][lo:hi + 1], rtol=1e-12, atol=1e-12)
-        np.testing.assert_allclose(part[e][0][lo:hi + 1], every[e][0][lo:hi + 1], rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(part[e][1][lo:hi + 1], every[e][1][lo:hi + 1], rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(part[e][0][lo:hi + 1], every[e][0][lo:hi + 1], rtol=1e-9, atol=1e-12)

@@ -23,7 +23,8 @@ WINDOWS = {"Li": (520, 700), "P": (840, 1023), "O": (650, 1023), "N": (630, 1023
 
 
 def _exp(profile=None):
-    e = reference_experiment(profile)
+    # multiple scattering off, as the closed loops of tests/test_fit.py (set up for the model without it)
+    e = reference_experiment(profile, multiple_scattering=False)
     e.beam.fluence *= 0.3
     return e
 

@@ -372,8 +372,9 @@ def test_li_profile_totals_and_blocks():
 def test_time_sigma_straggling():
     """Kernel's brick time sigma against the transport module's energy variance (beam straggling
     K^2-scaled at the recoil, then carried out through the stack and the T1 foil) times
-    |dt/dE|. Geometric spreads and timing resolution are switched off, bricks kept narrow."""
-    exp = reference_experiment(resolution=True, max_sigma_fraction=0.0)
+    |dt/dE|. Geometric spreads, multiple scattering and timing resolution are switched off,
+    bricks kept narrow."""
+    exp = reference_experiment(resolution=True, max_sigma_fraction=0.0, multiple_scattering=False)
     exp.geometry = Geometry(70.0, 70.0, 40.0)
     exp.detector.timing_resolution_ps = 0.0
     arrays = prepare(exp)

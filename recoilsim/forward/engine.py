@@ -246,7 +246,8 @@ def prepare(exp: Experiment, *, source: StoppingSource | None = None, tables: Pa
         particles=kt.Particles(S=S, W=W if res else np.zeros_like(W), lnE0=float(tables.lnE0),
                                dlnE=float(tables.dlnE), mass=np.array([m for _, m in parts], dtype=np.float64),
                                klo=p_klo, khi=p_khi),
-        stack=kt.Stack(top=blk_top, fracS=fracS, fracW=fracW),
+        stack=kt.Stack(top=blk_top, fracS=fracS, fracW=fracW,
+                       el_Z=np.array([float(element(e).number) for e in elements])),
         beam=kt.Beam(particle=0, Z=int(beam.Z), mass_u=float(beam.mass_u), energy_MeV=float(exp.beam.energy_MeV)),
         outgoing=outgoing,
         geometry=kt.Geometry(cos_in=cos_in, cos_out=math.cos(math.radians(g.exit_deg)),
@@ -258,7 +259,8 @@ def prepare(exp: Experiment, *, source: StoppingSource | None = None, tables: Pa
                              yield_factor=float(exp.beam.fluence * det.solid_angle_sr * MB_CM2 * 1e15 / cos_in)),
         options=kt.Options(relativistic=bool(exp.options.relativistic), screening=SCREENING[exp.options.screening],
                            t_stop=t_stop, max_dt=float(exp.options.max_channel_fraction * abs(det.calibration_a_ns)),
-                           sig_frac=float(exp.options.max_sigma_fraction) if res else 0.0, max_bricks=MAX_BRICKS),
+                           sig_frac=float(exp.options.max_sigma_fraction) if res else 0.0, max_bricks=MAX_BRICKS,
+                           multiple_scattering=bool(res and exp.options.multiple_scattering)),
     )
 
 

@@ -163,9 +163,12 @@ class LinearModel:
         self.fraction = f
         nominal = copy.deepcopy(exp)
         profs = [p for p in lay.profiles if p.element != element]
-        if np.any(base != 1.0) or profs:
-            from ..model.sample import Profile
-            profs.append(Profile(element, nodes, base, kind="ratio"))
+        # the profile is always carried (also at base 1): its blocks (profile_step_nm) keep the
+        # bricks finer than the nodes; without it, sigma-wide bricks (max_sigma_fraction) can span
+        # several nodes where the spread is wide (multiple scattering: ~20 channels below the Cu
+        # cap of the reference case) and leave nodes without a brick (zero columns)
+        from ..model.sample import Profile
+        profs.append(Profile(element, nodes, base, kind="ratio"))
         nominal.sample.layers[layer].profiles = profs
         inputs = prepare(nominal)
         bricks = run(inputs)

@@ -14,6 +14,7 @@ import warnings
 import numpy as np
 import xarray as xr
 
+from ..kernels.timing_tail import apply_exponential_tail
 from ..kernels.tofe_map import tofe_map
 from ..model.experiment import Experiment
 from ..model.instrument import fwhm_to_sigma
@@ -52,6 +53,8 @@ def simulate(exp: Experiment, *, tofe: bool = False, n_energy_bins: int = 256,
     bricks = run(inputs)
     det = exp.detector
     spec = spread(bricks, det.calibration_a_ns, det.calibration_b_ns, det.n_channels, exp.options.resolution)
+    if exp.options.resolution:  # the timing response's exponential tail (default none)
+        apply_exponential_tail(spec, det.timing_tail_ns / det.calibration_a_ns, det.timing_tail_fraction)
     ds = to_dataset(exp, inputs, spec, bricks)
     ds.attrs["stopping"] = source_label(source if source is not None else stopping_source(exp.options.stopping))
     if tofe:

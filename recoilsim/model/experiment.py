@@ -48,6 +48,12 @@ class Options:
     profile_step_nm : float
         Upper bound of the sublayer thickness (nm, or 1e15 at/cm2 in layers without density)
         inside the depth range of a profile.
+    multiple_scattering : bool
+        Add small-angle multiple scattering of the beam and of the recoils to the spread
+        (default on; needs ``resolution``): Sigmund-Winterbon widths, their effect on the recoil
+        angle and on the path lengths, as a Gaussian of the same half width
+        (:mod:`recoilsim.kernels.multiple_scattering`, docs/multiple_scattering.md). The real
+        shape also has a low-energy (late-time) tail that is not modelled.
     stopping : str
         Electronic stopping source: ``'srim2013'`` (shipped, default), ``'catima'`` (needs the
         pycatima package) or the path of a file or folder of stopping tables (SRIM output,
@@ -62,6 +68,7 @@ class Options:
     max_channel_fraction: float = 0.8
     max_sigma_fraction: float = 0.5
     profile_step_nm: float = 1.0
+    multiple_scattering: bool = True
     stopping: str = "srim2013"
 
     def __post_init__(self):
@@ -73,6 +80,8 @@ class Options:
             raise RecoilsimError("options.max_channel_fraction", self.max_channel_fraction, "a number in [0.01, 5]")
         if not (0.0 <= float(self.max_sigma_fraction) <= 2.0):
             raise RecoilsimError("options.max_sigma_fraction", self.max_sigma_fraction, "a number in [0, 2]")
+        if not isinstance(self.multiple_scattering, (bool, np.bool_)):
+            raise RecoilsimError("options.multiple_scattering", self.multiple_scattering, "true or false")
         if not (0.01 <= float(self.profile_step_nm) <= 1000.0):
             raise RecoilsimError("options.profile_step_nm", self.profile_step_nm, "a number in [0.01, 1000]")
         if not isinstance(self.stopping, str) or not self.stopping.strip():

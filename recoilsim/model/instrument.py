@@ -172,6 +172,12 @@ class Detector:
     efficiency : mapping, optional
         Element -> (energies_MeV, efficiency) curve (linear interpolation, clipped to [0, 1]);
         elements not named have efficiency 1.
+    timing_tail_ns : float
+        Decay time (ns) of an exponential tail of the timing response (exponentially modified
+        Gaussian, Grushka 1972; :mod:`recoilsim.kernels.timing_tail`): > 0 towards later times,
+        < 0 towards earlier times; 0 (default) none.
+    timing_tail_fraction : float
+        Fraction of the counts in the tail, in [0, 1] (default 0).
     """
 
     flight_length_m: float
@@ -184,6 +190,8 @@ class Detector:
     energy_foils: list[Foil] = field(default_factory=list)
     energy_resolution_keV: float = 0.0
     efficiency: Mapping[str, tuple[Sequence[float], Sequence[float]]] = field(default_factory=dict)
+    timing_tail_ns: float = 0.0
+    timing_tail_fraction: float = 0.0
 
     def __post_init__(self):
         self.flight_length_m = require_range("detector.flight_length_m", self.flight_length_m, 0.0, 100.0, lo_open=True)
@@ -198,6 +206,8 @@ class Detector:
         self.n_channels = int(self.n_channels)
         self.timing_resolution_ps = require_range("detector.timing_resolution_ps", self.timing_resolution_ps, 0.0, 1e5)
         self.energy_resolution_keV = require_range("detector.energy_resolution_keV", self.energy_resolution_keV, 0.0, 1e5)
+        self.timing_tail_ns = require_range("detector.timing_tail_ns", self.timing_tail_ns, -1e4, 1e4)
+        self.timing_tail_fraction = require_range("detector.timing_tail_fraction", self.timing_tail_fraction, 0.0, 1.0)
         for f in list(self.foils) + list(self.energy_foils):
             if not isinstance(f, Foil):
                 raise RecoilsimError("detector.foils", f, "Foil objects")

@@ -1,0 +1,309 @@
+"""Small-angle multiple scattering of the beam and of the recoils (Numba kernels).
+
+Angular widths
+--------------
+An ion crossing the areal density N t of element Z2 is deflected by many small screened-Coulomb
+collisions. In Sigmund & Winterbon's reduced units (P. Sigmund, K.B. Winterbon, Nucl. Instrum.
+Methods 119 (1974) 541, "SW"):
+
+- reduced thickness   tau = pi a^2 N t,  a = 0.8853 a0 (Z1^2/3 + Z2^2/3)^-1/2 (Lindhard's
+  screening length, SW eq. 2.7);
+- reduced angle       alpha~ = alpha E a / (2 Z1 Z2 e^2), E the lab energy of the moving ion
+  (SW eq. 2.6; in the small-angle limit it equals Lindhard's t^1/2 whatever the masses).
+
+The half width at half maximum alpha~_1/2(tau) of the *projected* (one-plane) distribution
+(Marwick & Sigmund, Nucl. Instrum. Methods 126 (1975) 317) for the Thomas-Fermi potential is
+tabulated below (``LOG10_TAU``, ``LOG10_HALF_WIDTH``: every 1/8 decade from tau = 1e-3 to 1e5),
+computed by stopping_data/ms_widths.py from SW's transport solution with Winterbon's fit of
+the Thomas-Fermi scattering function. It grows as tau^1.5 at small tau (single-scattering
+regime, SW's 1/(2m) law for m = 1/3) and as about tau^0.54 at large tau (towards the Gaussian
+regime). Between nodes it is interpolated log-log; beyond the ends extrapolated with the end
+slopes.
+
+Layers, compounds and a changing energy: equivalent thickness
+---------------------------------------------------------------
+Along a path the ion's energy and the medium change. The projected half width w (rad) is
+carried as the state; crossing a step of element j at energy E, w is first converted to the
+equivalent reduced thickness of that element at that energy, tau_eq = T^-1(w / c_j) with
+c_j = 2 Z1 Z_j e^2 / (E a_j), and then w = c_j T(tau_eq + tau_j) (the equivalent-thickness rule
+used for multilayers by Szilagyi et al., Nucl. Instrum. Methods B 100 (1995) 103, the DEPTH
+code; exact where T is a power law, since the characteristic exponents then add). A compound
+is crossed element by element with tau_j = pi a_j^2 f_j N t (f_j the atomic fraction).
+
+Gaussian of the right width
+---------------------------
+The true distributions have single-scattering (Rutherford) tails and no finite variance; like
+DEPTH and SIMNRA, the spread is carried as a Gaussian with the half width of the true
+projected distribution: sigma = w / sqrt(2 ln 2).
+
+Effect on the detected energy
+-----------------------------
+See :func:`ms_energy_variance`: the in-plane deflection of the beam at the recoil depth and of
+the (time-reversed) recoil path change the recoil angle (dK/dphi), and the deflections along
+the in and out paths change their lengths (energy lost), with the correlation between both.
+The real distribution of path lengths is one-sided (1/cos grows for either sign of the
+out-of-plane deflection and faster for a more grazing in-plane one): it adds a low-energy
+(late-time) tail that the first-order Gaussian does not hold.
+
+Units: MeV, 1e15 atoms/cm2, radians.
+"""
+
+import math
+
+import numpy as np
+from numba import njit
+
+from .range_tables import lerp, range_cell
+
+A0_CM = 0.529177210903e-8  # Bohr radius, cm (CODATA 2018)
+E2_MEV_CM = 1.43996448e-13  # e^2 = 1.43996448 MeV fm, in MeV cm
+HWHM_TO_SIGMA = 1.0 / math.sqrt(2.0 * math.log(2.0))  # Gaussian sigma per half width at half maximum
+
+# projected reduced half width alpha~_1/2 against reduced thickness tau (Thomas-Fermi; generated
+# by stopping_data/ms_widths.py, see the module docstring)
+LOG10_TAU = np.arange(-3.0, 5.0001, 0.125)
+LOG10_HALF_WIDTH = np.array([
+    -4.38640, -4.19907, -4.01181, -3.82466, -3.63767, -3.45092, -3.26450, -3.07856, -2.89330,
+    -2.70898, -2.52598, -2.34476, -2.16590, -1.99010, -1.81814, -1.65083, -1.48898, -1.33322,
+    -1.18405, -1.04169, -0.90615, -0.77721, -0.65449, -0.53751, -0.42575, -0.31868, -0.21578,
+    -0.11659, -0.02067, 0.07236, 0.16283, 0.25103, 0.33723, 0.42164, 0.50446, 0.58587,
+    0.66601, 0.74501, 0.82298, 0.90003, 0.97624, 1.05169, 1.12645, 1.20058, 1.27414,
+    1.34716, 1.41970, 1.49180, 1.56348, 1.63479, 1.70574, 1.77636, 1.84668, 1.91671,
+    1.98648, 2.05600, 2.12529, 2.19437, 2.26323, 2.33191, 2.40040, 2.46873, 2.53689,
+    2.60490, 2.67276,
+])
+_DLOG = 0.125
+MS_NODE_STRIDE = 4  # exit half-width tables: computed every 4th energy node (4 % in energy)
+
+
+@njit(cache=True)
+def screening_length_cm(Z1, Z2):
+    """Lindhard's screening length a = 0.8853 a0 (Z1^2/3 + Z2^2/3)^-1/2 in cm (SW eq. 2.7)."""
+    return 0.8853 * A0_CM / math.sqrt(Z1 ** (2.0 / 3.0) + Z2 ** (2.0 / 3.0))
+
+
+@njit(cache=True)
+def reduced_half_width(tau):
+    """Projected reduced half width alpha~_1/2 at reduced thickness tau (table, log-log)."""
+    if tau <= 0.0:
+        return 0.0
+    x = (math.log10(tau) - LOG10_TAU[0]) / _DLOG
+    n = LOG10_TAU.shape[0]
+    i = int(math.floor(x))
+    if i < 0:
+        i = 0
+    elif i > n - 2:
+        i = n - 2
+    f = x - i
+    return 10.0 ** (LOG10_HALF_WIDTH[i] + f * (LOG10_HALF_WIDTH[i + 1] - LOG10_HALF_WIDTH[i]))
+
+
+@njit(cache=True)
+def reduced_thickness(w):
+    """Inverse of :func:`reduced_half_width`: the reduced thickness of reduced half width w."""
+    if w <= 0.0:
+        return 0.0
+    y = math.log10(w)
+    n = LOG10_HALF_WIDTH.shape[0]
+    lo = 0
+    hi = n - 1
+    if y <= LOG10_HALF_WIDTH[1]:
+        hi = 1
+    elif y >= LOG10_HALF_WIDTH[n - 2]:
+        lo = n - 2
+    else:
+        while hi - lo > 1:
+            mid = (lo + hi) >> 1
+            if LOG10_HALF_WIDTH[mid] <= y:
+                lo = mid
+            else:
+                hi = mid
+    i = lo
+    f = (y - LOG10_HALF_WIDTH[i]) / (LOG10_HALF_WIDTH[i + 1] - LOG10_HALF_WIDTH[i])
+    return 10.0 ** (LOG10_TAU[0] + (i + f) * _DLOG)
+
+
+@njit(cache=True)
+def half_width_after(w, E, Z1, el_Z, frac, path):
+    """Projected half width (rad) of an ion after a straight path through a compound.
+
+    Parameters
+    ----------
+    w : float
+        Projected half width (HWHM, rad) before the path.
+    E : float
+        Lab energy of the ion over the path (MeV; use the mean of the ends).
+    Z1 : float
+        Atomic number of the ion.
+    el_Z, frac : (n_el,) arrays
+        Atomic numbers and atomic fractions of the medium's elements.
+    path : float
+        Path areal density, 1e15 atoms/cm2.
+
+    Equivalent-thickness rule element by element (module docstring; Szilagyi et al. 1995).
+    """
+    if path <= 0.0 or E <= 0.0:
+        return w
+    for j in range(el_Z.shape[0]):
+        if frac[j] <= 0.0:
+            continue
+        a = screening_length_cm(Z1, el_Z[j])
+        tau = math.pi * a * a * frac[j] * path * 1e15
+        c = 2.0 * Z1 * el_Z[j] * E2_MEV_CM / (E * a)  # rad per reduced angle unit
+        w = c * reduced_half_width(reduced_thickness(w / c) + tau)
+    return w
+
+
+@njit(cache=True)
+def stable_index(w, E, Z1, el_Z, frac):
+    """Local index nu of the growth of the half width, w ~ tau^(1/nu), in a medium at energy E.
+
+    Small-angle multiple scattering is close to a symmetric stable (Levy) law whose index nu
+    grows with the thickness from about 0.7 to about 1.8 (Amsel, Battistig, L'Hoir, Nucl.
+    Instrum. Methods B 201 (2003) 325): the half widths of independent contributions then add
+    as w^nu = w1^nu + w2^nu (nu = 2: in quadrature). nu is read from the slope of the table at
+    the equivalent reduced thickness of w, averaged over the elements with weight f_j a_j^2
+    (their share of the reduced thickness), and clipped to [1, 2].
+    """
+    num = 0.0
+    den = 0.0
+    n = LOG10_TAU.shape[0]
+    for j in range(el_Z.shape[0]):
+        if frac[j] <= 0.0:
+            continue
+        a = screening_length_cm(Z1, el_Z[j])
+        c = 2.0 * Z1 * el_Z[j] * E2_MEV_CM / (E * a)
+        x = (math.log10(max(reduced_thickness(w / c), 1e-300)) - LOG10_TAU[0]) / _DLOG
+        i = min(max(int(math.floor(x)), 0), n - 2)
+        wt = frac[j] * a * a
+        num += wt * (LOG10_HALF_WIDTH[i + 1] - LOG10_HALF_WIDTH[i]) / _DLOG
+        den += wt
+    if num <= 0.0:
+        return 2.0
+    return min(2.0, max(1.0, den / num))
+
+
+@njit(cache=True)
+def combined_half_width(w1, nu1, w2, nu2):
+    """Half width of the sum of two independent deflections of half widths w1, w2 and local
+    indices nu1, nu2: (w1^nu + w2^nu)^(1/nu) with nu the mean index (:func:`stable_index`)."""
+    if w1 <= 0.0:
+        return w2
+    if w2 <= 0.0:
+        return w1
+    nu = 0.5 * (nu1 + nu2)
+    return (w1 ** nu + w2 ** nu) ** (1.0 / nu)
+
+
+@njit(cache=True)
+def path_half_width(w, E_from, E_to, Z1, el_Z, frac, path):
+    """Projected half width (rad) after a path along which the energy goes from E_from to E_to.
+
+    The path is crossed in up to 6 equal sub-steps (one per 1/4 of relative energy change),
+    each at its mid energy (energy taken linear in the path), with :func:`half_width_after`.
+    ``w`` is the half width at the start of the walk (E_from); path in 1e15 atoms/cm2.
+    """
+    if path <= 0.0:
+        return w
+    n = 1 + int(4.0 * abs(E_to - E_from) / max(E_from, E_to))
+    if n > 6:
+        n = 6
+    ds = path / n
+    for i in range(n):
+        E = E_from + (E_to - E_from) * (i + 0.5) / n
+        w = half_width_after(w, E, Z1, el_Z, frac, ds)
+    return w
+
+
+@njit(cache=True)
+def ms_exit_tables_down(A, Sv, R, path, lnE0, dlnE, mass, klo, khi, k_from, k_to, Z, el_Z, frac, A2):
+    """Half-width exit table at the bottom of a block from the one at its top.
+
+    A[k] is the projected half width (rad) of the outgoing particle's path traced back from the
+    detector (a walk that starts at the surface) down to the block top, for energy E_k at the
+    block top; A2[k] the same at the block bottom: the walk continues through the block, where
+    the particle (forward in time) goes from E_k at the bottom to E1 = R^-1(R(E_k) - path) at
+    the top. Only nodes k_from..k_to are filled (those between the loss threshold and the
+    highest energy the particle is made with); nodes whose particle stops in the block get 0.
+    The widths change slowly with energy: they are computed on every MS_NODE_STRIDE-th node
+    (and the last) and interpolated linearly between.
+    """
+    step = math.exp(dlnE)
+    k0 = max(klo, k_from)
+    k1 = min(khi, k_to)
+    prev = -1
+    k = k0
+    while k <= k1:
+        r = R[k] - path
+        if r <= R[klo]:
+            A2[k] = 0.0
+        else:
+            j, t, _, e_r = range_cell(Sv, R, step, dlnE, klo, khi, r)
+            E1 = mass * math.exp(lnE0 + j * dlnE) * e_r
+            E_k = mass * math.exp(lnE0 + k * dlnE)
+            A2[k] = path_half_width(lerp(A, j, t), E1, E_k, Z, el_Z, frac, path)
+        if prev >= 0:
+            for i in range(prev + 1, k):
+                A2[i] = A2[prev] + (A2[k] - A2[prev]) * (i - prev) / (k - prev)
+        prev = k
+        if k == k1:
+            break
+        k = min(k + MS_NODE_STRIDE, k1)
+
+
+@njit(cache=True)
+def walk_moments(w0, w1, L0, L1, m1, m2):
+    """Moments of a walk's angular variance against the energy lost along it, extended over a
+    step: m1 = int L dA, m2 = int L^2 dA (A = (w sigma/HWHM)^2 the projected variance, L the
+    energy lost since the start, MeV). Over a step from (w0, L0) to (w1, L1) A and L are taken
+    linear in each other: m1 += dA L_mid, m2 += dA (L_mid^2 + dL^2/12)."""
+    h2 = HWHM_TO_SIGMA * HWHM_TO_SIGMA
+    dA = (w1 * w1 - w0 * w0) * h2
+    Lm = 0.5 * (L0 + L1)
+    dL = L1 - L0
+    return m1 + dA * Lm, m2 + dA * (Lm * Lm + dL * dL / 12.0)
+
+
+@njit(cache=True)
+def ms_energy_variance(var_angle, k_phi, J, g_in, cov_in, var_int_in, var_out, loss_out):
+    """Variance (MeV^2, at the detector) of the detected energy from multiple scattering.
+
+    First order in the in-plane deflections (the bookkeeping of the DEPTH code: Szilagyi et al.,
+    Nucl. Instrum. Methods B 100 (1995) 103). The beam's deflection theta(x) at the recoil depth
+    x changes the recoil angle by -theta (phi = pi - alpha - beta); its deflections along the way
+    lengthen the in-path and lower the beam energy by tan(alpha) I_in, I_in = int theta dL_in
+    (L_in the beam's energy loss). The recoil's path traced back from the detector is a walk psi
+    that starts at the surface: psi(x) changes the recoil angle by -psi and tan(beta) I_out,
+    I_out = int psi dL_out, is the extra loss on the way out. So
+
+        dE_det = J [k (theta + psi) - g_in I_in] - tan(beta) I_out,   g_in = K tan(alpha),
+
+    and with independent increments of the walks, Cov(theta, I_in) = L A - int L dA and
+    Var(I_in) = L^2 A - 2 L int L dA + int L^2 dA (the beam's :func:`walk_moments`). For the
+    way out, the walk's growth is taken uniform in the loss: Cov = r A/2, Var = r^2 A/3 (r =
+    tan(beta) x the loss). The recoil-angle term uses var_angle, the variance of theta + psi
+    from :func:`combined_half_width` (heavy-tailed deflections add their half widths more than
+    in quadrature; var_in + var_out would be the Gaussian rule).
+
+    Parameters
+    ----------
+    var_angle : float
+        Variance (rad^2) of the recoil-angle change theta + psi.
+    k_phi : float
+        -E_beam dK/dphi (MeV per rad): recoil-energy change per radian of smaller recoil angle.
+    J : float
+        dE_detector/dE_recoil: the exit path's sensitivity.
+    g_in : float
+        K tan(alpha).
+    cov_in, var_int_in : float
+        Cov(theta, I_in) (rad MeV) and Var(I_in) (rad^2 MeV^2) of the beam's walk.
+    var_out : float
+        Projected angular variance (rad^2) of the recoil's walk at x.
+    loss_out : float
+        tan(beta) (J E_recoil - E_detector) (MeV): out-path loss seen at the detector, per radian.
+    """
+    kb = J * k_phi
+    v = kb * kb * var_angle
+    v += J * J * (g_in * g_in * var_int_in - 2.0 * k_phi * g_in * cov_in)
+    v += var_out * (loss_out * loss_out / 3.0 - kb * loss_out)
+    return max(v, 0.0)
