@@ -152,12 +152,13 @@ def test_stg_covers_only_its_pairs_and_is_recorded(tmp_path):
     yang = prepare(_two_layers())
     stg = prepare(_two_layers(straggling_table=str(p)))
     bohr = prepare(_two_layers(straggling="bohr"))
-    li = 1 + [sp.element for sp in yang.species].index("Li")  # particle 0 is the beam
-    li = yang.outgoing.particle[li - 1]
+    li = [k for k, (z, _) in enumerate(stg.tables.particles) if z == 3]  # 6Li and 7Li
+    assert len(li) == 2
     cu = stg.columns.index(("Cu", "srim2013"))
     np.testing.assert_allclose(stg.particles.W[li, cu], 3.0 * bohr.particles.W[li, cu], rtol=1e-12)
     mask = np.ones(stg.particles.W.shape, dtype=bool)
     mask[li, cu] = False
+    assert mask.sum() == mask.size - 2 * mask.shape[2]
     np.testing.assert_array_equal(stg.particles.W[mask], yang.particles.W[mask])
     ds = simulate(_two_layers(straggling_table=str(p)))
     assert "(3, 29)" in ds.attrs["straggling"] and ds.attrs["straggling"].startswith("yang")

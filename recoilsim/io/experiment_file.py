@@ -237,7 +237,7 @@ def _options(d: dict) -> Options:
 
 def _from_file(spec: str | None, path: Path) -> str | None:
     """A stopping or straggling choice with a relative path made relative to the file's folder."""
-    if not spec or spec in ("srim2013", "catima") or Path(spec).expanduser().is_absolute():
+    if not spec or spec.strip().lower() in ("srim2013", "catima") or Path(spec).expanduser().is_absolute():
         return spec
     return str(path.parent / spec)
 
