@@ -83,13 +83,14 @@ _TABLE_CACHE: dict = {}
 
 def _cached_tables(parts, zs, straggling, source, stg=""):
     """particle_tables with a small in-process cache (tables depend only on these inputs)."""
-    key = (parts, zs, straggling, id(source) if source is not None else None, stg)
+    stg_rows = straggling_tables(stg)  # read once per path and modification time
+    stg_key = tuple((t.z1, t.z2, t.energy_MeV_u.tobytes(), t.bohr_ratio.tobytes()) for t in stg_rows)
+    key = (parts, zs, straggling, id(source) if source is not None else None, stg_key)
     tab = _TABLE_CACHE.get(key)
     if tab is None:
         if len(_TABLE_CACHE) > 32:
             _TABLE_CACHE.clear()
-        tab = particle_tables(list(parts), list(zs), straggling=straggling, source=source,
-                              straggling_tables=straggling_tables(stg))
+        tab = particle_tables(list(parts), list(zs), straggling=straggling, source=source, straggling_tables=stg_rows)
         _TABLE_CACHE[key] = tab
     return tab
 
