@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
+from ..forward.reporting import reporter
 from .likelihood import log_likelihood
 
 __all__ = ["sample_posterior"]
@@ -48,7 +49,8 @@ def sample_posterior(result, n_steps: int = 3000, n_burn: int = 1000, n_walkers:
     ``sigma_mcmc`` per parameter; attrs ``mcmc_acceptance``, ``mcmc_autocorr_steps`` (the
     largest integrated autocorrelation time, emcee's estimate), ``mcmc_samples``.
     Cost grows as walkers x data x free parameters per step: seconds for tens of free
-    parameters; slow for 150.
+    parameters; slow for 150. ``progress``: True for a rich progress bar, or a callable
+    ``f(done, n_steps)`` called after every step.
     """
     import emcee
 
@@ -85,7 +87,9 @@ def sample_posterior(result, n_steps: int = 3000, n_burn: int = 1000, n_walkers:
     start = _start(p0[fr], ds["covariance"].values[np.ix_(fr, fr)], lo, hi, nw, seed, log_prob)
     sampler = emcee.EnsembleSampler(nw, ndim, log_prob, vectorize=True)
     sampler.random_state = np.random.RandomState(seed).get_state()  # reproducible moves
-    sampler.run_mcmc(start, n_steps, progress=progress)
+    with reporter(progress, n_steps, "MCMC") as step:  # progress: bool or f(done, total)
+        for k, _ in enumerate(sampler.sample(start, iterations=n_steps)):  # as run_mcmc, step by step
+            step(k + 1)
     chain = sampler.get_chain(discard=n_burn, flat=True)
     full = np.repeat(p0[None, :], chain.shape[0], axis=0)
     full[:, fr] = chain
