@@ -17,11 +17,10 @@ import xarray as xr
 from ..kernels.tofe_map import tofe_map
 from ..model.experiment import Experiment
 from ..model.instrument import fwhm_to_sigma
-from ..io.stopping_choice import stopping_source
-from ..stopping.sources import source_label
+from ..io.stopping_choice import straggling_label
 from ..stopping.tables import StoppingSource
 from .dataset import to_dataset
-from .engine import prepare, run, spread
+from .engine import prepare, run, spread, stopping_record
 from .timing_response import apply_tail
 
 
@@ -55,7 +54,8 @@ def simulate(exp: Experiment, *, tofe: bool = False, n_energy_bins: int = 256,
     spec = spread(bricks, det.calibration_a_ns, det.calibration_b_ns, det.n_channels, exp.options.resolution)
     apply_tail(spec, det, det.calibration_a_ns, exp.options.resolution)  # timing tail (default none)
     ds = to_dataset(exp, inputs, spec, bricks)
-    ds.attrs["stopping"] = source_label(source if source is not None else stopping_source(exp.options.stopping))
+    ds.attrs["stopping"] = stopping_record(exp, source)
+    ds.attrs["straggling"] = straggling_label(exp.options.straggling, exp.options.straggling_table)
     if tofe:
         n, e_det = bricks.n, bricks.e_det
         emax = 1.05 * float(max(e_det[:, :n].max(initial=0.0), 1e-3))
