@@ -81,7 +81,7 @@ def test_fast_ion_widths_against_catima(A, Z, E, t_nm):
     (For the 9 MeV Cu / 2 MeV Li of the reference case CATIMA's high-energy formulas do not
     apply: docs/multiple_scattering.md lists the differences.)"""
     catima = pytest.importorskip("pycatima")
-    from recoilsim.kernels.multiple_scattering import HWHM_TO_SIGMA, path_half_width
+    from recoilsim.kernels.multiple_scattering import HWHM_TO_SIGMA, ms_constants, path_half_width
     from recoilsim.stopping.tables import nm_to_1e15
     p = catima.Projectile(A, Z)
     p.T(E / A)
@@ -91,8 +91,8 @@ def test_fast_ion_widths_against_catima(A, Z, E, t_nm):
     c = catima.Config()
     c.scattering = catima.scattering_types.dhighland
     r = catima.calculate(p, m, config=c).get_dict()
-    w = path_half_width(0.0, E, r["Eout"] * A, float(Z), np.array([29.0]), np.array([1.0]),
-                        nm_to_1e15(t_nm, "Cu", 8.96))
+    ln_ce, tau_c = ms_constants(float(Z), np.array([29.0]))
+    w = path_half_width(0.0, E, r["Eout"] * A, ln_ce, tau_c, np.array([1.0]), nm_to_1e15(t_nm, "Cu", 8.96))
     assert w * HWHM_TO_SIGMA == pytest.approx(r["sigma_a"], rel=0.10)
 
 
