@@ -111,13 +111,16 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
     for s in range(n_sp):
         out_p[sp_out[s]] = sp_p[s]
         out_Z[sp_out[s]] = sp_Z2[s] if sp_kind[s] == 0 else Z1
+    # (arrays are copied by explicit loops throughout: a slice assignment makes Numba compile its
+    # shape-mismatch error message, string formatting included, ~3 s of a cold start)
     # multiple-scattering constants of the beam and of each exit table's particle in each element
     ms_lnc = np.empty((n_out, el_Z.shape[0]))
     ms_tc = np.empty((n_out, el_Z.shape[0]))
     for o in range(n_out):
         lnc, tc = ms_constants(out_Z[o], el_Z)
-        ms_lnc[o, :] = lnc
-        ms_tc[o, :] = tc
+        for j in range(el_Z.shape[0]):
+            ms_lnc[o, j] = lnc[j]
+            ms_tc[o, j] = tc[j]
     beam_lnc, beam_tc = ms_constants(Z1, el_Z)
     # foil tables and surface exit tables
     Sf, Rf, Qf = _zeros3(n_p, n_grid)  # T1 foil
@@ -237,7 +240,10 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
             if nbr >= cap:
                 cap = min(2 * cap, max_bricks)
                 grown = np.empty((7, n_sp, cap))
-                grown[:, :, :nbr] = bricks[:, :, :nbr]
+                for q in range(7):
+                    for s in range(n_sp):
+                        for i in range(nbr):
+                            grown[q, s, i] = bricks[q, s, i]
                 bricks = grown
             # record the brick
             x_a = blk_top[b] + d
@@ -259,7 +265,8 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
                     if t_cur[s] < t_stop + 6.0 * _sig_time(t_cur[s], v_cur[s]):
                         alive = True
                 else:  # no brick of this species here
-                    bricks[:, s, nbr] = 0.0
+                    for q in range(7):
+                        bricks[q, s, nbr] = 0.0
             nbr += 1
             for s in range(n_sp):
                 t_cur[s] = t_new[s]
@@ -293,14 +300,16 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
             x_th[o] = exit_tables_down(G[o], D[o], V[o], x_th[o], p_emin[p], Sv[p], Rt[p], Qt[p],
                                        thick / cos_out, lnE0, dlnE, p_mass[p], p_klo[p], p_khi[p],
                                        G2[o], D2[o], V2[o])
-            G[o, :] = G2[o]
-            D[o, :] = D2[o]
-            V[o, :] = V2[o]
+            for k in range(n_grid):
+                G[o, k] = G2[o, k]
+                D[o, k] = D2[o, k]
+                V[o, k] = V2[o, k]
             if ms_on and out_emax[o] > 0.0:
                 k_to = int((math.log(out_emax[o] / p_mass[p]) - lnE0) / dlnE) + 2
                 ms_exit_tables_down(A[o], Sv[p], Rt[p], thick / cos_out, lnE0, dlnE, p_mass[p], p_klo[p],
                                     p_khi[p], int(x_th[o]), k_to, ms_lnc[o], ms_tc[o], blk_fracW[b], A2[o])
-                A[o, :] = A2[o]
+                for k in range(n_grid):
+                    A[o, k] = A2[o, k]
     out = bricks[:, :, :nbr].copy()
     return Bricks(nbr, out[0], out[1], out[2], out[3], out[4], out[5], out[6], overflow)
 
