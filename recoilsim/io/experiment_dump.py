@@ -13,7 +13,8 @@ from typing import Any, Mapping
 
 from ..errors import RecoilsimError
 from ..model.experiment import Experiment
-from .experiment_file import ExperimentFile, experiment_to_dict
+from .experiment_dict import experiment_to_dict
+from .experiment_file import ExperimentFile
 
 __all__ = ["dump_experiment", "dump_file", "dumps_toml"]
 

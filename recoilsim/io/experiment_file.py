@@ -1,4 +1,5 @@
-"""Experiment files in TOML: read and validate (writing: :mod:`recoilsim.io.experiment_dump`).
+"""Experiment files in TOML: read and validate (the keys: :mod:`recoilsim.io.experiment_schema`;
+writing: :mod:`recoilsim.io.experiment_dump`).
 
 A file describes one :class:`~recoilsim.model.experiment.Experiment` (beam, geometry, detector,
 sample, recoils, options) and, optionally, what spectra to read and what to fit. Example::
@@ -70,138 +71,21 @@ from ..errors import RecoilsimError
 from ..model.experiment import Experiment, Options, reference_experiment
 from ..model.instrument import Beam, Detector, Foil, Geometry
 from ..model.sample import Layer, Profile, Sample
+from .experiment_schema import (BASE_KEYS, BEAM_KEYS, DETECTOR_KEYS, EFFICIENCY_KEYS, FOIL_KEYS, GEOMETRY_KEYS,
+                                LAYER_KEYS, OPTION_KEYS, PROFILE_KEYS, SAMPLE_KEYS, SCHEMA, TOP_KEYS, check_table,
+                                is_number, required, rethrow)
+from .experiment_dict import experiment_to_dict
 
 __all__ = ["SCHEMA", "ExperimentFile", "load_file", "load_experiment", "experiment_from_dict", "experiment_to_dict"]
-
-# ----------------------------------------------------------------------------------------------
-# schema: key -> kind ('num', 'int', 'str', 'bool', 'strlist', 'numlist', 'composition', 'table',
-# 'tables' (array of tables), 'any')
-# ----------------------------------------------------------------------------------------------
-
-TOP_KEYS = {"name": "str", "description": "str", "reference": "bool", "base": "table", "beam": "table",
-            "geometry": "table", "detector": "table", "sample": "table", "recoils": "strlist",
-            "options": "table", "spectra": "any", "fit": "any"}
-BASE_KEYS = {"reference": "bool"}
-BEAM_KEYS = {"ion": "str", "energy_MeV": "num", "fluence": "num", "charge_uC": "num", "charge_state": "int"}
-GEOMETRY_KEYS = {"incidence_deg": "num", "exit_deg": "num", "recoil_deg": "num", "target_angle_deg": "num",
-                 "detector_angle_deg": "num", "beam_divergence_deg": "num", "detector_aperture_deg": "num"}
-DETECTOR_KEYS = {"flight_length_m": "num", "solid_angle_msr": "num", "calibration_a_ns": "num",
-                 "calibration_b_ns": "num", "n_channels": "int", "timing_resolution_ps": "num",
-                 "energy_resolution_keV": "num", "foils": "tables", "energy_foils": "tables",
-                 "efficiency": "table", "timing_tail_ns": "num", "timing_tail_fraction": "num"}
-FOIL_KEYS = {"name": "str", "composition": "composition", "areal_density_1e15": "num", "thickness_ug_cm2": "num"}
-EFFICIENCY_KEYS = {"energy_MeV": "numlist", "efficiency": "numlist"}
-SAMPLE_KEYS = {"layers": "tables", "replace": "bool"}
-LAYER_KEYS = {"name": "str", "composition": "composition", "thickness_nm": "num", "density_g_cm3": "num",
-              "areal_density_1e15": "num", "enrichment": "table", "stopping_factors": "table",
-              "profiles": "tables"}
-PROFILE_KEYS = {"element": "str", "depth": "numlist", "values": "numlist", "kind": "str", "depth_unit": "str"}
-
-
-def _option_kinds() -> dict[str, str]:
-    out = {}
-    for f in dataclasses.fields(Options):
-        d = f.default
-        out[f.name] = "bool" if isinstance(d, bool) else "str" if isinstance(d, str) else \
-            "int" if isinstance(d, int) else "num"
-    return out
-
-
-OPTION_KEYS = _option_kinds()
-
-#: every section of the file -> its keys and their kinds (docs/experiment-file.md is tested against it)
-SCHEMA = {"": TOP_KEYS, "base": BASE_KEYS, "beam": BEAM_KEYS, "geometry": GEOMETRY_KEYS, "detector": DETECTOR_KEYS,
-          "detector.foils[]": FOIL_KEYS, "detector.energy_foils[]": FOIL_KEYS,
-          "detector.efficiency.<element>": EFFICIENCY_KEYS, "sample": SAMPLE_KEYS, "sample.layers[]": LAYER_KEYS,
-          "sample.layers[].profiles[]": PROFILE_KEYS, "options": OPTION_KEYS}
-
-_KIND_TEXT = {"num": "a number", "int": "an integer", "str": "a string", "bool": "true or false",
-              "strlist": "a list of strings", "numlist": "a list of numbers",
-              "composition": "a formula string or a table element -> atomic fraction",
-              "table": "a table", "tables": "an array of tables ([[...]])", "any": "anything"}
-
-
-def _is_num(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
-def _type_ok(kind: str, v) -> bool:
-    if kind == "num":
-        return _is_num(v)
-    if kind == "int":
-        return isinstance(v, int) and not isinstance(v, bool)
-    if kind == "str":
-        return isinstance(v, str)
-    if kind == "bool":
-        return isinstance(v, bool)
-    if kind == "strlist":
-        return isinstance(v, list) and all(isinstance(x, str) for x in v)
-    if kind == "numlist":
-        return isinstance(v, list) and all(_is_num(x) for x in v)
-    if kind == "composition":
-        return isinstance(v, str) or (isinstance(v, dict) and all(_is_num(x) for x in v.values()))
-    if kind == "table":
-        return isinstance(v, dict)
-    if kind == "tables":
-        return isinstance(v, list) and all(isinstance(x, dict) for x in v)
-    return True
-
-
-def _join(path: str, key: str) -> str:
-    return f"{path}.{key}" if path else key
-
-
-def _check(d: Any, schema: Mapping[str, str], path: str, what: str = "a table") -> dict:
-    """Check a table against a schema: unknown keys and wrong types name the full key path."""
-    if not isinstance(d, dict):
-        raise RecoilsimError(path or "<file>", d, what)
-    for k, v in d.items():
-        kp = _join(path, k)
-        if k not in schema:
-            raise RecoilsimError(kp, v, f"a known key; allowed in {path or 'the top level'}: {', '.join(schema)}")
-        if not _type_ok(schema[k], v):
-            raise RecoilsimError(kp, v, _KIND_TEXT[schema[k]])
-    return d
-
-
-_MODEL_PREFIXES = (r"layer '[^']*'\.", r"layer\.", r"profile\[[^\]]*\]\.", r"(beam|geometry|detector|options)\.")
-
-
-def _rethrow(exc: RecoilsimError, path: str, strip: tuple[str, ...] = ()) -> RecoilsimError:
-    """The model's own error with the file's key path in front of its field."""
-    f = str(exc.field)
-    changed = True
-    while changed:
-        changed = False
-        for pre in _MODEL_PREFIXES + tuple(re.escape(s) + r"\." for s in strip if s):
-            m = re.match(pre, f)
-            if m and m.end() < len(f):
-                f = f[m.end():]
-                changed = True
-    if f in ("formula", "element", "composition", "isotope", "enrichment") or f.endswith(".composition"):
-        f = f.split(".")[-1]
-    f = {"formula": "composition"}.get(f, f)
-    if path == "beam" and f in ("element", "isotope"):
-        f = "ion"
-    full = path if not f or f == path.rsplit(".", 1)[-1] else _join(path, f)
-    err = RecoilsimError(full, exc.value, exc.allowed)
-    return err
-
-
-def _required(d: dict, key: str, path: str, allowed: str):
-    if key not in d:
-        raise RecoilsimError(_join(path, key), None, f"required: {allowed}")
-    return d[key]
-
 
 # ----------------------------------------------------------------------------------------------
 # dict -> models
 # ----------------------------------------------------------------------------------------------
 
 def _beam(d: dict) -> Beam:
-    _check(d, BEAM_KEYS, "beam")
-    ion = _required(d, "ion", "beam", "the beam isotope, e.g. '63Cu'")
-    e = _required(d, "energy_MeV", "beam", "the beam energy in MeV")
+    check_table(d, BEAM_KEYS, "beam")
+    ion = required(d, "ion", "beam", "the beam isotope, e.g. '63Cu'")
+    e = required(d, "energy_MeV", "beam", "the beam energy in MeV")
     try:
         if "charge_uC" in d:
             if "fluence" in d:
@@ -212,11 +96,11 @@ def _beam(d: dict) -> Beam:
         kw = {k: d[k] for k in ("fluence", "charge_state") if k in d}
         return Beam(ion, e, **kw)
     except RecoilsimError as exc:
-        raise _rethrow(exc, "beam") from None
+        raise rethrow(exc, "beam") from None
 
 
 def _geometry(d: dict) -> Geometry:
-    _check(d, GEOMETRY_KEYS, "geometry")
+    check_table(d, GEOMETRY_KEYS, "geometry")
     extra = {k: d[k] for k in ("beam_divergence_deg", "detector_aperture_deg") if k in d}
     potku = [k for k in ("target_angle_deg", "detector_angle_deg") if k in d]
     plain = [k for k in ("incidence_deg", "exit_deg", "recoil_deg") if k in d]
@@ -226,33 +110,33 @@ def _geometry(d: dict) -> Geometry:
                 raise RecoilsimError(f"geometry.{plain[0]}", d[plain[0]],
                                      "not together with target_angle_deg/detector_angle_deg (give one form)")
             for k in ("target_angle_deg", "detector_angle_deg"):
-                _required(d, k, "geometry", "target_angle_deg and detector_angle_deg together")
+                required(d, k, "geometry", "target_angle_deg and detector_angle_deg together")
             return Geometry.from_target_detector(d["target_angle_deg"], d["detector_angle_deg"], **extra)
         for k in ("incidence_deg", "exit_deg", "recoil_deg"):
-            _required(d, k, "geometry", "incidence_deg, exit_deg and recoil_deg, or target_angle_deg and "
+            required(d, k, "geometry", "incidence_deg, exit_deg and recoil_deg, or target_angle_deg and "
                                         "detector_angle_deg")
         return Geometry(d["incidence_deg"], d["exit_deg"], d["recoil_deg"], **extra)
     except RecoilsimError as exc:
         if exc.field.startswith("geometry."):
             raise
-        raise _rethrow(exc, "geometry") from None
+        raise rethrow(exc, "geometry") from None
 
 
 def _foil(d: dict, path: str) -> Foil:
-    _check(d, FOIL_KEYS, path)
-    comp = _required(d, "composition", path, "a formula such as 'C' or a table of atomic fractions")
+    check_table(d, FOIL_KEYS, path)
+    comp = required(d, "composition", path, "a formula such as 'C' or a table of atomic fractions")
     name = d.get("name", "foil")
     try:
         return Foil(comp, areal_density_1e15=d.get("areal_density_1e15"),
                     thickness_ug_cm2=d.get("thickness_ug_cm2"), name=name)
     except RecoilsimError as exc:
-        raise _rethrow(exc, path, (name,)) from None
+        raise rethrow(exc, path, (name,)) from None
 
 
 def _detector(d: dict) -> Detector:
-    _check(d, DETECTOR_KEYS, "detector")
+    check_table(d, DETECTOR_KEYS, "detector")
     for k in ("flight_length_m", "solid_angle_msr", "calibration_a_ns", "calibration_b_ns"):
-        _required(d, k, "detector", {"flight_length_m": "the flight length in m",
+        required(d, k, "detector", {"flight_length_m": "the flight length in m",
                                      "solid_angle_msr": "the solid angle in msr",
                                      "calibration_a_ns": "the TOF slope in ns/channel",
                                      "calibration_b_ns": "the TOF offset in ns"}[k])
@@ -261,9 +145,9 @@ def _detector(d: dict) -> Detector:
     eff = {}
     for el, curve in d.get("efficiency", {}).items():
         p = f"detector.efficiency.{el}"
-        _check(curve, EFFICIENCY_KEYS, p, "a table {energy_MeV = [...], efficiency = [...]}")
-        eff[el] = (_required(curve, "energy_MeV", p, "a list of energies (MeV)"),
-                   _required(curve, "efficiency", p, "a list of efficiencies in [0, 1]"))
+        check_table(curve, EFFICIENCY_KEYS, p, "a table {energy_MeV = [...], efficiency = [...]}")
+        eff[el] = (required(curve, "energy_MeV", p, "a list of energies (MeV)"),
+                   required(curve, "efficiency", p, "a list of efficiencies in [0, 1]"))
     kw = {k: d[k] for k in ("flight_length_m", "solid_angle_msr", "calibration_a_ns", "calibration_b_ns",
                             "n_channels", "timing_resolution_ps", "energy_resolution_keV",
                             "timing_tail_ns", "timing_tail_fraction") if k in d}
@@ -276,29 +160,29 @@ def _detector(d: dict) -> Detector:
             raise RecoilsimError(f"detector.efficiency.{m.group(1)}", exc.value, exc.allowed) from None
         if f.startswith("detector."):
             raise
-        raise _rethrow(exc, "detector") from None
+        raise rethrow(exc, "detector") from None
 
 
 def _profile(d: dict, path: str) -> Profile:
-    _check(d, PROFILE_KEYS, path)
-    el = _required(d, "element", path, "an element symbol, e.g. 'Li'")
-    dep = _required(d, "depth", path, "a list of depths from the layer top")
-    val = _required(d, "values", path, "a list of values, one per depth")
+    check_table(d, PROFILE_KEYS, path)
+    el = required(d, "element", path, "an element symbol, e.g. 'Li'")
+    dep = required(d, "depth", path, "a list of depths from the layer top")
+    val = required(d, "values", path, "a list of values, one per depth")
     kw = {k: d[k] for k in ("kind", "depth_unit") if k in d}
     try:
         return Profile(el, dep, val, **kw)
     except RecoilsimError as exc:
-        raise _rethrow(exc, path) from None
+        raise rethrow(exc, path) from None
 
 
 def _layer(d: dict, path: str) -> Layer:
-    _check(d, LAYER_KEYS, path)
-    comp = _required(d, "composition", path, "a formula such as 'Li2.0PO2.6N0.9' or a table of atomic fractions")
+    check_table(d, LAYER_KEYS, path)
+    comp = required(d, "composition", path, "a formula such as 'Li2.0PO2.6N0.9' or a table of atomic fractions")
     profiles = [_profile(p, f"{path}.profiles[{i}]") for i, p in enumerate(d.get("profiles", []))]
     enr = {}
     for el, t in d.get("enrichment", {}).items():
         p = f"{path}.enrichment.{el}"
-        if not isinstance(t, dict) or not all(_is_num(v) for v in t.values()):
+        if not isinstance(t, dict) or not all(is_number(v) for v in t.values()):
             raise RecoilsimError(p, t, "a table mass number -> fraction, e.g. {\"6\" = 0.95, \"7\" = 0.05}")
         try:
             enr[el] = {int(a): float(v) for a, v in t.items()}
@@ -306,7 +190,7 @@ def _layer(d: dict, path: str) -> Layer:
             raise RecoilsimError(p, t, "mass numbers (integers) as keys, e.g. {\"6\" = 0.95}") from None
     sf = d.get("stopping_factors", {})
     for el, v in sf.items():
-        if not _is_num(v):
+        if not is_number(v):
             raise RecoilsimError(f"{path}.stopping_factors.{el}", v, "a number > 0")
     for key, table in (("enrichment", enr), ("stopping_factors", sf)):
         for el in table:
@@ -330,25 +214,25 @@ def _layer(d: dict, path: str) -> Layer:
             raise RecoilsimError(f"{path}.composition", exc.value, exc.allowed) from None
         if f == "enrichment" or f.startswith("enrichment"):
             raise RecoilsimError(f"{path}.enrichment", exc.value, exc.allowed) from None
-        raise _rethrow(exc, path) from None
+        raise rethrow(exc, path) from None
 
 
 def _sample(d: dict) -> Sample:
-    _check(d, SAMPLE_KEYS, "sample")
-    layers = _required(d, "layers", "sample", "an array of [[sample.layers]] tables, surface first")
+    check_table(d, SAMPLE_KEYS, "sample")
+    layers = required(d, "layers", "sample", "an array of [[sample.layers]] tables, surface first")
     if not layers:
         raise RecoilsimError("sample.layers", layers, "at least one [[sample.layers]] table")
     return Sample([_layer(l, f"sample.layers[{i}]") for i, l in enumerate(layers)])
 
 
 def _options(d: dict) -> Options:
-    _check(d, OPTION_KEYS, "options")
+    check_table(d, OPTION_KEYS, "options")
     try:
         return Options(**d)
     except RecoilsimError as exc:
         if str(exc.field).startswith("options."):
             raise
-        raise _rethrow(exc, "options") from None
+        raise rethrow(exc, "options") from None
 
 
 def _is_reference(d: dict) -> bool:
@@ -378,15 +262,15 @@ def _apply_reference(d: dict) -> dict:
         if k in ("reference", "base"):
             continue
         if k == "beam":
-            out[k] = _merge_tables(base["beam"], _check(v, BEAM_KEYS, "beam"), _BEAM_GROUPS)
+            out[k] = _merge_tables(base["beam"], check_table(v, BEAM_KEYS, "beam"), _BEAM_GROUPS)
         elif k == "geometry":
-            out[k] = _merge_tables(base["geometry"], _check(v, GEOMETRY_KEYS, "geometry"), _GEOM_GROUPS)
+            out[k] = _merge_tables(base["geometry"], check_table(v, GEOMETRY_KEYS, "geometry"), _GEOM_GROUPS)
         elif k == "detector":
-            out[k] = _merge_tables(base["detector"], _check(v, DETECTOR_KEYS, "detector"))
+            out[k] = _merge_tables(base["detector"], check_table(v, DETECTOR_KEYS, "detector"))
         elif k == "options":
-            out[k] = _merge_tables(base.get("options", {}), _check(v, OPTION_KEYS, "options"))
+            out[k] = _merge_tables(base.get("options", {}), check_table(v, OPTION_KEYS, "options"))
         elif k == "sample":
-            _check(v, SAMPLE_KEYS, "sample")
+            check_table(v, SAMPLE_KEYS, "sample")
             if v.get("replace", False):
                 out[k] = {kk: vv for kk, vv in v.items() if kk != "replace"}
                 continue
@@ -394,7 +278,7 @@ def _apply_reference(d: dict) -> dict:
             names = [l["name"] for l in layers]
             for i, l in enumerate(v.get("layers", [])):
                 p = f"sample.layers[{i}]"
-                _check(l, LAYER_KEYS, p)
+                check_table(l, LAYER_KEYS, p)
                 nm = l.get("name")
                 if nm not in names:
                     raise RecoilsimError(f"{p}.name", nm, f"with reference = true, the name of a reference layer "
@@ -418,9 +302,9 @@ def experiment_from_dict(d: Mapping[str, Any], source: str = "<dict>") -> Experi
 
 def _ef_from_dict(d: Mapping[str, Any], source: str, path: Path | None = None) -> "ExperimentFile":
     try:
-        d = _check(copy.deepcopy(dict(d)) if isinstance(d, Mapping) else d, TOP_KEYS, "")
+        d = check_table(copy.deepcopy(dict(d)) if isinstance(d, Mapping) else d, TOP_KEYS, "")
         if "base" in d:
-            _check(d["base"], BASE_KEYS, "base")
+            check_table(d["base"], BASE_KEYS, "base")
         spectra = d.get("spectra", {})
         fit = d.get("fit", {})
         if _is_reference(d):
@@ -436,7 +320,7 @@ def _ef_from_dict(d: Mapping[str, Any], source: str, path: Path | None = None) -
         options = _options(d.get("options", {}))
         if path is not None and options.stopping not in ("srim2013", "catima") \
                 and not Path(options.stopping).expanduser().is_absolute():
-            options.stopping = str(path.parent / options.stopping)  # table paths relative to the file
+            options = dataclasses.replace(options, stopping=str(path.parent / options.stopping))  # relative to the file
         recoils = d.get("recoils")
         if recoils is None:
             recoils = sample.elements()
@@ -517,57 +401,3 @@ def load_file(path: os.PathLike | str) -> ExperimentFile:
 def load_experiment(path: os.PathLike | str) -> Experiment:
     """Read and validate an experiment file (TOML); returns the :class:`Experiment`."""
     return load_file(path).experiment
-
-
-# ----------------------------------------------------------------------------------------------
-# models -> dict (the file's shape; recoilsim.io.experiment_dump writes it as TOML)
-# ----------------------------------------------------------------------------------------------
-
-def _comp(obj) -> Any:
-    c = getattr(obj, "composition", None)
-    if isinstance(c, str):
-        return c
-    return {k: float(v) for k, v in obj.fractions.items()}
-
-
-def experiment_to_dict(exp: Experiment) -> dict:
-    """The experiment in the file's shape (what :func:`experiment_from_dict` reads back)."""
-    b = exp.beam
-    beam = {"ion": b.ion, "energy_MeV": float(b.energy_MeV), "fluence": float(b.fluence)}
-    if b.charge_state is not None:
-        beam["charge_state"] = int(b.charge_state)
-    g = exp.geometry
-    geometry = {k: float(getattr(g, k)) for k in ("incidence_deg", "exit_deg", "recoil_deg",
-                                                  "beam_divergence_deg", "detector_aperture_deg")}
-    det = exp.detector
-    detector = {"flight_length_m": float(det.flight_length_m), "solid_angle_msr": float(det.solid_angle_msr),
-                "calibration_a_ns": float(det.calibration_a_ns), "calibration_b_ns": float(det.calibration_b_ns),
-                "n_channels": int(det.n_channels), "timing_resolution_ps": float(det.timing_resolution_ps),
-                "energy_resolution_keV": float(det.energy_resolution_keV),
-                "timing_tail_ns": float(det.timing_tail_ns), "timing_tail_fraction": float(det.timing_tail_fraction)}
-    for key, foils in (("foils", det.foils), ("energy_foils", det.energy_foils)):
-        if foils:
-            detector[key] = [{"name": f.name, "composition": _comp(f),
-                              "areal_density_1e15": float(f.areal_density_1e15)} for f in foils]
-    if det.efficiency:
-        detector["efficiency"] = {k: {"energy_MeV": [float(x) for x in v[0]], "efficiency": [float(x) for x in v[1]]}
-                                  for k, v in det.efficiency.items()}
-    layers = []
-    for l in exp.sample.layers:
-        ld: dict[str, Any] = {"name": l.name, "composition": _comp(l)}
-        if l.density_g_cm3 is not None and l.thickness_nm is not None:
-            ld["thickness_nm"] = float(l.thickness_nm)
-            ld["density_g_cm3"] = float(l.density_g_cm3)
-        else:
-            ld["areal_density_1e15"] = float(l.areal_density_1e15)
-        if l.enrichment:
-            ld["enrichment"] = {k: {str(a): float(f) for a, f in v.items()} for k, v in l.enrichment.items()}
-        if l.stopping_factors:
-            ld["stopping_factors"] = {k: float(v) for k, v in l.stopping_factors.items()}
-        if l.profiles:
-            ld["profiles"] = [{"element": p.element, "depth": [float(x) for x in p.depth],
-                               "values": [float(x) for x in p.values], "kind": p.kind, "depth_unit": p.depth_unit}
-                              for p in l.profiles]
-        layers.append(ld)
-    return {"name": exp.name, "recoils": [str(r) for r in exp.recoils], "beam": beam, "geometry": geometry,
-            "detector": detector, "sample": {"layers": layers}, "options": dataclasses.asdict(exp.options)}

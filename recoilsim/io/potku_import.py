@@ -20,7 +20,8 @@ from ..errors import RecoilsimError
 from ..model.experiment import Options
 from ..model.sample import Layer, Sample
 from .experiment_dump import dumps_toml
-from .experiment_file import experiment_from_dict, experiment_to_dict
+from .experiment_dict import experiment_to_dict
+from .experiment_file import experiment_from_dict
 from .potku_selections import read_sel
 from .potku_settings import potku_experiment, read_potku_settings
 
