@@ -53,7 +53,8 @@ def simulate(exp: Experiment, *, tofe: bool = False, n_energy_bins: int = 256,
     bricks = run(inputs)
     det = exp.detector
     spec = spread(bricks, det.calibration_a_ns, det.calibration_b_ns, det.n_channels, exp.options.resolution)
-    if exp.options.resolution:  # the timing response's exponential tail (default none)
+    if exp.options.resolution and det.timing_tail_fraction > 0.0 and det.timing_tail_ns != 0.0:
+        # the timing response's exponential tail (default none: not compiled then)
         apply_exponential_tail(spec, det.timing_tail_ns / det.calibration_a_ns, det.timing_tail_fraction)
     ds = to_dataset(exp, inputs, spec, bricks)
     ds.attrs["stopping"] = source_label(source if source is not None else stopping_source(exp.options.stopping))
