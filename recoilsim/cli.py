@@ -408,12 +408,17 @@ def fit_cmd(experiment: Path = typer.Argument(..., help="experiment file (TOML)"
             out: Path = typer.Option(Path("fit-out"), "--out", "-o", help="output folder"),
             element: str = typer.Option("Li", "--element", help="element whose depth profile is fitted"),
             n_bootstrap: int = typer.Option(0, "--bootstrap", min=0, help="parametric bootstrap resamples (>= 0)"),
+            background: str = typer.Option("constant", "--background",
+                                           help="background per element window fitted with the profile: "
+                                                "constant, linear or none (spectra files; a Potku file's "
+                                                "[fit] background says it there)"),
             overwrite: bool = OVERWRITE):
     """Fit measured spectra (Poisson likelihood); writes fit.nc, fit.png, summary.txt to --out.
 
     Without spectra files: the experiment file's spectra section (format "potku") and fit section
-    (method "film") drive recoilsim.workflows.potku.run: film composition, thickness, Q*Omega
-    (docs/worked_example_potku.md).
+    drive recoilsim.workflows.potku.run: method "film" fits the film composition, thickness and
+    Q*Omega (docs/worked_example_potku.md); method "profiles" every element's depth profile, as
+    the profiles command does (docs/depth_profiles.md).
     """
     if not spectra:
         from .io.experiment_file import load_file
@@ -432,7 +437,10 @@ def fit_cmd(experiment: Path = typer.Argument(..., help="experiment file (TOML)"
         return
     from .workflows.fit_spectra import run as run_fit
 
-    res = run_fit(experiment, spectra, out, element=element, n_bootstrap=n_bootstrap, overwrite=overwrite)
+    if background not in ("constant", "linear", "none"):
+        raise RecoilsimError("--background", background, "constant, linear or none")
+    res = run_fit(experiment, spectra, out, element=element, n_bootstrap=n_bootstrap, overwrite=overwrite,
+                  background=None if background == "none" else background)
     if not res.converged:  # poor_fit: converged, the verdict is in the summary and the message
         _fail(f"fit {res.status}: {res.message}", code=1)
 
@@ -526,10 +534,14 @@ def import_potku_cmd(path: Path = typer.Argument(..., help="Potku measurement fo
 @handle_errors
 def profiles_cmd(experiment: Path = typer.Argument(..., help="experiment file (TOML) with a potku [spectra] section"),
                  out: Path = typer.Option(Path("profiles-out"), "--out", "-o", help="output folder"),
-                 nodes: int = typer.Option(30, "--nodes", help="depth nodes"),
+                 nodes: Optional[int] = typer.Option(None, "--nodes",
+                                                     help="depth nodes (default: [fit] nodes of the file, else 30)"),
                  depth_max: Optional[float] = typer.Option(None, "--depth-max",
-                                                           help="deepest node (1e15 atoms/cm2); default: what the windows see"),
-                 breaks: bool = typer.Option(False, "--breaks", help="let the profiles jump at the file's layer boundaries"),
+                                                           help="deepest node (1e15 atoms/cm2); default: [fit] depth_max "
+                                                                "of the file, else what the windows see"),
+                 breaks: Optional[bool] = typer.Option(None, "--breaks/--no-breaks",
+                                                       help="let the profiles jump at the file's layer boundaries "
+                                                            "(default: [fit] breaks of the file, else no)"),
                  overwrite: bool = typer.Option(False, "--overwrite", help="replace an earlier run's outputs")):
     """Depth profiles of every element (at.% against depth with posterior bands) of a Potku measurement;
     writes profiles.csv/.nc/.png, profiles_log.png, profiles_fit.png, profiles_summary.txt to --out."""
@@ -540,7 +552,7 @@ def profiles_cmd(experiment: Path = typer.Argument(..., help="experiment file (T
     con.print(summary["text"], markup=False)
     for f in summary["files"]:
         con.print(f"wrote {f}", markup=False)
-    if summary["status"] != "success":
+    if summary["status"] not in ("success", "poor_fit"):  # poor_fit: the verdict is in the summary
         _fail(f"profiles {summary['status']}: {summary['message']}", code=1)
 
 

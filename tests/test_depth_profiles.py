@@ -146,7 +146,10 @@ def test_potku_profiles_command(tmp_path):
     toml = tmp_path / "case.toml"
     toml.write_text((ROOT / "examples" / "potku_ecaart.toml").read_text() + "\n[options]\nmultiple_scattering = false\n")
     s = run_profiles(toml, tmp_path / "out", data_dir=DATA, depth_max_1e15=1200)
-    assert s["status"] == "success", s["message"]
+    # settled; the deviance lies near the poor_fit limit (434 for a limit of 432: the timing tails
+    # ahead of the edges), so either verdict is honest here, and a poor one names its windows
+    assert s["status"] in ("success", "poor_fit"), s["message"]
+    assert s["status"] == "success" or "worst windows: " in s["message"]
     for name in ("profiles.csv", "profiles.nc", "profiles.png", "profiles_log.png", "profiles_fit.png"):
         assert (tmp_path / "out" / name).is_file()
     rows = np.loadtxt(tmp_path / "out" / "profiles.csv", delimiter=",", comments="#", skiprows=2)
@@ -182,3 +185,43 @@ def test_declared_layers_with_breaks(exp):
     assert si[k[0]] < 0.05 and si[k[1]] > 0.95
     assert ds["hi2"].sel(element="Si").values[k[0]] < 0.1 and ds["hi2"].sel(element="Si").values[k[1]] > 0.99
     assert np.max(np.abs(ds["fraction"].sum("element").values - 1.0)) < 1e-9
+
+
+def test_poor_fit_verdict_in_status(exp, graded_fit):
+    """A settled fit whose deviance lies far above Poisson noise is 'poor_fit', not 'success', and the
+    message names the window that holds the misfit (one channel of O raised by 600 counts)."""
+    assert graded_fit.status == "success" and graded_fit.converged
+    data = _noisy(exp, "graded", 3)
+    lo, hi = WINDOWS["O"]
+    data["O"][(lo + hi) // 2] += 600.0
+    res = fit_profiles(exp, data, windows=WINDOWS, nodes_1e15=np.linspace(0, 1000, 16), fit_b=True, seed=1)
+    assert res.status == "poor_fit", res.message
+    assert res.converged and not res.success
+    assert res.dataset.attrs["poor_fit"] == 1
+    assert res.message.split("worst windows: ")[1].startswith(f"O channels {lo}-{hi}")
+
+
+def test_mcmc_cross_check_of_the_laplace_band(exp):
+    """Small case (6 nodes; O, Mn, Si profiled, Li held): the posterior sd of every fraction by emcee
+    at the evidence-chosen lambda agrees with the Laplace band's within 25 % where the fraction holds
+    5-95 % of what the held element leaves (near the limits the Laplace sd is wider: docs/depth_profiles.md)."""
+    from recoilsim.fitting.profile_mcmc import sample_profile_posterior
+    e, _, _ = truth_experiment(exp, "graded")
+    sim = simulate(e)
+    rng = np.random.default_rng(0)
+    els = ["O", "Mn", "Si"]
+    meas = {el: rng.poisson(sim["counts"].sel(element=el).values + 0.02).astype(float) for el in els}
+    res = fit_profiles(exp, meas, elements=els, windows={k: WINDOWS[k] for k in els},
+                       nodes_1e15=np.linspace(0, 1000, 6), fit_b=False, integrate=False, seed=1)
+    assert res.converged, res.message
+    mc = sample_profile_posterior(res, n_steps=2500, n_burn=500, seed=2)
+    assert mc.attrs["lambda"] == res.dataset.attrs["lambda_best"]
+    # share of what the held element (Li) leaves at each node
+    share = mc.mean_laplace.values / mc.mean_laplace.values.sum(axis=0, keepdims=True)
+    inner = (share > 0.05) & (share < 0.95)
+    assert inner.sum() >= 9
+    ratio = mc.sigma_mcmc.values[inner] / mc.sigma_laplace.values[inner]
+    print("sd ratio MCMC / Laplace", np.round(ratio, 3))
+    assert np.all(np.abs(ratio - 1.0) < 0.25)
+    dz = np.abs(mc.mean_mcmc.values - mc.mean_laplace.values)[inner] / mc.sigma_laplace.values[inner]
+    assert np.all(dz < 0.5)

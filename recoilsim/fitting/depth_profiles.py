@@ -39,7 +39,7 @@ from ..forward.node_response import NodeResponse
 from ..model.depth_grid import DepthGrid
 from ..model.experiment import Experiment
 from .laplace import evidence_weights, map_estimate, mixture_samples
-from .likelihood import goodness_verdict
+from .likelihood import deviance, goodness_verdict
 from .profile_model import ProfileModel
 
 __all__ = ["ProfileResult", "fit_profiles"]
@@ -52,11 +52,17 @@ KEEP = 1e-4  # after the first linearisation only lambdas of at least this evide
 class ProfileResult:
     """Outcome of :func:`fit_profiles`.
 
-    status : 'success' or 'not_converged' (re-linearisation or a posterior maximum did not settle).
+    status : 'success', 'poor_fit' (settled, but the deviance lies far above what Poisson noise
+        allows, :func:`recoilsim.fitting.likelihood.goodness_verdict`: the message names the
+        windows with the largest deviance per bin) or 'not_converged' (re-linearisation or a
+        posterior maximum did not settle).
     dataset : ``fraction(element, depth)`` with ``sigma``, ``lo1``/``hi1``, ``lo2``/``hi2``;
         ``areal_density_1e15(element)`` (down to the last node) with sigma; ``measured`` and
         ``fitted(element, channel)`` (NaN outside the windows); ``log_evidence(lam)`` and
         ``weight(lam)``; scalars (Q*Omega scale, offset, deviance) in attrs.
+    model, posteriors : the :class:`~recoilsim.fitting.profile_model.ProfileModel` of the last
+        linearisation and the Laplace posterior of each lambda there (for
+        :func:`recoilsim.fitting.profile_mcmc.sample_profile_posterior`).
     """
 
     status: str
@@ -64,10 +70,17 @@ class ProfileResult:
     dataset: xr.Dataset
     experiment: Experiment
     summary: dict = field(default_factory=dict)
+    model: object = None
+    posteriors: list = field(default_factory=list)
 
     @property
     def success(self) -> bool:
         return self.status == "success"
+
+    @property
+    def converged(self) -> bool:
+        """'success' or 'poor_fit': the posterior settled (whether or not the model fits)."""
+        return self.status in ("success", "poor_fit")
 
     def to_csv(self, path) -> None:
         """Write the profiles as CSV (one row per node; see :func:`recoilsim.io.profiles_csv.write_profiles_csv`)."""
@@ -271,8 +284,14 @@ def _fit_profiles(experiment, measured, elements, nodes_1e15, n_nodes, depth_max
             f = full["counts"].sel(element=e).values[lo:hi + 1]
             worst = max(worst, float(np.max(np.abs(f - mod[e][lo:hi + 1])) / max(np.max(f), 1.0)))
         ds.attrs["full_model_max_rel_diff"] = worst
+    if status == "success" and ds.attrs["poor_fit"]:
+        a = ds.attrs
+        status = "poor_fit"
+        message += (f"; but the model does not describe the data within counting statistics: deviance "
+                    f"{a['deviance']:.4g} / dof {a['dof']:.1f} = {a['deviance'] / a['dof']:.3g}, above the "
+                    f"{a['deviance_limit']:.4g} Poisson noise allows (5 sigma); worst windows: {a['worst_windows']}")
     ds.attrs.update(status=status, relinearisations=it, runtime_s=time.perf_counter() - t0, moves_sd=moves)
-    return ProfileResult(status, message, ds, fitted_exp)
+    return ProfileResult(status, message, ds, fitted_exp, model=model, posteriors=list(posts))
 
 
 def _dataset(grid, model, posts, w, lams, xs, Fs, data, wins) -> xr.Dataset:
@@ -297,6 +316,13 @@ def _dataset(grid, model, posts, w, lams, xs, Fs, data, wins) -> xr.Dataset:
     Fi = (J.T * (1.0 / np.maximum(m, 1e-9))) @ J
     p_eff = float(np.trace(np.linalg.solve(best.H, Fi)))
     poor, dev, limit = goodness_verdict(model.d, m, p_eff)
+    worst, row = [], 0
+    for e in spec_els:
+        n = model.win[e].size
+        dev_e = deviance(model.d[row:row + n], m[row:row + n])
+        worst.append((dev_e / n, f"{e} channels {model.win[e][0]}-{model.win[e][-1]}: deviance/bins = "
+                                 f"{dev_e:.4g}/{n} = {dev_e / n:.3g}"))
+        row += n
     s = np.exp(xs[:, model.i_s])
     ds = xr.Dataset(
         {
@@ -321,6 +347,7 @@ def _dataset(grid, model, posts, w, lams, xs, Fs, data, wins) -> xr.Dataset:
                "lambda_best": float(lams[int(np.argmax(w))]), "deviance": dev, "p_eff": p_eff,
                "dof": float(max(model.d.size - p_eff, 1.0)), "n_bins": int(model.d.size),
                "poor_fit": int(poor), "deviance_limit": float(limit),
+               "worst_windows": "; ".join(t for _, t in sorted(worst, key=lambda r: -r[0])[:3]),
                "depth_max_1e15": float(z[-1]), "n_samples": int(xs.shape[0]),
                "band": "posterior under the second-difference prior on log-ratio profiles, "
                        "evidence-weighted over lambda (Laplace approximation)"},

@@ -147,6 +147,11 @@ class FilmResult:
         b_note = f" (fitted, +-{s['calibration_b_ns_sigma']:.2g})" if s["calibration_b_ns_sigma"] else " (fixed)"
         lines.append(f"Q*Omega = {_pm(q['ions_sr'], q['ions_sr_sigma'])} ions*sr; "
                      f"TOF offset b = {s['calibration_b_ns']:.4f} ns{b_note}")
+        if s.get("background"):
+            lines.append("background, counts per bin (linear: first -> last bin of the window): " + ", ".join(
+                f"{e} {_pm(v['counts_per_channel'], v['sigma'])}"
+                + (f" -> {_pm(v['end_counts_per_channel'], v['end_sigma'])}" if "end_sigma" in v else "")
+                for e, v in s["background"].items()))
         g = s["goodness"]
         lines.append(f"Poisson deviance {g['deviance']:.1f} / dof {g['dof']:.1f} = {g['reduced_deviance']:.2f} "
                      f"(p = {g['p_deviance']:.2g}); per spectrum deviance / bins: "
@@ -167,7 +172,7 @@ def _pm(v, s) -> str:
     return f"{v:.{d}f} +- {s:.{d}f}"
 
 
-def _parameters(exp, fi, fast, ratios, iis, mix_element, windows, fit_b, b_bounds, bounds):
+def _parameters(exp, fi, fast, ratios, iis, mix_element, windows, fit_b, b_bounds, bounds, background):
     slow = [SlowParameter("thickness", fi, bounds=bounds.get("thickness", (1.0, 5000.0)))]
     for el in ratios:
         f0 = exp.sample.layers[fi].fractions[el]
@@ -177,13 +182,16 @@ def _parameters(exp, fi, fast, ratios, iis, mix_element, windows, fit_b, b_bound
         # FD step at least 0.01: 2 % of a small fraction (0.0027 at 0.13) is 0.4 sigma, whose
         # deviance change drowns in the full model's +-0.5 noise, and the fraction crawled
         x0 = exp.sample.layers[ii].fractions.get(mix_element, 0.0)
-        slow.append(SlowParameter("fraction", ii, mix_element, bounds=bounds.get("mix_fraction", (0.01, 0.99)),
-                                  step=max(0.02 * x0, 0.01)))
+        # the model is built at value +- h: keep value + h a fraction (h <= 0.02, so the bound 0.979
+        # leaves room; a start above it, from an earlier fit, gets a step within 1 - value)
+        h = min(max(0.02 * x0, 0.01), 0.5 * (1.0 - x0)) if x0 < 1.0 else 0.01
+        lo, hi = bounds.get("mix_fraction", (0.01, 0.99))
+        slow.append(SlowParameter("fraction", ii, mix_element, bounds=(lo, min(hi, 0.979)), step=h))
     f0 = exp.sample.layers[fi].fractions[fast]
     return FitParameters(element=fast, layer=fi, depth_nm=[0.0], profile_value=1.0,
                          profile_bounds=bounds.get(fast, (0.0, 0.999 / f0)), regularization=0.0,
                          a=Parameter(fixed=True), b=Parameter(bounds=b_bounds, fixed=not fit_b), scale=Parameter(1.0, (0.0, np.inf)),
-                         slow=slow, windows=dict(windows), relinearize=True)
+                         slow=slow, windows=dict(windows), relinearize=True, background=background)
 
 
 def _film_layer(nominal: Layer, values: Mapping[str, float], fast: str, ratios: Sequence[str], t_nm: float) -> Layer:
@@ -205,7 +213,7 @@ def fit_film(experiment: Experiment, measured, *, layer=0, fast: str = "Li", rat
              interface=(), mix_element: str = "Si", windows: Mapping | None = None, fit_b: bool = False,
              b_range_ns: float = 2.0,
              bounds: Mapping | None = None, ratio_to: str | None = None, max_iter: int = 20, tol: float = 0.1,
-             max_model_diff: float = 0.01, progress=None) -> FilmResult:
+             max_model_diff: float = 0.01, background: str | None = "constant", progress=None) -> FilmResult:
     """Fit a film's composition, thickness and Q*Omega to several element spectra at once.
 
     Parameters
@@ -227,6 +235,9 @@ def fit_film(experiment: Experiment, measured, *, layer=0, fast: str = "Li", rat
     max_iter, tol, max_model_diff : re-nominalisation stops when every free parameter moved by
         less than ``tol`` standard errors and the fitted model equals the full simulation to
         ``max_model_diff`` (relative to each spectrum's maximum).
+    background : the background under each element window, fitted with the film
+        (``FitParameters.background``): 'constant' (default: measured spectra hold random
+        coincidences), 'linear', or None.
     progress : optional callable(str) for one line per iteration.
 
     Returns
@@ -262,7 +273,7 @@ def fit_film(experiment: Experiment, measured, *, layer=0, fast: str = "Li", rat
     res = None
     status, message = "not_converged", f"no fixed point within {max_iter} fits"
     for it in range(max_iter):
-        par = _parameters(exp, fi, fast, ratios, iis, mix_element, windows or {}, fit_b, b_bounds, bounds)
+        par = _parameters(exp, fi, fast, ratios, iis, mix_element, windows or {}, fit_b, b_bounds, bounds, background)
         start = {fast: 1.0, "thickness": exp.sample.layers[fi].thickness_nm, "scale": 1.0,
                  "b": exp.detector.calibration_b_ns, **{el: 1.0 for el in ratios}}
         for ii in iis:
@@ -372,6 +383,12 @@ def _report(res: FitResult, par, nominal: Experiment, fitted: Experiment, fi, ii
         "fit_status": res.status, "fit_message": res.message,
         "parameters": {str(nm): {"value": float(val[nm]), "sigma": float(sig[nm])} for nm in names},
     }
+    vec = res.problem.vec
+    summary["background"] = {e: {"counts_per_channel": float(ds["value"].values[il]),
+                                 "sigma": float(ds["sigma"].values[il]),
+                                 **({} if il2 is None else {"end_counts_per_channel": float(ds["value"].values[il2]),
+                                                            "end_sigma": float(ds["sigma"].values[il2])})}
+                             for e, (il, il2) in (vec.i_bg[0].items() if vec.i_bg else ())}
     summary["interfaces"] = []
     for ii in iis:
         li = fitted.sample.layers[ii]

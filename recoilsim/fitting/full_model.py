@@ -3,7 +3,8 @@
 :func:`experiment_at` is the experiment of one measurement at a parameter vector (slow
 parameters, profile, calibration and Q*Omega set through :mod:`recoilsim.fitting.registry`, a new
 Experiment; the inputs are not changed); :func:`window_spectra` its counts in the fit windows
-(the full simulation, no xarray); :func:`full_objective` the deviance of the full simulation (the
+(the full simulation, no xarray; a fitted background is added by the callers);
+:func:`full_objective` the deviance of the full simulation (the
 trust region's judge) and :func:`max_model_difference` how far the fitted (linearised) model lies
 from it.
 """
@@ -47,9 +48,9 @@ def window_spectra(exp: Experiment, win) -> dict:
 
 
 def full_objective(prob, d, p) -> float:
-    """Deviance (+ smoothness penalty) of the full simulation at p."""
-    m = np.concatenate([window_spectra(experiment_at(prob, p, mi), prob.win[mi])[e]
-                        for mi in range(prob.M) for e in prob.win[mi]])
+    """Deviance (+ smoothness penalty) of the full simulation (plus the fitted background) at p."""
+    spectra = [window_spectra(experiment_at(prob, p, mi), prob.win[mi]) for mi in range(prob.M)]
+    m = np.concatenate([spectra[mi][e] + prob.lin.background(p, mi, e) for mi in range(prob.M) for e in prob.win[mi]])
     return deviance(d, m) + prob.penalty(p)
 
 
@@ -61,7 +62,7 @@ def max_model_difference(prob, p) -> float:
     for mi in range(prob.M):
         ds = simulate(experiment_at(prob, p, mi))
         for e, w in prob.win[mi].items():
-            full = ds["counts"].sel(element=e).values[w]
+            full = ds["counts"].sel(element=e).values[w] + prob.lin.background(p, mi, e)
             dm = np.abs(full - mod[mi][e]) / np.maximum(np.abs(mod[mi][e]).max(), 1.0)
             worst = max(worst, float(dm.max()) if dm.size else 0.0)
     return worst

@@ -8,6 +8,11 @@ Slow parameters (thickness, stopping factor, composition: :mod:`recoilsim.fittin
 change the stopping medium: the model is quadratic in each through full re-simulations at value
 +- step (central difference and curvature).
 
+A background (``FitParameters.background``) adds to each element window a constant level, or
+with 'linear' the straight line in time between a level at its first channel and one at its last,
+``c_first (1 - u) + c_last u`` (u from 0 to 1 across the window; both levels >= 0, so the
+background is nowhere negative): linear in its parameters, beside the scale.
+
 Measurements that share the experiment and the linearisation point (base profile) form a
 *model group* and share LinearModels. The profile columns may carry the stopping correction of
 :mod:`recoilsim.fitting.stopping_correction` (``corr``).
@@ -33,7 +38,8 @@ class LinearisedModel:
     base : per measurement, the profile its models are linearised at.
     corr : None or per measurement {element: stopping correction of the profile columns}.
     slow0 : the slow parameters' values at the linearisation point.
-    win : per measurement {element: channel indices} (set by the problem once chosen).
+    win : per measurement {element: channel indices} (:meth:`set_windows`, once chosen).
+    bg_u : per measurement {element: u, 0 at the window's first channel and 1 at its last}.
     """
 
     def __init__(self, exps, par, nodes: np.ndarray, vec: ParameterVector):
@@ -46,6 +52,19 @@ class LinearisedModel:
         self.win = None
         self.slow0 = []
         self.regroup()
+
+    def set_windows(self, win: list[dict]):
+        """Store the windows and the position u (0..1) of each channel across its window (the
+        linear background's regressor; time is linear in the channel)."""
+        self.win = win
+        self.bg_u = [{e: (w - w[0]) / max(w[-1] - w[0], 1) if w.size else w * 0.0 for e, w in ws.items()} for ws in win]
+
+    def background(self, p, mi: int, e: str):
+        """Background counts in measurement mi's window of element e at p (0.0 without a background)."""
+        if not self.vec.i_bg:
+            return 0.0
+        il, il2 = self.vec.i_bg[mi][e]
+        return p[il] if il2 is None else p[il] * (1.0 - self.bg_u[mi][e]) + p[il2] * self.bg_u[mi][e]
 
     def regroup(self):
         """Measurements with the same experiment and the same base profile share LinearModels."""
@@ -107,7 +126,7 @@ class LinearisedModel:
     def evaluate(self, p, slow=True):
         """Model in the windows: list per measurement of {element: (m, u, du_ds, Aeff)}.
 
-        m = s u (s: Q*Omega scale); u is quadratic in every slow parameter through the models at
+        m = s u + background (s: Q*Omega scale); u is quadratic in every slow parameter through the models at
         its value +- step: u = u0 + sum_k x_k d1_k + x_k^2 d2_k, x_k = (value - value0) / step;
         du_ds: du/d(value_k); Aeff: du/d(profile). ``slow=False``: the base models only (slow
         parameters at their linearisation point).
@@ -144,7 +163,7 @@ class LinearisedModel:
                     if Aeff is not None and not (Ap is None and Am is None and A0 is None):
                         ap, am, a0 = (0.0 if M_ is None else M_[w] for M_ in (Ap, Am, A0))
                         Aeff = Aeff + x * 0.5 * (ap - am) + x * x * (0.5 * (ap + am) - a0)
-                out[e] = (s * u, u, du, Aeff)
+                out[e] = (s * u + self.background(p, mi, e), u, du, Aeff)
             res.append(out)
         return res
 
@@ -189,6 +208,12 @@ class LinearisedModel:
                 J[sl, vec.i_prof[mi]] += s * Aeff
             for k, dk in enumerate(du):
                 J[sl, vec.i_slow[k]] += s * dk
+            if vec.i_bg:
+                il, il2 = vec.i_bg[mi][e]
+                u = self.bg_u[mi][e]
+                J[sl, il] += 1.0 if il2 is None else 1.0 - u
+                if il2 is not None:
+                    J[sl, il2] += u
         # calibration by forward differences (re-spread only), on the base models: the slow
         # parameters' terms vanish at their linearisation point, where the fit ends
         ev0 = self.evaluate(p, slow=False) if vec.i_slow else ev

@@ -4,7 +4,8 @@ emcee's affine-invariant ensemble sampler (Foreman-Mackey et al., PASP 125 (2013
 Log-posterior: the Poisson log-likelihood sum(d ln m - m) of the fitted model
 (:func:`recoilsim.fitting.likelihood.log_likelihood`), minus the smoothness penalty / 2, flat
 within the parameter bounds. The model is the fit's final one: linear in the profile values
-(exact for the LinearModel at the fitted composition), exact in Q*Omega (m = s u), first order in
+(exact for the LinearModel at the fitted composition), exact in Q*Omega and the background
+(m = s u + background), first order in
 the calibration and the slow parameters (their columns at the solution) -- so each step costs
 one matrix product and the sampler tests what the Jacobian band assumes (Gaussian likelihood, no
 bounds), not the non-linearity in a, b or thicknesses.
@@ -15,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
+from ..forward.reporting import reporter
 from .likelihood import log_likelihood
 
 __all__ = ["sample_posterior"]
@@ -47,7 +49,8 @@ def sample_posterior(result, n_steps: int = 3000, n_burn: int = 1000, n_walkers:
     ``sigma_mcmc`` per parameter; attrs ``mcmc_acceptance``, ``mcmc_autocorr_steps`` (the
     largest integrated autocorrelation time, emcee's estimate), ``mcmc_samples``.
     Cost grows as walkers x data x free parameters per step: seconds for tens of free
-    parameters; slow for 150.
+    parameters; slow for 150. ``progress``: True for a rich progress bar, or a callable
+    ``f(done, n_steps)`` called after every step.
     """
     import emcee
 
@@ -60,10 +63,12 @@ def sample_posterior(result, n_steps: int = 3000, n_burn: int = 1000, n_walkers:
     s_idx = np.concatenate([np.full(w.size, prob.i_s[mi]) for mi in range(prob.M) for w in prob.win[mi].values()])
     is_scale = np.zeros(p0.size, bool)
     is_scale[list(set(prob.i_s))] = True
+    is_bg = prob.vec.background_mask()
+    B = np.where(is_bg[None, :], J, 0.0)  # the background: m = s u + B p, linear in its parameters
     s0 = p0[s_idx]
-    u0 = m0 / s0
-    Ju = (J / s0[:, None])[:, fr & ~is_scale]  # du/dp for the non-scale free parameters
-    cols = np.nonzero(fr & ~is_scale)[0]
+    u0 = (m0 - B @ p0) / s0
+    Ju = (J / s0[:, None])[:, fr & ~is_scale & ~is_bg]  # du/dp for the other free parameters
+    cols = np.nonzero(fr & ~is_scale & ~is_bg)[0]
     P = prob.penalty_matrix()
     lo, hi = prob.vec.lo[fr], prob.vec.hi[fr]
     ndim = int(fr.sum())
@@ -74,7 +79,7 @@ def sample_posterior(result, n_steps: int = 3000, n_burn: int = 1000, n_walkers:
         X = np.atleast_2d(X)
         full = np.repeat(p0[None, :], X.shape[0], axis=0)
         full[:, fr] = X
-        m = full[:, s_idx] * (u0[None, :] + (full[:, cols] - p0[cols]) @ Ju.T)
+        m = full[:, s_idx] * (u0[None, :] + (full[:, cols] - p0[cols]) @ Ju.T) + full @ B.T
         inside = np.all((X >= lo) & (X <= hi), axis=1)
         pen = 0.5 * np.einsum("ij,jk,ik->i", full, P, full)
         return np.where(inside, log_likelihood(d, m) - pen, -np.inf)
@@ -82,7 +87,9 @@ def sample_posterior(result, n_steps: int = 3000, n_burn: int = 1000, n_walkers:
     start = _start(p0[fr], ds["covariance"].values[np.ix_(fr, fr)], lo, hi, nw, seed, log_prob)
     sampler = emcee.EnsembleSampler(nw, ndim, log_prob, vectorize=True)
     sampler.random_state = np.random.RandomState(seed).get_state()  # reproducible moves
-    sampler.run_mcmc(start, n_steps, progress=progress)
+    with reporter(progress, n_steps, "MCMC") as step:  # progress: bool or f(done, total)
+        for k, _ in enumerate(sampler.sample(start, iterations=n_steps)):  # as run_mcmc, step by step
+            step(k + 1)
     chain = sampler.get_chain(discard=n_burn, flat=True)
     full = np.repeat(p0[None, :], chain.shape[0], axis=0)
     full[:, fr] = chain

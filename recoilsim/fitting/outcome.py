@@ -24,6 +24,7 @@ import numpy as np
 import xarray as xr
 from scipy import stats
 
+from ..forward.reporting import reporter
 from .full_model import max_model_difference
 from .likelihood import deviance, deviance_residuals, goodness_verdict, pearson_chi2
 from .problem import Problem
@@ -152,16 +153,14 @@ def _bootstrap(prob, d, m, n_bootstrap, seed, progress):
     """Parametric bootstrap: Poisson resamples of the fitted model, each refitted from the solution."""
     rng = np.random.default_rng(seed)
     boot = np.zeros((n_bootstrap, prob.p.size))
-    it = range(n_bootstrap)
-    if progress:
-        from rich.progress import track
-        it = track(it, description="bootstrap")
     saved = prob.p.copy()
-    for k in it:
-        dk = rng.poisson(m).astype(float)
-        _, pk = solve(prob, dk, saved[prob.free].copy(), max_nfev=30)
-        boot[k] = pk
-        prob.p = saved
+    with reporter(progress, n_bootstrap, "bootstrap") as step:  # progress: bool or f(done, total)
+        for k in range(n_bootstrap):
+            dk = rng.poisson(m).astype(float)
+            _, pk = solve(prob, dk, saved[prob.free].copy(), max_nfev=30)
+            boot[k] = pk
+            prob.p = saved
+            step(k + 1)
     return boot
 
 

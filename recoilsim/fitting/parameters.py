@@ -18,7 +18,10 @@ import numpy as np
 from ..errors import RecoilsimError
 from .registry import display_name
 
-__all__ = ["FitParameters", "Parameter", "ProfileShape", "SlowParameter"]
+__all__ = ["BACKGROUNDS", "FitParameters", "Parameter", "ProfileShape", "SlowParameter"]
+
+#: the background models of a fit (None: no background)
+BACKGROUNDS = (None, "constant", "linear")
 
 
 @dataclass
@@ -153,6 +156,16 @@ class FitParameters:
         nominal model exceeds 1e-3 of its maximum.
     shape : a :class:`ProfileShape` fitted instead of free node values (the regularization is
         then unused: lambda = 0).
+    background : None (default: no background, right for simulated spectra), 'constant' (a level
+        in counts per channel per element window and measurement, fitted beside Q*Omega: the
+        counts are linear in it) or 'linear' (a straight line in time from a level at the window's
+        first channel to one at its last, both >= 0). Measured spectra hold
+        random coincidences under every window; the measured-data workflows (the Potku film
+        fit, the ``fit`` command) turn it on.
+    background_start : {element or (measurement, element): counts per channel} start levels
+        (e.g. from a random-coincidence estimate of an empty region of the TOF-E map); default:
+        the mean count in the window's channels ahead of the leading edge
+        (:func:`recoilsim.fitting.windows.background_start`).
     max_nfev : evaluations of one least-squares solve.
     relinearize : re-build every measurement's LinearModel at its fitted profile (the stopping
         of the fitted composition) and refit, until no profile value moves by more than
@@ -179,3 +192,12 @@ class FitParameters:
     stopping_jacobian: bool = True
     max_outer: int = 12
     shape: ProfileShape | None = None
+    background: str | None = None
+    background_start: Mapping = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.background not in BACKGROUNDS:
+            raise RecoilsimError("background", self.background, f"one of {BACKGROUNDS}")
+        for k, v in dict(self.background_start).items():
+            if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
+                raise RecoilsimError(f"background_start[{k}]", v, "counts per channel >= 0")

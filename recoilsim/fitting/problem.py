@@ -18,7 +18,7 @@ from .linearised import LinearisedModel
 from .parameters import FitParameters
 from .stopping_correction import stopping_columns
 from .vector import ParameterVector
-from .windows import choose_windows
+from .windows import background_start, choose_windows
 
 __all__ = ["Problem"]
 
@@ -45,7 +45,7 @@ class Problem:
         self.lam = float(lam)
         self.radius = 10.0  # trust radius of the slow parameters, in steps
         self.outer = {"iterations": 0, "converged": True}
-        self.vec = ParameterVector(exps[0], par, self.M, self.nodes)
+        self.vec = ParameterVector(exps[0], par, self.M, self.nodes, [list(dm) for dm in data])
         self.lin = LinearisedModel(exps, par, self.nodes, self.vec)
         self.lin.build(self.vec.p)
         self.fmax = 1.0 / self.lin.models[0][0].fraction  # a ratio above 1/f would need more than 100 % of it
@@ -53,7 +53,14 @@ class Problem:
             self.vec.hi[ip] = np.minimum(self.vec.hi[ip], self.fmax)
             self.vec.p[ip] = np.minimum(self.vec.p[ip], self.fmax)
         self.win = choose_windows(par, data, [self.lin.nominal(m) for m in range(self.M)], exps[0].detector.n_channels)
-        self.lin.win = self.win
+        self.lin.set_windows(self.win)
+        if par.background:
+            starts = background_start(par, data, [self.lin.nominal(m) for m in range(self.M)], self.win)
+            for mi, ws in enumerate(self.vec.i_bg):
+                for e, pair in ws.items():
+                    for i in pair:
+                        if i is not None:
+                            self.vec.p[i] = starts[mi][e]
         self.n_data = sum(len(w) for ws in self.win for w in ws.values())
         self.L = np.diff(np.eye(self.nn), 2, axis=0) if self.nn > 2 else np.zeros((0, self.nn))
 

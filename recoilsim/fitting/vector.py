@@ -4,7 +4,10 @@ Every entry has a key ``(quantity, measurement)``: ``quantity`` a key of
 :mod:`recoilsim.fitting.registry` (slow parameters, ``("calibration_a",)``, ``("calibration_b",)``)
 or one of the fit's own quantities, ``("profile", k)`` (the profiled element's ratio at depth
 node k), ``("scale",)`` (multiplier of Q*Omega, applied to the fluence) and
-``("shape", name)`` (a :class:`~recoilsim.fitting.parameters.ProfileShape` parameter);
+``("shape", name)`` (a :class:`~recoilsim.fitting.parameters.ProfileShape` parameter),
+``("background", element)`` (the background level of an element window, counts per channel; with
+a linear background its level at the window's first channel) and ``("background_end", element)``
+(a linear background's level at the window's last channel);
 ``measurement`` is the measurement index, or None for a value shared by all. The labels
 (``Li[0][5nm]``, ``thickness[0]``, ``a_ns`` ...) are for tables only; code finds an entry by its
 key (:meth:`ParameterVector.index`).
@@ -32,9 +35,11 @@ class ParameterVector:
     i_a, i_b, i_s : per measurement, the index of its calibration a, b and scale.
     i_slow : indices of the slow parameters (``par.slow`` order); slow_h their FD steps.
     i_shape : per measurement, index arrays of its shape parameters (empty without a shape).
+    i_bg : per measurement {element: (index of the level, index of the end level or None)} (empty
+        without a background).
     """
 
-    def __init__(self, exp0, par: FitParameters, n_meas: int, nodes: np.ndarray):
+    def __init__(self, exp0, par: FitParameters, n_meas: int, nodes: np.ndarray, elements=None):
         self.par = par
         self.nodes = nodes
         self.keys, self.names = [], []
@@ -73,6 +78,15 @@ class ParameterVector:
                                                   q.fixed)
                                               for nm, q in ((nm, getattr(par.shape, nm)) for nm in ProfileShape.NAMES)],
                                              dtype=int))
+        self.i_bg = []
+        for m in range(n_meas if par.background else 0):
+            ws = {}
+            for e in elements[m]:
+                il = add((("background", e), m), f"bg[{e}][{m}]", 0.0, (0.0, np.inf), False)
+                il2 = add((("background_end", e), m), f"bg_end[{e}][{m}]", 0.0, (0.0, np.inf), False) \
+                    if par.background == "linear" else None
+                ws[e] = (il, il2)
+            self.i_bg.append(ws)
         self.p = np.array(vals)
         self.lo = np.array(lo)
         self.hi = np.array(hi)
@@ -112,6 +126,14 @@ class ParameterVector:
             T[np.ix_(ip, ip)] = 0.0
             T[np.ix_(ip, ish)] = self.shape_grad(p, m)
         return T
+
+    def background_mask(self) -> np.ndarray:
+        """True at every background level."""
+        mask = np.zeros(self.p.size, bool)
+        for ws in self.i_bg:
+            for il, isl in ws.values():
+                mask[[i for i in (il, isl) if i is not None]] = True
+        return mask
 
     def profile_mask(self) -> np.ndarray:
         """True at every profile value."""

@@ -6,7 +6,8 @@ or channel with an element name) or a Dataset with ``counts`` (as
 returns the channels each element is fitted in: the user's windows
 (``FitParameters.windows``, inclusive), or by default the profiled element's channels that see
 the depth nodes (plus 5 channels each side) and, for the other elements, the channels where the
-nominal model exceeds 1e-3 of its maximum.
+nominal model exceeds 1e-3 of its maximum. :func:`background_start` gives the start level of a
+fitted background.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import xarray as xr
 from ..errors import RecoilsimError
 from .parameters import FitParameters
 
-__all__ = ["as_spectra", "choose_windows", "describe_windows"]
+__all__ = ["as_spectra", "background_start", "choose_windows", "describe_windows"]
 
 #: a model channel counts as "seen" above this fraction of the spectrum's maximum
 SEEN = 1e-3
@@ -94,3 +95,36 @@ def describe_windows(win: list[dict]) -> str:
     """``m:element[first..last]`` for every window (for messages)."""
     return ", ".join(f"{m}:{e}[{w[0]}..{w[-1]}]" if w.size else f"{m}:{e}[empty]"
                      for m, ws in enumerate(win) for e, w in ws.items())
+
+
+#: channels kept clear of the leading edge when the background start is estimated ahead of it
+EDGE_GAP = 3
+
+
+def background_start(par: FitParameters, data: list[dict], nominal: list, win: list[dict]) -> list[dict]:
+    """Per measurement {element: start level of the background, counts per channel}.
+
+    The user's ``par.background_start`` (``{element}`` or ``{(measurement, element)}``, e.g. a
+    random-coincidence estimate), else the mean measured count in the window's channels ahead
+    of the leading edge (the first channel where the nominal model exceeds 1e-3 of its
+    maximum, less :data:`EDGE_GAP` channels: the fastest recoils, from the surface, arrive
+    first); where fewer than 3 such channels lie in the window, 1e-3 of the window's mean count.
+    """
+    out = []
+    for m, dm in enumerate(data):
+        lm = nominal[m]
+        A, _c = lm.columns()
+        oth = lm.other()
+        starts = {}
+        for e, w in win[m].items():
+            given = par.background_start.get((m, e), par.background_start.get(e))
+            counts = dm[e][w]
+            if given is not None:
+                starts[e] = float(given)
+                continue
+            model = A.sum(1) if e == par.element else oth.get(e, np.zeros(dm[e].size))
+            lo, _hi = _seen(model, 0)
+            ahead = counts[: max(lo - EDGE_GAP - (w[0] if w.size else 0), 0)]
+            starts[e] = float(ahead.mean()) if ahead.size >= 3 else 1e-3 * float(counts.mean() if counts.size else 0.0)
+        out.append(starts)
+    return out

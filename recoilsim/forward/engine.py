@@ -16,6 +16,7 @@ fit's full-model check, and the dask sweep (which calls ``simulate``).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import warnings
 from dataclasses import dataclass
@@ -30,10 +31,11 @@ from ..kernels.spreading import spread_bricks
 from ..model.elements import element, natural_isotopes
 from ..model.experiment import SCREENING, Experiment
 from ..model.instrument import fwhm_to_sigma
-from ..io.stopping_choice import stopping_source
+from ..io.stopping_choice import stopping_source, straggling_tables
+from ..stopping.sources import source_label
 from ..stopping.tables import ParticleTables, StoppingSource, particle_tables
 from .species import Species, build_species
-from .stack import beam_depth_bound, cut_blocks, merge_foils, sample_blocks
+from .stack import beam_depth_bound, cut_blocks, merge_foils, sample_blocks, to_columns
 
 MB_CM2 = 1e-27
 MAX_BRICKS = 20000
@@ -52,6 +54,9 @@ class EngineInputs:
     ``species``, ``elements`` and ``tables`` describe the problem on the Python side (labels,
     masses, the element order of the composition arrays, the stopping tables); the other
     fields are the kernel's typed arguments, in the order :func:`run` passes them.
+    ``columns`` names the composition columns of the stack and the tables: (element, stopping
+    source) pairs, element by element; one per element when every layer takes the experiment's
+    source.
     """
 
     name: str
@@ -65,21 +70,79 @@ class EngineInputs:
     geometry: kt.Geometry
     detector: kt.Detector
     options: kt.Options
+    columns: tuple = ()
+
+    def element_fractions(self, symbol: str) -> np.ndarray:
+        """Atomic fraction of ``symbol`` in each block (summed over its stopping-source columns)."""
+        cols = [k for k, (e, _) in enumerate(self.columns) if e == symbol]
+        return self.stack.fracW[:, cols].sum(axis=1)
 
 
 _TABLE_CACHE: dict = {}
 
 
-def _cached_tables(parts, zs, straggling, source):
+def _cached_tables(parts, zs, straggling, source, stg=""):
     """particle_tables with a small in-process cache (tables depend only on these inputs)."""
-    key = (parts, zs, straggling, id(source) if source is not None else None)
+    stg_rows = straggling_tables(stg)  # read once per path and modification time
+    stg_key = tuple((t.z1, t.z2, t.energy_MeV_u.tobytes(), t.bohr_ratio.tobytes()) for t in stg_rows)
+    key = (parts, zs, straggling, id(source) if source is not None else None, stg_key)
     tab = _TABLE_CACHE.get(key)
     if tab is None:
         if len(_TABLE_CACHE) > 32:
             _TABLE_CACHE.clear()
-        tab = particle_tables(list(parts), list(zs), straggling=straggling, source=source)
+        tab = particle_tables(list(parts), list(zs), straggling=straggling, source=source, straggling_tables=stg_rows)
         _TABLE_CACHE[key] = tab
     return tab
+
+
+def stopping_record(exp: Experiment, source: StoppingSource | None = None) -> str:
+    """The text ``ds.attrs["stopping"]`` records: the source's label, or, when layers differ,
+    each layer's and the foils' (``source`` replaces the experiment's own, as in :func:`prepare`)."""
+    default = source_label(source if source is not None else stopping_source(exp.options.stopping))
+    specs = layer_sources(exp)
+    if all(s == exp.options.stopping for s in specs):
+        return default
+    parts = [f"layer {li} '{layer.name}': "
+             + (default if specs[li] == exp.options.stopping else source_label(stopping_source(specs[li])))
+             for li, layer in enumerate(exp.sample.layers)]
+    return "; ".join(parts + [f"other layers and foils: {default}"])
+
+
+def layer_sources(exp: Experiment) -> list[str]:
+    """The stopping source of every layer: its own ``stopping``, else ``options.stopping``."""
+    return [layer.stopping or exp.options.stopping for layer in exp.sample.layers]
+
+
+def stopping_columns(exp: Experiment, elements: list[str]) -> list[tuple[str, str]]:
+    """The composition columns: (element, source) for every element with the experiment's source
+    (the foils take it), and for each other source a layer names, the elements of those layers;
+    element by element, so that inside any block the non-zero columns keep the element order."""
+    default = exp.options.stopping
+    specs = layer_sources(exp)
+    cols = []
+    for e in elements:
+        cols.append((e, default))
+        for li, layer in enumerate(exp.sample.layers):
+            if specs[li] != default and e in layer.elements() and (e, specs[li]) not in cols:
+                cols.append((e, specs[li]))
+    return cols
+
+
+def _column_tables(exp, parts, columns, source):
+    """ParticleTables over the columns: each source's tables for its elements, side by side."""
+    out = None
+    for spec in dict.fromkeys(s for _, s in columns):
+        idx = [k for k, (_, s) in enumerate(columns) if s == spec]
+        src = source if source is not None and spec == exp.options.stopping else stopping_source(spec)
+        tab = _cached_tables(tuple(parts), tuple(element(columns[k][0]).number for k in idx),
+                             exp.options.straggling, src, exp.options.straggling_table)
+        if out is None:
+            S = np.empty((len(parts), len(columns), tab.S.shape[2]))
+            W = np.empty_like(S)
+            out = dataclasses.replace(tab, S=S, W=W, elements=tuple(element(e).number for e, _ in columns))
+        out.S[:, idx] = tab.S
+        out.W[:, idx] = tab.W
+    return out
 
 
 def _check_window(exp: Experiment, t_stop: float) -> None:
@@ -142,7 +205,7 @@ def _particle_grid(exp: Experiment, parts, species, tables, n_grid, t_stop):
     return p_klo, p_khi
 
 
-def _species_arrays(exp: Experiment, species, elements, parts, fracW, layer_of) -> kt.Species:
+def _species_arrays(exp: Experiment, species, columns, parts, fracW, layer_of) -> kt.Species:
     """Per-species kernel arrays: particle, target, density per block, exit table, efficiency."""
     det = exp.detector
     sp_dens = np.zeros((len(species), fracW.shape[0]))
@@ -152,7 +215,8 @@ def _species_arrays(exp: Experiment, species, elements, parts, fracW, layer_of) 
         for li in layers:
             enr = exp.sample.layers[li].enrichment.get(sp.target_symbol)
             abundance[li] = {i.A: i.abundance for i in natural_isotopes(sp.target_symbol, enr)}.get(sp.target_A, 0.0)
-        sp_dens[si] = fracW[:, elements.index(sp.target_symbol)] * abundance[layer_of]
+        cols = [k for k, (e, _) in enumerate(columns) if e == sp.target_symbol]
+        sp_dens[si] = fracW[:, cols].sum(axis=1) * abundance[layer_of]
     n_pts = max([len(v[0]) for v in det.efficiency.values()] + [1])
     eff_E = np.zeros((len(species), n_pts))
     eff_v = np.ones((len(species), n_pts))
@@ -181,9 +245,11 @@ def prepare(exp: Experiment, *, source: StoppingSource | None = None, tables: Pa
     ----------
     exp : Experiment
     source : StoppingSource, optional
-        Stopping tables to use instead of ``exp.options.stopping`` (SRIM-2013 by default).
+        Stopping tables to use instead of ``exp.options.stopping`` (SRIM-2013 by default); layers
+        that name their own ``stopping`` keep it.
     tables : ParticleTables, optional
-        Ready tables (for the beam, then every outgoing particle, in the sample's elements).
+        Ready tables (for the beam, then every outgoing particle, in the sample's elements; only
+        when every layer takes the experiment's source).
     constant_stopping : float, optional
         Replaces every stopping value by this constant (eV per 1e15 at/cm2): a test hook for
         closed-form checks.
@@ -202,10 +268,11 @@ def prepare(exp: Experiment, *, source: StoppingSource | None = None, tables: Pa
     for sp in species:
         if (sp.Z, sp.mass_u) not in parts:
             parts.append((sp.Z, sp.mass_u))
+    columns = stopping_columns(exp, elements)
     if tables is None:
-        source = stopping_source(exp.options.stopping) if source is None else source
-        tables = _cached_tables(tuple(parts), tuple(element(e).number for e in elements),
-                                exp.options.straggling, source)
+        tables = _column_tables(exp, parts, columns, source)
+    elif len(columns) != len(elements):
+        raise RecoilsimError("tables", "ready tables", "no ready tables when a layer names its own stopping source")
     S = np.ascontiguousarray(tables.S, dtype=np.float64)
     W = np.ascontiguousarray(tables.W, dtype=np.float64)
     if constant_stopping is not None:
@@ -223,10 +290,15 @@ def prepare(exp: Experiment, *, source: StoppingSource | None = None, tables: Pa
     g = exp.geometry
     cos_in = math.cos(math.radians(g.incidence_deg))
     blk_top, fracS, fracW, layer_of = sample_blocks(exp, elements)
+    specs = layer_sources(exp)
+    col_of = np.array([[columns.index((e, specs[li]) if (e, specs[li]) in columns else (e, exp.options.stopping))
+                        for e in elements] for li in range(len(specs))], dtype=np.int64)
+    fracS = to_columns(fracS, layer_of, col_of, len(columns))
+    fracW = to_columns(fracW, layer_of, col_of, len(columns))
     depth = DEPTH_BOUND_MARGIN * beam_depth_bound(S[0], fracS, tables.lnE0, tables.dlnE, beam.mass_u,
                                                   exp.beam.energy_MeV, cos_in)
     blk_top, fracS, fracW, layer_of = cut_blocks(blk_top, fracS, fracW, layer_of, depth)
-    outgoing = _species_arrays(exp, species, elements, parts, fracW, layer_of)
+    outgoing = _species_arrays(exp, species, columns, parts, fracW, layer_of)
     # Below the deepest block that holds a simulated species every brick has zero yield, yet the
     # kernel would step on (at most a fraction of a channel per brick for the fastest-changing
     # recoil) until every recoil's flight time leaves the channel window: a thin film on a thick
@@ -238,6 +310,9 @@ def prepare(exp: Experiment, *, source: StoppingSource | None = None, tables: Pa
         outgoing = outgoing._replace(density=outgoing.density[:, :n_keep])
     foil_S, foil_path = merge_foils(det.foils, elements)
     efoil_S, efoil_path = merge_foils(det.energy_foils, elements)
+    foil_col = np.array([[columns.index((e, exp.options.stopping)) for e in elements]], dtype=np.int64)
+    foil_S = to_columns(foil_S[None, :], np.zeros(1, dtype=np.int64), foil_col, len(columns))[0]
+    efoil_S = to_columns(efoil_S[None, :], np.zeros(1, dtype=np.int64), foil_col, len(columns))[0]
     sig_div = math.radians(fwhm_to_sigma(g.beam_divergence_deg))
     sig_ap = math.radians(g.detector_aperture_deg) / math.sqrt(12.0)
     res = exp.options.resolution
@@ -247,7 +322,7 @@ def prepare(exp: Experiment, *, source: StoppingSource | None = None, tables: Pa
                                dlnE=float(tables.dlnE), mass=np.array([m for _, m in parts], dtype=np.float64),
                                klo=p_klo, khi=p_khi),
         stack=kt.Stack(top=blk_top, fracS=fracS, fracW=fracW,
-                       el_Z=np.array([float(element(e).number) for e in elements])),
+                       el_Z=np.array([float(element(e).number) for e, _ in columns])),
         beam=kt.Beam(particle=0, Z=int(beam.Z), mass_u=float(beam.mass_u), energy_MeV=float(exp.beam.energy_MeV)),
         outgoing=outgoing,
         geometry=kt.Geometry(cos_in=cos_in, cos_out=math.cos(math.radians(g.exit_deg)),
@@ -261,6 +336,7 @@ def prepare(exp: Experiment, *, source: StoppingSource | None = None, tables: Pa
                            t_stop=t_stop, max_dt=float(exp.options.max_channel_fraction * abs(det.calibration_a_ns)),
                            sig_frac=float(exp.options.max_sigma_fraction) if res else 0.0, max_bricks=MAX_BRICKS,
                            multiple_scattering=bool(res and exp.options.multiple_scattering)),
+        columns=tuple(columns),
     )
 
 

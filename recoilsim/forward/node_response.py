@@ -51,14 +51,12 @@ class NodeResponse:
         e = copy.copy(exp)
         e.sample = grid.sample(self.fractions)
         inputs = prepare(e)
-        elements = inputs.elements
-        fracW = inputs.stack.fracW
         dens = inputs.outgoing.density
         unit = np.zeros_like(dens)
         for si, sp in enumerate(inputs.species):
-            j = elements.index(sp.target_symbol)
+            fw = inputs.element_fractions(sp.target_symbol)
             with np.errstate(invalid="ignore", divide="ignore"):
-                unit[si] = np.where(fracW[:, j] > 0, dens[si] / np.where(fracW[:, j] > 0, fracW[:, j], 1.0), 0.0)
+                unit[si] = np.where(fw > 0, dens[si] / np.where(fw > 0, fw, 1.0), 0.0)
             unit[si] = unit[si].max()  # the abundance (same in every block: no enrichment in the grid's layers)
         bricks = run(dataclasses.replace(inputs, outgoing=inputs.outgoing._replace(density=unit)))
         n, ta, tb, Y, sig_t, x_mid = bricks.n, bricks.ta, bricks.tb, bricks.Y, bricks.sig_t, bricks.x_mid

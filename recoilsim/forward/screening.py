@@ -24,6 +24,7 @@ import xarray as xr
 
 from ..errors import RecoilsimError
 from ..kernels import batch as kb
+from .reporting import reporter
 
 #: default bytes per chunk of spectra (the working set of one kernel call)
 CHUNK_BYTES = 64 * 2**20
@@ -90,7 +91,7 @@ def simulate_batch(exp, candidates, element: str = "Li", layer: int | str = 1, d
                    measured=None, *, a_ns: float | None = None, b_ns: float | None = None,
                    scale: float = 1.0, spectra: bool | int = True, window=None,
                    chunk: int | None = None, device: str = "cpu",
-                   memory_limit_gb: float = 1.0) -> xr.Dataset:
+                   memory_limit_gb: float = 1.0, progress=False) -> xr.Dataset:
     """Spectra of many candidate profiles of one element, and their ranking against a measurement.
 
     Uses the **linearised model** (stopping held at the nominal composition; see the module
@@ -131,6 +132,9 @@ def simulate_batch(exp, candidates, element: str = "Li", layer: int | str = 1, d
         available and the CPU otherwise.
     memory_limit_gb : float
         Largest result (spectra) returned whole.
+    progress : bool or callable
+        True: a rich progress bar over the candidates; a callable ``f(done, total)``: called after
+        each chunk with the candidates done so far (``total`` None for an iterable of blocks).
 
     Returns
     -------
@@ -214,39 +218,41 @@ def simulate_batch(exp, candidates, element: str = "Li", layer: int | str = 1, d
     keep_values = want_all or isinstance(candidates, np.ndarray)
     dummy = np.zeros((1, 1))
     n_total = 0
-    for start, V in _blocks(candidates, n_nodes, chunk):
-        m = V.shape[0]
-        n_total += m
-        if want_all and n_total * n_ch * 8 > limit:
-            raise RecoilsimError("spectra", True, f"False or a number of best candidates: more than {n_total} "
-                                 f"spectra exceed memory_limit_gb={memory_limit_gb}")
-        if gpu is not None:
-            d, x2, out = gpu.run(V, want_spec=want_all)
-        else:
-            out = np.empty((m, n_ch)) if want_all else dummy
-            if meas is None:
-                kb.batch_spectra(A, c, lo, hi, jlo, jhi, V, out)
-                d = x2 = None
+    with reporter(progress, n_known, "screening") as step:
+        for start, V in _blocks(candidates, n_nodes, chunk):
+            m = V.shape[0]
+            n_total += m
+            if want_all and n_total * n_ch * 8 > limit:
+                raise RecoilsimError("spectra", True, f"False or a number of best candidates: more than {n_total} "
+                                     f"spectra exceed memory_limit_gb={memory_limit_gb}")
+            if gpu is not None:
+                d, x2, out = gpu.run(V, want_spec=want_all)
             else:
-                d = np.empty(m)
-                x2 = np.empty(m)
-                kb.batch_rank(A, c, lo, hi, jlo, jhi, V, meas, use, dev0, chi0, d, x2, want_all, out)
-        if want_all:
-            spec_parts.append(out)
-        if keep_values and keep_k is None:
-            val_parts.append(V)
-        if d is not None:
-            if keep_k is None:
-                dev_parts.append(d)
-                chi_parts.append(x2)
-            else:
-                cd = np.concatenate([best_dev, d])
-                ci = np.concatenate([best_idx, np.arange(start, start + m)])
-                cv = np.concatenate([best_V, V])
-                if cd.size > keep_k:
-                    sel = np.argpartition(cd, keep_k - 1)[:keep_k] if keep_k else np.zeros(0, dtype=np.int64)
-                    cd, ci, cv = cd[sel], ci[sel], cv[sel]
-                best_dev, best_idx, best_V = cd, ci, cv
+                out = np.empty((m, n_ch)) if want_all else dummy
+                if meas is None:
+                    kb.batch_spectra(A, c, lo, hi, jlo, jhi, V, out)
+                    d = x2 = None
+                else:
+                    d = np.empty(m)
+                    x2 = np.empty(m)
+                    kb.batch_rank(A, c, lo, hi, jlo, jhi, V, meas, use, dev0, chi0, d, x2, want_all, out)
+            if want_all:
+                spec_parts.append(out)
+            if keep_values and keep_k is None:
+                val_parts.append(V)
+            if d is not None:
+                if keep_k is None:
+                    dev_parts.append(d)
+                    chi_parts.append(x2)
+                else:
+                    cd = np.concatenate([best_dev, d])
+                    ci = np.concatenate([best_idx, np.arange(start, start + m)])
+                    cv = np.concatenate([best_V, V])
+                    if cd.size > keep_k:
+                        sel = np.argpartition(cd, keep_k - 1)[:keep_k] if keep_k else np.zeros(0, dtype=np.int64)
+                        cd, ci, cv = cd[sel], ci[sel], cv[sel]
+                    best_dev, best_idx, best_V = cd, ci, cv
+            step(n_total)
     if n_total == 0:
         raise RecoilsimError("candidates", "empty", "at least one candidate")
 

@@ -18,11 +18,10 @@ from ..kernels.timing_tail import apply_exponential_tail
 from ..kernels.tofe_map import tofe_map
 from ..model.experiment import Experiment
 from ..model.instrument import fwhm_to_sigma
-from ..io.stopping_choice import stopping_source
-from ..stopping.sources import source_label
+from ..io.stopping_choice import straggling_label
 from ..stopping.tables import StoppingSource
 from .dataset import to_dataset
-from .engine import prepare, run, spread
+from .engine import prepare, run, spread, stopping_record
 
 
 def simulate(exp: Experiment, *, tofe: bool = False, n_energy_bins: int = 256,
@@ -57,7 +56,8 @@ def simulate(exp: Experiment, *, tofe: bool = False, n_energy_bins: int = 256,
         # the timing response's exponential tail (default none: not compiled then)
         apply_exponential_tail(spec, det.timing_tail_ns / det.calibration_a_ns, det.timing_tail_fraction)
     ds = to_dataset(exp, inputs, spec, bricks)
-    ds.attrs["stopping"] = source_label(source if source is not None else stopping_source(exp.options.stopping))
+    ds.attrs["stopping"] = stopping_record(exp, source)
+    ds.attrs["straggling"] = straggling_label(exp.options.straggling, exp.options.straggling_table)
     if tofe:
         n, e_det = bricks.n, bricks.e_det
         emax = 1.05 * float(max(e_det[:, :n].max(initial=0.0), 1e-3))

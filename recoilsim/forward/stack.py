@@ -82,6 +82,16 @@ def sample_blocks(exp: Experiment, elements: list[str]):
     return np.asarray(tops), np.asarray(fracS), np.asarray(fracW), np.asarray(layer_of)
 
 
+def to_columns(frac: np.ndarray, layer_of: np.ndarray, col_of: np.ndarray, n_cols: int) -> np.ndarray:
+    """Spread per-element fractions (n_b, n_el) over composition columns: block b's fraction of
+    element j goes to column ``col_of[layer_of[b], j]`` (the column of that element with the
+    block's layer's stopping source); (n_b, n_cols)."""
+    out = np.zeros((frac.shape[0], n_cols))
+    for b in range(frac.shape[0]):
+        out[b, col_of[layer_of[b]]] = frac[b]
+    return out
+
+
 def beam_depth_bound(S_beam: np.ndarray, fracS: np.ndarray, lnE0: float, dlnE: float, mass_u: float,
                      energy_MeV: float, cos_in: float) -> float:
     """Upper bound of the depth (1e15 at/cm2, along the normal) the beam reaches in the stack.

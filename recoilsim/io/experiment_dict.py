@@ -53,6 +53,8 @@ def experiment_to_dict(exp: Experiment) -> dict:
             ld["enrichment"] = {k: {str(a): float(f) for a, f in v.items()} for k, v in l.enrichment.items()}
         if l.stopping_factors:
             ld["stopping_factors"] = {k: float(v) for k, v in l.stopping_factors.items()}
+        if l.stopping is not None:
+            ld["stopping"] = l.stopping
         if l.profiles:
             ld["profiles"] = [{"element": p.element, "depth": [float(x) for x in p.depth],
                                "values": [float(x) for x in p.values], "kind": p.kind, "depth_unit": p.depth_unit}

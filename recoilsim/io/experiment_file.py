@@ -198,7 +198,7 @@ def _layer(d: dict, path: str) -> Layer:
                 _element(el)
             except RecoilsimError as exc:
                 raise RecoilsimError(f"{path}.{key}.{el}", el, f"an element symbol as key ({exc.allowed})") from None
-    kw = {k: d[k] for k in ("thickness_nm", "density_g_cm3", "areal_density_1e15", "name") if k in d}
+    kw = {k: d[k] for k in ("thickness_nm", "density_g_cm3", "areal_density_1e15", "name", "stopping") if k in d}
     try:
         return Layer(comp, profiles=profiles, enrichment=enr, stopping_factors=dict(sf), **kw)
     except RecoilsimError as exc:
@@ -233,6 +233,13 @@ def _options(d: dict) -> Options:
         if str(exc.field).startswith("options."):
             raise
         raise rethrow(exc, "options") from None
+
+
+def _from_file(spec: str | None, path: Path) -> str | None:
+    """A stopping or straggling choice with a relative path made relative to the file's folder."""
+    if not spec or spec.strip().lower() in ("srim2013", "catima") or Path(spec).expanduser().is_absolute():
+        return spec
+    return str(path.parent / spec)
 
 
 def _is_reference(d: dict) -> bool:
@@ -316,11 +323,15 @@ def _ef_from_dict(d: Mapping[str, Any], source: str, path: Path | None = None) -
         beam = _beam(d["beam"])
         geom = _geometry(d["geometry"])
         det = _detector(d["detector"])
+        if path is not None and isinstance(d["sample"], dict):
+            for l in d["sample"].get("layers", []):
+                if isinstance(l, dict) and isinstance(l.get("stopping"), str):
+                    l["stopping"] = _from_file(l["stopping"], path)
         sample = _sample(d["sample"])
         options = _options(d.get("options", {}))
-        if path is not None and options.stopping not in ("srim2013", "catima") \
-                and not Path(options.stopping).expanduser().is_absolute():
-            options = dataclasses.replace(options, stopping=str(path.parent / options.stopping))  # relative to the file
+        if path is not None:  # stopping-table and straggling-table paths are relative to the file
+            options = dataclasses.replace(options, stopping=_from_file(options.stopping, path),
+                                          straggling_table=_from_file(options.straggling_table, path))
         recoils = d.get("recoils")
         if recoils is None:
             recoils = sample.elements()

@@ -33,7 +33,7 @@ EFFICIENCY_KEYS = {"energy_MeV": "numlist", "efficiency": "numlist"}
 SAMPLE_KEYS = {"layers": "tables", "replace": "bool"}
 LAYER_KEYS = {"name": "str", "composition": "composition", "thickness_nm": "num", "density_g_cm3": "num",
               "areal_density_1e15": "num", "enrichment": "table", "stopping_factors": "table",
-              "profiles": "tables"}
+              "profiles": "tables", "stopping": "str"}
 PROFILE_KEYS = {"element": "str", "depth": "numlist", "values": "numlist", "kind": "str", "depth_unit": "str"}
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from ..errors import RecoilsimError
 from ..stopping.sources import KEYWORDS, CatimaSource
 from ..stopping.tables import StoppingSource, StoppingTable
-from .stopping_files import read_gsto, read_srim_table
+from .stopping_files import StragglingTable, read_gsto, read_srim_table, read_stg
 
 
 def _read_table_file(path: Path) -> list[StoppingTable]:
@@ -65,3 +65,29 @@ def stopping_source(spec: str | os.PathLike | StoppingSource | None) -> Stopping
     p = Path(s).expanduser()
     stamp = p.stat().st_mtime if p.exists() else math.nan
     return _cached_source(str(p.resolve()) if p.exists() else s, stamp)
+
+
+@functools.lru_cache(maxsize=8)
+def _cached_stg(path: str, stamp: float) -> tuple[StragglingTable, ...]:
+    return tuple(read_stg(path))
+
+
+def straggling_tables(path: str | os.PathLike) -> tuple[StragglingTable, ...]:
+    """The rows of the JIBAL ``.stg`` file named by ``options.straggling_table`` (``''``: none),
+    read once per path and modification time per process."""
+    s = os.fspath(path)
+    if not s.strip():
+        return ()
+    p = Path(s).expanduser()
+    if not p.is_file():
+        raise RecoilsimError("options.straggling_table", s, "an existing JIBAL .stg straggling file, or '' for none")
+    return _cached_stg(str(p.resolve()), p.stat().st_mtime)
+
+
+def straggling_label(model: str, path: str | os.PathLike) -> str:
+    """Text recorded with every result: the straggling model and the .stg rows replacing it."""
+    tabs = straggling_tables(path)
+    if not tabs:
+        return model
+    pairs = ", ".join(f"({'any' if t.z1 is None else t.z1}, {'any' if t.z2 is None else t.z2})" for t in tabs)
+    return f"{model}; JIBAL .stg rows x Bohr's variance for (Z1, Z2) = {pairs} ({os.fspath(path)})"

@@ -57,7 +57,12 @@ class Options:
     stopping : str
         Electronic stopping source: ``'srim2013'`` (shipped, default), ``'catima'`` (needs the
         pycatima package) or the path of a file or folder of stopping tables (SRIM output,
-        JIBAL GSTO) overriding SRIM-2013 for the pairs they hold.
+        JIBAL GSTO) overriding SRIM-2013 for the pairs they hold. A layer may name its own
+        (``Layer.stopping``); this one holds for the others and for the detector foils.
+    straggling_table : str
+        Path of a JIBAL ``.stg`` straggling file (straggling as a multiple of Bohr's variance per
+        (Z1, Z2) and energy): its rows replace the ``straggling`` model for the pairs it covers;
+        ``''`` (default): none.
     """
 
     screening: str = "andersen"
@@ -70,6 +75,7 @@ class Options:
     profile_step_nm: float = 1.0
     multiple_scattering: bool = True
     stopping: str = "srim2013"
+    straggling_table: str = ""
 
     def __post_init__(self):
         if self.screening not in SCREENING:
@@ -89,6 +95,9 @@ class Options:
                                  "'srim2013', 'catima' or the path of a stopping-table file or folder")
         if self.stopping.strip().lower() in ("srim2013", "catima"):
             self.stopping = self.stopping.strip().lower()
+        if not isinstance(self.straggling_table, str):
+            raise RecoilsimError("options.straggling_table", self.straggling_table,
+                                 "the path of a JIBAL .stg straggling file, or '' for none")
 
 
 @dataclass
@@ -174,7 +183,7 @@ class Experiment:
                               "values": list(map(float, p.values)), "kind": p.kind, "depth_unit": p.depth_unit}
                              for p in l.profiles],
                 "enrichment": {k: dict(v) for k, v in l.enrichment.items()},
-                "stopping_factors": dict(l.stopping_factors),
+                "stopping_factors": dict(l.stopping_factors), "stopping": l.stopping or self.options.stopping,
             })
         det = self.detector
         return {

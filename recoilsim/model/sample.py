@@ -113,6 +113,10 @@ class Layer:
     stopping_factors : mapping, optional
         Element -> factor multiplying that element's stopping contribution in this layer
         (SIMNRA's stopping correction factor); default 1.
+    stopping : str, optional
+        Electronic stopping source of this layer (``'srim2013'``, ``'catima'`` or the path of a
+        stopping-table file or folder, as ``Options.stopping``); None (default): the
+        experiment's ``options.stopping``.
     """
 
     composition: str | Mapping[str, float]
@@ -123,6 +127,7 @@ class Layer:
     profiles: list[Profile] = field(default_factory=list)
     enrichment: Mapping[str, Mapping[int, float]] = field(default_factory=dict)
     stopping_factors: Mapping[str, float] = field(default_factory=dict)
+    stopping: str | None = None
 
     def __post_init__(self):
         lbl = f"layer '{self.name}'" if self.name else "layer"
@@ -164,6 +169,12 @@ class Layer:
         for k, v in dict(self.stopping_factors).items():
             sf[element(k).symbol] = require_positive(f"{lbl}.stopping_factors[{k}]", v)
         self.stopping_factors = sf
+        if self.stopping is not None:
+            if not isinstance(self.stopping, str) or not self.stopping.strip():
+                raise RecoilsimError(f"{lbl}.stopping", self.stopping,
+                                     "'srim2013', 'catima' or the path of a stopping-table file or folder")
+            if self.stopping.strip().lower() in ("srim2013", "catima"):
+                self.stopping = self.stopping.strip().lower()
 
     @property
     def mean_atomic_mass_u(self) -> float:

@@ -38,11 +38,11 @@ from ..model.elements import element as _element
 from ..model.elements import isotope as _isotope
 from ..errors import RecoilsimError, require_finite, require_positive, require_range
 from ..kernels.stopping import compound_stopping, zbl_nuclear_row
-from ..kernels.straggling import straggling_row
+from ..kernels.straggling import bohr_variance_per_1e15, straggling_row
 from ..kernels.transport import energy_variance_after
 
 __all__ = [
-    "ParticleTables", "particle_tables", "StoppingTable", "StoppingSource", "ion_z_mass", "stopping",
+    "ParticleTables", "particle_tables", "straggling_ratio_table", "StoppingTable", "StoppingSource", "ion_z_mass", "stopping",
     "energy_loss", "EnergyLoss", "atom_density",
     "nm_to_1e15", "e15_to_nm", "to_keV_per_nm", "from_keV_per_nm", "grid", "STRAGGLING_MODELS",
 ]
@@ -226,8 +226,21 @@ def _check_element_z(z, i):
     return int(_element(z).number)
 
 
+def straggling_ratio_table(tables, z1: int, z2: int):
+    """The table of ``tables`` that applies to ion z1 in element z2: an exact (Z1, Z2) match
+    first, then one for any ion (z1 None), then any target (z2 None), then any pair; None if
+    none applies. A table is any object with ``z1``, ``z2`` (int or None) and ``ratio(E/u)``,
+    e.g. :class:`recoilsim.io.stopping_files.StragglingTable`."""
+    for want in ((z1, z2), (None, z2), (z1, None), (None, None)):
+        for t in tables:
+            if (t.z1, t.z2) == want:
+                return t
+    return None
+
+
 def particle_tables(particles: Sequence[tuple[int, float]], elements: Sequence[int],
-                    straggling: str = "yang", source: StoppingSource | None = None) -> ParticleTables:
+                    straggling: str = "yang", source: StoppingSource | None = None,
+                    straggling_tables: Sequence = ()) -> ParticleTables:
     """Build stopping (S) and straggling (W) rows for every particle in every element.
 
     particles: sequence of (Z, mass_u); elements: sequence of target Z (or symbols).
@@ -237,6 +250,11 @@ def particle_tables(particles: Sequence[tuple[int, float]], elements: Sequence[i
 
     The effective-charge fraction for Yang is gamma^2 = S_e(ion)/(Z1^2 S_e(H)) at equal velocity
     in the same element, from the same tables (capped at 1).
+
+    straggling_tables: straggling as a multiple of Bohr's variance (JIBAL ``.stg`` rows, see
+    :func:`straggling_ratio_table`); for the (Z1, Z2) pairs they cover they replace the model:
+    W = ratio(E/u) x Bohr's variance 4 pi e^4 Z1^2 Z2 per atom (N. Bohr, Mat. Fys. Medd. Dan.
+    Vid. Selsk. 18 (1948) no. 8; :func:`recoilsim.kernels.straggling.bohr_variance_per_1e15`).
     """
     if straggling not in _MODEL_CODE:
         raise RecoilsimError("straggling", straggling, "one of 'bohr', 'chu', 'yang', 'none'")
@@ -261,7 +279,11 @@ def particle_tables(particles: Sequence[tuple[int, float]], elements: Sequence[i
             g2 = neg
             if model == 3:
                 g2 = np.minimum(se / (z1 * z1 * _electronic_row(source, 1, z2)), 1.0)
-            W[p, j] = straggling_row(model, lnE0, dlnE, n, z1, m1, z2, g2)
+            ratio = straggling_ratio_table(straggling_tables, z1, z2)
+            if ratio is not None:
+                W[p, j] = bohr_variance_per_1e15(z1, z2) * ratio.ratio(np.exp(lnE0 + dlnE * np.arange(n)))
+            else:
+                W[p, j] = straggling_row(model, lnE0, dlnE, n, z1, m1, z2, g2)
     return ParticleTables(lnE0, dlnE, S, W, _e_max_per_u(), straggling, tuple(parts), tuple(els))
 
 

@@ -89,9 +89,12 @@ def read_measurement(path: os.PathLike | str, exp, element: str = "Li"):
 
 def run(experiment_path: os.PathLike | str, spectra_paths: Sequence[os.PathLike | str], out_dir: os.PathLike | str,
         element: str = "Li", layer: int | str = 1, depth_max_nm: float = 60.0, n_nodes: int = 50,
-        n_bootstrap: int = 0, overwrite: bool = False, progress: bool = True):
+        n_bootstrap: int = 0, overwrite: bool = False, progress: bool = True, background: str | None = "constant"):
     """Load the experiment and the spectra, check the output folder, fit, write ``summary.txt``,
     ``fit.nc`` and ``fit.png`` (see :func:`recoilsim.fitting.driver.fit`).
+
+    ``background``: a background level per element window is fitted by default ("constant"; or
+    "linear", or None): these are measured spectra.
 
     Returns
     -------
@@ -111,7 +114,8 @@ def run(experiment_path: os.PathLike | str, spectra_paths: Sequence[os.PathLike 
     out = check_output_dir(out_dir, OUTPUT_NAMES, inputs=inputs, overwrite=overwrite)
     exp = load_experiment(experiment_path)
     meas = [read_measurement(sp, exp, element) for sp in spectra_paths]
-    par = FitParameters(element=element, layer=layer, depth_nm=np.linspace(0, depth_max_nm, n_nodes))
+    par = FitParameters(element=element, layer=layer, depth_nm=np.linspace(0, depth_max_nm, n_nodes),
+                        background=background)
     res = fit(exp, meas, par, n_bootstrap=int(n_bootstrap), progress=progress)
     with writing(out, "fit") as out:
         with atomic_write(out / "summary.txt") as f:

@@ -2,7 +2,9 @@
 
 :func:`run` reads an experiment file (TOML) whose ``[spectra]`` section points at Potku data
 (``.asc`` events, ``.sel`` polygons, ``.cut`` files) and whose ``[fit]`` section says what to
-fit (``method = "film"``: :func:`recoilsim.fitting.film.fit_film`), and writes into an output folder:
+fit (``method = "film"``: :func:`recoilsim.fitting.film.fit_film`; ``method = "profiles"``: every
+element's depth profile, :func:`recoilsim.workflows.potku_profiles.run_profiles`, whose outputs
+that module lists), and for the film fit writes into an output folder:
 
 * ``tofe.png`` -- the TOF-E histogram with the polygon cuts;
 * ``spectra.png``, ``measured_spectra.nc`` -- the element TOF spectra (cuts merged per element,
@@ -20,7 +22,10 @@ It never writes over its inputs. The worked example is ``examples/potku_ecaart.t
 ``sel``, ``cuts`` (relative to ``data_dir``), ``[spectra.elements]`` element -> isotope labels of
 the polygons (the fit's recoils). ``[fit]`` keys: ``method = "film"``, ``layer``, ``fast``,
 ``ratios``, ``interface``, ``mix_element``, ``fit_calibration_offset``, ``rebin``, ``max_iter``,
-``[fit.windows]`` element -> [first, last] raw TOF channel.
+``background`` ("constant", the default: a level per element window fitted with the film;
+"linear"; or "none"), ``[fit.windows]`` element -> [first, last] raw TOF channel; for ``method = "profiles"``:
+``nodes`` (default 30), ``depth_max`` (1e15 at/cm2), ``breaks``, ``fit_calibration_offset``
+(default true there), ``rebin``, ``windows``, ``background`` ("constant" or "none").
 """
 
 from __future__ import annotations
@@ -41,8 +46,12 @@ from ..errors import RecoilsimError
 __all__ = ["PotkuCase", "load_case", "fit_case", "run"]
 
 SPECTRA_KEYS = {"format", "data_dir", "asc", "sel", "cuts", "elements"}
-FIT_KEYS = {"method", "layer", "fast", "ratios", "interface", "mix_element", "fit_calibration_offset", "rebin",
-            "windows", "max_iter", "tol"}
+#: [fit] keys of each method (rebin, windows, background and fit_calibration_offset serve both)
+FILM_KEYS = {"method", "layer", "fast", "ratios", "interface", "mix_element", "fit_calibration_offset", "rebin",
+             "windows", "max_iter", "tol", "background"}
+PROFILE_KEYS = {"method", "fit_calibration_offset", "rebin", "windows", "background", "nodes", "depth_max", "breaks"}
+FIT_KEYS = FILM_KEYS | PROFILE_KEYS
+METHODS = {"film": FILM_KEYS, "profiles": PROFILE_KEYS}
 
 
 @dataclass
@@ -90,12 +99,14 @@ def load_case(path: os.PathLike | str, data_dir: os.PathLike | str | None = None
     if not isinstance(sp, dict) or sp.get("format") != "potku":
         raise RecoilsimError("spectra.format", sp.get("format") if isinstance(sp, dict) else sp,
                              "'potku' with asc, sel, cuts and [spectra.elements]")
-    if not isinstance(fs, dict) or fs.get("method") != "film":
-        raise RecoilsimError("fit.method", fs.get("method") if isinstance(fs, dict) else fs, "'film'")
-    for name, d, keys in (("spectra", sp, SPECTRA_KEYS), ("fit", fs, FIT_KEYS)):
+    if not isinstance(fs, dict) or fs.get("method") not in METHODS:
+        raise RecoilsimError("fit.method", fs.get("method") if isinstance(fs, dict) else fs,
+                             "'film' (fit_film) or 'profiles' (fit_profiles)")
+    for name, d, keys in (("spectra", sp, SPECTRA_KEYS), ("fit", fs, METHODS[fs["method"]])):
         extra = sorted(set(d) - keys)
         if extra:
-            raise RecoilsimError(f"{name}.{extra[0]}", extra[0], f"one of {sorted(keys)}")
+            raise RecoilsimError(f"{name}.{extra[0]}", extra[0], f"one of {sorted(keys)}"
+                                 + (f" (method '{fs['method']}')" if name == "fit" else ""))
     base = Path(data_dir) if data_dir is not None else ef.resolve(sp.get("data_dir", "."))
     asc = base / _need(sp, "asc", "spectra", "the list-mode file (.asc)")
     sel = base / _need(sp, "sel", "spectra", "the selection file (.sel)")
@@ -130,6 +141,14 @@ def load_case(path: os.PathLike | str, data_dir: os.PathLike | str | None = None
                      [str(asc), str(sel), str(Path(path))] + [str(c.path) for c in cuts.values()])
 
 
+def background_option(fs: dict) -> str | None:
+    """The ``[fit] background`` setting as FitParameters.background ("constant" unless given)."""
+    bg = fs.get("background", "constant")
+    if bg not in ("constant", "linear", "none"):
+        raise RecoilsimError("fit.background", bg, "'constant' (default), 'linear' or 'none'")
+    return None if bg == "none" else bg
+
+
 def fit_case(case: PotkuCase, progress: Callable[[str], None] | None = None):
     """Run :func:`recoilsim.fitting.film.fit_film` with the file's ``[fit]`` settings."""
     from ..fitting.film import fit_film
@@ -137,6 +156,7 @@ def fit_case(case: PotkuCase, progress: Callable[[str], None] | None = None):
     fs = case.fit
     meas = {e: case.measured["counts"].sel(element=e).values.astype(float) for e in case.elements}
     return fit_film(case.experiment, meas, layer=fs.get("layer", 0), fast=fs.get("fast", "Li"),
+                    background=background_option(fs),
                     ratios=tuple(fs.get("ratios", ("Mn",))), interface=fs.get("interface"),
                     mix_element=fs.get("mix_element", "Si"), windows=case.windows,
                     fit_b=bool(fs.get("fit_calibration_offset", False)), max_iter=int(fs.get("max_iter", 20)),
@@ -231,10 +251,19 @@ def run(path: os.PathLike | str, out_dir: os.PathLike | str, data_dir: os.PathLi
     Returns the summary dict (also written as ``summary.json``); its ``status`` is the film
     fit's status and ``files`` lists what was written.
     """
+    from ..io.experiment_file import load_file
     from ..io.outputs import check_output_dir, writing
 
     t0 = time.perf_counter()
     say = progress or (lambda s: None)
+    fs = load_file(path).fit
+    if isinstance(fs, dict) and fs.get("method") == "profiles":
+        from .potku_profiles import run_profiles
+        summary = run_profiles(path, out_dir, data_dir, overwrite=overwrite)
+        say(summary["text"])
+        for f in summary["files"]:
+            say(f"wrote {f}")
+        return summary
     out = check_output_dir(out_dir, OUTPUT_NAMES, inputs=[path], overwrite=overwrite)
     case = load_case(path, data_dir)
     data_root = Path(case.inputs[0]).resolve().parent

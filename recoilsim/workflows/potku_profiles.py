@@ -3,7 +3,8 @@
 Reads the measurement as :func:`recoilsim.workflows.potku.load_case` does (the same TOML: beam,
 geometry, detector, start sample, ``[spectra]``, fit windows and rebinning of ``[fit]``), fits
 every element's profile with :func:`recoilsim.fitting.depth_profiles.fit_profiles` (start
-composition from the file's sample; Q*Omega, TOF offset and a background per spectrum free) and
+composition from the file's sample; Q*Omega, TOF offset and a background per spectrum free; the
+``[fit]`` keys of ``method = "profiles"`` set nodes, depth_max, breaks, ...) and
 writes ``profiles.csv``, ``profiles.nc``, ``profiles.png`` (linear at.%), ``profiles_log.png``,
 ``profiles_fit.png`` (spectra and model) and ``profiles_summary.txt``.
 """
@@ -19,13 +20,40 @@ from ..errors import RecoilsimError
 from .potku import PotkuCase, load_case
 
 
-def fit_case_profiles(case: PotkuCase, n_nodes: int = 30, depth_max_1e15: float | None = None, breaks: bool = False,
-                      **kwargs):
-    """:func:`~recoilsim.fitting.depth_profiles.fit_profiles` on a Potku case's spectra and windows."""
+def profile_settings(fs: dict, n_nodes: int | None = None, depth_max_1e15: float | None = None,
+                     breaks: bool | None = None) -> dict:
+    """fit_profiles keywords from the file's ``[fit]`` section (``method = "profiles"``: nodes,
+    depth_max, breaks, fit_calibration_offset, background), the arguments given here first."""
+    if fs.get("method", "profiles") != "profiles":  # a film file run by `recoilsim profiles`: its keys are the film's
+        fs = {k: fs[k] for k in ("fit_calibration_offset",) if k in fs}
+    nodes = fs.get("nodes", 30) if n_nodes is None else n_nodes
+    if isinstance(nodes, bool) or not isinstance(nodes, int) or nodes < 3:
+        raise RecoilsimError("fit.nodes", nodes, "an integer >= 3")
+    zmax = fs.get("depth_max") if depth_max_1e15 is None else depth_max_1e15
+    if zmax is not None and (isinstance(zmax, bool) or not isinstance(zmax, (int, float)) or zmax <= 0):
+        raise RecoilsimError("fit.depth_max", zmax, "a depth > 0 in 1e15 atoms/cm2")
+    out = {"n_nodes": nodes, "depth_max_1e15": None if zmax is None else float(zmax)}
+    for key, name, default in (("breaks", "breaks", False), ("fit_b", "fit_calibration_offset", True)):
+        v = fs.get(name, default) if key != "breaks" or breaks is None else breaks
+        if not isinstance(v, bool):
+            raise RecoilsimError(f"fit.{name}", v, "true or false")
+        out[key] = v
+    bg = fs.get("background", "constant")
+    if bg not in ("constant", "none"):
+        raise RecoilsimError("fit.background", bg, "'constant' (default) or 'none' for method 'profiles'")
+    out["background"] = bg == "constant"
+    return out
+
+
+def fit_case_profiles(case: PotkuCase, n_nodes: int | None = None, depth_max_1e15: float | None = None,
+                      breaks: bool | None = None, **kwargs):
+    """:func:`~recoilsim.fitting.depth_profiles.fit_profiles` on a Potku case's spectra and windows,
+    with the settings of its ``[fit]`` section (:func:`profile_settings`; the arguments override them)."""
     from ..fitting.depth_profiles import fit_profiles
     meas = {e: case.measured["counts"].sel(element=e).values.astype(float) for e in case.elements}
-    return fit_profiles(case.experiment, meas, windows=case.windows, n_nodes=n_nodes, depth_max_1e15=depth_max_1e15,
-                        breaks=breaks, **kwargs)
+    settings = profile_settings(case.fit, n_nodes, depth_max_1e15, breaks)
+    settings.update(kwargs)
+    return fit_profiles(case.experiment, meas, windows=case.windows, **settings)
 
 
 def plot_profile_fit(case: PotkuCase, result, path) -> Path:
@@ -54,9 +82,13 @@ OUTPUT_NAMES = ("profiles.nc", "profiles.csv", "profiles.png", "profiles_log.png
 
 
 def run_profiles(path: os.PathLike | str, out_dir: os.PathLike | str, data_dir: os.PathLike | str | None = None,
-                 n_nodes: int = 30, depth_max_1e15: float | None = None, breaks: bool = False,
+                 n_nodes: int | None = None, depth_max_1e15: float | None = None, breaks: bool | None = None,
                  overwrite: bool = False) -> dict:
     """Read the measurement, fit every element's depth profile, write the files; returns a summary dict.
+
+    ``n_nodes``, ``depth_max_1e15``, ``breaks``: None takes the file's ``[fit]`` value (``nodes``,
+    ``depth_max``, ``breaks`` with ``method = "profiles"``), else 30 nodes, the depth the windows
+    see, no breaks.
 
     The output folder is checked before anything is read (:func:`recoilsim.io.outputs.check_output_dir`;
     ``overwrite`` replaces an earlier run's outputs) and marked ``INCOMPLETE`` while it is written.
