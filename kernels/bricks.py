@@ -31,8 +31,8 @@ from numba import njit
 from .cross_section import recoil_cross_section_at, recoil_cross_section_coeffs, scatter_cross_section
 from .exit_tables import exit_cell, exit_tables_down, exit_tables_surface
 from .kinematics import flight_time_ns, recoil_factor, scatter_factor, U_MEV
-from .multiple_scattering import (HWHM_TO_SIGMA, combined_half_width, ms_energy_variance, ms_exit_tables_down,
-                                  path_half_width, stable_index, walk_moments)
+from .multiple_scattering import (HWHM_TO_SIGMA, combined_half_width, ms_constants, ms_energy_variance,
+                                  ms_exit_tables_down, path_half_width, stable_index, walk_moments)
 from .brick_types import Bricks
 from .range_tables import cross_cell, cross_path, fill_tables, lerp, table_cell
 
@@ -111,6 +111,17 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
     for s in range(n_sp):
         out_p[sp_out[s]] = sp_p[s]
         out_Z[sp_out[s]] = sp_Z2[s] if sp_kind[s] == 0 else Z1
+    # (arrays are copied by explicit loops throughout: a slice assignment makes Numba compile its
+    # shape-mismatch error message, string formatting included, ~3 s of a cold start)
+    # multiple-scattering constants of the beam and of each exit table's particle in each element
+    ms_lnc = np.empty((n_out, el_Z.shape[0]))
+    ms_tc = np.empty((n_out, el_Z.shape[0]))
+    for o in range(n_out):
+        lnc, tc = ms_constants(out_Z[o], el_Z)
+        for j in range(el_Z.shape[0]):
+            ms_lnc[o, j] = lnc[j]
+            ms_tc[o, j] = tc[j]
+    beam_lnc, beam_tc = ms_constants(Z1, el_Z)
     # foil tables and surface exit tables
     Sf, Rf, Qf = _zeros3(n_p, n_grid)  # T1 foil
     Se, Re, Qe = _zeros3(n_p, n_grid)  # foils in front of the energy detector
@@ -191,9 +202,9 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
                         p_klo[p], p_khi[p], Sv[p], Rt[p], Qt[p])
         thick = blk_top[b + 1] - blk_top[b]
         # state at the block top
-        ms = (el_Z, blk_fracW[b], wb_top, wm, A, out_Z)
+        ms = (blk_fracW[b], wb_top, wm, A, beam_lnc, beam_tc, ms_lnc, ms_tc)
         _state(0.0, Eb_top, vb_top, particles, beam, species, geometry, detector, options, blk, exits, etabs, p_emin,
-               pre, tan_in, tan_out, ms, (t_cur, v_cur, e_cur, ve_cur, sg_cur))
+               pre, sp_dens[:, b], tan_in, tan_out, ms, (t_cur, v_cur, e_cur, ve_cur, sg_cur))
         d = 0.0
         dx = thick
         while d < thick:
@@ -201,7 +212,7 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
                 dx = thick - d
             dn = d + dx
             _state(dn, Eb_top, vb_top, particles, beam, species, geometry, detector, options, blk, exits, etabs,
-                   p_emin, pre, tan_in, tan_out, ms, (t_new, v_new, e_new, ve_new, sg_new))
+                   p_emin, pre, sp_dens[:, b], tan_in, tan_out, ms, (t_new, v_new, e_new, ve_new, sg_new))
             # largest time step among species still inside the window
             # (a species lost within the step counts as an infinite step until the step is tiny)
             # (relative to the species' allowed width: max_dt or sig_frac x its time sigma)
@@ -229,7 +240,10 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
             if nbr >= cap:
                 cap = min(2 * cap, max_bricks)
                 grown = np.empty((7, n_sp, cap))
-                grown[:, :, :nbr] = bricks[:, :, :nbr]
+                for q in range(7):
+                    for s in range(n_sp):
+                        for i in range(nbr):
+                            grown[q, s, i] = bricks[q, s, i]
                 bricks = grown
             # record the brick
             x_a = blk_top[b] + d
@@ -251,7 +265,8 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
                     if t_cur[s] < t_stop + 6.0 * _sig_time(t_cur[s], v_cur[s]):
                         alive = True
                 else:  # no brick of this species here
-                    bricks[:, s, nbr] = 0.0
+                    for q in range(7):
+                        bricks[q, s, nbr] = 0.0
             nbr += 1
             for s in range(n_sp):
                 t_cur[s] = t_new[s]
@@ -275,7 +290,7 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
         if Eb_new <= 0.0:
             break
         if ms_on:
-            wb_new = path_half_width(wb_top, Eb_top, Eb_new, Z1, el_Z, blk_fracW[b], thick / cos_in)
+            wb_new = path_half_width(wb_top, Eb_top, Eb_new, beam_lnc, beam_tc, blk_fracW[b], thick / cos_in)
             wm[0], wm[1] = walk_moments(wb_top, wb_new, E0 - Eb_top, E0 - Eb_new, wm[0], wm[1])
             wb_top = wb_new
         Eb_top = Eb_new
@@ -285,14 +300,16 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
             x_th[o] = exit_tables_down(G[o], D[o], V[o], x_th[o], p_emin[p], Sv[p], Rt[p], Qt[p],
                                        thick / cos_out, lnE0, dlnE, p_mass[p], p_klo[p], p_khi[p],
                                        G2[o], D2[o], V2[o])
-            G[o, :] = G2[o]
-            D[o, :] = D2[o]
-            V[o, :] = V2[o]
+            for k in range(n_grid):
+                G[o, k] = G2[o, k]
+                D[o, k] = D2[o, k]
+                V[o, k] = V2[o, k]
             if ms_on and out_emax[o] > 0.0:
                 k_to = int((math.log(out_emax[o] / p_mass[p]) - lnE0) / dlnE) + 2
                 ms_exit_tables_down(A[o], Sv[p], Rt[p], thick / cos_out, lnE0, dlnE, p_mass[p], p_klo[p],
-                                    p_khi[p], int(x_th[o]), k_to, out_Z[o], el_Z, blk_fracW[b], A2[o])
-                A[o, :] = A2[o]
+                                    p_khi[p], int(x_th[o]), k_to, ms_lnc[o], ms_tc[o], blk_fracW[b], A2[o])
+                for k in range(n_grid):
+                    A[o, k] = A2[o, k]
     out = bricks[:, :, :nbr].copy()
     return Bricks(nbr, out[0], out[1], out[2], out[3], out[4], out[5], out[6], overflow)
 
@@ -337,16 +354,16 @@ def _interp_clip(xs, ys, n, x):
 
 @njit(cache=True)
 def _state(d, Eb_top, vb_top, particles, beam, species, geometry, detector, options, blk, exits, etabs, p_emin,
-           pre, tan_in, tan_out, ms, out):
+           pre, dens, tan_in, tan_out, ms, out):
     """Flight time, its variance, detector energy and variance and cross section of every
     species made at offset d below the current block top (0 time = lost).
 
     ``blk`` = (Sv, Rt, Qt) are the current block's tables, ``exits`` = (G, D, V, x_th) the exit
     tables at its top, ``etabs`` = (Se, Re, Qe) the energy-detector foil tables, ``pre`` =
     (K, dKdphi, xs_c, xs_w, xs_q) the kinematic factors and cross-section coefficients per
-    species; ``ms`` = (el_Z, atomic fractions of the block, beam half width and walk moments at
-    the block top, half-width exit tables, Z of each exit table's particle) the
-    multiple-scattering state; ``out`` = (t, var_t, e_det, var_e, sigma) is written.
+    species, ``dens`` the species' densities in the block (no cross section where 0); ``ms`` = (atomic fractions of the block, beam half width and walk moments at the
+    block top, half-width exit tables, constants of :func:`multiple_scattering.ms_constants` of
+    the beam and of each exit table's particle) the multiple-scattering state; ``out`` = (t, var_t, e_det, var_e, sigma) is written.
 
     Energy variance of a species (the brick sigmas): at creation K^2 times the beam's
     straggling, the recoil-angle and incidence-angle spread (first order in the angles); on
@@ -366,7 +383,7 @@ def _state(d, Eb_top, vb_top, particles, beam, species, geometry, detector, opti
     sig_ang_in, sig_ang_out = geometry.sig_ang_in, geometry.sig_ang_out
     L_m, sig_timing, efoil_path = detector.flight_length_m, detector.sig_timing, detector.efoil_path
     relativistic, screening, ms_on = options.relativistic, options.screening, options.multiple_scattering
-    el_Z, frac_b, wb_top, wm, A, out_Z = ms
+    frac_b, wb_top, wm, A, beam_lnc, beam_tc, ms_lnc, ms_tc = ms
     Eb, vb = cross_path(Sv[bp], Rt[bp], Qt[bp], lnE0, dlnE, mb, p_klo[bp], p_khi[bp],
                         Eb_top, vb_top, d / cos_in)
     wb = 0.0  # the beam's projected half width here (rad), its local stable index
@@ -374,8 +391,8 @@ def _state(d, Eb_top, vb_top, particles, beam, species, geometry, detector, opti
     cov_in = 0.0  # ... and the moments of its walk (:func:`multiple_scattering.ms_energy_variance`)
     var_int_in = 0.0
     if ms_on and Eb > 0.0:
-        wb = path_half_width(wb_top, Eb_top, Eb, Z1, el_Z, frac_b, d / cos_in)
-        nu_b = stable_index(wb, Eb, Z1, el_Z, frac_b)
+        wb = path_half_width(wb_top, Eb_top, Eb, beam_lnc, beam_tc, frac_b, d / cos_in)
+        nu_b = stable_index(wb, Eb, beam_lnc, beam_tc, frac_b)
         m1, m2 = walk_moments(wb_top, wb, E0 - Eb_top, E0 - Eb, wm[0], wm[1])
         L = E0 - Eb
         A_b = wb * wb * HWHM_TO_SIGMA * HWHM_TO_SIGMA
@@ -419,8 +436,8 @@ def _state(d, Eb_top, vb_top, particles, beam, species, geometry, detector, opti
         if dEout > 0.0:
             var_det += dEout * dEout
         if ms_on:
-            wr = path_half_width(lerp(A[o], k1, t1), E1, Er, out_Z[o], el_Z, frac_b, d / cos_out)
-            wa = combined_half_width(wb, nu_b, wr, stable_index(wr, Er, out_Z[o], el_Z, frac_b))
+            wr = path_half_width(lerp(A[o], k1, t1), E1, Er, ms_lnc[o], ms_tc[o], frac_b, d / cos_out)
+            wa = combined_half_width(wb, nu_b, wr, stable_index(wr, Er, ms_lnc[o], ms_tc[o], frac_b))
             h2 = HWHM_TO_SIGMA * HWHM_TO_SIGMA
             var_det += ms_energy_variance(wa * wa * h2, -Eb * dKdphi[s], jt, K[s] * tan_in, cov_in, var_int_in,
                                           wr * wr * h2, max(jt * Er - g, 0.0) * tan_out)
@@ -435,6 +452,8 @@ def _state(d, Eb_top, vb_top, particles, beam, species, geometry, detector, opti
             ee, ve = g, var_det
         e_o[s] = ee
         ve_o[s] = ve
+        if dens[s] == 0.0:
+            continue  # no yield in this block: the cross section is not needed
         if sp_kind[s] == 0:
             sg_o[s] = recoil_cross_section_at(xs_c[s], xs_w[s], xs_q[s], screening, Eb)
         else:

@@ -123,6 +123,76 @@ def reduced_thickness(w):
     return 10.0 ** (LOG10_TAU[0] + (i + f) * _DLOG)
 
 
+# the same table in natural logarithms (the kernels carry ln w: one exp and one log per element)
+LN_TAU0 = LOG10_TAU[0] * math.log(10.0)
+LN_HALF_WIDTH = LOG10_HALF_WIDTH * math.log(10.0)
+_DLN = _DLOG * math.log(10.0)
+# cell lookup of ln(half width) without a search: bins narrower than the narrowest cell (0.156),
+# each holding the cell of its lower edge, so the cell of y is that or the next one
+_LUT_DY = 0.15
+_LUT_Y0 = LN_HALF_WIDTH[1]
+_LUT = np.searchsorted(LN_HALF_WIDTH, _LUT_Y0 + _LUT_DY * np.arange(int((LN_HALF_WIDTH[-2] - _LUT_Y0) / _LUT_DY) + 2),
+                       side="right") - 1
+
+
+@njit(cache=True)
+def ms_constants(Z1, el_Z):
+    """Per element j of a medium, for an ion of atomic number Z1: ln(2 Z1 Z_j e^2 / a_j)
+    (ln of MeV rad: the angle per reduced angle unit at 1 MeV, SW eq. 2.6) and pi a_j^2 x 1e15
+    (cm2: reduced thickness per unit atomic fraction and 1e15 atoms/cm2, SW eq. 2.7), with a_j
+    from :func:`screening_length_cm`. Computed once per ion and sample."""
+    n = el_Z.shape[0]
+    ln_ce = np.empty(n)
+    tau_c = np.empty(n)
+    for j in range(n):
+        a = screening_length_cm(Z1, el_Z[j])
+        ln_ce[j] = math.log(2.0 * Z1 * el_Z[j] * E2_MEV_CM / a)
+        tau_c[j] = math.pi * a * a * 1e15
+    return ln_ce, tau_c
+
+
+@njit(cache=True)
+def _hw_cell(y):
+    """Cell i and fraction f of ln(reduced half width) y in LN_HALF_WIDTH (end cells extrapolate):
+    the equivalent reduced thickness is exp(LN_TAU0 + (i + f) _DLN) (:func:`reduced_thickness`)."""
+    n = LN_HALF_WIDTH.shape[0]
+    if y <= LN_HALF_WIDTH[1]:
+        lo = 0
+    elif y >= LN_HALF_WIDTH[n - 2]:
+        lo = n - 2
+    else:
+        lo = _LUT[int((y - _LUT_Y0) / _LUT_DY)]
+        while LN_HALF_WIDTH[lo] > y:  # rounding at a bin edge
+            lo -= 1
+        while LN_HALF_WIDTH[lo + 1] <= y:
+            lo += 1
+    return lo, (y - LN_HALF_WIDTH[lo]) / (LN_HALF_WIDTH[lo + 1] - LN_HALF_WIDTH[lo])
+
+
+@njit(cache=True)
+def _ln_half_width_after(lw, lnE, ln_ce, tau_c, frac, path):
+    """ln of the projected half width after a straight path at energy E (ln E = lnE) through a
+    compound, from ln w = lw (-inf for w = 0): :func:`half_width_after` with the constants of
+    :func:`ms_constants`, carried in logarithms from element to element."""
+    n = LN_HALF_WIDTH.shape[0]
+    for j in range(frac.shape[0]):
+        if frac[j] <= 0.0:
+            continue
+        lc = ln_ce[j] - lnE  # ln c_j, c_j in rad per reduced angle unit
+        tau = tau_c[j] * frac[j] * path
+        if lw > -math.inf:
+            i, f = _hw_cell(lw - lc)
+            tau += math.exp(LN_TAU0 + (i + f) * _DLN)
+        x = (math.log(tau) - LN_TAU0) / _DLN
+        i = int(math.floor(x))
+        if i < 0:
+            i = 0
+        elif i > n - 2:
+            i = n - 2
+        lw = lc + LN_HALF_WIDTH[i] + (x - i) * (LN_HALF_WIDTH[i + 1] - LN_HALF_WIDTH[i])
+    return lw
+
+
 @njit(cache=True)
 def half_width_after(w, E, Z1, el_Z, frac, path):
     """Projected half width (rad) of an ion after a straight path through a compound.
@@ -140,23 +210,19 @@ def half_width_after(w, E, Z1, el_Z, frac, path):
     path : float
         Path areal density, 1e15 atoms/cm2.
 
-    Equivalent-thickness rule element by element (module docstring; Szilagyi et al. 1995).
+    Equivalent-thickness rule element by element (module docstring; Szilagyi et al. 1995):
+    w = c_j T(T^-1(w / c_j) + tau_j), c_j = 2 Z1 Z_j e^2 / (E a_j), tau_j = pi a_j^2 f_j N t.
     """
     if path <= 0.0 or E <= 0.0:
         return w
-    for j in range(el_Z.shape[0]):
-        if frac[j] <= 0.0:
-            continue
-        a = screening_length_cm(Z1, el_Z[j])
-        tau = math.pi * a * a * frac[j] * path * 1e15
-        c = 2.0 * Z1 * el_Z[j] * E2_MEV_CM / (E * a)  # rad per reduced angle unit
-        w = c * reduced_half_width(reduced_thickness(w / c) + tau)
-    return w
+    ln_ce, tau_c = ms_constants(Z1, el_Z)
+    return path_half_width(w, E, E, ln_ce, tau_c, frac, path)
 
 
 @njit(cache=True)
-def stable_index(w, E, Z1, el_Z, frac):
-    """Local index nu of the growth of the half width, w ~ tau^(1/nu), in a medium at energy E.
+def stable_index(w, E, ln_ce, tau_c, frac):
+    """Local index nu of the growth of the half width, w ~ tau^(1/nu), in a medium at energy E
+    (constants of :func:`ms_constants`).
 
     Small-angle multiple scattering is close to a symmetric stable (Levy) law whose index nu
     grows with the thickness from about 0.7 to about 1.8 (Amsel, Battistig, L'Hoir, Nucl.
@@ -167,16 +233,14 @@ def stable_index(w, E, Z1, el_Z, frac):
     """
     num = 0.0
     den = 0.0
-    n = LOG10_TAU.shape[0]
-    for j in range(el_Z.shape[0]):
+    lw = math.log(w) if w > 0.0 else -math.inf
+    lnE = math.log(E)
+    for j in range(frac.shape[0]):
         if frac[j] <= 0.0:
             continue
-        a = screening_length_cm(Z1, el_Z[j])
-        c = 2.0 * Z1 * el_Z[j] * E2_MEV_CM / (E * a)
-        x = (math.log10(max(reduced_thickness(w / c), 1e-300)) - LOG10_TAU[0]) / _DLOG
-        i = min(max(int(math.floor(x)), 0), n - 2)
-        wt = frac[j] * a * a
-        num += wt * (LOG10_HALF_WIDTH[i + 1] - LOG10_HALF_WIDTH[i]) / _DLOG
+        i, _ = _hw_cell(lw - (ln_ce[j] - lnE))
+        wt = frac[j] * tau_c[j]
+        num += wt * (LN_HALF_WIDTH[i + 1] - LN_HALF_WIDTH[i]) / _DLN
         den += wt
     if num <= 0.0:
         return 2.0
@@ -196,12 +260,14 @@ def combined_half_width(w1, nu1, w2, nu2):
 
 
 @njit(cache=True)
-def path_half_width(w, E_from, E_to, Z1, el_Z, frac, path):
+def path_half_width(w, E_from, E_to, ln_ce, tau_c, frac, path):
     """Projected half width (rad) after a path along which the energy goes from E_from to E_to.
 
     The path is crossed in up to 6 equal sub-steps (one per 1/4 of relative energy change),
-    each at its mid energy (energy taken linear in the path), with :func:`half_width_after`.
-    ``w`` is the half width at the start of the walk (E_from); path in 1e15 atoms/cm2.
+    each at its mid energy (energy taken linear in the path), with the equivalent-thickness
+    rule of :func:`half_width_after` (constants of :func:`ms_constants` for the ion and the
+    medium's elements, frac their atomic fractions). ``w`` is the half width at the start of
+    the walk (E_from); path in 1e15 atoms/cm2.
     """
     if path <= 0.0:
         return w
@@ -209,14 +275,15 @@ def path_half_width(w, E_from, E_to, Z1, el_Z, frac, path):
     if n > 6:
         n = 6
     ds = path / n
+    lw = math.log(w) if w > 0.0 else -math.inf
     for i in range(n):
         E = E_from + (E_to - E_from) * (i + 0.5) / n
-        w = half_width_after(w, E, Z1, el_Z, frac, ds)
-    return w
+        lw = _ln_half_width_after(lw, math.log(E), ln_ce, tau_c, frac, ds)
+    return math.exp(lw)
 
 
 @njit(cache=True)
-def ms_exit_tables_down(A, Sv, R, path, lnE0, dlnE, mass, klo, khi, k_from, k_to, Z, el_Z, frac, A2):
+def ms_exit_tables_down(A, Sv, R, path, lnE0, dlnE, mass, klo, khi, k_from, k_to, ln_ce, tau_c, frac, A2):
     """Half-width exit table at the bottom of a block from the one at its top.
 
     A[k] is the projected half width (rad) of the outgoing particle's path traced back from the
@@ -241,7 +308,7 @@ def ms_exit_tables_down(A, Sv, R, path, lnE0, dlnE, mass, klo, khi, k_from, k_to
             j, t, _, e_r = range_cell(Sv, R, step, dlnE, klo, khi, r)
             E1 = mass * math.exp(lnE0 + j * dlnE) * e_r
             E_k = mass * math.exp(lnE0 + k * dlnE)
-            A2[k] = path_half_width(lerp(A, j, t), E1, E_k, Z, el_Z, frac, path)
+            A2[k] = path_half_width(lerp(A, j, t), E1, E_k, ln_ce, tau_c, frac, path)
         if prev >= 0:
             for i in range(prev + 1, k):
                 A2[i] = A2[prev] + (A2[k] - A2[prev]) * (i - prev) / (k - prev)

@@ -55,6 +55,37 @@ def test_inverse_and_energy_scaling():
     assert w == pytest.approx(half_width_after(0.0, 9.0, 29.0, z, f, 300.0), rel=1e-9)
 
 
+def _numpy_rule(w, E, Z1, el_Z, frac, path):
+    """The equivalent-thickness rule written out with numpy in log10 (a second implementation of
+    the kernel, which carries ln w and finds cells by a lookup table): per element
+    w = c T(T^-1(w / c) + tau), c = 2 Z1 Z2 e^2 / (E a), tau = pi a^2 f N t, T the table
+    interpolated log-log and extrapolated with its end slopes (SW eqs. 2.6-2.7)."""
+    def interp(x, xs, ys):
+        i = np.clip(np.searchsorted(xs, x, side="right") - 1, 0, len(xs) - 2)
+        return ys[i] + (x - xs[i]) * (ys[i + 1] - ys[i]) / (xs[i + 1] - xs[i])
+
+    a0, e2 = 0.529177210903e-8, 1.43996448e-13  # Bohr radius (cm), e^2 (MeV cm)
+    for z2, f in zip(el_Z, frac):
+        a = 0.8853 * a0 / math.sqrt(Z1 ** (2 / 3) + z2 ** (2 / 3))
+        c = 2 * Z1 * z2 * e2 / (E * a)
+        tau = math.pi * a * a * f * path * 1e15
+        tau_eq = 10 ** interp(math.log10(w / c), LOG10_HALF_WIDTH, LOG10_TAU) if w > 0 else 0.0
+        w = c * 10 ** interp(math.log10(tau_eq + tau), LOG10_TAU, LOG10_HALF_WIDTH)
+    return w
+
+
+@pytest.mark.parametrize("w0", [0.0, 1e-9, 3e-6, 1e-4, 2e-3, 0.05, 0.4])
+@pytest.mark.parametrize("path", [1e-3, 0.7, 40.0, 2500.0, 3e5])
+def test_half_width_after_matches_numpy_rule(w0, path):
+    """The kernel's width update (constants once per ion, widths carried in ln, cells by a
+    lookup table) against the rule written out in numpy, over widths and thicknesses that cover
+    every table cell and both extrapolated ends, in a 3-element compound."""
+    el_Z, frac = np.array([3.0, 15.0, 8.0]), np.array([0.3, 0.15, 0.55])
+    for Z1, E in ((29.0, 9.0), (3.0, 1.2)):
+        assert half_width_after(w0, E, Z1, el_Z, frac, path) == pytest.approx(
+            _numpy_rule(w0, E, Z1, el_Z, frac, path), rel=1e-9)
+
+
 @pytest.mark.parametrize("Z1, comp, path, E", [
     (29, {"Cu": 1.0}, 255.8, 9.0),  # the beam through the Cu cap at normal incidence
     (29, {"Cu": 1.0}, 2000.0, 9.0),
@@ -81,7 +112,7 @@ def test_fast_ion_widths_against_catima(A, Z, E, t_nm):
     (For the 9 MeV Cu / 2 MeV Li of the reference case CATIMA's high-energy formulas do not
     apply: docs/multiple_scattering.md lists the differences.)"""
     catima = pytest.importorskip("pycatima")
-    from recoilsim.kernels.multiple_scattering import HWHM_TO_SIGMA, path_half_width
+    from recoilsim.kernels.multiple_scattering import HWHM_TO_SIGMA, ms_constants, path_half_width
     from recoilsim.stopping.tables import nm_to_1e15
     p = catima.Projectile(A, Z)
     p.T(E / A)
@@ -91,8 +122,8 @@ def test_fast_ion_widths_against_catima(A, Z, E, t_nm):
     c = catima.Config()
     c.scattering = catima.scattering_types.dhighland
     r = catima.calculate(p, m, config=c).get_dict()
-    w = path_half_width(0.0, E, r["Eout"] * A, float(Z), np.array([29.0]), np.array([1.0]),
-                        nm_to_1e15(t_nm, "Cu", 8.96))
+    ln_ce, tau_c = ms_constants(float(Z), np.array([29.0]))
+    w = path_half_width(0.0, E, r["Eout"] * A, ln_ce, tau_c, np.array([1.0]), nm_to_1e15(t_nm, "Cu", 8.96))
     assert w * HWHM_TO_SIGMA == pytest.approx(r["sigma_a"], rel=0.10)
 
 

@@ -52,7 +52,7 @@ def simulate(exp: Experiment, *, tofe: bool = False, n_energy_bins: int = 256,
     bricks = run(inputs)
     det = exp.detector
     spec = spread(bricks, det.calibration_a_ns, det.calibration_b_ns, det.n_channels, exp.options.resolution)
-    apply_tail(spec, det, det.calibration_a_ns, exp.options.resolution)  # timing tail (default none)
+    apply_tail(spec, det, det.calibration_a_ns, exp.options.resolution)  # timing tail (default none: not called)
     ds = to_dataset(exp, inputs, spec, bricks)
     ds.attrs["stopping"] = stopping_record(exp, source)
     ds.attrs["straggling"] = straggling_label(exp.options.straggling, exp.options.straggling_table)
