@@ -26,7 +26,25 @@ from ..forward.linear_model import LinearModel
 from .registry import set_value
 from .vector import ParameterVector
 
-__all__ = ["LinearisedModel"]
+__all__ = ["LinearisedModel", "model_groups"]
+
+
+def model_groups(exps, bases, slow) -> tuple[list, list, list]:
+    """(group of each measurement, experiment and base profile of each group): measurements with
+    the same experiment object and base profile share a group, unless a per-measurement slow
+    parameter acts on them."""
+    group, group_exps, group_base = [], [], []
+    own = [any(sp.measurement is not None and sp.acts_on(mi) for sp in slow) for mi in range(len(exps))]
+    for mi, (e, bv) in enumerate(zip(exps, bases)):
+        for g, (ge, gb) in enumerate(zip(group_exps, group_base)):
+            if not own[mi] and not own[group.index(g)] and ge is e and np.array_equal(gb, bv):
+                group.append(g)
+                break
+        else:
+            group_exps.append(e)
+            group_base.append(bv)
+            group.append(len(group_exps) - 1)
+    return group, group_exps, group_base
 
 
 class LinearisedModel:
@@ -69,17 +87,7 @@ class LinearisedModel:
     def regroup(self):
         """Measurements with the same experiment and the same base profile share LinearModels
         (not those with a per-measurement slow parameter)."""
-        self.group, self.group_exps, self.group_base = [], [], []
-        own = [any(sp.measurement is not None and sp.acts_on(mi) for sp in self.par.slow) for mi in range(len(self.exps))]
-        for mi, (e, bv) in enumerate(zip(self.exps, self.base)):
-            for g, (ge, gb) in enumerate(zip(self.group_exps, self.group_base)):
-                if not own[mi] and not own[self.group.index(g)] and ge is e and np.array_equal(gb, bv):
-                    self.group.append(g)
-                    break
-            else:
-                self.group_exps.append(e)
-                self.group_base.append(bv)
-                self.group.append(len(self.group_exps) - 1)
+        self.group, self.group_exps, self.group_base = model_groups(self.exps, self.base, self.par.slow)
 
     def build(self, p):
         """LinearModels at the slow values of p and the bases (and per slow parameter at +- step)."""
