@@ -27,7 +27,7 @@ profile (measured in benchmarks/coverage_profiles.py, table in docs/depth_profil
 
 from __future__ import annotations
 
-import copy
+import dataclasses
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -253,7 +253,6 @@ def _fit_profiles(experiment, measured, elements, nodes_1e15, n_nodes, depth_max
             (np.arange(lams.size) == int(np.argmax([p.log_evidence for p in posts]))).astype(float)
         xs = mixture_samples(posts, w, n_samples, rng)
         Fs = np.array([model.fractions(x) for x in xs])
-        F_new = Fs.mean(axis=0)
         sd = Fs.std(axis=0)
         comp = np.array([model.fractions(p.x) for p in posts])
         F_map = np.tensordot(w, comp, axes=1)  # deterministic
@@ -276,10 +275,10 @@ def _fit_profiles(experiment, measured, elements, nodes_1e15, n_nodes, depth_max
         status, message = "not_converged", "a posterior maximum with weight > 1e-3 did not converge"
     ds = _dataset(grid, model, posts, w, lams, xs, Fs, data, wins)
     best = posts[int(np.argmax(w))]
-    fitted_exp = copy.deepcopy(experiment)
-    fitted_exp.sample = grid.sample(F)
-    fitted_exp.beam.fluence *= float(np.exp(best.x[model.i_s]))
-    fitted_exp.detector.calibration_b_ns = model.offset(best.x)
+    fitted_exp = dataclasses.replace(
+        experiment, sample=grid.sample(F),
+        beam=dataclasses.replace(experiment.beam, fluence=experiment.beam.fluence * float(np.exp(best.x[model.i_s]))),
+        detector=dataclasses.replace(experiment.detector, calibration_b_ns=model.offset(best.x)))
     if verify:
         full = simulate(fitted_exp)
         mod = NodeResponse(fitted_exp, grid, F).counts()

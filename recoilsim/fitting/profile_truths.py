@@ -13,7 +13,7 @@ width ``width_1e15``). Shapes of Mn (atomic fraction of the film part):
 
 from __future__ import annotations
 
-import copy
+import dataclasses
 
 import numpy as np
 from scipy.special import erfc
@@ -53,6 +53,4 @@ def truth_experiment(exp: Experiment, kind: str, depth_1e15: float = 1200.0, n: 
     z = np.linspace(0.0, depth_1e15, n)
     grid = DepthGrid(exp.sample, list(ELEMENTS), z)
     F = truth_fractions(kind, z)
-    e = copy.deepcopy(exp)
-    e.sample = grid.sample(F)
-    return e, grid, F
+    return dataclasses.replace(exp, sample=grid.sample(F)), grid, F
