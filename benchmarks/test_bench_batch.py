@@ -1,7 +1,7 @@
 """Batch screening benchmarks: candidate Li profiles per second (linearised model).
 
 Reference case, 31 nodes (0..30 nm), 1024 channels. ``extra_info['candidates_per_s']`` holds
-the throughput of the median round. Budget (DESIGN.md section 6): >= 1,000 candidates/s on
+the throughput of the median round. Budget (benchmarks/README.md): >= 1,000 candidates/s on
 this 2-core machine (>= 100,000/s on one H100; the CUDA benchmark skips without a GPU).
 """
 

@@ -2,7 +2,7 @@
 
 Reference case: 9 MeV 63Cu on Cu/LiPON/LATP, every isotope of Li, P, O, N, C, 1024 channels,
 a Li profile near the Cu/LiPON interface on a 1 nm grid (0..30 nm, ``kind='scale'``).
-Budgets (DESIGN.md section 6): forward model < 5 ms, Jacobian for 50 values < 50 ms.
+Budgets (the project's performance budgets, benchmarks/README.md): forward model < 5 ms, Jacobian for 50 values < 50 ms.
 
     RECOILSIM_BENCH=quick pytest benchmarks/test_bench_forward.py
 """

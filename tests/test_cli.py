@@ -26,7 +26,7 @@ def test_kinematics_reference_values():
     res = run("kinematics")
     assert res.exit_code == 0, res.output
     out = res.stdout
-    # DESIGN.md check values: 9 MeV 63Cu, 40 deg, 7Li: K = 0.21183, E2 = 1.9065 MeV, 82.876 ns over 0.600 m
+    # check values (two-body kinematics and relativistic flight time, computed by hand): 9 MeV 63Cu, 40 deg, 7Li: K = 0.21183, E2 = 1.9065 MeV, 82.876 ns over 0.600 m
     line = next(l for l in out.splitlines() if "7Li" in l)
     assert "0.21183" in line and "1.9065" in line and "82.876" in line
     for iso in ("6Li", "31P", "16O", "14N", "12C", "13C"):

@@ -84,7 +84,8 @@ def test_element_spectra_equal_cut_files(events, sels, cuts):
 
 def _rutherford_weight(Z2, masses_abund, M1=34.96885):
     """Z2^2 (1 + M1/M2)^2 averaged over isotopes: the Rutherford recoil cross section up to factors
-    common to every recoil (DESIGN.md section 2; E1 and the angle cancel in ratios)."""
+    common to every recoil (Rutherford recoil cross section in the lab frame, e.g. SIMNRA user's
+    guide; E1 and the angle cancel in ratios)."""
     return sum(a * Z2 ** 2 * (1 + M1 / m) ** 2 for m, a in masses_abund)
 
 

@@ -2,8 +2,8 @@
 window, and its estimate from an empty region of the TOF-E map.
 
 Random coincidences (and stray scattered particles) spread nearly uniformly over the TOF-E
-map; under an element's cut they give a flat background in its TOF spectrum (DESIGN-level
-physics of every heavy-ion TOF-ERDA analysis; e.g. the background of Potku's cuts, Arstila et
+map; under an element's cut they give a flat background in its TOF spectrum (as in every heavy-ion
+TOF-ERDA analysis; e.g. the background of Potku's cuts, Arstila et
 al., Nucl. Instrum. Methods B 331 (2014) 34). Its density (events per TOF channel per energy
 channel) is measured in a region of the map where no recoils land, and the expected count in
 the cut at each TOF channel is that density times the cut's extent in energy at that channel.
