@@ -98,13 +98,8 @@ def get_value(exp: Experiment, key: tuple) -> float:
 
 def _replace_layer(exp: Experiment, li: int, **changes) -> Experiment:
     """A new experiment whose layer ``li`` has ``changes`` (its thickness in nm kept when it has one)."""
-    lay = exp.sample.layers[li]
-    if "thickness_nm" not in changes and lay.thickness_nm is not None:
-        changes["thickness_nm"] = lay.thickness_nm
-    if changes.get("thickness_nm") is not None:
-        changes["areal_density_1e15"] = None  # Layer takes one of the two
     layers = list(exp.sample.layers)
-    layers[li] = dataclasses.replace(lay, **changes)
+    layers[li] = layers[li].replaced(**changes)
     return dataclasses.replace(exp, sample=dataclasses.replace(exp.sample, layers=layers))
 
 

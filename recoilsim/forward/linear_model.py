@@ -28,7 +28,8 @@ is how :func:`recoilsim.fitting.driver.fit` re-linearises.
 
 from __future__ import annotations
 
-import copy
+import dataclasses
+
 
 import numpy as np
 
@@ -166,7 +167,6 @@ class LinearModel:
         self.depth_nm = nodes
         self.base = base
         self.fraction = f
-        nominal = copy.deepcopy(exp)
         profs = [p for p in lay.profiles if p.element != element]
         # the profile is always carried (also at base 1): its blocks (profile_step_nm) keep the
         # bricks finer than the nodes; without it, sigma-wide bricks (max_sigma_fraction) can span
@@ -174,7 +174,9 @@ class LinearModel:
         # cap of the reference case) and leave nodes without a brick (zero columns)
         from ..model.sample import Profile
         profs.append(Profile(element, nodes, base, kind="ratio"))
-        nominal.sample.layers[layer].profiles = profs
+        layers = list(exp.sample.layers)
+        layers[layer] = lay.replaced(profiles=profs)
+        nominal = dataclasses.replace(exp, sample=dataclasses.replace(exp.sample, layers=layers))
         inputs = prepare(nominal)
         bricks = run(inputs)
         n, ta, tb, Y, sig_t, x_mid = bricks.n, bricks.ta, bricks.tb, bricks.Y, bricks.sig_t, bricks.x_mid

@@ -24,6 +24,7 @@ Several profiles in one layer are applied in order.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
@@ -192,6 +193,16 @@ class Layer:
     def nm_to_1e15(self) -> float:
         """1e15 atoms/cm2 per nm of this layer (nominal composition)."""
         return self.atomic_density_cm3 * NM_CM / 1e15
+
+    def replaced(self, **changes) -> "Layer":
+        """A copy with ``changes``, validated anew (``dataclasses.replace``). The layer keeps its
+        thickness in nm (with its density) unless the changes give a thickness; the areal density
+        derived from it is recomputed, since a layer takes one of the two."""
+        if "thickness_nm" not in changes and "areal_density_1e15" not in changes and self.thickness_nm is not None:
+            changes["thickness_nm"] = self.thickness_nm
+        if changes.get("thickness_nm") is not None:
+            changes["areal_density_1e15"] = None
+        return dataclasses.replace(self, **changes)
 
     def elements(self) -> list[str]:
         """Elements present in the layer (nominal and profiled)."""

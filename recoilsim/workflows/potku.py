@@ -141,6 +141,22 @@ def load_case(path: os.PathLike | str, data_dir: os.PathLike | str | None = None
                      [str(asc), str(sel), str(Path(path))] + [str(c.path) for c in cuts.values()])
 
 
+def load_case_for_output(path: os.PathLike | str, out_dir: os.PathLike | str, names, data_dir=None,
+                         overwrite: bool = False) -> tuple[PotkuCase, Path]:
+    """The case of an experiment file and its checked output folder: the folder is checked before
+    the data are read (cheap failures first), and again against every input once they are known;
+    it may not lie inside the data folder."""
+    from ..io.outputs import check_output_dir
+
+    out = check_output_dir(out_dir, names, inputs=[path], overwrite=overwrite)
+    case = load_case(path, data_dir)
+    data_root = Path(case.inputs[0]).resolve().parent
+    if out.resolve() == data_root or data_root in out.resolve().parents:
+        raise RecoilsimError("output folder", str(out), f"a folder outside the input data ({data_root})")
+    check_output_dir(out, names, inputs=case.inputs, overwrite=overwrite)
+    return case, out
+
+
 def background_option(fs: dict) -> str | None:
     """The ``[fit] background`` setting as FitParameters.background ("constant" unless given)."""
     bg = fs.get("background", "constant")
@@ -252,7 +268,7 @@ def run(path: os.PathLike | str, out_dir: os.PathLike | str, data_dir: os.PathLi
     fit's status and ``files`` lists what was written.
     """
     from ..io.experiment_file import load_file
-    from ..io.outputs import check_output_dir, writing
+    from ..io.outputs import writing
 
     t0 = time.perf_counter()
     say = progress or (lambda s: None)
@@ -264,12 +280,7 @@ def run(path: os.PathLike | str, out_dir: os.PathLike | str, data_dir: os.PathLi
         for f in summary["files"]:
             say(f"wrote {f}")
         return summary
-    out = check_output_dir(out_dir, OUTPUT_NAMES, inputs=[path], overwrite=overwrite)
-    case = load_case(path, data_dir)
-    data_root = Path(case.inputs[0]).resolve().parent
-    if out.resolve() == data_root or data_root in out.resolve().parents:
-        raise RecoilsimError("output folder", str(out), f"a folder outside the input data ({data_root})")
-    check_output_dir(out, OUTPUT_NAMES, inputs=case.inputs, overwrite=overwrite)
+    case, out = load_case_for_output(path, out_dir, OUTPUT_NAMES, data_dir, overwrite)
     with writing(out, "fit") as out:
         return _fit_and_write(case, out, say, t0)
 

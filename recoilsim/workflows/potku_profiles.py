@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import RecoilsimError
-from .potku import PotkuCase, load_case
+from .potku import PotkuCase, load_case_for_output
 
 
 def profile_settings(fs: dict, n_nodes: int | None = None, depth_max_1e15: float | None = None,
@@ -94,14 +94,9 @@ def run_profiles(path: os.PathLike | str, out_dir: os.PathLike | str, data_dir: 
     ``overwrite`` replaces an earlier run's outputs) and marked ``INCOMPLETE`` while it is written.
     """
     from ..io.atomic import atomic_write, write_netcdf
-    from ..io.outputs import check_output_dir, writing
+    from ..io.outputs import writing
     from ..plots.profiles import plot_profiles
-    out = check_output_dir(out_dir, OUTPUT_NAMES, inputs=[path], overwrite=overwrite)
-    case = load_case(path, data_dir)
-    data_root = Path(case.inputs[0]).resolve().parent
-    if out.resolve() == data_root or data_root in out.resolve().parents:
-        raise RecoilsimError("output folder", str(out), f"a folder outside the input data ({data_root})")
-    check_output_dir(out, OUTPUT_NAMES, inputs=case.inputs, overwrite=overwrite)
+    case, out = load_case_for_output(path, out_dir, OUTPUT_NAMES, data_dir, overwrite)
     res = fit_case_profiles(case, n_nodes=n_nodes, depth_max_1e15=depth_max_1e15, breaks=breaks)
     with writing(out, "profiles") as out:
         files = [write_netcdf(res.dataset, out / "profiles.nc", inputs=case.inputs)]
