@@ -196,6 +196,9 @@ def plot_spectra(ds, elements: Sequence[str] | None = None, path: os.PathLike | 
         mp = channel_depth_mapping(ds, depth_axis_for, depth_offset_nm)
         if mp is not None:
             sec = ax.secondary_xaxis("top", functions=mp)
+            if not depth_offset_nm:  # no depth above the surface: channels before it get no label
+                from matplotlib.ticker import FuncFormatter
+                sec.xaxis.set_major_formatter(FuncFormatter(lambda v, _: "" if v < -1e-9 else f"{v:g}"))
             lab = f"depth of {depth_axis_for} origin (nm)"
             if depth_offset_nm:
                 lab = f"depth of {depth_axis_for} origin below {depth_offset_nm:g} nm (nm)"
