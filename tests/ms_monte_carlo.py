@@ -56,6 +56,12 @@ def _hard_collision_table():
 
 
 @njit(cache=True)
+def _screening_cm(Z1, Z2):
+    """Thomas-Fermi (Firsov) screening length of the pair (cm): 0.8853 a0 / sqrt(Z1^(2/3) + Z2^(2/3))."""
+    return 0.8853 * A0_CM / math.sqrt(Z1 ** (2.0 / 3.0) + Z2 ** (2.0 / 3.0))
+
+
+@njit(cache=True)
 def _rotate(v, theta, psi):
     """Direction v (3 floats, in place) turned by polar angle theta at azimuth psi (around v)."""
     # e1 = v x ey (v is never along ey here: it stays near the x-z plane), e2 = v x e1
@@ -115,7 +121,7 @@ def _walk(v, x_end, bot, Zs, fr, Z1, E_of_x_d, E_of_x_E, Eg, Sg, deflect, u_tab,
         lam = 0.0
         for j in range(Zs.shape[1]):
             if fr[L, j] > 0:
-                a = 0.8853 * A0_CM / math.sqrt(Z1 ** (2.0 / 3.0) + Zs[L, j] ** (2.0 / 3.0))
+                a = _screening_cm(Z1, Zs[L, j])
                 lam += fr[L, j] * math.pi * a * a * 1e15 * rate_red
         s_c = -math.log(1.0 - np.random.random()) / lam if deflect else 1e30
         x_stop = min(bot[L], x_end)
@@ -141,7 +147,7 @@ def _walk(v, x_end, bot, Zs, fr, Z1, E_of_x_d, E_of_x_E, Eg, Sg, deflect, u_tab,
         var = 0.0
         for j in range(Zs.shape[1]):
             if fr[L, j] > 0:
-                a = 0.8853 * A0_CM / math.sqrt(Z1 ** (2.0 / 3.0) + Zs[L, j] ** (2.0 / 3.0))
+                a = _screening_cm(Z1, Zs[L, j])
                 c = 2.0 * Z1 * Zs[L, j] * E2_MEV_CM / (E * a)
                 var += 0.5 * c * c * fr[L, j] * math.pi * a * a * 1e15 * s * soft
         tx = np.random.normal() * math.sqrt(var)
@@ -154,12 +160,12 @@ def _walk(v, x_end, bot, Zs, fr, Z1, E_of_x_d, E_of_x_E, Eg, Sg, deflect, u_tab,
             acc = 0.0
             for j in range(Zs.shape[1]):
                 if fr[L, j] > 0:
-                    a = 0.8853 * A0_CM / math.sqrt(Z1 ** (2.0 / 3.0) + Zs[L, j] ** (2.0 / 3.0))
+                    a = _screening_cm(Z1, Zs[L, j])
                     acc += fr[L, j] * math.pi * a * a * 1e15 * rate_red
                     if r <= acc:
                         jj = j
                         break
-            a = 0.8853 * A0_CM / math.sqrt(Z1 ** (2.0 / 3.0) + Zs[L, jj] ** (2.0 / 3.0))
+            a = _screening_cm(Z1, Zs[L, jj])
             u = np.interp(np.random.random(), cdf, u_tab)
             alpha = min(u * 2.0 * Z1 * Zs[L, jj] * E2_MEV_CM / (E * a), 0.5 * math.pi)
             _rotate(v, alpha, 2.0 * math.pi * np.random.random())

@@ -20,7 +20,6 @@ A new TOF calibration only re-spreads the stored bricks.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 
 import numpy as np
@@ -49,9 +48,7 @@ class NodeResponse:
             raise RecoilsimError("experiment", type(exp).__name__, "an Experiment")
         self.grid = grid
         self.fractions = np.asarray(fractions, dtype=float).copy()
-        e = copy.copy(exp)
-        e.sample = grid.sample(self.fractions)
-        inputs = prepare(e)
+        inputs = prepare(dataclasses.replace(exp, sample=grid.sample(self.fractions)))
         dens = inputs.outgoing.density
         unit = np.zeros_like(dens)
         for si, sp in enumerate(inputs.species):
