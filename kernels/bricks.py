@@ -32,7 +32,7 @@ from .cross_section import recoil_cross_section_at, recoil_cross_section_coeffs,
 from .exit_tables import exit_cell, exit_tables_down, exit_tables_surface
 from .kinematics import flight_time_ns, recoil_factor, scatter_factor, U_MEV
 from .multiple_scattering import (HWHM_TO_SIGMA, combined_half_width, ms_constants, ms_energy_variance,
-                                  ms_exit_tables_down, path_half_width, stable_index, walk_moments)
+                                  ms_exit_tables_down, path_half_width, walk_half_width, walk_moments)
 from .brick_types import Bricks
 from .range_tables import cross_cell, cross_path, fill_tables, lerp, table_cell
 
@@ -429,8 +429,7 @@ def _state(d, Eb_top, vb_top, particles, beam, species, geometry, detector, opti
     cov_in = 0.0  # ... and the moments of its walk (:func:`multiple_scattering.ms_energy_variance`)
     var_int_in = 0.0
     if ms_on and Eb > 0.0:
-        wb = path_half_width(wb_top, Eb_top, Eb, beam_lnc, beam_tc, frac_b, d / cos_in)
-        nu_b = stable_index(wb, Eb, beam_lnc, beam_tc, frac_b)
+        wb, nu_b = walk_half_width(wb_top, Eb_top, Eb, beam_lnc, beam_tc, frac_b, d / cos_in, True)
         m1, m2 = walk_moments(wb_top, wb, E0 - Eb_top, E0 - Eb, wm[0], wm[1])
         L = E0 - Eb
         A_b = wb * wb * HWHM_TO_SIGMA * HWHM_TO_SIGMA
@@ -474,8 +473,8 @@ def _state(d, Eb_top, vb_top, particles, beam, species, geometry, detector, opti
         if dEout > 0.0:
             var_det += dEout * dEout
         if ms_on:
-            wr = path_half_width(lerp(A[o], k1, t1), E1, Er, ms_lnc[o], ms_tc[o], frac_b, d / cos_out)
-            wa = combined_half_width(wb, nu_b, wr, stable_index(wr, Er, ms_lnc[o], ms_tc[o], frac_b))
+            wr, nu_r = walk_half_width(lerp(A[o], k1, t1), E1, Er, ms_lnc[o], ms_tc[o], frac_b, d / cos_out, True)
+            wa = combined_half_width(wb, nu_b, wr, nu_r)
             h2 = HWHM_TO_SIGMA * HWHM_TO_SIGMA
             var_det += ms_energy_variance(wa * wa * h2, -Eb * dKdphi[s], jt, K[s] * tan_in, cov_in, var_int_in,
                                           wr * wr * h2, max(jt * Er - g, 0.0) * tan_out)
