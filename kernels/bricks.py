@@ -11,7 +11,10 @@ its energy at the energy detector and that energy's sigma (for the TOF-E map, :m
 The depth step adapts so that no species' brick is wider in time than ``max_dt`` (or a
 fraction ``sig_frac`` of its own time sigma). Energy loss inside a block uses the block range
 tables (:mod:`range_tables`); the way out through all blocks above uses the exit tables
-(:mod:`exit_tables`); work per depth step is proportional to the number of outgoing species.
+(:mod:`exit_tables`); work per depth step is proportional to the number of outgoing species
+that can yield: a species whose target isotope is in no block the beam reaches (e.g. the beam
+scattered by an element below the depth where the beam stops) makes no counts, and the kernel
+skips it (:func:`_active_species`), so it does not set the depth step either.
 
 Brick sigmas: :func:`_state` gathers each species' energy variance at creation (beam
 straggling, recoil-angle and incidence-angle spread), on the way out (straggling, exit-angle
@@ -377,7 +380,8 @@ def _active_species(particles, stack, beam, sp_dens, cos_in, Sv, Rt, Qt):
     v = 0.0
     for b in range(n_b - 1):
         fill_tables(S[bp], W[bp], fracS[b], fracW[b], p_mass[bp], lnE0, dlnE, p_klo[bp], p_khi[bp], Sv, Rt, Qt)
-        E, v = cross_path(Sv, Rt, Qt, lnE0, dlnE, p_mass[bp], p_klo[bp], p_khi[bp], E, v, (top[b + 1] - top[b]) / cos_in)
+        E, v = cross_path(Sv, Rt, Qt, lnE0, dlnE, p_mass[bp], p_klo[bp], p_khi[bp], E, v,
+                          (top[b + 1] - top[b]) / cos_in)
         if E <= 0.0:
             reach = b + 1
             break
@@ -398,10 +402,12 @@ def _state(d, Eb_top, vb_top, particles, beam, species, geometry, detector, opti
     ``blk`` = (Sv, Rt, Qt) are the current block's tables, ``exits`` = (G, D, V, x_th) the exit
     tables at its top, ``etabs`` = (Se, Re, Qe) the energy-detector foil tables, ``pre`` =
     (K, dKdphi, xs_c, xs_w, xs_q) the kinematic factors and cross-section coefficients per
-    species, ``dens`` the species' densities in the block (no cross section where 0), ``act`` which species are active
-    (:func:`_active_species`; the others get no state: time 0, as if lost); ``ms`` = (atomic fractions of the block, beam half width and walk moments at the
+    species, ``dens`` the species' densities in the block (no cross section where 0), ``act``
+    which species are active (:func:`_active_species`; the others get no state: time 0, as if
+    lost); ``ms`` = (atomic fractions of the block, beam half width and walk moments at the
     block top, half-width exit tables, constants of :func:`multiple_scattering.ms_constants` of
-    the beam and of each exit table's particle) the multiple-scattering state; ``out`` = (t, var_t, e_det, var_e, sigma) is written.
+    the beam and of each exit table's particle) the multiple-scattering state; ``out`` = (t,
+    var_t, e_det, var_e, sigma) is written.
 
     Energy variance of a species (the brick sigmas): at creation K^2 times the beam's
     straggling, the recoil-angle and incidence-angle spread (first order in the angles); on
