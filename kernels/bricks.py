@@ -435,7 +435,7 @@ def _state(d, Eb_top, vb_top, particles, beam, species, geometry, detector, opti
     cov_in = 0.0  # ... and the moments of its walk (:func:`multiple_scattering.ms_energy_variance`)
     var_int_in = 0.0
     if ms_on and Eb > 0.0:
-        wb, nu_b = walk_half_width(wb_top, Eb_top, Eb, beam_lnc, beam_tc, frac_b, d / cos_in, True)
+        wb, nu_b = walk_half_width(wb_top, Eb_top, Eb, beam_lnc, beam_tc, frac_b, d / cos_in)
         m1, m2 = walk_moments(wb_top, wb, E0 - Eb_top, E0 - Eb, wm[0], wm[1])
         L = E0 - Eb
         A_b = wb * wb * HWHM_TO_SIGMA * HWHM_TO_SIGMA
@@ -479,7 +479,7 @@ def _state(d, Eb_top, vb_top, particles, beam, species, geometry, detector, opti
         if dEout > 0.0:
             var_det += dEout * dEout
         if ms_on:
-            wr, nu_r = walk_half_width(lerp(A[o], k1, t1), E1, Er, ms_lnc[o], ms_tc[o], frac_b, d / cos_out, True)
+            wr, nu_r = walk_half_width(lerp(A[o], k1, t1), E1, Er, ms_lnc[o], ms_tc[o], frac_b, d / cos_out)
             wa = combined_half_width(wb, nu_b, wr, nu_r)
             h2 = HWHM_TO_SIGMA * HWHM_TO_SIGMA
             var_det += ms_energy_variance(wa * wa * h2, -Eb * dKdphi[s], jt, K[s] * tan_in, cov_in, var_int_in,

@@ -211,13 +211,15 @@ def combined_half_width(w1, nu1, w2, nu2):
 def path_half_width(w, E_from, E_to, ln_ce, tau_c, frac, path):
     """Projected half width (rad) after a path along which the energy goes from E_from to E_to
     (:func:`walk_half_width` without the stable index)."""
-    return walk_half_width(w, E_from, E_to, ln_ce, tau_c, frac, path, False)[0]
+    return walk_half_width(w, E_from, E_to, ln_ce, tau_c, frac, path)[0]
 
 
 @njit(cache=True)
-def walk_half_width(w, E_from, E_to, ln_ce, tau_c, frac, path, with_index):
+def walk_half_width(w, E_from, E_to, ln_ce, tau_c, frac, path):
     """Projected half width (rad) after a path along which the energy goes from E_from to E_to,
-    and (``with_index``, else 2.0) its local stable index at the end of the path.
+    and its local stable index at the end of the path (one function for both: every call of a
+    function with array arguments costs reference counting; no flag for the index, since a
+    literal flag makes Numba compile the function once per value).
 
     The path is crossed in up to 6 equal sub-steps (one per 1/4 of relative energy change),
     each at its mid energy (energy taken linear in the path), with the equivalent-thickness
@@ -259,8 +261,6 @@ def walk_half_width(w, E_from, E_to, ln_ce, tau_c, frac, path, with_index):
                     k = n_tab - 2
                 lw = lc + LN_HALF_WIDTH[k] + (x - k) * (LN_HALF_WIDTH[k + 1] - LN_HALF_WIDTH[k])
         w = math.exp(lw)
-    if not with_index:
-        return w, 2.0
     num = 0.0
     den = 0.0
     lnE = math.log(E_to)
@@ -302,7 +302,7 @@ def ms_exit_tables_down(A, Sv, R, path, lnE0, dlnE, mass, klo, khi, k_from, k_to
             j, t, _, e_r = range_cell(Sv, R, step, dlnE, klo, khi, r)
             E1 = mass * math.exp(lnE0 + j * dlnE) * e_r
             E_k = mass * math.exp(lnE0 + k * dlnE)
-            A2[k] = walk_half_width(lerp(A, j, t), E1, E_k, ln_ce, tau_c, frac, path, False)[0]
+            A2[k] = path_half_width(lerp(A, j, t), E1, E_k, ln_ce, tau_c, frac, path)
         if prev >= 0:
             for i in range(prev + 1, k):
                 A2[i] = A2[prev] + (A2[k] - A2[prev]) * (i - prev) / (k - prev)
