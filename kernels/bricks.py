@@ -124,7 +124,7 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
         for j in range(el_Z.shape[0]):
             ms_lnc[o, j] = lnc[j]
             ms_tc[o, j] = tc[j]
-    beam_lnc, beam_tc = ms_constants(Z1, el_Z)
+    beam_lnc, beam_tc = ms_constants(float(Z1), el_Z)  # (float: one compiled version with out_Z)
     # foil tables and surface exit tables
     Sf, Rf, Qf = _zeros3(n_p, n_grid)  # T1 foil
     Se, Re, Qe = _zeros3(n_p, n_grid)  # foils in front of the energy detector
