@@ -34,6 +34,7 @@ import numpy as np
 
 from .. import stopping_data as _stopping_data
 from ..model.composition import composition as _composition
+from ..model.constants import AVOGADRO_PER_MOL
 from ..model.elements import element as _element
 from ..model.elements import isotope as _isotope
 from ..errors import RecoilsimError, require_finite, require_positive, require_range
@@ -50,7 +51,7 @@ __all__ = [
 STRAGGLING_MODELS = ("bohr", "chu", "yang", "none")
 _MODEL_CODE = {"none": 0, "bohr": 1, "chu": 2, "yang": 3}
 _DATA_FILE = os.path.join(os.path.dirname(os.path.abspath(_stopping_data.__file__)), "srim2013_electronic.npz")
-AVOGADRO = 6.02214076e23
+AVOGADRO = AVOGADRO_PER_MOL
 
 
 # --------------------------------------------------------------------------- shipped tables
