@@ -39,7 +39,7 @@ from ..errors import RecoilsimError
 from ..forward.node_response import NodeResponse
 from ..model.depth_grid import DepthGrid
 from ..model.experiment import Experiment
-from .laplace import evidence_weights, map_estimate, mixture_samples
+from .laplace import evidence_weights, mixture_samples, scan_lambdas
 from .likelihood import deviance, goodness_verdict
 from .profile_model import ProfileModel
 
@@ -148,17 +148,6 @@ def _as_counts(measured, n_ch) -> dict:
     return out
 
 
-def _scan(model, lambdas, starts, x_start):
-    """Posterior maximum and evidence for every lambda, each started from its own previous
-    maximum (``starts[i]``) or, without one, from the previous lambda's (the first from x_start)."""
-    posts = []
-    for i, lam in enumerate(lambdas):
-        x0, P = model.prior(lam)
-        start = starts[i] if starts[i] is not None else (posts[-1].x if posts else x_start)
-        posts.append(map_estimate(model, model.d, start, x0, P, max_iter=MAP_ITER))
-    return posts
-
-
 def fit_profiles(experiment: Experiment, measured, *, elements: Sequence[str] | None = None,
                  nodes_1e15: Sequence[float] | None = None, n_nodes: int = 30, depth_max_1e15: float | None = None,
                  breaks: bool = False, windows: Mapping | None = None, fit_b: bool = True, b_sd_ns: float = 1.0,
@@ -248,7 +237,7 @@ def _fit_profiles(experiment, measured, elements, nodes_1e15, n_nodes, depth_max
             lams = lams[keep]
             starts = [s for s, k in zip(starts, keep) if k]
             prev = [c for c, k in zip(prev, keep) if k]
-        posts = _scan(model, lams, starts, model.start(F, b_cur))
+        posts = scan_lambdas(model, model.d, lams, model.prior, model.start(F, b_cur), starts, max_iter=MAP_ITER)
         w = evidence_weights([p.log_evidence for p in posts]) if integrate else \
             (np.arange(lams.size) == int(np.argmax([p.log_evidence for p in posts]))).astype(float)
         xs = mixture_samples(posts, w, n_samples, rng)

@@ -49,7 +49,8 @@ from .outcome import finish
 from .parameters import FitParameters, Parameter, ProfileShape, SlowParameter
 from .problem import Problem
 from .result import FitResult
-from .solver import outer_loop
+from .smoothing_evidence import apply_mixture, evidence_mixture
+from .solver import outer_loop, solve
 from .windows import as_spectra, describe_windows
 
 __all__ = ["FitParameters", "FitResult", "Parameter", "ProfileShape", "SlowParameter", "deviance", "fit"]
@@ -122,8 +123,8 @@ def _fit(experiment, measured, parameters: FitParameters | None = None, n_bootst
         if not isinstance(e, Experiment):
             raise RecoilsimError("experiment", type(e).__name__, "an Experiment")
     reg = par.regularization
-    if not (reg == "gcv" or (isinstance(reg, (int, float)) and reg >= 0)):
-        raise RecoilsimError("regularization", reg, "'gcv' or a number >= 0")
+    if not (reg in ("gcv", "evidence") or (isinstance(reg, (int, float)) and reg >= 0)):
+        raise RecoilsimError("regularization", reg, "'evidence', 'gcv' or a number >= 0")
     for sp in par.slow:
         if sp.kind in ("ratio", "fraction") and sp.element == par.element:
             raise RecoilsimError(f"slow[{sp.name}]", sp.element,
@@ -138,7 +139,7 @@ def _fit(experiment, measured, parameters: FitParameters | None = None, n_bootst
         if not isinstance(par.shape, ProfileShape):
             raise RecoilsimError("shape", type(par.shape).__name__, "a ProfileShape or None")
         reg = 0.0  # the shape is the smoothness
-    lam0 = 1e-9 if reg == "gcv" else float(reg)
+    lam0 = 1e-9 if reg in ("gcv", "evidence") else float(reg)
     prob = Problem(exps, data, par, lam0)
     d = prob.dvec()
     # -- plain failures before fitting
@@ -156,5 +157,18 @@ def _fit(experiment, measured, parameters: FitParameters | None = None, n_bootst
         return _fail("no_effect", f"{len(dead)} free parameter(s) have no effect on the spectra in the windows "
                      f"(zero Jacobian column): {', '.join(dead[:8])}{' ...' if len(dead) > 8 else ''}; "
                      "fix them, move the depth nodes into the probed range or widen the windows", prob)
-    sol, criterion = outer_loop(prob, d, gcv=reg == "gcv")
-    return finish(prob, d, sol, criterion, n_bootstrap, seed, progress, verify, t_start)
+    if reg != "evidence":
+        sol, criterion = outer_loop(prob, d, gcv=reg == "gcv")
+        return finish(prob, d, sol, criterion, n_bootstrap, seed, progress, verify, t_start)
+    # evidence: the strength of largest evidence on the linearisation at an almost unregularised
+    # solution, the fit there, and the band mixed over strengths at the solution
+    # (recoilsim.fitting.smoothing_evidence)
+    _, p0 = solve(prob, d)
+    prob.lam = evidence_mixture(prob, d, p0).best
+    sol, _ = outer_loop(prob, d, gcv=False)
+    mix = evidence_mixture(prob, d, prob.p)
+    res = finish(prob, d, sol, "evidence (Laplace), band mixed over lambda", n_bootstrap, seed, progress, verify,
+                 t_start)
+    if res.dataset is not None:
+        apply_mixture(res.dataset, prob, mix)
+    return res
