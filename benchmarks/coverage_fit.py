@@ -148,7 +148,7 @@ def main():
         res.update(shape=a.shape, reg=a.reg, ms=a.ms)
     if a.study == "gcv":
         res["sandwich"] = summary(rows, "z_sandwich")
-    else:
+    elif a.study == "joint":
         for n in TRUE:
             z = np.array([r["z_" + n] for r in rows if r.get("status") == "success"])
             if z.size:

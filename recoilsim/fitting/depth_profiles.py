@@ -39,7 +39,7 @@ from ..errors import RecoilsimError
 from ..forward.node_response import NodeResponse
 from ..model.depth_grid import DepthGrid
 from ..model.experiment import Experiment
-from .laplace import evidence_weights, mixture_samples, scan_lambdas
+from .laplace import evidence_weights, mixture_samples, plateau_end, scan_lambdas
 from .likelihood import deviance, goodness_verdict
 from .profile_model import ProfileModel
 
@@ -246,8 +246,11 @@ def _fit_profiles(experiment, measured, elements, nodes_1e15, n_nodes, depth_max
             starts = [s for s, k in zip(starts, keep) if k]
             prev = [c for c, k in zip(prev, keep) if k]
         posts = scan_lambdas(model, model.d, lams, model.prior, model.start(F, b_cur), starts, max_iter=MAP_ITER)
-        w = evidence_weights([p.log_evidence for p in posts]) if integrate else \
-            (np.arange(lams.size) == int(np.argmax([p.log_evidence for p in posts]))).astype(float)
+        # the plateau of the largest strengths (the same posterior) counts once (laplace.plateau_end)
+        n = plateau_end(posts, [model.prior(lam)[1] for lam in lams])
+        lz = np.array([p.log_evidence for p in posts[:n]])
+        w = np.zeros(lams.size)
+        w[:n] = evidence_weights(lz) if integrate else (np.arange(n) == int(np.argmax(lz)))
         xs = mixture_samples(posts, w, n_samples, rng)
         Fs = np.array([model.fractions(x) for x in xs])
         sd = Fs.std(axis=0)

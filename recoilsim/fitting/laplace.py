@@ -129,6 +129,24 @@ def scan_lambdas(model: Callable, d: np.ndarray, lambdas, prior: Callable, x_sta
     return posts
 
 
+PLATEAU = 0.05  # change of the effective number of parameters between neighbouring strengths: the plateau
+
+
+def plateau_end(posts: list[Posterior], precisions: list[np.ndarray], tol: float = PLATEAU) -> int:
+    """How many strengths of a scan (in increasing order) to keep: the plateau of the largest ones,
+    whose effective number of parameters ``n_x - tr(H^-1 P)`` (P: that strength's prior
+    precision; MacKay 1992, eq. 4.9) falls by less than ``tol`` from one strength to the next, is
+    cut after its first member. There the prior has fixed every curvature mode (the limit of
+    infinite smoothing): the evidence is flat, one and the same posterior, and a uniform prior
+    over ln lambda would give that one model a weight proportional to how far the grid happens to
+    extend."""
+    p_eff = [q.x.size - float(np.trace(np.linalg.solve(q.H, P))) for q, P in zip(posts, precisions)]
+    k = len(p_eff) - 1
+    while k > 0 and p_eff[k - 1] - p_eff[k] < tol:
+        k -= 1
+    return min(k + 2, len(posts))
+
+
 def evidence_weights(log_z: np.ndarray) -> np.ndarray:
     """Normalised weights exp(ln Z_i) / sum (a uniform prior over the listed priors)."""
     lz = np.asarray(log_z, float)

@@ -29,8 +29,8 @@ neighbouring strengths where the maximum no longer changed, and gave the largest
 most of the weight.
 
 The grid ends at the first strength whose posterior has reached the limit of infinite smoothing
-(effective number of parameters ``tr(H^-1 F)`` within ``PLATEAU`` of the null space's dimension
-plus the unpenalised parameters): beyond it the evidence is flat (the same linear profile) and a
+(:func:`recoilsim.fitting.laplace.plateau_end`: the effective number of parameters changes by
+less than 0.05 from one strength to the next): beyond it the evidence is flat (the same linear profile) and a
 uniform prior over ln lambda would give that one model a weight proportional to how far the grid
 happens to extend (measured: 8 of 21 strengths on the plateau, half the weight).
 """
@@ -41,7 +41,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .laplace import evidence_weights, scan_lambdas
+from .laplace import evidence_weights, plateau_end, scan_lambdas
 from .likelihood import FLOOR
 from .problem import Problem
 
@@ -49,7 +49,6 @@ __all__ = ["GRID", "LambdaMixture", "evidence_mixture"]
 
 #: strengths scanned, relative to tr(F) / tr(L^T L) (the range of the GCV grid, 1e-6 ... 1e4)
 GRID = np.logspace(-6.0, 4.0, 21)
-PLATEAU = 0.05  # effective parameters above the limit of infinite smoothing where the grid ends
 
 
 @dataclass
@@ -103,11 +102,7 @@ def evidence_mixture(prob: Problem, d: np.ndarray, p: np.ndarray, grid: np.ndarr
         return m0 + Jf @ dx, Jf
 
     posts = scan_lambdas(model, d, lambdas, prior, np.zeros(x.size), log_det_prior=lambda lam: rank * np.log(lam))
-    # the plateau: once the prior fixes every curvature mode (p_eff at its limit, the null space
-    # and the parameters without a prior) larger strengths give the same posterior; counting each
-    # of them would weigh that one model by the width of the grid
-    limit = x.size - rank
-    n = next((k + 1 for k, q in enumerate(posts) if np.trace(np.linalg.solve(q.H, F)) - limit < PLATEAU), len(posts))
+    n = plateau_end(posts, [lam * P1 for lam in lambdas])
     posts, lambdas = posts[:n], lambdas[:n]
     log_z = np.array([q.log_evidence for q in posts])
     return LambdaMixture(lambdas, log_z, evidence_weights(log_z), np.array([q.x for q in posts]),
