@@ -62,10 +62,10 @@ def test_evidence_band_covers_a_ramp():
 
 def test_plateau_end_closed_form():
     # H = I + lam diag(1, 1, 0), P = lam diag(1, 1, 0): effective parameters 3 - tr(H^-1 P) =
-    # 1 + 2 / (1 + lam), falling by less than 0.05 per decade from lam = 1e2 on (1.0198 -> 1.0020):
-    # the scan keeps the strengths up to 1e2, the first of the plateau
+    # 1 + 2 / (1 + lam): 1.1818 (lam 10), 1.0198 (1e2), 1.0020 (1e3); the first fall below 0.05 is
+    # from 1e2 to 1e3: the plateau starts at 1e3, and the scan keeps the strengths up to it
     from recoilsim.fitting.laplace import Posterior, plateau_end
     lams = np.logspace(-6, 6, 13)
     posts = [Posterior(np.zeros(3), np.eye(3) + np.diag([lam, lam, 0.0]), 0.0, 1, True) for lam in lams]
     n = plateau_end(posts, [np.diag([lam, lam, 0.0]) for lam in lams])
-    assert lams[n - 1] == pytest.approx(1e2)
+    assert lams[n - 1] == pytest.approx(1e3)
