@@ -103,6 +103,9 @@ def one_shape(seed, shape, reg, ms):
         ds = r.dataset
         out["z_profile"] = ((ds.profile.values[0] - SHAPES[shape]) / ds.profile_sigma.values[0]).tolist()
         out["lambda"] = ds.attrs["lambda"]
+        if "profile_posterior_mean" in ds:
+            out["z_posterior_mean"] = ((ds.profile_posterior_mean.values[0] - SHAPES[shape])
+                                       / ds.profile_posterior_sd.values[0]).tolist()
     return out
 
 
@@ -137,15 +140,17 @@ def main():
         with ProcessPoolExecutor(a.jobs) as ex:
             for r in ex.map(fn, seeds):
                 rows.append(r)
-                print(json.dumps({k: r[k] for k in r if not k.startswith("z_profile") and k != "z_sandwich"}), flush=True)
+                print(json.dumps({k: r[k] for k in r if not k.startswith("z_")}), flush=True)
     else:
         for s in seeds:
             r = fn(s)
             rows.append(r)
-            print(json.dumps({k: r[k] for k in r if not k.startswith("z_profile") and k != "z_sandwich"}), flush=True)
+            print(json.dumps({k: r[k] for k in r if not k.startswith("z_")}), flush=True)
     res = {"study": a.study, "rows": rows, "profile": summary(rows)}
     if a.study == "shapes":
         res.update(shape=a.shape, reg=a.reg, ms=a.ms)
+        if a.reg == "evidence":
+            res["posterior_mean"] = summary(rows, "z_posterior_mean")
     if a.study == "gcv":
         res["sandwich"] = summary(rows, "z_sandwich")
     elif a.study == "joint":

@@ -164,7 +164,11 @@ class FitParameters:
     depth_nm : profile nodes (nm from the top of the layer); values are ratios to the nominal
         atomic fraction (``Profile(kind='ratio')``), piecewise linear, end values held beyond.
     profile_value, profile_bounds, profile_fixed : start, bounds (>= 0) and fixing of the values.
-    regularization : 'gcv' or a number (lambda, 0 = none), second-difference smoothness penalty.
+    regularization : 'gcv', 'evidence' or a number (lambda, 0 = none): strength of the
+        second-difference smoothness penalty. 'gcv': generalised cross-validation, band at that
+        strength; 'evidence': the strength of largest Laplace evidence and the band mixed over
+        strengths (:mod:`recoilsim.fitting.smoothing_evidence`; coverage of both in
+        docs/depth_profiles.md).
     a, b : TOF calibration (ns/channel, ns), shared by default.
     scale : multiplier of Q * Omega (start 1), 'shared' or 'each'.
     slow : list of :class:`SlowParameter`.

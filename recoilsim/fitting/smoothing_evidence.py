@@ -70,6 +70,10 @@ class LambdaMixture:
         """The strength of largest evidence."""
         return float(self.lambdas[int(np.argmax(self.weights))])
 
+    def mean_shift(self) -> np.ndarray:
+        """Posterior mean of the mixture minus p (free parameters)."""
+        return self.weights @ self.shifts
+
     def covariance(self) -> np.ndarray:
         """Second moment of the mixture about the linearisation point p (free parameters)."""
         w = self.weights
@@ -122,6 +126,13 @@ def apply_mixture(ds, prob: Problem, mix: LambdaMixture) -> None:
     ds["correlation"].values[:] = corr
     ds["sigma"].values[:] = sig
     ds["profile_sigma"].values[:] = np.array([sig[i] for i in prob.i_prof])
+    mean = np.zeros(fr.size)
+    mean[fr] = mix.mean_shift()
+    mean += ds["value"].values
+    # the mixture's posterior mean and its sd about the mean (the band above is about the solution)
+    var_mean = np.maximum(np.diag(cov) - (mean - ds["value"].values) ** 2, 0.0)
+    ds["profile_posterior_mean"] = (("measurement", "depth"), np.array([mean[i] for i in prob.i_prof]))
+    ds["profile_posterior_sd"] = (("measurement", "depth"), np.array([np.sqrt(var_mean[i]) for i in prob.i_prof]))
     ds["lambda_grid"] = ("lam", mix.lambdas)
     ds["lambda_log_evidence"] = ("lam", mix.log_evidence)
     ds["lambda_weight"] = ("lam", mix.weights)
