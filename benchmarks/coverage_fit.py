@@ -75,7 +75,7 @@ def one_joint(seed):
 
 def one_gcv(seed):
     mu = _mu("gcv")
-    r = fit(_exp(), _draw(mu, 20_000 + seed), FitParameters(depth_nm=FINE), verify=False)
+    r = fit(_exp(), _draw(mu, 20_000 + seed), FitParameters(depth_nm=FINE, regularization="gcv"), verify=False)
     out = {"seed": seed, "status": r.status}
     if r.dataset is None:
         return out

@@ -24,7 +24,7 @@ def test_log_det_of_badly_scaled_matrix():
     assert log_det_spd(A) == pytest.approx(expected, abs=1e-9)
 
 
-def test_evidence_of_a_linear_truth_reaches_the_plateau():
+def test_evidence_of_a_linear_truth_reaches_the_plateau(tmp_path):
     # noiseless spectra of a profile in the prior's null space (a straight line): every strength
     # explains them, the largest ones with the fewest effective parameters, so the evidence rises
     # to the limit of infinite smoothing; the grid stops there (the strengths beyond give the same
@@ -41,6 +41,9 @@ def test_evidence_of_a_linear_truth_reaches_the_plateau():
     assert np.all(np.diff(ds["lambda_log_evidence"].values[:-3]) > 0)
     assert np.max(np.abs(ds.profile.values[0] - truth)) < 0.01
     assert ds.attrs["lambda_criterion"].startswith("evidence")
+    assert FitParameters().regularization == "evidence"  # the default
+    assert "deviance" in r.summary(print_it=False)
+    ds.to_netcdf(tmp_path / "fit.nc")
 
 
 def test_evidence_band_covers_a_ramp():

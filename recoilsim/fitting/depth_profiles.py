@@ -18,7 +18,9 @@ Smoothing and bands: a second-difference Gaussian prior on every element's log-r
 strength lambda. For each lambda of a grid the posterior maximum and its Laplace evidence
 (:mod:`recoilsim.fitting.laplace`); the reported profile and band are those of the
 evidence-weighted mixture of the Gaussian posteriors (``integrate=True``, default; otherwise the
-single lambda of largest evidence), pushed through the softmax by sampling: ``fraction`` is the
+single lambda of largest evidence; the plateau of the largest lambdas, one and the same
+posterior, counts once: :func:`~recoilsim.fitting.laplace.plateau_end`; lambdas of negligible
+weight leave the scans once the composition has nearly settled), pushed through the softmax by sampling: ``fraction`` is the
 posterior mean (it sums to one), ``lo1/hi1`` and ``lo2/hi2`` the central 68.3 % and 95.4 %
 intervals, ``sigma`` the posterior sd. The band is the posterior's, not the sandwich of a
 smoothed estimator: it holds the smoothing bias to the extent that the prior describes the
