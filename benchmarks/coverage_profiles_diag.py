@@ -11,7 +11,8 @@ largest evidence (draws from that lambda's Laplace posterior only); the evidence
 
 Summaries (printed as JSON): coverage of the mixture and of the best lambda, overall and split into
 "flat" nodes and "feature" nodes (Mn feature, film/Si interface); per split the mean posterior sd, the
-frequentist sd of the estimates over seeds and the rms bias (mean error over seeds).
+frequentist sd of the estimates over seeds and the rms bias (mean error over seeds; with n seeds
+it holds the noise's freq_sd / sqrt(n) too).
 
     python benchmarks/coverage_profiles_diag.py --seeds 12 --variant default --out diag.json
 """
@@ -42,6 +43,7 @@ def feature_mask(shape, z):
     iface = np.abs(z - 600.0) <= 120.0
     m = np.tile(iface, (len(ELEMENTS), 1))
     m[ELEMENTS.index("Mn")] |= mn_feat
+    m[ELEMENTS.index("O")] |= mn_feat  # O is the rest of the film: it mirrors the Mn shape
     return m
 
 
