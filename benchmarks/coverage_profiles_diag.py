@@ -1,4 +1,4 @@
-"""Diagnostics of the depth-profile bands with multiple scattering on (docs/depth_profiles.md, "Coverage").
+"""Diagnostics of the depth-profile bands, multiple scattering on unless --no-ms (docs/depth_profiles.md, "Coverage").
 
 For each shape and count level and a few seeds, fit as benchmarks/coverage_profiles.py does and keep,
 per seed and (element, node): the mixture's mean, sd and bands; the same at the single lambda of
@@ -47,8 +47,8 @@ def feature_mask(shape, z):
     return m
 
 
-def run(shape, level, seeds, variant, n_nodes=41, depth=1000.0):
-    exp = base_experiment(multiple_scattering=True)
+def run(shape, level, seeds, variant, n_nodes=41, depth=1000.0, multiple_scattering=True):
+    exp = base_experiment(multiple_scattering=multiple_scattering)
     texp, _, _ = truth_experiment(exp, shape)
     texp.beam.fluence *= level
     exp.beam.fluence *= level
@@ -115,13 +115,15 @@ def main():
     ap.add_argument("--nodes", type=int, default=41)
     ap.add_argument("--shapes", nargs="*", default=["interface_excess", "buried_peak", "step"])
     ap.add_argument("--levels", nargs="*", type=float, default=[1.0, 10.0])
+    ap.add_argument("--no-ms", action="store_true", help="multiple scattering off (truth and fit)")
     ap.add_argument("--out", default=None)
     a = ap.parse_args()
     res = []
     for shape in a.shapes:
         for level in a.levels:
             t = time.perf_counter()
-            nodes, rows = run(shape, level, range(a.seeds), a.variant, n_nodes=a.nodes)
+            nodes, rows = run(shape, level, range(a.seeds), a.variant, n_nodes=a.nodes,
+                              multiple_scattering=not a.no_ms)
             s = {"shape": shape, "level": level, "variant": a.variant, "nodes": a.nodes, "seeds": a.seeds,
                  **summarise(shape, nodes, rows), "runtime_s": round(time.perf_counter() - t, 1)}
             res.append(s)

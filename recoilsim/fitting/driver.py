@@ -17,6 +17,8 @@ package, one topic per module:
   :mod:`~recoilsim.fitting.full_model` -- the full simulation at a parameter vector;
   :mod:`~recoilsim.fitting.problem` -- the pieces held together;
 * :mod:`~recoilsim.fitting.solver` -- least squares, smoothing strength (GCV), outer loop;
+  :mod:`~recoilsim.fitting.smoothing_evidence` -- smoothing strength by the evidence (default)
+  and the band mixed over strengths;
 * :mod:`~recoilsim.fitting.outcome` -- covariance, status and verdict, the result dataset;
   :mod:`~recoilsim.fitting.result` -- :class:`FitResult`; :mod:`~recoilsim.fitting.mcmc`.
 
@@ -24,15 +26,19 @@ Uncertainties
 -------------
 Covariance from the Fisher information of the Poisson model with the penalty as a Gaussian
 smoothness prior, ``C = (F + P)^-1``, and the sandwich ``(F+P)^-1 F (F+P)^-1``
-(:mod:`~recoilsim.fitting.outcome`). With regularisation the estimate is biased towards smooth
-profiles; C is wider than the sandwich and partly covers that bias, but not fully. Measured
-(benchmarks/coverage_fit.py, 50 seeds, 50 nodes, interface excess, GCV): 1-sigma coverage 0.62
-(Bayesian) / 0.58 (sandwich), 2-sigma 0.90 / 0.87; the smoothing flattens the interface peak
-(mean z -2.0 at 0 nm, +0.6 at 15-25 nm). Without smoothing on a grid the data resolve (7 nodes),
-the joint three-potential fit with free calibration, Q*Omega and Cu thickness covers at 0.66
-(1 sigma) and 0.93 (2 sigma) over 60 seeds x 21 nodes. Second methods: parametric bootstrap
-(Poisson resamples of the fitted model, each refitted in full from the solution) and MCMC of the
-posterior (:meth:`FitResult.sample_posterior`).
+(:mod:`~recoilsim.fitting.outcome`). With the default ``regularization='evidence'`` the strength
+is the one of largest Laplace evidence and ``C`` is replaced by the evidence-weighted mixture of
+the strengths' posteriors (:mod:`~recoilsim.fitting.smoothing_evidence`). Measured
+(benchmarks/coverage_fit.py shapes, 50 nodes, 20 seeds, multiple scattering off; table in
+docs/depth_profiles.md): 1-sigma / 2-sigma coverage 0.61 / 0.88 (buried bump), 0.68 / 0.93
+(dip), 0.70 / 0.95 (ramp) with the evidence, 0.62 / 0.89, 0.66 / 0.91, 0.63 / 0.91 with GCV;
+the misses sit at sharp features, where the smoothing bias is not in the band. With GCV on the
+interface excess (benchmarks/coverage_fit.py gcv, 50 seeds): 0.62 (Bayesian) / 0.58 (sandwich),
+2-sigma 0.90 / 0.87. Without smoothing on a grid the data resolve (7 nodes), the joint
+three-potential fit with free calibration, Q*Omega and Cu thickness covers at 0.66 (1 sigma) and
+0.93 (2 sigma) over 60 seeds x 21 nodes. Second methods: parametric bootstrap (Poisson resamples
+of the fitted model, each refitted in full from the solution) and MCMC of the posterior
+(:meth:`FitResult.sample_posterior`).
 """
 
 from __future__ import annotations
