@@ -30,9 +30,9 @@ most of the weight.
 
 The grid ends at the first strength whose posterior has reached the limit of infinite smoothing
 (:func:`recoilsim.fitting.laplace.plateau_end`: the effective number of parameters changes by
-less than 0.05 from one strength to the next): beyond it the evidence is flat (the same linear profile) and a
-uniform prior over ln lambda would give that one model a weight proportional to how far the grid
-happens to extend (measured: 8 of 21 strengths on the plateau, half the weight).
+less than 0.05 from one strength to the next): beyond it the evidence is flat (the same linear
+profile) and a uniform prior over ln lambda would give that one model a weight proportional to
+how far the grid happens to extend (measured: 8 of 21 strengths on the plateau, half the weight).
 """
 
 from __future__ import annotations
@@ -109,6 +109,7 @@ def evidence_mixture(prob: Problem, d: np.ndarray, p: np.ndarray, grid: np.ndarr
     n = plateau_end(posts, [lam * P1 for lam in lambdas])
     posts, lambdas = posts[:n], lambdas[:n]
     log_z = np.array([q.log_evidence for q in posts])
+    log_z[~np.isfinite(log_z)] = -np.inf  # a singular posterior precision: no weight
     return LambdaMixture(lambdas, log_z, evidence_weights(log_z), np.array([q.x for q in posts]),
                          np.array([q.covariance() for q in posts]))
 
