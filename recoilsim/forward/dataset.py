@@ -70,31 +70,50 @@ def channel_depths(times: np.ndarray, bricks: Bricks, x_edge: np.ndarray, x_edge
     and nm) of every species at every channel time.
 
     Inside a brick the depth is linear in time between the brick's edges; channels outside a
-    species' bricks get NaN. ``times`` rise or fall monotonically with the channel.
+    species' bricks get NaN. ``times`` rise or fall monotonically with the channel. The values
+    are :func:`numpy.interp`'s, by the same arithmetic (slope (y_(j+1) - y_j) / (t_(j+1) - t_j)
+    times (t - t_j), plus y_j), but each brick's slope is spread over its run of channels with
+    :func:`numpy.repeat` instead of a search per channel; :func:`numpy.interp` itself where a
+    depth or a slope is not finite (nm below a layer without a density; NaN where no layer has one).
     """
     n, ta, tb = bricks.n, bricks.ta, bricks.tb
-    n_sp, n_ch = ta.shape[0], times.size
-    rising = n_ch < 2 or times[-1] > times[0]
+    rising = times.size < 2 or times[-1] > times[0]
     t_sorted = times if rising else times[::-1]
     have = ta[:, :n] > 0
-    for i in range(n_sp):
+    for i in range(ta.shape[0]):
+        rows = (depth[i], depth_nm[i]) if rising else (depth[i, ::-1], depth_nm[i, ::-1])  # in t_sorted's order
         cols = np.flatnonzero(have[i])
         if not cols.size:
-            depth[i] = np.nan
-            depth_nm[i] = np.nan
+            for row in rows:
+                row[:] = np.nan
             continue
         t_e = np.append(ta[i, cols], tb[i, cols[-1]])
         order = np.argsort(t_e, kind="stable")
         t_e = t_e[order]
         edge = np.append(cols, cols[-1] + 1)[order]
-        # a species' bricks cover one run of channels: only those get a depth
-        k0, k1 = np.searchsorted(t_sorted, t_e[[0, -1]], side="left")
-        k1 = min(k1 + 1, n_ch)
-        lo, hi = (k0, k1) if rising else (n_ch - k1, n_ch - k0)
-        for out, x in ((depth, x_edge), (depth_nm, x_edge_nm)):
-            out[i, :lo] = np.nan
-            out[i, hi:] = np.nan
-            out[i, lo:hi] = np.interp(times[lo:hi], t_e, x[edge], left=np.nan, right=np.nan)
+        # p[j] channels come before edge j: channels p[j]..p[j+1] lie in [t_e[j], t_e[j+1]),
+        # those from p[-1] to `stop` at t_e[-1] exactly
+        p = np.searchsorted(t_sorted, t_e, side="left")
+        stop = int(np.searchsorted(t_sorted, t_e[-1], side="right"))
+        first, last = int(p[0]), int(p[-1])
+        per_brick = np.diff(p)
+        used = per_brick > 0
+        dt = t_sorted[first:last] - np.repeat(t_e[:-1], per_brick)
+        with np.errstate(divide="ignore", invalid="ignore"):  # bricks of zero duration cover no channel
+            slopes = [np.diff(x[edge]) / np.diff(t_e) for x in (x_edge, x_edge_nm)]
+        for row, x, slope in zip(rows, (x_edge, x_edge_nm), slopes):
+            y = x[edge]
+            row[:first] = np.nan
+            row[stop:] = np.nan
+            if np.isfinite(y).all() and np.isfinite(slope[used]).all():
+                run = row[first:last]
+                np.multiply(np.repeat(slope, per_brick), dt, out=run)
+                run += np.repeat(y[:-1], per_brick)
+                row[last:stop] = y[-1]
+            elif np.isnan(y).all():  # no density anywhere: no depth in nm
+                row[first:stop] = np.nan
+            else:
+                row[first:stop] = np.interp(t_sorted[first:stop], t_e, y)
 
 
 def to_dataset(exp: Experiment, inputs: EngineInputs, spec: np.ndarray, bricks: Bricks, *,
@@ -125,7 +144,7 @@ def to_dataset(exp: Experiment, inputs: EngineInputs, spec: np.ndarray, bricks: 
         el_counts[k] += spec[i]
     main = main_isotopes(group, spec.sum(axis=1), n_el)
     for src, dst in ((depth, el_depth), (depth_nm, el_depth_nm), (energy, el_energy)):
-        np.take(src, main, axis=0, out=dst)
+        np.take(src, main, axis=0, out=dst, mode="clip")  # "raise" would copy through a buffer
     iso, el, ch = ("isotope", "channel"), ("element", "channel"), "channel"
     depth_attrs = {"units": "1e15 atoms/cm2", "long_name": "depth of origin"}
     nm_attrs = {"units": "nm", "long_name": "depth of origin"}
