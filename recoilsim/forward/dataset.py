@@ -64,6 +64,30 @@ def main_isotopes(group: np.ndarray, totals: np.ndarray, n_elements: int) -> np.
     return best
 
 
+def brick_edge_times(bricks: Bricks) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every species' brick edges in time order: times (n_sp, n + 1), the depth edge index of
+    each (into :func:`brick_edge_depths`) and how many of the n + 1 are edges (0 without bricks).
+
+    A species' edges are the tops of its bricks (``ta > 0``) and the bottom of its last brick,
+    sorted by time (stably: ties keep depth order); the slots after a species' last edge repeat
+    that edge.
+    """
+    n, ta, tb = bricks.n, bricks.ta[:, :bricks.n], bricks.tb
+    n_sp = ta.shape[0]
+    have = ta > 0
+    n_edges = np.where(have.any(axis=1), have.sum(axis=1) + 1, 0)
+    last = n - 1 - np.argmax(have[:, ::-1], axis=1) if n else np.zeros(n_sp, dtype=np.intp)
+    t = np.empty((n_sp, n + 1))
+    t[:, :n] = np.where(have, ta, np.nan)  # NaN sorts after every time
+    t[:, n] = np.where(n_edges > 0, tb[np.arange(n_sp), last], np.nan)
+    edge = np.empty((n_sp, n + 1), dtype=np.intp)
+    edge[:, :n] = np.arange(n)
+    edge[:, n] = np.where(n_edges > 0, last + 1, 0)
+    order = np.argsort(t, axis=1, kind="stable")
+    order = np.take_along_axis(order, np.minimum(np.arange(n + 1), np.maximum(n_edges, 1)[:, None] - 1), axis=1)
+    return np.take_along_axis(t, order, axis=1), np.take_along_axis(edge, order, axis=1), n_edges
+
+
 def channel_depths(times: np.ndarray, bricks: Bricks, x_edge: np.ndarray, x_edge_nm: np.ndarray,
                    depth: np.ndarray, depth_nm: np.ndarray) -> None:
     """Fill ``depth`` and ``depth_nm`` (n_sp, n_channels) with the depth of origin (1e15 at/cm2
@@ -76,44 +100,39 @@ def channel_depths(times: np.ndarray, bricks: Bricks, x_edge: np.ndarray, x_edge
     :func:`numpy.repeat` instead of a search per channel; :func:`numpy.interp` itself where a
     depth or a slope is not finite (nm below a layer without a density; NaN where no layer has one).
     """
-    n, ta, tb = bricks.n, bricks.ta, bricks.tb
     rising = times.size < 2 or times[-1] > times[0]
     t_sorted = times if rising else times[::-1]
-    have = ta[:, :n] > 0
-    for i in range(ta.shape[0]):
-        rows = (depth[i], depth_nm[i]) if rising else (depth[i, ::-1], depth_nm[i, ::-1])  # in t_sorted's order
-        cols = np.flatnonzero(have[i])
-        if not cols.size:
-            for row in rows:
-                row[:] = np.nan
-            continue
-        t_e = np.append(ta[i, cols], tb[i, cols[-1]])
-        order = np.argsort(t_e, kind="stable")
-        t_e = t_e[order]
-        edge = np.append(cols, cols[-1] + 1)[order]
-        # p[j] channels come before edge j: channels p[j]..p[j+1] lie in [t_e[j], t_e[j+1]),
-        # those from p[-1] to `stop` at t_e[-1] exactly
-        p = np.searchsorted(t_sorted, t_e, side="left")
-        stop = int(np.searchsorted(t_sorted, t_e[-1], side="right"))
-        first, last = int(p[0]), int(p[-1])
-        per_brick = np.diff(p)
-        used = per_brick > 0
-        dt = t_sorted[first:last] - np.repeat(t_e[:-1], per_brick)
-        with np.errstate(divide="ignore", invalid="ignore"):  # bricks of zero duration cover no channel
-            slopes = [np.diff(x[edge]) / np.diff(t_e) for x in (x_edge, x_edge_nm)]
-        for row, x, slope in zip(rows, (x_edge, x_edge_nm), slopes):
-            y = x[edge]
+    t_e, edge, n_edges = brick_edge_times(bricks)
+    # p[i, j] channels come before edge j: channels p[j]..p[j+1] lie in [t_e[j], t_e[j+1]);
+    # those from p[-1] to `stop` at the last edge exactly
+    p = np.searchsorted(t_sorted, t_e, side="left")
+    stop = np.searchsorted(t_sorted, t_e[:, -1], side="right")
+    per_brick = np.diff(p, axis=1)
+    dt_e = np.diff(t_e, axis=1)
+    depth[n_edges == 0] = np.nan
+    depth_nm[n_edges == 0] = np.nan
+    for out, x in ((depth, x_edge), (depth_nm, x_edge_nm)):
+        y = x[edge]
+        with np.errstate(divide="ignore", invalid="ignore"):  # edges of equal time bound no channel
+            slope = np.diff(y, axis=1) / dt_e
+        finite = np.isfinite(y).all(axis=1) & (np.isfinite(slope) | (per_brick == 0)).all(axis=1)
+        no_depth = np.isnan(y).all(axis=1)  # no layer has a density: no depth in nm
+        for i in np.flatnonzero(n_edges):
+            row = out[i] if rising else out[i, ::-1]  # in t_sorted's order
+            first, last = p[i, 0], p[i, -1]
             row[:first] = np.nan
-            row[stop:] = np.nan
-            if np.isfinite(y).all() and np.isfinite(slope[used]).all():
+            row[stop[i]:] = np.nan
+            if finite[i]:
                 run = row[first:last]
-                np.multiply(np.repeat(slope, per_brick), dt, out=run)
-                run += np.repeat(y[:-1], per_brick)
-                row[last:stop] = y[-1]
-            elif np.isnan(y).all():  # no density anywhere: no depth in nm
-                row[first:stop] = np.nan
+                np.subtract(t_sorted[first:last], t_e[i, :-1].repeat(per_brick[i]), out=run)
+                run *= slope[i].repeat(per_brick[i])
+                run += y[i, :-1].repeat(per_brick[i])
+                row[last:stop[i]] = y[i, -1]
+            elif no_depth[i]:
+                row[first:stop[i]] = np.nan
             else:
-                row[first:stop] = np.interp(t_sorted[first:stop], t_e, y)
+                m = n_edges[i]
+                row[first:stop[i]] = np.interp(t_sorted[first:stop[i]], t_e[i, :m], y[i, :m])
 
 
 def to_dataset(exp: Experiment, inputs: EngineInputs, spec: np.ndarray, bricks: Bricks, *,
