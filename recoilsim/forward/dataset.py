@@ -64,75 +64,83 @@ def main_isotopes(group: np.ndarray, totals: np.ndarray, n_elements: int) -> np.
     return best
 
 
-def brick_edge_times(bricks: Bricks) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Every species' brick edges in time order: times (n_sp, n + 1), the depth edge index of
-    each (into :func:`brick_edge_depths`) and how many of the n + 1 are edges (0 without bricks).
+_DEPTH = {"units": "1e15 atoms/cm2", "long_name": "depth of origin"}
+_DEPTH_NM = {"units": "nm", "long_name": "depth of origin"}
+_ENERGY = {"units": "MeV", "long_name": "energy in flight (after the T1 foil)"}
+#: Units and long names of the result's variables.
+VARIABLE_ATTRS = {
+    "counts_isotope": {"units": "counts", "long_name": "counts per channel of each isotope"},
+    "counts": {"units": "counts", "long_name": "counts per channel summed per element"},
+    "time_ns": {"units": "ns", "long_name": "time of flight at the channel centre"},
+    "isotope_depth_1e15": _DEPTH, "depth_1e15": _DEPTH,
+    "isotope_depth_nm": _DEPTH_NM, "depth_nm": _DEPTH_NM,
+    "isotope_energy_MeV": _ENERGY, "energy_MeV": _ENERGY,
+}
 
-    A species' edges are the tops of its bricks (``ta > 0``) and the bottom of its last brick,
-    sorted by time (stably: ties keep depth order); the slots after a species' last edge repeat
-    that edge.
+#: Runs of at least this many channels get their depths by :func:`numpy.repeat` (fewer, longer
+#: numpy calls than :func:`numpy.interp`'s search per channel: faster from a few thousand channels)
+LONG_RUN = 2048
+
+
+def species_edges(bricks: Bricks, i: int) -> tuple[np.ndarray, np.ndarray]:
+    """Species i's brick edges in time order: their times and depth edge indices (into
+    :func:`brick_edge_depths`); empty without bricks.
+
+    The edges are the tops of the species' bricks (``ta > 0``) and the bottom of its last brick,
+    sorted by time (stably: ties keep depth order).
     """
-    n, ta, tb = bricks.n, bricks.ta[:, :bricks.n], bricks.tb
-    n_sp = ta.shape[0]
-    have = ta > 0
-    n_edges = np.where(have.any(axis=1), have.sum(axis=1) + 1, 0)
-    last = n - 1 - np.argmax(have[:, ::-1], axis=1) if n else np.zeros(n_sp, dtype=np.intp)
-    t = np.empty((n_sp, n + 1))
-    t[:, :n] = np.where(have, ta, np.nan)  # NaN sorts after every time
-    t[:, n] = np.where(n_edges > 0, tb[np.arange(n_sp), last], np.nan)
-    edge = np.empty((n_sp, n + 1), dtype=np.intp)
-    edge[:, :n] = np.arange(n)
-    edge[:, n] = np.where(n_edges > 0, last + 1, 0)
-    order = np.argsort(t, axis=1, kind="stable")
-    order = np.take_along_axis(order, np.minimum(np.arange(n + 1), np.maximum(n_edges, 1)[:, None] - 1), axis=1)
-    return np.take_along_axis(t, order, axis=1), np.take_along_axis(edge, order, axis=1), n_edges
+    cols = np.flatnonzero(bricks.ta[i, :bricks.n] > 0)
+    if not cols.size:
+        return np.zeros(0), cols
+    t_e = np.append(bricks.ta[i, cols], bricks.tb[i, cols[-1]])
+    order = np.argsort(t_e, kind="stable")
+    return t_e[order], np.append(cols, cols[-1] + 1)[order]
 
 
-def channel_depths(times: np.ndarray, bricks: Bricks, x_edge: np.ndarray, x_edge_nm: np.ndarray,
-                   depth: np.ndarray, depth_nm: np.ndarray) -> None:
-    """Fill ``depth`` and ``depth_nm`` (n_sp, n_channels) with the depth of origin (1e15 at/cm2
-    and nm) of every species at every channel time.
+def channel_depths(times: np.ndarray, bricks: Bricks, x_edges: np.ndarray, out: np.ndarray) -> None:
+    """Fill ``out`` (n_scales, n_sp, n_channels) with the depth of origin of every species at every
+    channel time, on each depth scale of ``x_edges`` (n_scales, n + 1: the brick edges' depths,
+    e.g. in 1e15 at/cm2 and in nm).
 
     Inside a brick the depth is linear in time between the brick's edges; channels outside a
     species' bricks get NaN. ``times`` rise or fall monotonically with the channel. The values
-    are :func:`numpy.interp`'s, by the same arithmetic (slope (y_(j+1) - y_j) / (t_(j+1) - t_j)
-    times (t - t_j), plus y_j), but each brick's slope is spread over its run of channels with
-    :func:`numpy.repeat` instead of a search per channel; :func:`numpy.interp` itself where a
-    depth or a slope is not finite (nm below a layer without a density; NaN where no layer has one).
+    are :func:`numpy.interp`'s: on runs of :data:`LONG_RUN` channels or more by its arithmetic
+    (slope (y_(j+1) - y_j) / (t_(j+1) - t_j) times (t - t_j), plus y_j) with each brick's slope
+    spread over its channels by :func:`numpy.repeat`, for all scales at once, instead of a search
+    per channel; by :func:`numpy.interp` itself on shorter runs and where an edge depth or slope
+    is not finite but not all the depths are NaN (nm below a layer without a density).
     """
     rising = times.size < 2 or times[-1] > times[0]
     t_sorted = times if rising else times[::-1]
-    t_e, edge, n_edges = brick_edge_times(bricks)
-    # p[i, j] channels come before edge j: channels p[j]..p[j+1] lie in [t_e[j], t_e[j+1]);
-    # those from p[-1] to `stop` at the last edge exactly
-    p = np.searchsorted(t_sorted, t_e, side="left")
-    stop = np.searchsorted(t_sorted, t_e[:, -1], side="right")
-    per_brick = np.diff(p, axis=1)
-    dt_e = np.diff(t_e, axis=1)
-    depth[n_edges == 0] = np.nan
-    depth_nm[n_edges == 0] = np.nan
-    for out, x in ((depth, x_edge), (depth_nm, x_edge_nm)):
-        y = x[edge]
-        with np.errstate(divide="ignore", invalid="ignore"):  # edges of equal time bound no channel
-            slope = np.diff(y, axis=1) / dt_e
-        finite = np.isfinite(y).all(axis=1) & (np.isfinite(slope) | (per_brick == 0)).all(axis=1)
-        no_depth = np.isnan(y).all(axis=1)  # no layer has a density: no depth in nm
-        for i in np.flatnonzero(n_edges):
-            row = out[i] if rising else out[i, ::-1]  # in t_sorted's order
-            first, last = p[i, 0], p[i, -1]
-            row[:first] = np.nan
-            row[stop[i]:] = np.nan
-            if finite[i]:
-                run = row[first:last]
-                np.subtract(t_sorted[first:last], t_e[i, :-1].repeat(per_brick[i]), out=run)
-                run *= slope[i].repeat(per_brick[i])
-                run += y[i, :-1].repeat(per_brick[i])
-                row[last:stop[i]] = y[i, -1]
-            elif no_depth[i]:
-                row[first:stop[i]] = np.nan
-            else:
-                m = n_edges[i]
-                row[first:stop[i]] = np.interp(t_sorted[first:stop[i]], t_e[i, :m], y[i, :m])
+    for i in range(out.shape[1]):
+        line = out[:, i] if rising else out[:, i, ::-1]  # channels in t_sorted's order
+        t_e, edge = species_edges(bricks, i)
+        if not t_e.size:
+            line[:] = np.nan
+            continue
+        # p[j] channels come before edge j: channels p[j]..p[j+1] lie in [t_e[j], t_e[j+1]),
+        # those from p[-1] to `stop` at the last edge exactly
+        p = np.searchsorted(t_sorted, t_e, side="left")
+        first, last = int(p[0]), int(p[-1])
+        stop = int(np.searchsorted(t_sorted, t_e[-1], side="right"))
+        line[:, :first] = np.nan
+        line[:, stop:] = np.nan
+        y = x_edges[:, edge]
+        if last - first >= LONG_RUN:
+            per_brick = np.diff(p)
+            with np.errstate(divide="ignore", invalid="ignore"):  # edges of equal time bound no channel
+                slope = np.diff(y, axis=1) / np.diff(t_e)
+            slope[:, per_brick == 0] = 0.0  # never used
+            if all(np.isfinite(y[k]).all() and np.isfinite(slope[k]).all() or np.isnan(y[k]).all()
+                   for k in range(len(y))):
+                run = line[:, first:last]
+                np.subtract(t_sorted[first:last], t_e[:-1].repeat(per_brick), out=run)
+                run *= slope.repeat(per_brick, axis=1)
+                run += y[:, :-1].repeat(per_brick, axis=1)
+                line[:, last:stop] = y[:, -1:]
+                continue
+        for k in range(len(y)):
+            line[k, first:stop] = np.interp(t_sorted[first:stop], t_e, y[k])
 
 
 def to_dataset(exp: Experiment, inputs: EngineInputs, spec: np.ndarray, bricks: Bricks, *,
@@ -148,12 +156,14 @@ def to_dataset(exp: Experiment, inputs: EngineInputs, spec: np.ndarray, bricks: 
     n_sp, n_el = len(species), len(elements)
     # every new per-channel array of the result is a view of one block: one large allocation
     # (mapped at once, in huge pages where the system offers them) instead of seven
+    block = np.empty((3 * n_sp + 4 * n_el, det.n_channels))
     depth, depth_nm, energy, el_depth, el_depth_nm, el_energy, el_counts = np.split(
-        np.empty((3 * n_sp + 4 * n_el, det.n_channels)), np.cumsum([n_sp] * 3 + [n_el] * 3))
+        block, np.cumsum([n_sp] * 3 + [n_el] * 3))
     x_edge = brick_edge_depths(bricks.x_mid, bricks.n)
     # bricks do not cross layer boundaries and nm are linear in 1e15 at/cm2 inside a layer:
     # interpolating the edges' depths in nm is the exact conversion
-    channel_depths(times, bricks, x_edge, exp.sample.depth_1e15_to_nm(x_edge), depth, depth_nm)
+    channel_depths(times, bricks, np.stack([x_edge, exp.sample.depth_1e15_to_nm(x_edge)]),
+                   block[:2 * n_sp].reshape(2, n_sp, det.n_channels))
     masses = np.array([sp.mass_u for sp in species], dtype=float)
     energy_from_times(times, masses, det.flight_length_m, exp.options.relativistic, out=energy)
     # elements: counts summed over isotopes (in species order); depth and energy from the
@@ -164,27 +174,21 @@ def to_dataset(exp: Experiment, inputs: EngineInputs, spec: np.ndarray, bricks: 
     main = main_isotopes(group, spec.sum(axis=1), n_el)
     for src, dst in ((depth, el_depth), (depth_nm, el_depth_nm), (energy, el_energy)):
         np.take(src, main, axis=0, out=dst, mode="clip")  # "raise" would copy through a buffer
-    iso, el, ch = ("isotope", "channel"), ("element", "channel"), "channel"
-    depth_attrs = {"units": "1e15 atoms/cm2", "long_name": "depth of origin"}
-    nm_attrs = {"units": "nm", "long_name": "depth of origin"}
-    energy_attrs = {"units": "MeV", "long_name": "energy in flight (after the T1 foil)"}
-    coords = xr.Coordinates({
-        "channel": xr.IndexVariable(ch, np.arange(det.n_channels)),
-        "isotope": xr.IndexVariable("isotope", np.array([sp.label for sp in species])),
-        "element": xr.IndexVariable("element", np.array(elements)),
-        "time_ns": xr.Variable(ch, times, {"units": "ns", "long_name": "time of flight at the channel centre"}),
-        "isotope_depth_1e15": xr.Variable(iso, depth, depth_attrs),
-        "isotope_depth_nm": xr.Variable(iso, depth_nm, nm_attrs),
-        "isotope_energy_MeV": xr.Variable(iso, energy, energy_attrs),
-        "depth_1e15": xr.Variable(el, el_depth, dict(depth_attrs)),
-        "depth_nm": xr.Variable(el, el_depth_nm, dict(nm_attrs)),
-        "energy_MeV": xr.Variable(el, el_energy, dict(energy_attrs)),
-        "isotope_mass_u": xr.Variable("isotope", masses),
-        "isotope_Z": xr.Variable("isotope", np.array([sp.Z for sp in species])),
-    })
-    data = {
-        "counts_isotope": xr.Variable(iso, spec, {"units": "counts", "long_name": "counts per channel of each isotope"}),
-        "counts": xr.Variable(el, el_counts, {"units": "counts", "long_name": "counts per channel summed per element"}),
+    iso, el = ("isotope", "channel"), ("element", "channel")
+    data = {"counts_isotope": (iso, spec), "counts": (el, el_counts)}
+    coords = {
+        "channel": np.arange(det.n_channels),
+        "isotope": [sp.label for sp in species],
+        "element": elements,
+        "time_ns": ("channel", times),
+        "isotope_depth_1e15": (iso, depth),
+        "isotope_depth_nm": (iso, depth_nm),
+        "isotope_energy_MeV": (iso, energy),
+        "depth_1e15": (el, el_depth),
+        "depth_nm": (el, el_depth_nm),
+        "energy_MeV": (el, el_energy),
+        "isotope_mass_u": ("isotope", masses),
+        "isotope_Z": ("isotope", [sp.Z for sp in species]),
     }
     attrs = {
         "title": f"recoilsim TOF-ERDA simulation: {exp.name}",
@@ -194,4 +198,9 @@ def to_dataset(exp: Experiment, inputs: EngineInputs, spec: np.ndarray, bricks: 
         "n_blocks": int(len(inputs.stack.top) - 1),
         "straggling": straggling,
     }
-    return xr.Dataset(data, coords=coords, attrs=attrs)
+    # tuples of plain arrays build faster than prebuilt xr.Variable objects (measured); attrs
+    # through .variables: ds[name] would build a DataArray (with all coords) for each
+    ds = xr.Dataset(data, coords=coords, attrs=attrs)
+    for name, var in ds.variables.items():
+        var.attrs.update(VARIABLE_ATTRS.get(name, {}))
+    return ds
