@@ -106,9 +106,9 @@ def channel_depths(times: np.ndarray, bricks: Bricks, x_edges: np.ndarray, out: 
     species' bricks get NaN. ``times`` rise or fall monotonically with the channel. The values
     are :func:`numpy.interp`'s: on runs of :data:`LONG_RUN` channels or more by its arithmetic
     (slope (y_(j+1) - y_j) / (t_(j+1) - t_j) times (t - t_j), plus y_j) with each brick's slope
-    spread over its channels by :func:`numpy.repeat`, for all scales at once, instead of a search
-    per channel; by :func:`numpy.interp` itself on shorter runs and where an edge depth or slope
-    is not finite but not all the depths are NaN (nm below a layer without a density).
+    spread over its channels by :func:`numpy.repeat` instead of a search per channel; by
+    :func:`numpy.interp` itself on shorter runs and where an edge depth or slope is not finite;
+    NaN where every edge depth is (nm without densities).
     """
     rising = times.size < 2 or times[-1] > times[0]
     t_sorted = times if rising else times[::-1]
@@ -126,21 +126,23 @@ def channel_depths(times: np.ndarray, bricks: Bricks, x_edges: np.ndarray, out: 
         line[:, :first] = np.nan
         line[:, stop:] = np.nan
         y = x_edges[:, edge]
-        if last - first >= LONG_RUN:
+        long_run = last - first >= LONG_RUN
+        if long_run:
             per_brick = np.diff(p)
             with np.errstate(divide="ignore", invalid="ignore"):  # edges of equal time bound no channel
                 slope = np.diff(y, axis=1) / np.diff(t_e)
             slope[:, per_brick == 0] = 0.0  # never used
-            if all(np.isfinite(y[k]).all() and np.isfinite(slope[k]).all() or np.isnan(y[k]).all()
-                   for k in range(len(y))):
-                run = line[:, first:last]
-                np.subtract(t_sorted[first:last], t_e[:-1].repeat(per_brick), out=run)
-                run *= slope.repeat(per_brick, axis=1)
-                run += y[:, :-1].repeat(per_brick, axis=1)
-                line[:, last:stop] = y[:, -1:]
-                continue
-        for k in range(len(y)):
-            line[k, first:stop] = np.interp(t_sorted[first:stop], t_e, y[k])
+            dt = t_sorted[first:last] - t_e[:-1].repeat(per_brick)
+        for k, row in enumerate(line):
+            if np.isnan(y[k]).all():  # no depth on this scale (nm without densities)
+                row[first:stop] = np.nan
+            elif long_run and np.isfinite(y[k]).all() and np.isfinite(slope[k]).all():
+                run = row[first:last]
+                np.multiply(slope[k].repeat(per_brick), dt, out=run)
+                run += y[k, :-1].repeat(per_brick)
+                row[last:stop] = y[k, -1]
+            else:
+                row[first:stop] = np.interp(t_sorted[first:stop], t_e, y[k])
 
 
 def to_dataset(exp: Experiment, inputs: EngineInputs, spec: np.ndarray, bricks: Bricks, *,
