@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..forward.linear_model import LinearModel
+from ..forward.linear_model import LinearModel, ModelSet
 from .registry import set_value
 from .vector import ParameterVector
 
@@ -69,12 +69,14 @@ class LinearisedModel:
         self.corr = None
         self.win = None
         self.slow0 = []
+        self.sets = {}
         self.regroup()
 
     def set_windows(self, win: list[dict]):
         """Store the windows and the position u (0..1) of each channel across its window (the
         linear background's regressor; time is linear in the channel)."""
         self.win = win
+        self.sets = {}
         self.bg_u = [{e: (w - w[0]) / max(w[-1] - w[0], 1) if w.size else w * 0.0 for e, w in ws.items()} for ws in win]
 
     def background(self, p, mi: int, e: str):
@@ -95,6 +97,7 @@ class LinearisedModel:
         self.regroup()
         self.slow0 = [p[i] for i in vec.i_slow]
         self.models = []
+        self.sets = {}  # (group, number of models): ModelSet, made on first use (the windows are set by then)
         for g, e in enumerate(self.group_exps):
             first = self.group.index(g)  # a measurement of the group (per-measurement slow parameters: its only one)
             eb = e
@@ -128,15 +131,25 @@ class LinearisedModel:
 
     def _parts(self, g, a, b, n=None):
         """[{element: (A or None, c)}] for the base model and every slow perturbation (the first
-        ``n`` models; only the elements and channels of the group's windows are computed)."""
-        wins = {}
-        for mi in range(len(self.exps)):
-            if self.group[mi] == g:
-                for e, w in self.win[mi].items():
-                    if w.size:
-                        lo, hi = wins.get(e, (w[0], w[-1]))
-                        wins[e] = (min(lo, w[0]), max(hi, w[-1]))
-        return [lm.element_columns(a, b, wins) for lm in self.models[g][:n]]
+        ``n`` models; only the elements and channels of the group's windows are computed, the
+        models spread together: :class:`~recoilsim.forward.linear_model.ModelSet`)."""
+        done = self._set(g, None).cached(a, b)
+        if done is not None:
+            return done[:n]
+        return self._set(g, n).element_columns(a, b)
+
+    def _set(self, g, n) -> ModelSet:
+        """The ModelSet of group g's first n models (all: None) in the union of its windows."""
+        if (g, n) not in self.sets:
+            wins = {}
+            for mi in range(len(self.exps)):
+                if self.group[mi] == g:
+                    for e, w in self.win[mi].items():
+                        if w.size:
+                            lo, hi = wins.get(e, (w[0], w[-1]))
+                            wins[e] = (min(lo, w[0]), max(hi, w[-1]))
+            self.sets[(g, n)] = ModelSet(self.models[g][:n], wins)
+        return self.sets[(g, n)]
 
     def evaluate(self, p, slow=True):
         """Model in the windows: list per measurement of {element: (m, u, du_ds, Aeff)}.
