@@ -47,6 +47,18 @@ def model_groups(exps, bases, slow) -> tuple[list, list, list]:
     return group, group_exps, group_base
 
 
+def _union_windows(win, group, g) -> dict:
+    """{element: (first, last)} channels of every window of the measurements in group g."""
+    wins = {}
+    for mi, ws in enumerate(win):
+        if group[mi] == g:
+            for e, w in ws.items():
+                if w.size:
+                    lo, hi = wins.get(e, (w[0], w[-1]))
+                    wins[e] = (min(lo, w[0]), max(hi, w[-1]))
+    return wins
+
+
 class LinearisedModel:
     """LinearModels per model group (at the slow values and at value +- step of each) and the
     model and Jacobian they give in the fit windows.
@@ -133,23 +145,12 @@ class LinearisedModel:
         """[{element: (A or None, c)}] for the base model and every slow perturbation (the first
         ``n`` models; only the elements and channels of the group's windows are computed, the
         models spread together: :class:`~recoilsim.forward.linear_model.ModelSet`)."""
-        done = self._set(g, None).cached(a, b)
-        if done is not None:
+        done = self.sets[(g, None)].cached(a, b) if (g, None) in self.sets else None
+        if done is not None:  # every model already spread at this calibration
             return done[:n]
-        return self._set(g, n).element_columns(a, b)
-
-    def _set(self, g, n) -> ModelSet:
-        """The ModelSet of group g's first n models (all: None) in the union of its windows."""
         if (g, n) not in self.sets:
-            wins = {}
-            for mi in range(len(self.exps)):
-                if self.group[mi] == g:
-                    for e, w in self.win[mi].items():
-                        if w.size:
-                            lo, hi = wins.get(e, (w[0], w[-1]))
-                            wins[e] = (min(lo, w[0]), max(hi, w[-1]))
-            self.sets[(g, n)] = ModelSet(self.models[g][:n], wins)
-        return self.sets[(g, n)]
+            self.sets[(g, n)] = ModelSet(self.models[g][:n], _union_windows(self.win, self.group, g))
+        return self.sets[(g, n)].element_columns(a, b)
 
     def evaluate(self, p, slow=True):
         """Model in the windows: list per measurement of {element: (m, u, du_ds, Aeff)}.
