@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..forward.linear_model import LinearModel, ModelSet
-from .registry import set_value
+from .registry import ExperimentEdit, set_value
 from .vector import ParameterVector
 
 __all__ = ["LinearisedModel", "model_groups"]
@@ -112,10 +112,11 @@ class LinearisedModel:
         self.sets = {}  # (group, number of models): ModelSet, made on first use (the windows are set by then)
         for g, e in enumerate(self.group_exps):
             first = self.group.index(g)  # a measurement of the group (per-measurement slow parameters: its only one)
-            eb = e
+            edit = ExperimentEdit(e)
             for sp, v in zip(par.slow, self.slow0):
                 if sp.acts_on(first):
-                    eb = set_value(eb, sp.key, v)
+                    edit.set(sp.key, v)
+            eb = edit.build()
             ms = [LinearModel(eb, par.element, par.layer, self.nodes, base=self.group_base[g])]
             for k, sp in enumerate(par.slow):
                 if not sp.acts_on(first):  # another measurement's parameter: no effect here
