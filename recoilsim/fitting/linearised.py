@@ -59,6 +59,29 @@ def _union_windows(win, group, g) -> dict:
     return wins
 
 
+def _window_model(parts, e, w, v, xs, slow_h, corr, base):
+    """(u, du/d(slow values), du/d(profile) or None) of element e in its window w (channels)
+    from the models' columns ``parts`` at profile v and slow offsets xs (in steps), with the
+    stopping correction ``corr`` of the profile columns about ``base`` (:meth:`LinearisedModel.evaluate`)."""
+    A0, c0 = parts[0][e]
+    u0 = c0[w] if A0 is None else c0[w] + A0[w] @ v
+    u, du, Aeff = u0, [], None if A0 is None else A0[w]
+    if corr is not None:
+        u = u0 + corr @ (v - base)
+        Aeff = corr if Aeff is None else Aeff + corr
+    for k, x in enumerate(xs):
+        (Ap, cp), (Am, cm) = parts[1 + 2 * k][e], parts[2 + 2 * k][e]
+        up = cp[w] if Ap is None else cp[w] + Ap[w] @ v
+        um = cm[w] if Am is None else cm[w] + Am[w] @ v
+        d1, d2 = 0.5 * (up - um), 0.5 * (up + um) - u0
+        u = u + x * d1 + x * x * d2
+        du.append((d1 + 2.0 * x * d2) / slow_h[k])
+        if Aeff is not None and not (Ap is None and Am is None and A0 is None):
+            ap, am, a0 = (0.0 if M_ is None else M_[w] for M_ in (Ap, Am, A0))
+            Aeff = Aeff + x * 0.5 * (ap - am) + x * x * (0.5 * (ap + am) - a0)
+    return u, du, Aeff
+
+
 class LinearisedModel:
     """LinearModels per model group (at the slow values and at value +- step of each) and the
     model and Jacobian they give in the fit windows.
@@ -77,6 +100,8 @@ class LinearisedModel:
         self.par = par
         self.nodes = nodes
         self.vec = vec
+        self.version = 0  # bumped whenever the model changes (evaluate remembers its last answer)
+        self._memo = (None, None)
         self.base = [np.ones(nodes.size) for _ in exps]
         self.corr = None
         self.win = None
@@ -84,11 +109,21 @@ class LinearisedModel:
         self.sets = {}
         self.regroup()
 
+    @property
+    def corr(self):  # None or per measurement {element: stopping correction of the profile columns}
+        return self._corr
+
+    @corr.setter
+    def corr(self, value):
+        self._corr = value
+        self.version += 1
+
     def set_windows(self, win: list[dict]):
         """Store the windows and the position u (0..1) of each channel across its window (the
         linear background's regressor; time is linear in the channel)."""
         self.win = win
         self.sets = {}
+        self.version += 1
         self.bg_u = [{e: (w - w[0]) / max(w[-1] - w[0], 1) if w.size else w * 0.0 for e, w in ws.items()} for ws in win]
 
     def background(self, p, mi: int, e: str):
@@ -109,7 +144,8 @@ class LinearisedModel:
         self.regroup()
         self.slow0 = [p[i] for i in vec.i_slow]
         self.models = []
-        self.sets = {}  # (group, number of models): ModelSet, made on first use (the windows are set by then)
+        self.sets = {}
+        self.version += 1  # (group, number of models): ModelSet, made on first use (the windows are set by then)
         for g, e in enumerate(self.group_exps):
             first = self.group.index(g)  # a measurement of the group (per-measurement slow parameters: its only one)
             edit = ExperimentEdit(e)
@@ -140,6 +176,7 @@ class LinearisedModel:
         if max(float(np.max(np.abs(n - b))) for n, b in zip(new, self.base)) <= tol:
             return False
         self.base = new
+        self.version += 1
         return True
 
     def _parts(self, g, a, b, n=None):
@@ -161,6 +198,9 @@ class LinearisedModel:
         du_ds: du/d(value_k); Aeff: du/d(profile). ``slow=False``: the base models only (slow
         parameters at their linearisation point).
         """
+        key = (p.tobytes(), slow, self.version)
+        if self._memo[0] == key:  # the solver asks for the Jacobian where it has just evaluated the model
+            return self._memo[1]
         vec = self.vec
         res = []
         cache = {}
@@ -169,32 +209,16 @@ class LinearisedModel:
         for mi in range(len(self.exps)):
             g = self.group[mi]
             a, b, s = p[vec.i_a[mi]], p[vec.i_b[mi]], p[vec.i_s[mi]]
-            key = (g, a, b, slow)
-            if key not in cache:
-                cache[key] = self._parts(g, a, b, None if slow else 1)
-            parts = cache[key]
+            parts = cache[(g, a, b, slow)] = cache.get((g, a, b, slow)) or self._parts(g, a, b, None if slow else 1)
             v = p[vec.i_prof[mi]]
             corr = self.corr[mi] if self.corr is not None else None
             out = {}
             for e, w in self.win[mi].items():
-                A0, c0 = parts[0][e]
-                u0 = c0[w] if A0 is None else c0[w] + A0[w] @ v
-                u, du, Aeff = u0, [], None if A0 is None else A0[w]
-                if corr is not None:
-                    u = u0 + corr[e] @ (v - self.base[mi])
-                    Aeff = corr[e] if Aeff is None else Aeff + corr[e]
-                for k, x in enumerate(xs):
-                    (Ap, cp), (Am, cm) = parts[1 + 2 * k][e], parts[2 + 2 * k][e]
-                    up = cp[w] if Ap is None else cp[w] + Ap[w] @ v
-                    um = cm[w] if Am is None else cm[w] + Am[w] @ v
-                    d1, d2 = 0.5 * (up - um), 0.5 * (up + um) - u0
-                    u = u + x * d1 + x * x * d2
-                    du.append((d1 + 2.0 * x * d2) / vec.slow_h[k])
-                    if Aeff is not None and not (Ap is None and Am is None and A0 is None):
-                        ap, am, a0 = (0.0 if M_ is None else M_[w] for M_ in (Ap, Am, A0))
-                        Aeff = Aeff + x * 0.5 * (ap - am) + x * x * (0.5 * (ap + am) - a0)
+                u, du, Aeff = _window_model(parts, e, w, v, xs, vec.slow_h,
+                                            None if corr is None else corr[e], self.base[mi])
                 out[e] = (s * u + self.background(p, mi, e), u, du, Aeff)
             res.append(out)
+        self._memo = (key, res)
         return res
 
     def model(self, p) -> list[dict]:
