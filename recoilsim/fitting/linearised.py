@@ -59,6 +59,12 @@ def _union_windows(win, group, g) -> dict:
     return wins
 
 
+def _as_slice(w: np.ndarray):
+    """A window of consecutive channels as a slice (the same values as the index array, viewed
+    instead of copied); any other window as it is."""
+    return slice(int(w[0]), int(w[-1]) + 1) if w.size and np.all(np.diff(w) == 1) else w
+
+
 def _window_model(parts, e, w, v, xs, slow_h, corr, base):
     """(u, du/d(slow values), du/d(profile) or None) of element e in its window w (channels)
     from the models' columns ``parts`` at profile v and slow offsets xs (in steps), with the
@@ -106,7 +112,6 @@ class LinearisedModel:
         self.corr = None
         self.win = None
         self.slow0 = []
-        self.sets = {}
         self.regroup()
 
     @property
@@ -122,6 +127,7 @@ class LinearisedModel:
         """Store the windows and the position u (0..1) of each channel across its window (the
         linear background's regressor; time is linear in the channel)."""
         self.win = win
+        self.win_slices = [{e: _as_slice(w) for e, w in ws.items()} for ws in win]
         self.sets = {}
         self.version += 1
         self.bg_u = [{e: (w - w[0]) / max(w[-1] - w[0], 1) if w.size else w * 0.0 for e, w in ws.items()} for ws in win]
@@ -213,7 +219,7 @@ class LinearisedModel:
             v = p[vec.i_prof[mi]]
             corr = self.corr[mi] if self.corr is not None else None
             out = {}
-            for e, w in self.win[mi].items():
+            for e, w in self.win_slices[mi].items():
                 u, du, Aeff = _window_model(parts, e, w, v, xs, vec.slow_h,
                                             None if corr is None else corr[e], self.base[mi])
                 out[e] = (s * u + self.background(p, mi, e), u, du, Aeff)

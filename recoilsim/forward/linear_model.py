@@ -119,7 +119,13 @@ class _Rows:
     def __init__(self, rows):
         self.rows = rows
         self.n = len(rows)
-        self.blocks = _blocks(rows)
+        self._blocks = None  # made on first use (a ModelSet spreads the rows in its own blocks)
+
+    @property
+    def blocks(self) -> list:
+        if self._blocks is None:
+            self._blocks = _blocks(self.rows)
+        return self._blocks
 
     def spread(self, a, b, n_ch, resolution, window=None, detector=None):
         """(n_rows, n_ch) spectra, with ``detector``'s timing tail (each row: the filter is linear);
