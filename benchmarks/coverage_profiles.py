@@ -39,10 +39,8 @@ def base_experiment(multiple_scattering: bool = True):
 
 
 def coverage(shape, level, seeds, n_nodes=41, depth=1000.0, lambdas=None, multiple_scattering=False):
-    # multiple scattering off by default: the first coverage table (docs/depth_profiles.md) was
-    # measured for the sharp model; with it on the 41-node grid is finer than the resolution at
-    # the film/Si interface (the fast check's 2-sigma coverage of the step fell to 0.83, 4 seeds):
-    # use --ms with coarser nodes (--nodes 21)
+    # multiple scattering off by default (the sharp model, the first table of
+    # docs/depth_profiles.md); --ms for the default model (its own table there)
     exp = base_experiment(multiple_scattering=multiple_scattering)
     texp, _, _ = truth_experiment(exp, shape)
     texp.beam.fluence *= level

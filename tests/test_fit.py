@@ -208,7 +208,7 @@ def test_gcv_fine_grid_and_outputs(tmp_path):
     nodes = np.linspace(0.0, 58.8, 50)
     truth = 1.0 + 0.25 * np.exp(-nodes / 10.0)
     mu = _mean(nodes, truth, ("Li", "P", "O", "N"))
-    r = fit(_exp(), _draw(mu, 11), FitParameters(depth_nm=nodes), n_bootstrap=3)
+    r = fit(_exp(), _draw(mu, 11), FitParameters(depth_nm=nodes, regularization="gcv"), n_bootstrap=3)
     assert r.success, r.message
     ds = r.dataset
     cov = np.mean(np.abs(ds.profile.values[0] - truth) <= ds.profile_sigma.values[0])

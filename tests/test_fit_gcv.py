@@ -23,7 +23,7 @@ def test_gcv_coverage_and_bias_over_seeds():
     mu = _mean(FINE, TRUTH, ("Li", "P", "O", "N"))
     z, zs = [], []
     for seed in range(4):
-        r = fit(_exp(), _draw(mu, 20_000 + seed), FitParameters(depth_nm=FINE), verify=False)
+        r = fit(_exp(), _draw(mu, 20_000 + seed), FitParameters(depth_nm=FINE, regularization="gcv"), verify=False)
         assert r.success, r.message
         ds = r.dataset
         p, s, ss = ds.profile.values[0], ds.profile_sigma.values[0], ds.profile_sigma_sandwich.values[0]

@@ -17,6 +17,8 @@ package, one topic per module:
   :mod:`~recoilsim.fitting.full_model` -- the full simulation at a parameter vector;
   :mod:`~recoilsim.fitting.problem` -- the pieces held together;
 * :mod:`~recoilsim.fitting.solver` -- least squares, smoothing strength (GCV), outer loop;
+  :mod:`~recoilsim.fitting.smoothing_evidence` -- smoothing strength by the evidence (default)
+  and the band mixed over strengths;
 * :mod:`~recoilsim.fitting.outcome` -- covariance, status and verdict, the result dataset;
   :mod:`~recoilsim.fitting.result` -- :class:`FitResult`; :mod:`~recoilsim.fitting.mcmc`.
 
@@ -24,15 +26,19 @@ Uncertainties
 -------------
 Covariance from the Fisher information of the Poisson model with the penalty as a Gaussian
 smoothness prior, ``C = (F + P)^-1``, and the sandwich ``(F+P)^-1 F (F+P)^-1``
-(:mod:`~recoilsim.fitting.outcome`). With regularisation the estimate is biased towards smooth
-profiles; C is wider than the sandwich and partly covers that bias, but not fully. Measured
-(benchmarks/coverage_fit.py, 50 seeds, 50 nodes, interface excess, GCV): 1-sigma coverage 0.62
-(Bayesian) / 0.58 (sandwich), 2-sigma 0.90 / 0.87; the smoothing flattens the interface peak
-(mean z -2.0 at 0 nm, +0.6 at 15-25 nm). Without smoothing on a grid the data resolve (7 nodes),
-the joint three-potential fit with free calibration, Q*Omega and Cu thickness covers at 0.66
-(1 sigma) and 0.93 (2 sigma) over 60 seeds x 21 nodes. Second methods: parametric bootstrap
-(Poisson resamples of the fitted model, each refitted in full from the solution) and MCMC of the
-posterior (:meth:`FitResult.sample_posterior`).
+(:mod:`~recoilsim.fitting.outcome`). With the default ``regularization='evidence'`` the strength
+is the one of largest Laplace evidence and ``C`` is replaced by the evidence-weighted mixture of
+the strengths' posteriors (:mod:`~recoilsim.fitting.smoothing_evidence`). Measured
+(benchmarks/coverage_fit.py shapes, 50 nodes, 20 seeds, multiple scattering off; table in
+docs/depth_profiles.md): 1-sigma / 2-sigma coverage 0.61 / 0.88 (buried bump), 0.68 / 0.93
+(dip), 0.70 / 0.95 (ramp) with the evidence, 0.62 / 0.89, 0.66 / 0.91, 0.63 / 0.91 with GCV;
+the misses sit at sharp features, where the smoothing bias is not in the band. With GCV on the
+interface excess (benchmarks/coverage_fit.py gcv, 50 seeds): 0.62 (Bayesian) / 0.58 (sandwich),
+2-sigma 0.90 / 0.87. Without smoothing on a grid the data resolve (7 nodes), the joint
+three-potential fit with free calibration, Q*Omega and Cu thickness covers at 0.66 (1 sigma) and
+0.93 (2 sigma) over 60 seeds x 21 nodes. Second methods: parametric bootstrap (Poisson resamples
+of the fitted model, each refitted in full from the solution) and MCMC of the posterior
+(:meth:`FitResult.sample_posterior`).
 """
 
 from __future__ import annotations
@@ -49,7 +55,8 @@ from .outcome import finish
 from .parameters import FitParameters, Parameter, ProfileShape, SlowParameter
 from .problem import Problem
 from .result import FitResult
-from .solver import outer_loop
+from .smoothing_evidence import apply_mixture, evidence_mixture
+from .solver import outer_loop, solve
 from .windows import as_spectra, describe_windows
 
 __all__ = ["FitParameters", "FitResult", "Parameter", "ProfileShape", "SlowParameter", "deviance", "fit"]
@@ -122,8 +129,8 @@ def _fit(experiment, measured, parameters: FitParameters | None = None, n_bootst
         if not isinstance(e, Experiment):
             raise RecoilsimError("experiment", type(e).__name__, "an Experiment")
     reg = par.regularization
-    if not (reg == "gcv" or (isinstance(reg, (int, float)) and reg >= 0)):
-        raise RecoilsimError("regularization", reg, "'gcv' or a number >= 0")
+    if not (reg in ("gcv", "evidence") or (isinstance(reg, (int, float)) and reg >= 0)):
+        raise RecoilsimError("regularization", reg, "'evidence', 'gcv' or a number >= 0")
     for sp in par.slow:
         if sp.kind in ("ratio", "fraction") and sp.element == par.element:
             raise RecoilsimError(f"slow[{sp.name}]", sp.element,
@@ -138,7 +145,7 @@ def _fit(experiment, measured, parameters: FitParameters | None = None, n_bootst
         if not isinstance(par.shape, ProfileShape):
             raise RecoilsimError("shape", type(par.shape).__name__, "a ProfileShape or None")
         reg = 0.0  # the shape is the smoothness
-    lam0 = 1e-9 if reg == "gcv" else float(reg)
+    lam0 = 1e-9 if reg in ("gcv", "evidence") else float(reg)
     prob = Problem(exps, data, par, lam0)
     d = prob.dvec()
     # -- plain failures before fitting
@@ -156,5 +163,18 @@ def _fit(experiment, measured, parameters: FitParameters | None = None, n_bootst
         return _fail("no_effect", f"{len(dead)} free parameter(s) have no effect on the spectra in the windows "
                      f"(zero Jacobian column): {', '.join(dead[:8])}{' ...' if len(dead) > 8 else ''}; "
                      "fix them, move the depth nodes into the probed range or widen the windows", prob)
-    sol, criterion = outer_loop(prob, d, gcv=reg == "gcv")
-    return finish(prob, d, sol, criterion, n_bootstrap, seed, progress, verify, t_start)
+    if reg != "evidence":
+        sol, criterion = outer_loop(prob, d, gcv=reg == "gcv")
+        return finish(prob, d, sol, criterion, n_bootstrap, seed, progress, verify, t_start)
+    # evidence: the strength of largest evidence on the linearisation at an almost unregularised
+    # solution, the fit there, and the band mixed over strengths at the solution
+    # (recoilsim.fitting.smoothing_evidence)
+    _, p0 = solve(prob, d)
+    prob.lam = evidence_mixture(prob, d, p0).best
+    sol, _ = outer_loop(prob, d, gcv=False)
+    mix = evidence_mixture(prob, d, prob.p)
+    res = finish(prob, d, sol, "evidence (Laplace), band mixed over lambda", n_bootstrap, seed, progress, verify,
+                 t_start)
+    if res.dataset is not None:
+        apply_mixture(res.dataset, prob, mix)
+    return res

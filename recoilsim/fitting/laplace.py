@@ -50,8 +50,15 @@ def _objective(d, m, x, x0, P):
     return float(np.sum(m - d * np.log(m)) + 0.5 * r @ P @ r)
 
 
+def log_det_spd(A: np.ndarray) -> float:
+    """ln det of a symmetric positive (semi)definite matrix, on its Jacobi-scaled form (unit
+    diagonal) so that parameters of very different scales lose no precision."""
+    s = 1.0 / np.sqrt(np.maximum(np.diag(A), 1e-300))
+    return float(np.linalg.slogdet(A * np.outer(s, s))[1] - 2.0 * np.sum(np.log(s)))
+
+
 def map_estimate(model: Callable, d: np.ndarray, x_start: np.ndarray, x0: np.ndarray, P: np.ndarray,
-                 max_iter: int = 40, tol: float = 1e-4) -> Posterior:
+                 max_iter: int = 40, tol: float = 1e-4, log_det_prior: float | None = None) -> Posterior:
     """Maximum of the Poisson posterior and its Laplace evidence.
 
     Parameters
@@ -60,6 +67,9 @@ def map_estimate(model: Callable, d: np.ndarray, x_start: np.ndarray, x0: np.nda
         Expected counts (n_data,) and their Jacobian (n_data, n_x).
     d : counts (n_data,); x_start : start; x0, P : prior centre and precision (n_x, n_x).
     max_iter, tol : Fisher-scoring steps; stop when the Newton decrement g^T H^-1 g / 2 < tol.
+    log_det_prior : ln det P where P is singular (a prior improper along its null space, flat there:
+        then ln of its pseudo-determinant, up to a constant common to the priors compared); default
+        ln det P.
     """
     x = np.asarray(x_start, float).copy()
     m, J = model(x)
@@ -92,12 +102,49 @@ def map_estimate(model: Callable, d: np.ndarray, x_start: np.ndarray, x0: np.nda
         x, m, J, f = xn, mn, Jn, fn
     mm = np.maximum(m, TINY)
     H = (J.T * (1.0 / mm)) @ J + P
-    ld_h = np.linalg.slogdet(H)[1]
-    ld_p = np.linalg.slogdet(P)[1]
+    ld_h = log_det_spd(H)
+    ld_p = log_det_spd(P) if log_det_prior is None else float(log_det_prior)
     r = x - x0
     loglik = float(np.sum(d * np.log(mm) - mm - gammaln(d + 1.0)))
     log_z = loglik - 0.5 * float(r @ P @ r) + 0.5 * ld_p - 0.5 * ld_h
     return Posterior(x, H, float(log_z), it, converged)
+
+
+def scan_lambdas(model: Callable, d: np.ndarray, lambdas, prior: Callable, x_start: np.ndarray,
+                 starts: list | None = None, max_iter: int = 40, log_det_prior: Callable | None = None
+                 ) -> list[Posterior]:
+    """Posterior maximum and Laplace evidence for every smoothing strength of ``lambdas``.
+
+    ``prior(lam)`` gives (x0, P); each maximisation starts from its own previous maximum
+    (``starts[i]``) or, without one, from the previous strength's (the first from ``x_start``):
+    neighbouring strengths have neighbouring maxima, so a scan costs a few steps per strength.
+    ``log_det_prior(lam)``, if given, is passed to :func:`map_estimate` (improper priors).
+    """
+    posts: list[Posterior] = []
+    for i, lam in enumerate(lambdas):
+        x0, P = prior(lam)
+        start = starts[i] if starts is not None and starts[i] is not None else (posts[-1].x if posts else x_start)
+        posts.append(map_estimate(model, d, start, x0, P, max_iter=max_iter,
+                                  log_det_prior=None if log_det_prior is None else log_det_prior(lam)))
+    return posts
+
+
+PLATEAU = 0.05  # change of the effective number of parameters between neighbouring strengths: the plateau
+
+
+def plateau_end(posts: list[Posterior], precisions: list[np.ndarray], tol: float = PLATEAU) -> int:
+    """How many strengths of a scan (in increasing order) to keep: the plateau of the largest ones,
+    whose effective number of parameters ``n_x - tr(H^-1 P)`` (P: that strength's prior
+    precision; MacKay 1992, eq. 4.9) falls by less than ``tol`` from one strength to the next, is
+    cut after its first member. There the prior has fixed every curvature mode (the limit of
+    infinite smoothing): the evidence is flat, one and the same posterior, and a uniform prior
+    over ln lambda would give that one model a weight proportional to how far the grid happens to
+    extend."""
+    p_eff = [q.x.size - float(np.trace(np.linalg.solve(q.H, P))) for q, P in zip(posts, precisions)]
+    k = len(p_eff) - 1
+    while k > 0 and p_eff[k - 1] - p_eff[k] < tol:
+        k -= 1
+    return min(k + 2, len(posts))
 
 
 def evidence_weights(log_z: np.ndarray) -> np.ndarray:

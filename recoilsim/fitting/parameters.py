@@ -164,7 +164,11 @@ class FitParameters:
     depth_nm : profile nodes (nm from the top of the layer); values are ratios to the nominal
         atomic fraction (``Profile(kind='ratio')``), piecewise linear, end values held beyond.
     profile_value, profile_bounds, profile_fixed : start, bounds (>= 0) and fixing of the values.
-    regularization : 'gcv' or a number (lambda, 0 = none), second-difference smoothness penalty.
+    regularization : 'evidence' (default), 'gcv' or a number (lambda, 0 = none): strength of the
+        second-difference smoothness penalty. 'evidence': the strength of largest Laplace evidence
+        and the band mixed over strengths (:mod:`recoilsim.fitting.smoothing_evidence`); 'gcv':
+        generalised cross-validation, band at that strength. The default is the one whose bands
+        covered better (docs/depth_profiles.md, "The Li-profile fit").
     a, b : TOF calibration (ns/channel, ns), shared by default.
     scale : multiplier of Q * Omega (start 1), 'shared' or 'each'.
     slow : list of :class:`SlowParameter`.
@@ -198,7 +202,7 @@ class FitParameters:
     profile_value: float = 1.0
     profile_bounds: tuple = (0.0, np.inf)
     profile_fixed: bool = False
-    regularization: str | float = "gcv"
+    regularization: str | float = "evidence"
     a: Parameter = field(default_factory=Parameter)
     b: Parameter = field(default_factory=Parameter)
     scale: Parameter = field(default_factory=lambda: Parameter(1.0, (0.0, np.inf)))
