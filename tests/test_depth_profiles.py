@@ -248,3 +248,20 @@ def test_mcmc_cross_check_of_the_laplace_band(exp):
     assert np.all(np.abs(ratio - 1.0) < 0.25)
     dz = np.abs(mc.mean_mcmc.values - mc.mean_laplace.values)[inner] / mc.sigma_laplace.values[inner]
     assert np.all(dz < 0.5)
+
+
+def test_truth_experiment_shares_no_mutable_part():
+    """Scaling the truth's beam (a count level) leaves the fitted experiment's as it was.
+
+    With a shallow copy both shared one Beam: the coverage study's `texp.beam.fluence *= level;
+    exp.beam.fluence *= level` then ran its "x10" rows at 100 times the counts (commits 5039bef..).
+    """
+    e = base_experiment(multiple_scattering=False)
+    fluence, b_ns = e.beam.fluence, e.detector.calibration_b_ns
+    te, _, _ = truth_experiment(e, "step")
+    te.beam.fluence *= 10.0
+    te.detector.calibration_b_ns += 1.0
+    te.options.multiple_scattering = True
+    assert e.beam.fluence == fluence and te.beam.fluence == pytest.approx(10.0 * fluence)
+    assert e.detector.calibration_b_ns == b_ns
+    assert e.options.multiple_scattering is False
