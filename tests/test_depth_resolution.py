@@ -7,7 +7,9 @@ and the marker's own box variances) and the shift of its centroid between two ma
 """
 
 import dataclasses
+import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,6 +18,7 @@ from recoilsim.errors import RecoilsimError
 from recoilsim.fitting.depth_profiles import fit_profiles
 from recoilsim.fitting.depth_resolution import (NodeSpacingWarning, depth_resolution, node_spacing_message)
 from recoilsim.fitting.driver import FitParameters, Parameter, fit
+from recoilsim.fitting.profile_truths import ELEMENTS, truth_experiment
 from recoilsim.forward.simulate import simulate
 from recoilsim.model.experiment import reference_experiment
 from recoilsim.model.sample import Layer, Profile, Sample
@@ -116,3 +119,36 @@ def test_node_spacing_message_threshold_and_breaks():
 def test_depth_resolution_refuses_an_element_that_is_not_a_recoil():
     with pytest.raises(RecoilsimError, match="element"):
         depth_resolution(reference_experiment(recoils=("Li",)), "Mn", [0.0])
+
+
+def _profiles_fit(n_nodes):
+    """fit_profiles on the coverage study's case (Potku instrument, multiple scattering on)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from coverage_profiles import WINDOWS, base_experiment
+    exp = base_experiment(multiple_scattering=True)
+    te, _, _ = truth_experiment(exp, "step")
+    sim = simulate(te)
+    rng = np.random.default_rng(0)
+    meas = {el: rng.poisson(sim["counts"].sel(element=el).values + 0.02).astype(float) for el in ELEMENTS}
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        res = fit_profiles(exp, meas, windows=WINDOWS, nodes_1e15=np.linspace(0, 1000, n_nodes), fit_b=False,
+                           n_samples=200, verify=False)
+    return res, [w for w in rec if issubclass(w.category, NodeSpacingWarning)]
+
+
+def test_fit_profiles_resolution_and_warning():
+    """41 nodes 25e15 apart: with multiple scattering the resolution is 50-330e15 FWHM (below the
+    surface it grows with depth): the fit warns. 9 nodes 125e15 apart: no warning."""
+    res, warned = _profiles_fit(41)
+    ds = res.dataset
+    fwhm = ds["depth_resolution_1e15"]
+    assert fwhm.dims == ("element", "depth") and np.all(np.isfinite(fwhm.values))
+    assert len(warned) == 1 and str(warned[0].message) == ds.attrs["resolution_warning"]
+    assert "ProfileShape" in ds.attrs["resolution_warning"] and "warning: " in res.table()
+    # nm as depth_nm: the film's density (linear in depth above the Si interface at 600e15)
+    film = ds["depth_1e15"].values < 550
+    nm_per = np.diff(ds["depth_nm"].values[:2]) / np.diff(ds["depth_1e15"].values[:2])
+    np.testing.assert_allclose(ds["depth_resolution_nm"].values[:, film], fwhm.values[:, film] * nm_per, rtol=1e-9)
+    res, warned = _profiles_fit(9)
+    assert not warned and res.dataset.attrs["resolution_warning"] == ""
