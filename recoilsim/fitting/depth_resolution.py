@@ -139,10 +139,14 @@ def annotate_fit(result, stacklevel: int = 4) -> None:
     if ds is None:
         return
     from .registry import layer_index
-    exp = result.fitted_experiment(0)
-    li = layer_index(exp, prob.par.layer)
-    z = exp.sample.boundaries_1e15()[li] + prob.nodes * exp.sample.layers[li].nm_to_1e15
-    fwhm, fwhm_nm = depth_resolution(exp, prob.el, z)
+    try:
+        exp = result.fitted_experiment(0)
+        li = layer_index(exp, prob.par.layer)
+        z = exp.sample.boundaries_1e15()[li] + prob.nodes * exp.sample.layers[li].nm_to_1e15
+        fwhm, fwhm_nm = depth_resolution(exp, prob.el, z)
+    except RecoilsimError as err:  # a fitted experiment the engine refuses: the fit's result stands
+        ds.attrs["resolution_warning"] = f"depth resolution not computed: {err}"
+        return
     ds["depth_resolution_nm"] = ("depth", fwhm_nm)
     ds["depth_resolution_1e15"] = ("depth", fwhm)
     msg = None if prob.par.shape is not None else node_spacing_message(prob.nodes, fwhm_nm, fwhm, prob.el)
@@ -160,7 +164,11 @@ def annotate_profiles(result, stacklevel: int = 4) -> None:
     ds = result.dataset
     els = [str(e) for e in ds["element"].values]
     z = ds["depth_1e15"].values
-    fwhm, _ = depth_resolution(result.experiment, els, z)
+    try:
+        fwhm, _ = depth_resolution(result.experiment, els, z)
+    except RecoilsimError as err:  # a fitted experiment the engine refuses: the fit's result stands
+        ds.attrs["resolution_warning"] = f"depth resolution not computed: {err}"
+        return
     # nm as the dataset's depth_nm (the start sample's densities; the fitted sample's node layers
     # carry none): the local nm per 1e15 at/cm2 between the nodes
     u, inv = np.unique(z, return_inverse=True)
