@@ -247,7 +247,7 @@ def _fit_profiles(experiment, measured, elements, nodes_1e15, n_nodes, depth_max
         if it > 1 and not pruned and moves[-1] < SETTLED:
             # the other lambdas carry no weight: drop them from the next scans. Not after the first
             # linearisation: at the start composition's stopping the data call for wiggles that the
-            # fitted stopping does not need (with multiple scattering on, at ten times the measured
+            # fitted stopping does not need (with multiple scattering on, at 100 times the measured
             # counts, the first scan gave lambda <= 1e3 all the weight and the settled one 1e4:
             # pruned after the first, the band came out twice too wide, sd of z 0.6-0.7)
             pruned = True
