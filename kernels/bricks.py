@@ -11,7 +11,10 @@ its energy at the energy detector and that energy's sigma (for the TOF-E map, :m
 The depth step adapts so that no species' brick is wider in time than ``max_dt`` (or a
 fraction ``sig_frac`` of its own time sigma). Energy loss inside a block uses the block range
 tables (:mod:`range_tables`); the way out through all blocks above uses the exit tables
-(:mod:`exit_tables`); work per depth step is proportional to the number of outgoing species.
+(:mod:`exit_tables`); work per depth step is proportional to the number of outgoing species
+that can yield: a species whose target isotope is in no block the beam reaches (e.g. the beam
+scattered by an element below the depth where the beam stops) makes no counts, and the kernel
+skips it (:func:`_active_species`), so it does not set the depth step either.
 
 Brick sigmas: :func:`_state` gathers each species' energy variance at creation (beam
 straggling, recoil-angle and incidence-angle spread), on the way out (straggling, exit-angle
@@ -32,7 +35,7 @@ from .cross_section import recoil_cross_section_at, recoil_cross_section_coeffs,
 from .exit_tables import exit_cell, exit_tables_down, exit_tables_surface
 from .kinematics import flight_time_ns, recoil_factor, scatter_factor, U_MEV
 from .multiple_scattering import (HWHM_TO_SIGMA, combined_half_width, ms_constants, ms_energy_variance,
-                                  ms_exit_tables_down, path_half_width, stable_index, walk_moments)
+                                  ms_exit_tables_down, path_half_width, walk_half_width, walk_moments)
 from .brick_types import Bricks
 from .range_tables import cross_cell, cross_path, fill_tables, lerp, table_cell
 
@@ -121,7 +124,7 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
         for j in range(el_Z.shape[0]):
             ms_lnc[o, j] = lnc[j]
             ms_tc[o, j] = tc[j]
-    beam_lnc, beam_tc = ms_constants(Z1, el_Z)
+    beam_lnc, beam_tc = ms_constants(float(Z1), el_Z)  # (float: one compiled version with out_Z)
     # foil tables and surface exit tables
     Sf, Rf, Qf = _zeros3(n_p, n_grid)  # T1 foil
     Se, Re, Qe = _zeros3(n_p, n_grid)  # foils in front of the energy detector
@@ -189,6 +192,12 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
     done = False
     tan_in = math.sqrt(1.0 - cos_in * cos_in) / cos_in
     tan_out = math.sqrt(1.0 - cos_out * cos_out) / cos_out
+    act = _active_species(particles, stack, beam, sp_dens, cos_in, Sv[bp], Rt[bp], Qt[bp])
+    p_act = np.zeros(n_p, dtype=np.bool_)  # particles whose tables are needed: the beam, active species'
+    p_act[bp] = True
+    for s in range(n_sp):
+        if act[s]:
+            p_act[sp_p[s]] = True
     # working tables, updated in place (see _state)
     blk = (Sv, Rt, Qt)
     exits = (G, D, V, x_th)
@@ -198,13 +207,14 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
         if done:
             break
         for p in range(n_p):
-            fill_tables(S[p], W[p], blk_fracS[b], blk_fracW[b], p_mass[p], lnE0, dlnE,
-                        p_klo[p], p_khi[p], Sv[p], Rt[p], Qt[p])
+            if p_act[p]:
+                fill_tables(S[p], W[p], blk_fracS[b], blk_fracW[b], p_mass[p], lnE0, dlnE,
+                            p_klo[p], p_khi[p], Sv[p], Rt[p], Qt[p])
         thick = blk_top[b + 1] - blk_top[b]
         # state at the block top
         ms = (blk_fracW[b], wb_top, wm, A, beam_lnc, beam_tc, ms_lnc, ms_tc)
         _state(0.0, Eb_top, vb_top, particles, beam, species, geometry, detector, options, blk, exits, etabs, p_emin,
-               pre, sp_dens[:, b], tan_in, tan_out, ms, (t_cur, v_cur, e_cur, ve_cur, sg_cur))
+               pre, sp_dens[:, b], act, tan_in, tan_out, ms, (t_cur, v_cur, e_cur, ve_cur, sg_cur))
         d = 0.0
         dx = thick
         while d < thick:
@@ -212,7 +222,7 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
                 dx = thick - d
             dn = d + dx
             _state(dn, Eb_top, vb_top, particles, beam, species, geometry, detector, options, blk, exits, etabs,
-                   p_emin, pre, sp_dens[:, b], tan_in, tan_out, ms, (t_new, v_new, e_new, ve_new, sg_new))
+                   p_emin, pre, sp_dens[:, b], act, tan_in, tan_out, ms, (t_new, v_new, e_new, ve_new, sg_new))
             # largest time step among species still inside the window
             # (a species lost within the step counts as an infinite step until the step is tiny)
             # (relative to the species' allowed width: max_dt or sig_frac x its time sigma)
@@ -297,6 +307,8 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
         vb_top = vb_new
         for o in range(n_out):
             p = out_p[o]
+            if not p_act[p]:
+                continue
             x_th[o] = exit_tables_down(G[o], D[o], V[o], x_th[o], p_emin[p], Sv[p], Rt[p], Qt[p],
                                        thick / cos_out, lnE0, dlnE, p_mass[p], p_klo[p], p_khi[p],
                                        G2[o], D2[o], V2[o])
@@ -353,17 +365,49 @@ def _interp_clip(xs, ys, n, x):
 
 
 @njit(cache=True)
+def _active_species(particles, stack, beam, sp_dens, cos_in, Sv, Rt, Qt):
+    """active[s]: species s has a non-zero density in a block the beam reaches (the kernel stops
+    where the beam leaves its tables). A species that is not active yields nothing anywhere
+    (e.g. the beam scattered by an element of a layer the beam never reaches): the kernel skips
+    it (no state, no brick, no say in the depth step). Sv, Rt, Qt: work rows for the beam's
+    block tables."""
+    S, W, lnE0, dlnE, p_mass, p_klo, p_khi = particles
+    top, fracS, fracW = stack.top, stack.fracS, stack.fracW
+    n_sp, n_b = sp_dens.shape
+    bp = beam.particle
+    reach = n_b  # blocks the beam enters
+    E = beam.energy_MeV
+    v = 0.0
+    for b in range(n_b - 1):
+        fill_tables(S[bp], W[bp], fracS[b], fracW[b], p_mass[bp], lnE0, dlnE, p_klo[bp], p_khi[bp], Sv, Rt, Qt)
+        E, v = cross_path(Sv, Rt, Qt, lnE0, dlnE, p_mass[bp], p_klo[bp], p_khi[bp], E, v,
+                          (top[b + 1] - top[b]) / cos_in)
+        if E <= 0.0:
+            reach = b + 1
+            break
+    active = np.zeros(n_sp, dtype=np.bool_)
+    for s in range(n_sp):
+        for b in range(reach):
+            if sp_dens[s, b] != 0.0:
+                active[s] = True
+    return active
+
+
+@njit(cache=True)
 def _state(d, Eb_top, vb_top, particles, beam, species, geometry, detector, options, blk, exits, etabs, p_emin,
-           pre, dens, tan_in, tan_out, ms, out):
+           pre, dens, act, tan_in, tan_out, ms, out):
     """Flight time, its variance, detector energy and variance and cross section of every
     species made at offset d below the current block top (0 time = lost).
 
     ``blk`` = (Sv, Rt, Qt) are the current block's tables, ``exits`` = (G, D, V, x_th) the exit
     tables at its top, ``etabs`` = (Se, Re, Qe) the energy-detector foil tables, ``pre`` =
     (K, dKdphi, xs_c, xs_w, xs_q) the kinematic factors and cross-section coefficients per
-    species, ``dens`` the species' densities in the block (no cross section where 0); ``ms`` = (atomic fractions of the block, beam half width and walk moments at the
+    species, ``dens`` the species' densities in the block (no cross section where 0), ``act``
+    which species are active (:func:`_active_species`; the others get no state: time 0, as if
+    lost); ``ms`` = (atomic fractions of the block, beam half width and walk moments at the
     block top, half-width exit tables, constants of :func:`multiple_scattering.ms_constants` of
-    the beam and of each exit table's particle) the multiple-scattering state; ``out`` = (t, var_t, e_det, var_e, sigma) is written.
+    the beam and of each exit table's particle) the multiple-scattering state; ``out`` = (t,
+    var_t, e_det, var_e, sigma) is written.
 
     Energy variance of a species (the brick sigmas): at creation K^2 times the beam's
     straggling, the recoil-angle and incidence-angle spread (first order in the angles); on
@@ -391,8 +435,7 @@ def _state(d, Eb_top, vb_top, particles, beam, species, geometry, detector, opti
     cov_in = 0.0  # ... and the moments of its walk (:func:`multiple_scattering.ms_energy_variance`)
     var_int_in = 0.0
     if ms_on and Eb > 0.0:
-        wb = path_half_width(wb_top, Eb_top, Eb, beam_lnc, beam_tc, frac_b, d / cos_in)
-        nu_b = stable_index(wb, Eb, beam_lnc, beam_tc, frac_b)
+        wb, nu_b = walk_half_width(wb_top, Eb_top, Eb, beam_lnc, beam_tc, frac_b, d / cos_in)
         m1, m2 = walk_moments(wb_top, wb, E0 - Eb_top, E0 - Eb, wm[0], wm[1])
         L = E0 - Eb
         A_b = wb * wb * HWHM_TO_SIGMA * HWHM_TO_SIGMA
@@ -406,7 +449,7 @@ def _state(d, Eb_top, vb_top, particles, beam, species, geometry, detector, opti
         e_o[s] = 0.0
         ve_o[s] = 0.0
         sg_o[s] = 0.0
-        if Eb <= 0.0 or K[s] <= 0.0:
+        if Eb <= 0.0 or K[s] <= 0.0 or not act[s]:
             continue
         p = sp_p[s]
         m = p_mass[p]
@@ -436,8 +479,8 @@ def _state(d, Eb_top, vb_top, particles, beam, species, geometry, detector, opti
         if dEout > 0.0:
             var_det += dEout * dEout
         if ms_on:
-            wr = path_half_width(lerp(A[o], k1, t1), E1, Er, ms_lnc[o], ms_tc[o], frac_b, d / cos_out)
-            wa = combined_half_width(wb, nu_b, wr, stable_index(wr, Er, ms_lnc[o], ms_tc[o], frac_b))
+            wr, nu_r = walk_half_width(lerp(A[o], k1, t1), E1, Er, ms_lnc[o], ms_tc[o], frac_b, d / cos_out)
+            wa = combined_half_width(wb, nu_b, wr, nu_r)
             h2 = HWHM_TO_SIGMA * HWHM_TO_SIGMA
             var_det += ms_energy_variance(wa * wa * h2, -Eb * dKdphi[s], jt, K[s] * tan_in, cov_in, var_int_in,
                                           wr * wr * h2, max(jt * Er - g, 0.0) * tan_out)

@@ -170,30 +170,6 @@ def _hw_cell(y):
 
 
 @njit(cache=True)
-def _ln_half_width_after(lw, lnE, ln_ce, tau_c, frac, path):
-    """ln of the projected half width after a straight path at energy E (ln E = lnE) through a
-    compound, from ln w = lw (-inf for w = 0): :func:`half_width_after` with the constants of
-    :func:`ms_constants`, carried in logarithms from element to element."""
-    n = LN_HALF_WIDTH.shape[0]
-    for j in range(frac.shape[0]):
-        if frac[j] <= 0.0:
-            continue
-        lc = ln_ce[j] - lnE  # ln c_j, c_j in rad per reduced angle unit
-        tau = tau_c[j] * frac[j] * path
-        if lw > -math.inf:
-            i, f = _hw_cell(lw - lc)
-            tau += math.exp(LN_TAU0 + (i + f) * _DLN)
-        x = (math.log(tau) - LN_TAU0) / _DLN
-        i = int(math.floor(x))
-        if i < 0:
-            i = 0
-        elif i > n - 2:
-            i = n - 2
-        lw = lc + LN_HALF_WIDTH[i] + (x - i) * (LN_HALF_WIDTH[i + 1] - LN_HALF_WIDTH[i])
-    return lw
-
-
-@njit(cache=True)
 def half_width_after(w, E, Z1, el_Z, frac, path):
     """Projected half width (rad) of an ion after a straight path through a compound.
 
@@ -220,37 +196,9 @@ def half_width_after(w, E, Z1, el_Z, frac, path):
 
 
 @njit(cache=True)
-def stable_index(w, E, ln_ce, tau_c, frac):
-    """Local index nu of the growth of the half width, w ~ tau^(1/nu), in a medium at energy E
-    (constants of :func:`ms_constants`).
-
-    Small-angle multiple scattering is close to a symmetric stable (Levy) law whose index nu
-    grows with the thickness from about 0.7 to about 1.8 (Amsel, Battistig, L'Hoir, Nucl.
-    Instrum. Methods B 201 (2003) 325): the half widths of independent contributions then add
-    as w^nu = w1^nu + w2^nu (nu = 2: in quadrature). nu is read from the slope of the table at
-    the equivalent reduced thickness of w, averaged over the elements with weight f_j a_j^2
-    (their share of the reduced thickness), and clipped to [1, 2].
-    """
-    num = 0.0
-    den = 0.0
-    lw = math.log(w) if w > 0.0 else -math.inf
-    lnE = math.log(E)
-    for j in range(frac.shape[0]):
-        if frac[j] <= 0.0:
-            continue
-        i, _ = _hw_cell(lw - (ln_ce[j] - lnE))
-        wt = frac[j] * tau_c[j]
-        num += wt * (LN_HALF_WIDTH[i + 1] - LN_HALF_WIDTH[i]) / _DLN
-        den += wt
-    if num <= 0.0:
-        return 2.0
-    return min(2.0, max(1.0, den / num))
-
-
-@njit(cache=True)
 def combined_half_width(w1, nu1, w2, nu2):
     """Half width of the sum of two independent deflections of half widths w1, w2 and local
-    indices nu1, nu2: (w1^nu + w2^nu)^(1/nu) with nu the mean index (:func:`stable_index`)."""
+    indices nu1, nu2: (w1^nu + w2^nu)^(1/nu) with nu the mean index (:func:`walk_half_width`)."""
     if w1 <= 0.0:
         return w2
     if w2 <= 0.0:
@@ -261,25 +209,71 @@ def combined_half_width(w1, nu1, w2, nu2):
 
 @njit(cache=True)
 def path_half_width(w, E_from, E_to, ln_ce, tau_c, frac, path):
-    """Projected half width (rad) after a path along which the energy goes from E_from to E_to.
+    """Projected half width (rad) after a path along which the energy goes from E_from to E_to
+    (:func:`walk_half_width` without the stable index)."""
+    return walk_half_width(w, E_from, E_to, ln_ce, tau_c, frac, path)[0]
+
+
+@njit(cache=True)
+def walk_half_width(w, E_from, E_to, ln_ce, tau_c, frac, path):
+    """Projected half width (rad) after a path along which the energy goes from E_from to E_to,
+    and its local stable index at the end of the path (one function for both: every call of a
+    function with array arguments costs reference counting; no flag for the index, since a
+    literal flag makes Numba compile the function once per value).
 
     The path is crossed in up to 6 equal sub-steps (one per 1/4 of relative energy change),
     each at its mid energy (energy taken linear in the path), with the equivalent-thickness
     rule of :func:`half_width_after` (constants of :func:`ms_constants` for the ion and the
-    medium's elements, frac their atomic fractions). ``w`` is the half width at the start of
-    the walk (E_from); path in 1e15 atoms/cm2.
+    medium's elements, frac their atomic fractions), the half width carried in natural
+    logarithms from element to element (one ``exp`` and one ``log`` per element and sub-step).
+    ``w`` is the half width at the start of the walk (E_from); path in 1e15 atoms/cm2.
+
+    The stable index nu: the local growth w ~ tau^(1/nu) at E_to. Small-angle multiple
+    scattering is close to a symmetric stable (Levy) law whose index nu grows with the thickness
+    from about 0.7 to about 1.8 (Amsel, Battistig, L'Hoir, Nucl. Instrum. Methods B 201 (2003)
+    325): the half widths of independent contributions then add as w^nu = w1^nu + w2^nu (nu = 2:
+    in quadrature; :func:`combined_half_width`). nu is read from the slope of the table at the
+    equivalent reduced thickness of w, averaged over the elements with weight f_j a_j^2 (their
+    share of the reduced thickness), and clipped to [1, 2].
     """
-    if path <= 0.0:
-        return w
-    n = 1 + int(4.0 * abs(E_to - E_from) / max(E_from, E_to))
-    if n > 6:
-        n = 6
-    ds = path / n
     lw = math.log(w) if w > 0.0 else -math.inf
-    for i in range(n):
-        E = E_from + (E_to - E_from) * (i + 0.5) / n
-        lw = _ln_half_width_after(lw, math.log(E), ln_ce, tau_c, frac, ds)
-    return math.exp(lw)
+    if path > 0.0:
+        n = 1 + int(4.0 * abs(E_to - E_from) / max(E_from, E_to))
+        if n > 6:
+            n = 6
+        ds = path / n
+        n_tab = LN_HALF_WIDTH.shape[0]
+        for i in range(n):
+            lnE = math.log(E_from + (E_to - E_from) * (i + 0.5) / n)
+            for j in range(frac.shape[0]):
+                if frac[j] <= 0.0:
+                    continue
+                lc = ln_ce[j] - lnE  # ln c_j, c_j in rad per reduced angle unit
+                tau = tau_c[j] * frac[j] * ds
+                if lw > -math.inf:
+                    k, f = _hw_cell(lw - lc)
+                    tau += math.exp(LN_TAU0 + (k + f) * _DLN)
+                x = (math.log(tau) - LN_TAU0) / _DLN
+                k = int(math.floor(x))
+                if k < 0:
+                    k = 0
+                elif k > n_tab - 2:
+                    k = n_tab - 2
+                lw = lc + LN_HALF_WIDTH[k] + (x - k) * (LN_HALF_WIDTH[k + 1] - LN_HALF_WIDTH[k])
+        w = math.exp(lw)
+    num = 0.0
+    den = 0.0
+    lnE = math.log(E_to)
+    for j in range(frac.shape[0]):
+        if frac[j] <= 0.0:
+            continue
+        k, _ = _hw_cell(lw - (ln_ce[j] - lnE))
+        wt = frac[j] * tau_c[j]
+        num += wt * (LN_HALF_WIDTH[k + 1] - LN_HALF_WIDTH[k]) / _DLN
+        den += wt
+    if num <= 0.0:
+        return w, 2.0
+    return w, min(2.0, max(1.0, den / num))
 
 
 @njit(cache=True)

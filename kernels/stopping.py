@@ -211,31 +211,29 @@ def compound_straggling(E_MeV, mass_u, W_p, frac, lnE0, dlnE):
     return s
 
 
-@njit(cache=True)
 def zbl_nuclear_stopping(E_MeV, Z1, M1_u, Z2, M2_u):
-    """ZBL universal nuclear stopping, eV/(1e15 atoms/cm2).
+    """ZBL universal nuclear stopping, eV/(1e15 atoms/cm2), at the ion energy E (MeV), a number
+    or an array of them (E <= 0 gives 0).
 
     Ziegler, Biersack, Littmark, *The Stopping and Range of Ions in Solids* (Pergamon 1985),
     ch. 2: reduced energy eps = 32.53 M2 E[keV] / (Z1 Z2 (M1+M2) (Z1^0.23 + Z2^0.23));
     S_n(eps) = ln(1 + 1.1383 eps) / (2 (eps + 0.01321 eps^0.21226 + 0.19593 eps^0.5)) for
     eps <= 30, ln(eps)/(2 eps) above; S_n[eV/(1e15 at/cm2)] = 8.462 Z1 Z2 M1 S_n(eps) /
     ((M1 + M2)(Z1^0.23 + Z2^0.23)).
+
+    Plain numpy: it builds tables (:func:`zbl_nuclear_row`), which the kernels read.
     """
-    if not E_MeV > 0.0:
-        return 0.0
+    e = np.asarray(E_MeV, dtype=float)
     zz = Z1 ** 0.23 + Z2 ** 0.23
-    eps = E_MeV * 1000.0 * 32.53 * M2_u / (Z1 * Z2 * (M1_u + M2_u) * zz)
-    if eps <= 30.0:
-        sn = math.log(1.0 + 1.1383 * eps) / (2.0 * (eps + 0.01321 * eps ** 0.21226 + 0.19593 * math.sqrt(eps)))
-    else:
-        sn = math.log(eps) / (2.0 * eps)
-    return sn * 8.462 * Z1 * Z2 * M1_u / ((M1_u + M2_u) * zz)
+    eps = np.where(e > 0.0, e, 1.0) * 1000.0 * 32.53 * M2_u / (Z1 * Z2 * (M1_u + M2_u) * zz)
+    low = np.minimum(eps, 30.0)  # each branch on its own range: no overflow, no log of 0
+    high = np.maximum(eps, 30.0)
+    sn = np.where(eps <= 30.0,
+                  np.log(1.0 + 1.1383 * low) / (2.0 * (low + 0.01321 * low ** 0.21226 + 0.19593 * np.sqrt(low))),
+                  np.log(high) / (2.0 * high))
+    return np.where(e > 0.0, sn * 8.462 * Z1 * Z2 * M1_u / ((M1_u + M2_u) * zz), 0.0)[()]
 
 
-@njit(cache=True)
 def zbl_nuclear_row(lnE0, dlnE, n, Z1, M1_u, Z2, M2_u):
     """ZBL nuclear stopping of ion (Z1, M1) in element (Z2, M2) at the n grid nodes (E = M1 E/M)."""
-    out = np.empty(n)
-    for k in range(n):
-        out[k] = zbl_nuclear_stopping(M1_u * math.exp(lnE0 + k * dlnE), Z1, M1_u, Z2, M2_u)
-    return out
+    return zbl_nuclear_stopping(M1_u * np.exp(lnE0 + np.arange(n) * dlnE), Z1, M1_u, Z2, M2_u)

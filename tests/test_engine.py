@@ -53,3 +53,34 @@ def test_spread_of_one_box_without_resolution_is_its_exact_overlap():
     shifted = spread(boxes(one[0] + 0.25, one[1] + 0.25, one[2], one[3]), 0.5, 0.0, 40, False)[0]
     np.testing.assert_allclose(shifted[[21, 22]], [4.0, 4.0], rtol=1e-14)
     assert shifted.sum() == pytest.approx(8.0, rel=1e-14)
+
+
+def _beam_stopping_film(scattered: bool):
+    """63Cu stops inside a thick carbon film; the TiO2 below it is out of the beam's reach."""
+    from recoilsim.model.experiment import Experiment, Options
+    from recoilsim.model.instrument import Beam, Detector, Geometry
+    from recoilsim.model.sample import Layer, Sample
+
+    det = Detector(flight_length_m=0.6, solid_angle_msr=0.1, calibration_a_ns=0.1, calibration_b_ns=70.05,
+                   n_channels=3000, timing_resolution_ps=200.0)
+    sample = Sample([Layer("C", areal_density_1e15=60000.0, name="C"),
+                     Layer("TiO2", areal_density_1e15=20000.0, name="TiO2")])
+    return Experiment(beam=Beam("63Cu", 9.0, fluence=1e12), geometry=Geometry(70.0, 70.0, 40.0), detector=det,
+                      sample=sample, recoils=["C"], options=Options(scattered_beam=True if scattered else False))
+
+
+def test_species_that_yield_nowhere_do_not_change_the_others_bricks():
+    """The beam scattered by Ti is a species only where the beam never arrives: it makes no counts,
+    so adding it must leave the carbon recoils' bricks and spectra exactly as without it (before,
+    its flight times set the depth step in the carbon film and moved the 12C spectrum)."""
+    with_ti = simulate(_beam_stopping_film(True))
+    without = simulate(_beam_stopping_film(False))
+    ti = [str(i) for i in with_ti.isotope.values if "Ti" in str(i)]
+    assert ti  # the scattered-beam species exist (both kinematic roots of each Ti isotope) ...
+    assert float(with_ti["counts_isotope"].sel(isotope=ti).sum()) == 0.0  # ... and yield nothing
+    assert with_ti.attrs["n_bricks"] == without.attrs["n_bricks"]
+    for iso in ("12C", "13C"):
+        a = with_ti["counts_isotope"].sel(isotope=iso).values
+        b = without["counts_isotope"].sel(isotope=iso).values
+        assert a.max() > 0
+        np.testing.assert_array_equal(a, b)

@@ -72,11 +72,10 @@ def test_full_disk_atomic_write_leaves_nothing(tmp_path, monkeypatch):
 def test_full_disk_netcdf_runtime_error_is_caught(tmp_path, monkeypatch):
     """netCDF4 reports a full disk as RuntimeError('NetCDF: HDF error') after a partial write."""
 
-    def half_then_fail(self, path, *a, **k):
-        Path(path).write_bytes(b"CDF\x01" + b"\0" * 100)  # a truncated file at the temp path
+    def half_then_fail(self, store, *a, **k):  # the store has created the file at the temp path
         raise RuntimeError("NetCDF: HDF error")
 
-    monkeypatch.setattr(xr.Dataset, "to_netcdf", half_then_fail)
+    monkeypatch.setattr(xr.Dataset, "dump_to_store", half_then_fail)
     target = tmp_path / "fit.nc"
     with pytest.raises(RecoilsimError) as ei:
         write_netcdf(_small_ds(), target)
@@ -84,12 +83,32 @@ def test_full_disk_netcdf_runtime_error_is_caught(tmp_path, monkeypatch):
     assert not target.exists() and _leftovers(tmp_path) == []
 
 
+def test_netcdf_write_does_not_import_dask_distributed(tmp_path):
+    """xarray's to_netcdf asks dask for its scheduler and so imports dask.distributed (0.1-0.5 s
+    of a demo) when dask is installed; write_netcdf writes the same file without that."""
+    script = textwrap.dedent(f"""
+        import sys
+        import numpy as np, xarray as xr
+        from recoilsim.io.atomic import write_netcdf, read_netcdf
+        ds = xr.Dataset({{"counts": (("element", "channel"), np.arange(6.0).reshape(2, 3))}},
+                        coords={{"element": ["Li", "O"], "channel": np.arange(3)}}, attrs={{"note": True}})
+        write_netcdf(ds, {str(tmp_path / "a.nc")!r})
+        back = read_netcdf({str(tmp_path / "a.nc")!r})
+        assert back["counts"].values.tolist() == [[0.0, 1.0, 2.0], [3.0, 4.0, 5.0]]
+        assert list(back["element"].values) == ["Li", "O"] and back.attrs["note"] == 1
+        print("distributed" in sys.modules)
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "False"
+
+
 def test_cli_reports_a_failed_netcdf_write_cleanly(tmp_path, monkeypatch):
     from typer.testing import CliRunner
 
     from recoilsim.cli import app
 
-    monkeypatch.setattr(xr.Dataset, "to_netcdf", lambda self, p, *a, **k: (_ for _ in ()).throw(
+    monkeypatch.setattr(xr.Dataset, "dump_to_store", lambda self, store, *a, **k: (_ for _ in ()).throw(
         RuntimeError("NetCDF: HDF error")))
     out = tmp_path / "demo"
     res = CliRunner().invoke(app, ["demo", "-o", str(out)])

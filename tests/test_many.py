@@ -70,3 +70,19 @@ def test_validation():
         simulate_many([reference_experiment()], client="threads")
     with pytest.raises(RecoilsimError, match="address"):
         simulate_many([reference_experiment()], address="localhost")
+
+
+def test_without_dask_a_named_error(monkeypatch):
+    """dask is the optional extra recoilsim[dask]: without it simulate_many and fit_many say so."""
+    import sys
+
+    from recoilsim.workflows.fit_many import cluster_client
+
+    monkeypatch.setitem(sys.modules, "dask.distributed", None)  # import dask.distributed -> ImportError
+    with pytest.raises(RecoilsimError, match=r"recoilsim\[dask\]"):
+        simulate_many([reference_experiment(recoils=("Li",))], progress=False)
+    with pytest.raises(RecoilsimError, match=r"recoilsim\[dask\]"):
+        with cluster_client(n_workers=1):
+            pass
+    # the synchronous path needs no dask
+    assert simulate_many([reference_experiment(recoils=("Li",))], client="synchronous", progress=False)["counts"].sum() > 0

@@ -130,3 +130,39 @@ def test_fallback_charge_fraction():
     v = yang_factor(9.0, 29, 62.93, 29)
     assert np.isfinite(v) and v > 0
     assert yang_factor(0.0, 29, 62.93, 29) == 0.0
+
+
+def test_building_tables_compiles_nothing(tmp_path):
+    """The stopping and straggling rows are numpy (issue 17, cold start): building the tables
+    of a simulation compiles no Numba function, even with an empty Numba cache."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("from numba.core import event\n"
+            "seen = []\n"
+            "class L(event.Listener):\n"
+            "    def on_start(self, ev): seen.append(ev.data['dispatcher'].py_func.__name__)\n"
+            "    def on_end(self, ev): pass\n"
+            "event.register('numba:compile', L())\n"
+            "from recoilsim.stopping.tables import particle_tables\n"
+            "for model in ('bohr', 'chu', 'yang'):\n"
+            "    t = particle_tables([(3, 7.016), (1, 1.008), (29, 62.93)], [3, 8, 29], model)\n"
+            "    assert t.W.shape == (3, 3, t.S.shape[-1]) and (t.W > 0).all() and (t.S > 0).all()\n"
+            "print(seen)\n")
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "numba-cache"))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "[]"
+
+
+def test_row_functions_take_arrays_and_numbers_alike():
+    """Each closed form gives, on an array of energies, what it gives for each energy alone
+    (including E <= 0 -> 0 and the fallback effective charge where gamma2 < 0)."""
+    E = np.array([-1.0, 0.0, 0.05, 0.9, 9.0, 120.0])
+    g2 = np.array([0.3, -1.0, 0.5, -1.0, 0.9, 1.0])
+    np.testing.assert_array_equal(chu_factor(E / 63.0, 29), [chu_factor(e / 63.0, 29) for e in E])
+    np.testing.assert_array_equal(zbl_charge_fraction(E / 63.0, 29), [zbl_charge_fraction(e / 63.0, 29) for e in E])
+    np.testing.assert_array_equal(yang_factor(E, 29, 63.0, 8, g2), [yang_factor(e, 29, 63.0, 8, g) for e, g in zip(E, g2)])
+    np.testing.assert_array_equal(yang_factor(E, 1, 1.008, 8), [yang_factor(e, 1, 1.008, 8) for e in E])
+    assert yang_factor(0.0, 29, 63.0, 8) == 0.0 and chu_factor(-1.0, 29) == 0.0

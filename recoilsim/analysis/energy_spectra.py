@@ -48,14 +48,14 @@ def energy_edges_MeV(ds: xr.Dataset, mass_u: float) -> np.ndarray:
 def _rebin(e_edges: np.ndarray, counts: np.ndarray, grid: np.ndarray) -> np.ndarray:
     """Counts of channels with energy edges e_edges (n + 1) spread uniformly over each channel's
     energy span and summed into the bins of ``grid`` (increasing edges)."""
-    out = np.zeros(grid.size - 1)
     lo = np.minimum(e_edges[:-1], e_edges[1:])
     hi = np.maximum(e_edges[:-1], e_edges[1:])
     ok = np.isfinite(lo) & np.isfinite(hi) & (hi > lo) & (counts != 0)
-    for l, h, c in zip(lo[ok], hi[ok], counts[ok]):
-        overlap = np.clip(np.minimum(grid[1:], h) - np.maximum(grid[:-1], l), 0.0, None)
-        out += c * overlap / (h - l)
-    return out
+    lo, hi, c = lo[ok], hi[ok], counts[ok]
+    # counts below each grid edge, F(g) = sum of c x (the fraction of [lo, hi] below g); a bin
+    # holds F(right edge) - F(left edge), which is c x overlap / (hi - lo) summed over channels
+    below = c @ np.clip((grid[None, :] - lo[:, None]) / (hi - lo)[:, None], 0.0, 1.0)
+    return np.diff(below)
 
 
 def energy_spectra(ds: xr.Dataset, n_bins: int = 400, e_max_MeV: float | None = None) -> xr.Dataset:

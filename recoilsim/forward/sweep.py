@@ -56,6 +56,18 @@ def _combine(results: list, labels: list) -> xr.Dataset:
     return ds
 
 
+def distributed():
+    """The ``dask.distributed`` module; a RecoilsimError naming the extra to install when dask is
+    not installed (dask is the optional extra ``recoilsim[dask]``: a plain simulation does not
+    need it)."""
+    try:
+        import dask.distributed
+    except ImportError:
+        raise RecoilsimError("dask", "not installed", "dask.distributed installed for many experiments or fits "
+                                                      "at once (pip install 'recoilsim[dask]')") from None
+    return dask.distributed
+
+
 def simulate_many(experiments: Sequence[Experiment] | Mapping[str, Experiment], client=None,
                   address: str | None = None, progress: bool = True, n_workers: int | None = None,
                   processes: bool = True, **simulate_kw) -> xr.Dataset:
@@ -115,8 +127,8 @@ def simulate_many(experiments: Sequence[Experiment] | Mapping[str, Experiment], 
             results.append(_run_one(e, simulate_kw))
         return _combine(results, labels)
 
-    from dask.distributed import Client, LocalCluster
-    from dask.distributed import progress as dask_progress
+    dd = distributed()
+    Client, LocalCluster, dask_progress = dd.Client, dd.LocalCluster, dd.progress
 
     own_client = own_cluster = None
     try:
@@ -142,4 +154,4 @@ def simulate_many(experiments: Sequence[Experiment] | Mapping[str, Experiment], 
     return _combine(results, labels)
 
 
-__all__ = ["simulate_many"]
+__all__ = ["simulate_many", "distributed"]

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
 import numpy as np
-from scipy.constants import N_A, e as E_CHARGE
+from .constants import AVOGADRO_PER_MOL as N_A, ELEMENTARY_CHARGE_C as E_CHARGE
 
 from .composition import composition as _composition
 from .composition import molar_mass_g

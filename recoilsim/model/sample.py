@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
 import numpy as np
-from scipy.constants import N_A
+from .constants import AVOGADRO_PER_MOL as N_A
 
 from .composition import composition as _composition
 from .composition import molar_mass_g

@@ -8,7 +8,7 @@ from typing import Iterable
 
 from ..errors import RecoilsimError
 
-__all__ = ["FORMATS", "new_figure", "save_figure"]
+__all__ = ["FORMATS", "new_figure", "save_figure", "decades_only"]
 
 FORMATS = ("png", "svg", "pdf")
 
@@ -21,6 +21,15 @@ def new_figure(figsize: tuple[float, float] = (8, 5), dpi: float = 120):
     fig = Figure(figsize=figsize, dpi=dpi)
     FigureCanvasAgg(fig)
     return fig
+
+
+def decades_only(axis) -> None:
+    """No minor ticks on a logarithmic axis (``ax.yaxis``): matplotlib makes a tick object, with
+    its lines and label, for each of the eight minor ticks per decade, a third of the time of
+    drawing a spectrum over six decades; the grid follows the decades."""
+    from matplotlib.ticker import NullLocator
+
+    axis.set_minor_locator(NullLocator())
 
 
 def save_figure(fig, path: os.PathLike | str, inputs: Iterable[os.PathLike | str] = (), fmt: str | None = None,

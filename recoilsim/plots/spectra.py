@@ -18,7 +18,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from ..errors import RecoilsimError
-from .save import new_figure, save_figure
+from .save import decades_only, new_figure, save_figure
 
 __all__ = ["plot_spectra", "plot_tofe_map", "channel_depth_mapping"]
 
@@ -186,6 +186,7 @@ def plot_spectra(ds, elements: Sequence[str] | None = None, path: os.PathLike | 
     ax.set_ylabel("counts per channel")
     if logy:
         ax.set_yscale("log")
+        decades_only(ax.yaxis)
         ax.set_ylim(bottom=0.5, top=max(ymax * 2.0, 10.0))
     if xlim is None:
         xlim = _auto_xlim(ds, elements, ch)
@@ -212,7 +213,10 @@ def plot_spectra(ds, elements: Sequence[str] | None = None, path: os.PathLike | 
         title = _exp_name(ds)
     if title:
         ax.set_title(title, fontsize=10, pad=28 if depth_axis_for else 6)
-    fig.tight_layout()
+    if logy:  # margins as tight_layout sets them for the decade labels (it costs a draw)
+        fig.subplots_adjust(left=0.09, right=0.98, bottom=0.117, top=0.79 if depth_axis_for else 0.93)
+    else:  # linear counts: the width of the tick labels varies
+        fig.tight_layout()
     if path is not None:
         save_figure(fig, path, inputs)
     return fig

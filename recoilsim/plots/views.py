@@ -21,7 +21,7 @@ import numpy as np
 import xarray as xr
 
 from ..errors import RecoilsimError
-from .save import new_figure, save_figure
+from .save import decades_only, new_figure, save_figure
 from .spectra import channel_depth_mapping
 
 __all__ = ["plot_overview", "plot_element_panels", "layer_boundary_times", "pearson_residuals", "measured_counts"]
@@ -124,7 +124,8 @@ def plot_overview(ds: xr.Dataset, path: os.PathLike | str | None = None, element
     ax_e.set_xlabel("energy in flight (MeV)")
     ax_e.set_ylabel("counts per MeV")
     fig.suptitle(_record(ds).get("name", ""), fontsize=11)
-    fig.tight_layout()
+    # margins as tight_layout sets them for two log axes (it costs a draw)
+    fig.subplots_adjust(left=0.065, right=0.988, bottom=0.12, top=0.9, wspace=0.135)
     if path is not None:
         save_figure(fig, path, inputs)
     return fig
@@ -134,6 +135,7 @@ def _log_limits(ax) -> None:
     """Log y axis from DYNAMIC_RANGE x the highest drawn value to twice that value."""
     ys = [np.nanmax(ln.get_ydata()) for ln in ax.get_lines() if np.any(np.isfinite(ln.get_ydata()))]
     ax.set_yscale("log")
+    decades_only(ax.yaxis)
     if ys:
         top = max(ys)
         ax.set_ylim(top * DYNAMIC_RANGE, top * 2.0)

@@ -27,6 +27,7 @@ import numpy as np
 
 from ..errors import RecoilsimError
 from ..kernels.stopping import zbl_nuclear_row
+from ..model.constants import AVOGADRO_PER_MOL
 from ..model.elements import element, natural_isotopes
 from .tables import StoppingSource, grid
 
@@ -34,7 +35,6 @@ __all__ = ["KEYWORDS", "CatimaSource", "source_label", "cache_dir"]
 
 #: names of the built-in sources (anything else in ``options.stopping`` is a path)
 KEYWORDS = ("srim2013", "catima")
-_AVOGADRO = 6.02214076e23
 SRIM_LABEL = "SRIM-2013 electronic (Ziegler et al., NIM B 268 (2010) 1818) + ZBL nuclear, Bragg's rule"
 
 
@@ -96,7 +96,7 @@ class CatimaSource(StoppingSource):
         converted from MeV/(g/cm2) to eV/(1e15 atoms/cm2) with CATIMA's molar mass."""
         pc = self._pc
         mat = pc.Material([[0, int(z2), 1]])
-        fac = mat.molar_mass() / _AVOGADRO * 1e21  # MeV cm2/g -> eV per 1e15 atoms/cm2
+        fac = mat.molar_mass() / AVOGADRO_PER_MOL * 1e21  # MeV cm2/g -> eV per 1e15 atoms/cm2
         p = pc.Projectile(float(mass_u), int(z1))
         out = np.empty(len(e_per_u))
         for k, t in enumerate(e_per_u):

@@ -34,6 +34,7 @@ import numpy as np
 
 from .. import stopping_data as _stopping_data
 from ..model.composition import composition as _composition
+from ..model.constants import AVOGADRO_PER_MOL
 from ..model.elements import element as _element
 from ..model.elements import isotope as _isotope
 from ..errors import RecoilsimError, require_finite, require_positive, require_range
@@ -50,27 +51,39 @@ __all__ = [
 STRAGGLING_MODELS = ("bohr", "chu", "yang", "none")
 _MODEL_CODE = {"none": 0, "bohr": 1, "chu": 2, "yang": 3}
 _DATA_FILE = os.path.join(os.path.dirname(os.path.abspath(_stopping_data.__file__)), "srim2013_electronic.npz")
-AVOGADRO = 6.02214076e23
+AVOGADRO = AVOGADRO_PER_MOL
 
 
 # --------------------------------------------------------------------------- shipped tables
 @functools.lru_cache(maxsize=1)
-def _shipped():
-    """(lnE0, dlnE, S_e (92, 92, n) float64) from the shipped npz (decoded once)."""
+def _encoded():
+    """(lnE0, dlnE, qscale, d2lnS_q (92, 92, n) int32) from the shipped npz, read once; each
+    ion's rows are decoded when first used (:func:`_ion_rows`)."""
     try:
         with np.load(_DATA_FILE) as d:
-            q = np.cumsum(np.cumsum(d["d2lnS_q"].astype(np.int64), axis=-1), axis=-1)
-            S = np.exp(q / float(d["qscale"]))
-            return float(d["lnE0"]), float(d["dlnE"]), S
+            return float(d["lnE0"]), float(d["dlnE"]), float(d["qscale"]), d["d2lnS_q"]
     except (OSError, KeyError) as exc:  # pragma: no cover - broken install
         raise RecoilsimError("stopping_data", _DATA_FILE,
                              f"the shipped stopping table could not be read ({exc}); reinstall recoilsim") from None
 
 
+@functools.lru_cache(maxsize=None)
+def _ion_rows(z1: int) -> np.ndarray:
+    """S_e (92, n) of ion z1 in every element, decoded (stopping_data/PROVENANCE.md, Storage)."""
+    _, _, qscale, d2 = _encoded()
+    return np.exp(np.cumsum(np.cumsum(d2[z1 - 1].astype(np.int64), axis=-1), axis=-1) / qscale)
+
+
+def _shipped():
+    """(lnE0, dlnE, S_e (92, 92, n) float64): the whole shipped table, decoded."""
+    lnE0, dlnE, _, d2 = _encoded()
+    return lnE0, dlnE, np.stack([_ion_rows(z1) for z1 in range(1, d2.shape[0] + 1)])
+
+
 def grid():
     """(lnE0, dlnE, n): the stopping grid, ln of the first node energy per mass in MeV/u."""
-    lnE0, dlnE, S = _shipped()
-    return lnE0, dlnE, S.shape[-1]
+    lnE0, dlnE, _, d2 = _encoded()
+    return lnE0, dlnE, d2.shape[-1]
 
 
 def _e_max_per_u() -> float:
@@ -167,12 +180,11 @@ class StoppingSource:
 
     def electronic_row(self, z1: int, z2: int) -> np.ndarray:
         """Electronic stopping of ion z1 in element z2 on the shipped grid (eV/(1e15 at/cm2))."""
-        lnE0, dlnE, S = _shipped()
-        base = S[z1 - 1, z2 - 1]
+        base = _ion_rows(z1)[z2 - 1]
         t = self._over.get((z1, z2))
         if t is None:
             return base
-        return t.on_grid(lnE0, dlnE, S.shape[-1], base)
+        return t.on_grid(*grid(), base)
 
     def __repr__(self):
         return f"StoppingSource({self.name!r}, overrides={self.pairs})"
@@ -180,8 +192,7 @@ class StoppingSource:
 
 def _electronic_row(source, z1, z2):
     if source is None:
-        _, _, S = _shipped()
-        return S[z1 - 1, z2 - 1]
+        return _ion_rows(z1)[z2 - 1]
     if not isinstance(source, StoppingSource):
         raise RecoilsimError("source", source, "None (shipped SRIM-2013 tables) or a StoppingSource")
     return source.electronic_row(z1, z2)

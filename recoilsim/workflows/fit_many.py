@@ -22,6 +22,7 @@ from typing import Any, Mapping, Sequence
 
 from ..errors import RecoilsimError
 from ..model.experiment import Experiment
+from ..forward.sweep import distributed
 from .progress import progress_bar
 
 __all__ = ["fit_many", "cluster_client"]
@@ -115,24 +116,23 @@ def fit_many(jobs: Sequence | Mapping, parameters=None, client=None, address: st
 def cluster_client(client=None, address: str | None = None, n_workers: int = 1, processes: bool = True):
     """A dask.distributed Client: ``client`` as given (left open), one connected to ``address``,
     or a new LocalCluster of ``n_workers`` single-threaded workers; what it opened it closes."""
-    from dask.distributed import Client, LocalCluster
-
     if client is not None:
         yield client
         return
     if address is not None:
         if not isinstance(address, str) or "://" not in address:
             raise RecoilsimError("address", address, "a scheduler address such as 'tcp://host:8786'")
-        with Client(address) as c:
+        with distributed().Client(address) as c:
             yield c
         return
-    with LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=processes,
-                      dashboard_address=None) as cluster, Client(cluster) as c:
+    dd = distributed()
+    with dd.LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=processes,
+                         dashboard_address=None) as cluster, dd.Client(cluster) as c:
         yield c
 
 
 def _on_cluster(todo, fit_kw, client, address, progress, n_workers, processes) -> list:
-    from dask.distributed import as_completed
+    as_completed = distributed().as_completed
 
     nw = n_workers or min(len(todo), os.cpu_count() or 1)
     with cluster_client(client, address, nw, processes) as c:

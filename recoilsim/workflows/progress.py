@@ -15,7 +15,7 @@ from typing import Callable, Iterator
 __all__ = ["kernels_cached", "simulation_status", "progress_bar"]
 
 #: the kernels every simulation runs (module, function) -- their cache index files are checked
-_MAIN_KERNELS = (("bricks", "simulate_bricks"), ("spreading", "spread_bricks"))
+_MAIN_KERNELS = (("bricks", "simulate_bricks"), ("spreading", "spread_levels"))
 
 
 def kernels_cached() -> bool:
