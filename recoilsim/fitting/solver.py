@@ -30,21 +30,28 @@ more than ``relinearize_tol``, with the stopping correction of the profile colum
 from __future__ import annotations
 
 import numpy as np
-from scipy import optimize
+from scipy import linalg, optimize
 
 from .full_model import full_objective
 from .likelihood import FLOOR, deviance_residuals
 from .problem import Problem
 
-__all__ = ["choose_lambda", "outer_loop", "slow_sigma", "solve"]
+__all__ = ["choose_lambda", "compressed_residuals", "outer_loop", "slow_sigma", "solve"]
 
 #: deviance: the full model's own noise (thin films re-grid their bricks as the thickness moves)
 FULL_MODEL_NOISE = 0.5
 
 
 def solve(prob: Problem, d, x0=None, max_nfev=None):
-    """One bounded least-squares solve of the linearised problem; returns (scipy result, full p)."""
+    """One bounded least-squares solve of the linearised problem; returns (scipy result, full p).
+
+    scipy's trust-region reflective method sees the problem compressed to n + 1 rows
+    (:func:`compressed_residuals`): the same cost, gradient and Gauss-Newton matrix, so the same
+    steps, with the subproblem's SVD on n + 1 instead of m rows. ``sol.fun`` and ``sol.jac``
+    are therefore the compressed ones; ``sol.cost`` is the full 0.5 sum r^2.
+    """
     fr = prob.free
+    n = int(np.count_nonzero(fr))
     p_full = prob.p.copy()
     R = prob.penalty_rows()[:, fr] if prob.lam > 0 and prob.L.shape[0] else None
 
@@ -53,18 +60,18 @@ def solve(prob: Problem, d, x0=None, max_nfev=None):
         q[fr] = x
         return prob.vec.apply_shape(q)
 
-    def fun(x):
+    def jacobian_and_residuals(x):
+        """[J r]: the Jacobian of the residuals (data rows, then penalty rows) and the residuals."""
         q = full(x)
-        r, _ = deviance_residuals(d, prob.model_vec(q))
+        J, m = prob.jac_model(q)
+        r, dr = deviance_residuals(d, m)
+        A = np.empty((r.size + (0 if R is None else R.shape[0]), n + 1))
+        np.multiply(dr[:, None], J[:, fr] if n < fr.size else J, out=A[:r.size, :n])
+        A[:r.size, n] = r
         if R is not None:
-            r = np.concatenate([r] + [np.sqrt(prob.lam) * (prob.L @ q[ip]) for ip in prob.i_prof])
-        return r
-
-    def jac(x):
-        J, m = prob.jac_model(full(x))
-        _, dr = deviance_residuals(d, m)
-        Jr = dr[:, None] * J[:, fr]
-        return Jr if R is None else np.vstack([Jr, R])
+            A[r.size:, :n] = R
+            A[r.size:, n] = np.concatenate([np.sqrt(prob.lam) * (prob.L @ q[ip]) for ip in prob.i_prof])
+        return A
 
     x0 = prob.p[fr] if x0 is None else x0
     lo_f, hi_f = prob.trust_bounds()
@@ -72,15 +79,55 @@ def solve(prob: Problem, d, x0=None, max_nfev=None):
     with np.errstate(invalid="ignore"):
         span = np.where(np.isfinite(hi - lo), 1e-9 * (hi - lo), 1e-9 * (np.abs(x0) + 1e-3))
     x0 = np.clip(x0, np.where(np.isfinite(lo), lo + span, -np.inf), np.where(np.isfinite(hi), hi - span, np.inf))
+    fun, jac = compressed_residuals(jacobian_and_residuals)
     sol = optimize.least_squares(fun, x0, jac=jac, bounds=(lo, hi), method="trf",
                                  x_scale="jac", max_nfev=max_nfev or prob.par.max_nfev,
                                  xtol=1e-8, ftol=1e-8, gtol=1e-8)
     return sol, full(sol.x)
 
 
+def compressed_residuals(jacobian_and_residuals):
+    """(fun, jac) for :func:`scipy.optimize.least_squares` of the compressed problem.
+
+    ``jacobian_and_residuals(x)`` returns the m x (n + 1) array ``[J r]``.
+
+    With the triangular factor of ``[J r] = Q [[R, c], [0, rho]]`` (Q orthogonal) of the m x n
+    Jacobian J and the residuals r at x, the n + 1 compressed residuals are ``(c, rho)`` and
+    their Jacobian is ``[[R], [0]]``: ``c^2 + rho^2 = |r|^2`` (the cost), ``R^T c = J^T r`` (the
+    gradient), ``R^T R = J^T J`` (the Gauss-Newton matrix) and R has J's column norms (the
+    ``x_scale="jac"`` scaling). The trust-region reflective method (Branch, Coleman & Li 1999,
+    SIAM J. Sci. Comput. 21, 1) uses J and r only through these, the predicted reduction
+    ``|J p|^2 = |R p|^2`` included, so it takes the same steps as on the full problem while the
+    SVD of its subproblem shrinks from (m + n) x n to (2n + 1) x n (the compression of the
+    Levenberg-Marquardt subproblem by a QR factorisation: Moré 1978, Lecture Notes in Math. 630,
+    105, section 3). The factor is the Cholesky factor of the Gram matrix ``[J r]^T [J r]``
+    (Golub & Van Loan, Matrix Computations, 4th ed., section 5.3.2), a Householder QR where that
+    is not positive definite. The price: the Jacobian is computed at every trial point, also at
+    one the trust region then rejects.
+    """
+    cache: dict = {}
+
+    def evaluate(x):
+        if cache.get("x") is None or not np.array_equal(cache["x"], x):
+            A = jacobian_and_residuals(x)
+            n = A.shape[1] - 1
+            if not np.all(np.isfinite(A)):  # the solver shrinks its step on a non-finite cost
+                Ra = np.zeros((n + 1, n + 1))
+                Ra[:, n] = np.nan
+            else:
+                try:
+                    Ra = linalg.cholesky(A.T @ A, lower=False, check_finite=False)
+                except linalg.LinAlgError:
+                    Ra = linalg.qr(A, mode="r", check_finite=False)[0][:n + 1]
+            cache.update(x=np.array(x, copy=True), c=Ra[:, n], J=Ra[:, :n])
+        return cache
+
+    return (lambda x: evaluate(x)["c"]), (lambda x: evaluate(x)["J"])
+
+
 def weighted_jacobian(J, m, free) -> np.ndarray:
     """J / sqrt(m) on the free columns: F = Jw^T Jw is the Poisson Fisher information."""
-    return (J / np.sqrt(np.maximum(m, FLOOR))[:, None])[:, free]
+    return J[:, free] / np.sqrt(np.maximum(m, FLOOR))[:, None]
 
 
 def choose_lambda(prob: Problem, d, p0) -> float:
