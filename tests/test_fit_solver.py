@@ -22,12 +22,16 @@ from test_bench_fit import _setup  # noqa: E402
 
 
 def _full(jacobian_and_residuals):
-    """(fun, jac) of the uncompressed problem from the same [J r] callback."""
-    return (lambda x: jacobian_and_residuals(x)[:, -1]), (lambda x: jacobian_and_residuals(x)[:, :-1])
+    """(fun, jac) of the uncompressed problem from the same callback of (J, r) row blocks."""
+    def stack(x, i):
+        return np.concatenate([b[i] for b in jacobian_and_residuals(x)])
+
+    return (lambda x: stack(x, 1)), (lambda x: stack(x, 0))
 
 
 def _exp_problem(seed=3, m=300, k=3):
-    """Sum of k decaying exponentials with Poisson-like weights: [J r] at x = (amplitudes, rates)."""
+    """Sum of k decaying exponentials with Poisson-like weights: (J, r) at x = (amplitudes, rates)
+    in two row blocks."""
     rng = np.random.default_rng(seed)
     t = np.linspace(0.0, 10.0, m)
     truth = np.concatenate([rng.uniform(1, 5, k), np.sort(rng.uniform(0.1, 2.0, k))])
@@ -37,7 +41,8 @@ def _exp_problem(seed=3, m=300, k=3):
     def jr(x):
         a, b = x[:k], x[k:]
         e = np.exp(-np.outer(t, b))
-        return np.column_stack([w[:, None] * e, -w[:, None] * t[:, None] * a * e, w * (e @ a - y)])
+        J, r = np.column_stack([w[:, None] * e, -w[:, None] * t[:, None] * a * e]), w * (e @ a - y)
+        return [(J[:100], r[:100]), (J[100:], r[100:])]
 
     return jr, truth
 
@@ -45,7 +50,7 @@ def _exp_problem(seed=3, m=300, k=3):
 def test_compressed_quantities_equal_the_full_ones():
     rng = np.random.default_rng(0)
     A = rng.normal(size=(500, 9))
-    fun, jac = solver.compressed_residuals(lambda x: A)
+    fun, jac = solver.compressed_residuals(lambda x: [(A[:200, :8], A[:200, 8]), (A[200:, :8], A[200:, 8])])
     c, R = fun(np.zeros(8)), jac(np.zeros(8))
     J, r = A[:, :8], A[:, 8]
     assert c.shape == (9,) and R.shape == (9, 8)
@@ -59,13 +64,13 @@ def test_singular_gram_falls_back_to_qr_and_nonfinite_gives_nan():
     rng = np.random.default_rng(1)
     A = rng.normal(size=(50, 4))
     A[:, 1] = 0.0  # a column without effect: [J r]^T [J r] is singular, Cholesky fails
-    fun, jac = solver.compressed_residuals(lambda x: A)
+    fun, jac = solver.compressed_residuals(lambda x: [(A[:, :3], A[:, 3])])
     c, R = fun(np.zeros(3)), jac(np.zeros(3))
     assert np.isclose(c @ c, A[:, 3] @ A[:, 3], rtol=1e-13)
     np.testing.assert_allclose(R.T @ c, A[:, :3].T @ A[:, 3], rtol=1e-12, atol=1e-12)
     A2 = A.copy()
     A2[7, 3] = np.inf
-    c2 = solver.compressed_residuals(lambda x: A2)[0](np.zeros(3))
+    c2 = solver.compressed_residuals(lambda x: [(A2[:, :3], A2[:, 3])])[0](np.zeros(3))
     assert c2.shape == (4,) and np.all(np.isnan(c2))
 
 
