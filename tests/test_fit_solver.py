@@ -74,6 +74,16 @@ def test_singular_gram_falls_back_to_qr_and_nonfinite_gives_nan():
     assert c2.shape == (4,) and np.all(np.isnan(c2))
 
 
+def test_nearly_dependent_columns_use_qr():
+    rng = np.random.default_rng(2)
+    A = rng.normal(size=(300, 5))
+    A[:, 1] = A[:, 0] + 1e-7 * rng.normal(size=300)  # cond(J) ~ 1e7: the Gram matrix loses R[1, 1]
+    R_qr = np.abs(np.linalg.qr(A, mode="r"))  # the independent factor (rows up to sign)
+    fun, jac = solver.compressed_residuals(lambda x: [(A[:, :4], A[:, 4])])
+    R_new = np.abs(np.column_stack([jac(np.zeros(4)), fun(np.zeros(4))]))
+    np.testing.assert_allclose(R_new, R_qr, rtol=1e-8, atol=1e-12 * np.abs(A).max())
+
+
 def test_same_steps_as_scipy_on_the_full_bounded_problem():
     jr, truth = _exp_problem()
     x0 = np.array([1.0, 1.0, 1.0, 0.2, 0.6, 1.5])

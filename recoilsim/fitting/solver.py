@@ -47,6 +47,10 @@ FULL_MODEL_NOISE = 0.5
 #: reference fit, 2682 x 153: 1.6x faster)
 COMPRESS_MIN_FREE = 50
 
+#: diag(R)_i / |J_i| below which the Cholesky factor of the Gram matrix is replaced by a QR (the
+#: reference fits: >= 1.6e-4, their GCV's almost unregularised solve included)
+NEAR_DEPENDENT = 1e-5
+
 
 def solve(prob: Problem, d, x0=None, max_nfev=None):
     """One bounded least-squares solve of the linearised problem; returns (scipy result, full p).
@@ -118,8 +122,10 @@ def compressed_residuals(jacobian_and_residuals):
     SVD of its subproblem shrinks from (m + n) x n to (2n + 1) x n (the compression of the
     Levenberg-Marquardt subproblem by a QR factorisation: Moré 1978, Lecture Notes in Math. 630,
     105, section 3). The factor is the Cholesky factor of the Gram matrix ``[J r]^T [J r]``
-    (Golub & Van Loan, Matrix Computations, 4th ed., section 5.3.2), a Householder QR where that
-    is not positive definite. The price: the Jacobian is computed at every trial point, also at
+    (Golub & Van Loan, Matrix Computations, 4th ed., section 5.3.2); its rounding error grows as
+    eps cond(J)^2, so a Householder QR replaces it where the Gram matrix is not positive definite
+    or a column of J lies within ``NEAR_DEPENDENT`` (relative) of the span of the ones before it
+    (then cond(J) > 1 / NEAR_DEPENDENT). The price: the Jacobian is computed at every trial point, also at
     one the trust region then rejects.
     """
     cache: dict = {}
@@ -140,6 +146,8 @@ def compressed_residuals(jacobian_and_residuals):
                 G[n, :n] = G[:n, n]
                 try:
                     Ra = linalg.cholesky(G, lower=False, check_finite=False)
+                    if np.any(np.abs(np.diag(Ra)[:n]) < NEAR_DEPENDENT * np.sqrt(np.diag(G)[:n])):
+                        raise linalg.LinAlgError("a column almost in the span of the others")
                 except linalg.LinAlgError:
                     A = np.vstack([np.column_stack([J, r]) for J, r in blocks])
                     Ra[:min(A.shape)] = linalg.qr(A, mode="r", check_finite=False)[0][:n + 1]
