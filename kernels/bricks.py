@@ -33,6 +33,7 @@ from numba import njit
 
 from .cross_section import recoil_cross_section_at, recoil_cross_section_coeffs, scatter_cross_section
 from .exit_tables import exit_cell, exit_tables_down, exit_tables_surface
+from .jit_options import INTERNAL
 from .kinematics import flight_time_ns, recoil_factor, scatter_factor, U_MEV
 from .multiple_scattering import (HWHM_TO_SIGMA, combined_half_width, ms_constants, ms_energy_variance,
                                   ms_exit_tables_down, path_half_width, walk_half_width, walk_moments)
@@ -40,7 +41,7 @@ from .brick_types import Bricks
 from .range_tables import cross_cell, cross_path, fill_tables, lerp, table_cell
 
 
-@njit(cache=True)
+@njit(**INTERNAL)
 def _dt_dE(t, E, mass):
     """d(time)/d(energy) (ns/MeV) of the relativistic flight time: -t / (beta^2 gamma^3 m c^2)."""
     mc2 = mass * U_MEV
@@ -329,7 +330,7 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
 SIG_T_MAX_FRACTION = 0.05
 
 
-@njit(cache=True)
+@njit(**INTERNAL)
 def _sig_time(t, var_t):
     """Time sigma (ns) of a brick, capped at SIG_T_MAX_FRACTION (5 %) of its flight time t.
 
@@ -349,7 +350,7 @@ def _zeros3(n, m):
     return np.zeros((n, m)), np.zeros((n, m)), np.zeros((n, m))
 
 
-@njit(cache=True)
+@njit(**INTERNAL)
 def _interp_clip(xs, ys, n, x):
     """Linear interpolation on the first n points, clipped to the end values and to [0, 1]."""
     if x <= xs[0]:
@@ -364,7 +365,7 @@ def _interp_clip(xs, ys, n, x):
     return min(1.0, max(0.0, v))
 
 
-@njit(cache=True)
+@njit(**INTERNAL)
 def _active_species(particles, stack, beam, sp_dens, cos_in, Sv, Rt, Qt):
     """active[s]: species s has a non-zero density in a block the beam reaches (the kernel stops
     where the beam leaves its tables). A species that is not active yields nothing anywhere
@@ -393,7 +394,7 @@ def _active_species(particles, stack, beam, sp_dens, cos_in, Sv, Rt, Qt):
     return active
 
 
-@njit(cache=True)
+@njit(**INTERNAL)
 def _state(d, Eb_top, vb_top, particles, beam, species, geometry, detector, options, blk, exits, etabs, p_emin,
            pre, dens, act, tan_in, tan_out, ms, out):
     """Flight time, its variance, detector energy and variance and cross section of every

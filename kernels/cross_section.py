@@ -7,6 +7,8 @@ import math
 
 from numba import njit
 
+from .jit_options import INTERNAL
+
 E2_MEV_FM = 1.439964548  # e^2 / (4 pi eps0) in MeV fm (CODATA 2018)
 FM2_TO_MB = 10.0  # 1 fm^2 = 10 mb
 
@@ -82,7 +84,7 @@ def andersen_factor(Z1, M1, Z2, M2, E1, theta_cm):
     return _andersen(r, 0.5 / s)
 
 
-@njit(cache=True)
+@njit(**INTERNAL)
 def _andersen(r, q):
     """Andersen's F for r = V1/E_cm and q = 1/(2 sin(theta_cm/2)): (1 + r/2)^2 / (1 + r + (q r)^2)^2."""
     return (1.0 + 0.5 * r) ** 2 / (1.0 + r + (q * r) ** 2) ** 2
@@ -151,7 +153,7 @@ def recoil_cross_section_at(c, w, q, screening, E1):
     return s
 
 
-@njit(cache=True)
+@njit(**INTERNAL)
 def scatter_cross_section(Z1, M1, Z2, M2, E1, theta, root, screening):
     """Screened cross section (mb/sr) of the scattered projectile, root +1 / -1."""
     s = rutherford_scatter(Z1, M1, Z2, M2, E1, theta, root)

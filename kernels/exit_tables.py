@@ -19,6 +19,7 @@ import math
 
 from numba import njit
 
+from .jit_options import INTERNAL
 from .range_tables import cross_cell, lerp, range_at, range_cell, t_of_range
 from .stopping import loglog_cell
 
@@ -49,7 +50,7 @@ def exit_cell(G, D, V, x_th, g_th, dlnE, k, t):
     return g, d, lerp(V, k, t)
 
 
-@njit(cache=True)
+@njit(**INTERNAL)
 def exit_tables_surface(Sf, Rf, Qf, foil_path, lnE0, dlnE, mass, klo, khi, G, D, V):
     """Exit tables at the sample surface: through the foil (or identity without foil).
 
@@ -83,7 +84,7 @@ def exit_tables_surface(Sf, Rf, Qf, foil_path, lnE0, dlnE, mass, klo, khi, G, D,
     return j + t
 
 
-@njit(cache=True)
+@njit(**INTERNAL)
 def exit_tables_down(G, D, V, x_th, g_th, Sv, R, Q, path, lnE0, dlnE, mass, klo, khi, G2, D2, V2):
     """Exit tables at the bottom of a block from those at its top (recursion in module doc);
     returns the new loss threshold (node coordinate; > khi: everything is lost).

@@ -53,6 +53,7 @@ import math
 import numpy as np
 from numba import njit
 
+from .jit_options import INTERNAL
 from .range_tables import lerp, range_cell
 
 A0_CM = 0.529177210903e-8  # Bohr radius, cm (CODATA 2018)
@@ -76,7 +77,7 @@ _DLOG = 0.125
 MS_NODE_STRIDE = 4  # exit half-width tables: computed every 4th energy node (4 % in energy)
 
 
-@njit(cache=True)
+@njit(**INTERNAL)
 def screening_length_cm(Z1, Z2):
     """Lindhard's screening length a = 0.8853 a0 (Z1^2/3 + Z2^2/3)^-1/2 in cm (SW eq. 2.7)."""
     return 0.8853 * A0_CM / math.sqrt(Z1 ** (2.0 / 3.0) + Z2 ** (2.0 / 3.0))
@@ -151,7 +152,7 @@ def ms_constants(Z1, el_Z):
     return ln_ce, tau_c
 
 
-@njit(cache=True)
+@njit(**INTERNAL)
 def _hw_cell(y):
     """Cell i and fraction f of ln(reduced half width) y in LN_HALF_WIDTH (end cells extrapolate):
     the equivalent reduced thickness is exp(LN_TAU0 + (i + f) _DLN) (:func:`reduced_thickness`)."""
@@ -195,7 +196,7 @@ def half_width_after(w, E, Z1, el_Z, frac, path):
     return path_half_width(w, E, E, ln_ce, tau_c, frac, path)
 
 
-@njit(cache=True)
+@njit(**INTERNAL)
 def combined_half_width(w1, nu1, w2, nu2):
     """Half width of the sum of two independent deflections of half widths w1, w2 and local
     indices nu1, nu2: (w1^nu + w2^nu)^(1/nu) with nu the mean index (:func:`walk_half_width`)."""
@@ -214,7 +215,7 @@ def path_half_width(w, E_from, E_to, ln_ce, tau_c, frac, path):
     return walk_half_width(w, E_from, E_to, ln_ce, tau_c, frac, path)[0]
 
 
-@njit(cache=True)
+@njit(**INTERNAL)
 def walk_half_width(w, E_from, E_to, ln_ce, tau_c, frac, path):
     """Projected half width (rad) after a path along which the energy goes from E_from to E_to,
     and its local stable index at the end of the path (one function for both: every call of a
@@ -276,7 +277,7 @@ def walk_half_width(w, E_from, E_to, ln_ce, tau_c, frac, path):
     return w, min(2.0, max(1.0, den / num))
 
 
-@njit(cache=True)
+@njit(**INTERNAL)
 def ms_exit_tables_down(A, Sv, R, path, lnE0, dlnE, mass, klo, khi, k_from, k_to, ln_ce, tau_c, frac, A2):
     """Half-width exit table at the bottom of a block from the one at its top.
 
@@ -312,7 +313,7 @@ def ms_exit_tables_down(A, Sv, R, path, lnE0, dlnE, mass, klo, khi, k_from, k_to
         k = min(k + MS_NODE_STRIDE, k1)
 
 
-@njit(cache=True)
+@njit(**INTERNAL)
 def walk_moments(w0, w1, L0, L1, m1, m2):
     """Moments of a walk's angular variance against the energy lost along it, extended over a
     step: m1 = int L dA, m2 = int L^2 dA (A = (w sigma/HWHM)^2 the projected variance, L the
@@ -325,7 +326,7 @@ def walk_moments(w0, w1, L0, L1, m1, m2):
     return m1 + dA * Lm, m2 + dA * (Lm * Lm + dL * dL / 12.0)
 
 
-@njit(cache=True)
+@njit(**INTERNAL)
 def ms_energy_variance(var_angle, k_phi, J, g_in, cov_in, var_int_in, var_out, loss_out):
     """Variance (MeV^2, at the detector) of the detected energy from multiple scattering.
 

@@ -18,6 +18,7 @@ import math
 
 from numba import njit
 
+from .jit_options import INTERNAL
 from .stopping import loglog_cell
 
 EV = 1e-6  # MeV per eV
@@ -38,7 +39,7 @@ def logmean(a, b):
     return (b - a) / math.log(b / a)
 
 
-@njit(cache=True)
+@njit(**INTERNAL)
 def fill_tables(S_p, W_p, frac_S, frac_W, mass, lnE0, dlnE, klo, khi, Sv, R, Q):
     """Stopping Sv (MeV per 1e15 at/cm2), range R (1e15 at/cm2) and straggling integral Q of
     one particle in one composition, on table nodes klo..khi (Bragg's rule over elements).
@@ -72,7 +73,7 @@ def fill_tables(S_p, W_p, frac_S, frac_W, mass, lnE0, dlnE, klo, khi, Sv, R, Q):
         q_prev = q
 
 
-@njit(cache=True)
+@njit(**INTERNAL)
 def table_cell(lnE0, dlnE, mass, klo, khi, E):
     """Cell index k (klo <= k < khi) and fraction t of energy E on the particle's grid."""
     x = (math.log(E / mass) - lnE0) / dlnE
@@ -84,7 +85,7 @@ def table_cell(lnE0, dlnE, mass, klo, khi, E):
     return k, x - k
 
 
-@njit(cache=True)
+@njit(**INTERNAL)
 def range_at(R, Sv, step, dlnE, k, t, s_t):
     """R at cell (k, t), consistent with the stopping: inside a cell g = E/S is log-linear in
     ln E (S log-log interpolated), R = int g dlnE, so R - R_k is proportional to g - g_k:
@@ -99,7 +100,7 @@ def range_at(R, Sv, step, dlnE, k, t, s_t):
     return R[k] + (R[k + 1] - R[k]) * (math.exp(t * dlnE) * Sv[k] / s_t - 1.0) / rho_m1
 
 
-@njit(cache=True)
+@njit(**INTERNAL)
 def t_of_range(R, Sv, step, dlnE, j, r):
     """Inverse of :func:`range_at` in cell j: (t, S(t), E(t)/E_j) where the range equals r.
 
@@ -118,7 +119,7 @@ def t_of_range(R, Sv, step, dlnE, j, r):
     return t, Sv[j] * e_r / gr, e_r
 
 
-@njit(cache=True)
+@njit(**INTERNAL)
 def range_cell(Sv, R, step, dlnE, klo, khi, r):
     """Cell (j, t) where the range reaches r (binary search), S there and E/E_j;
     j = -1 if r is below the table (the particle is lost). Above the table t > 1 extrapolates."""
@@ -139,12 +140,12 @@ def range_cell(Sv, R, step, dlnE, klo, khi, r):
     return lo, t, s_t, e_r
 
 
-@njit(cache=True)
+@njit(**INTERNAL)
 def lerp(arr, k, t):
     return arr[k] + t * (arr[k + 1] - arr[k])
 
 
-@njit(cache=True)
+@njit(**INTERNAL)
 def cross_cell(Sv, R, Q, lnE0, dlnE, step, mass, klo, khi, k, t, var, path):
     """Path of a particle at table cell (k, t) through one block (see :func:`cross_path`).
 
@@ -165,7 +166,7 @@ def cross_cell(Sv, R, Q, lnE0, dlnE, step, mass, klo, khi, k, t, var, path):
     return mass * math.exp(lnE0 + j * dlnE) * e_r, s2 * s2 * (var / (s1 * s1) + dq), j, t2, s1, s2
 
 
-@njit(cache=True)
+@njit(**INTERNAL)
 def cross_path(Sv, R, Q, lnE0, dlnE, mass, klo, khi, E, var, path):
     """Energy and variance after a straight path (1e15 at/cm2) in one block.
 
