@@ -31,10 +31,10 @@ import math
 import numpy as np
 from numba import njit
 
-from .cross_section import recoil_cross_section_at, recoil_cross_section_coeffs, scatter_cross_section
+from .cross_section import cross_section_at
 from .exit_tables import exit_cell, exit_tables_down, exit_tables_surface
 from .jit_options import INTERNAL
-from .kinematics import flight_time_ns, recoil_factor, scatter_factor, U_MEV
+from .kinematics import flight_time_ns, U_MEV
 from .multiple_scattering import (HWHM_TO_SIGMA, combined_half_width, ms_constants, ms_energy_variance,
                                   ms_exit_tables_down, path_half_width, walk_half_width, walk_moments)
 from .brick_types import Bricks
@@ -90,11 +90,12 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
     blk_top, blk_fracS, blk_fracW, el_Z = stack
     ms_on = options.multiple_scattering
     foil_fracS, foil_fracW, foil_path, efoil_fracS, efoil_fracW, efoil_path, _, _, yield_factor = detector
-    sp_p, sp_kind, sp_Z2, sp_M2, sp_dens, sp_out, eff_E, eff_v, eff_n = species
-    cos_in, cos_out, phi = geometry.cos_in, geometry.cos_out, geometry.phi
-    Z1, M1 = beam.Z, beam.mass_u
-    screening, t_stop, max_dt, sig_frac, max_bricks = (options.screening, options.t_stop, options.max_dt,
-                                                      options.sig_frac, options.max_bricks)
+    sp_p, sp_kind, sp_Z2, sp_dens = species.particle, species.kind, species.Z2, species.density
+    sp_out = species.exit_table
+    eff_E, eff_v, eff_n, K = species.eff_E, species.eff_v, species.eff_n, species.K
+    cos_in, cos_out = geometry.cos_in, geometry.cos_out
+    Z1 = beam.Z
+    t_stop, max_dt, sig_frac, max_bricks = options.t_stop, options.max_dt, options.sig_frac, options.max_bricks
     n_p = S.shape[0]
     n_grid = S.shape[2]
     n_b = blk_fracS.shape[0]
@@ -138,26 +139,6 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
             fill_tables(S[p], W[p], efoil_fracS, efoil_fracW, m, lnE0, dlnE, p_klo[p], p_khi[p], Se[p], Re[p], Qe[p])
         x_th[o] = exit_tables_surface(Sf[p], Rf[p], Qf[p], foil_path, lnE0, dlnE, m, p_klo[p], p_khi[p],
                                       G[o], D[o], V[o])
-    # recoil cross sections: the energy-independent parts once per species
-    xs_c = np.zeros(n_sp)
-    xs_w = np.zeros(n_sp)
-    xs_q = np.zeros(n_sp)
-    for s in range(n_sp):
-        if sp_kind[s] == 0:
-            xs_c[s], xs_w[s], xs_q[s] = recoil_cross_section_coeffs(Z1, M1, sp_Z2[s], sp_M2[s], phi, screening)
-    # kinematic factors
-    K = np.zeros(n_sp)
-    dKdphi = np.zeros(n_sp)
-    h = 1e-6
-    for s in range(n_sp):
-        if sp_kind[s] == 0:
-            K[s] = recoil_factor(M1, sp_M2[s], phi)
-            dKdphi[s] = (recoil_factor(M1, sp_M2[s], phi + h) - recoil_factor(M1, sp_M2[s], phi - h)) / (2 * h)
-        else:
-            K[s] = scatter_factor(M1, sp_M2[s], phi, sp_kind[s])
-            kp = scatter_factor(M1, sp_M2[s], phi + h, sp_kind[s])
-            km = scatter_factor(M1, sp_M2[s], phi - h, sp_kind[s])
-            dKdphi[s] = (kp - km) / (2 * h) if (kp > 0 and km > 0) else 0.0
     # highest energy each exit table's particle is made with (multiple-scattering tables stop there)
     out_emax = np.zeros(n_out)
     for s in range(n_sp):
@@ -203,7 +184,6 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
     blk = (Sv, Rt, Qt)
     exits = (G, D, V, x_th)
     etabs = (Se, Re, Qe)
-    pre = (K, dKdphi, xs_c, xs_w, xs_q)
     for b in range(n_b):
         if done:
             break
@@ -215,7 +195,7 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
         # state at the block top
         ms = (blk_fracW[b], wb_top, wm, A, beam_lnc, beam_tc, ms_lnc, ms_tc)
         _state(0.0, Eb_top, vb_top, particles, beam, species, geometry, detector, options, blk, exits, etabs, p_emin,
-               pre, sp_dens[:, b], act, tan_in, tan_out, ms, (t_cur, v_cur, e_cur, ve_cur, sg_cur))
+               sp_dens[:, b], act, tan_in, tan_out, ms, (t_cur, v_cur, e_cur, ve_cur, sg_cur))
         d = 0.0
         dx = thick
         while d < thick:
@@ -223,7 +203,7 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
                 dx = thick - d
             dn = d + dx
             _state(dn, Eb_top, vb_top, particles, beam, species, geometry, detector, options, blk, exits, etabs,
-                   p_emin, pre, sp_dens[:, b], act, tan_in, tan_out, ms, (t_new, v_new, e_new, ve_new, sg_new))
+                   p_emin, sp_dens[:, b], act, tan_in, tan_out, ms, (t_new, v_new, e_new, ve_new, sg_new))
             # largest time step among species still inside the window
             # (a species lost within the step counts as an infinite step until the step is tiny)
             # (relative to the species' allowed width: max_dt or sig_frac x its time sigma)
@@ -396,18 +376,18 @@ def _active_species(particles, stack, beam, sp_dens, cos_in, Sv, Rt, Qt):
 
 @njit(**INTERNAL)
 def _state(d, Eb_top, vb_top, particles, beam, species, geometry, detector, options, blk, exits, etabs, p_emin,
-           pre, dens, act, tan_in, tan_out, ms, out):
+           dens, act, tan_in, tan_out, ms, out):
     """Flight time, its variance, detector energy and variance and cross section of every
     species made at offset d below the current block top (0 time = lost).
 
     ``blk`` = (Sv, Rt, Qt) are the current block's tables, ``exits`` = (G, D, V, x_th) the exit
-    tables at its top, ``etabs`` = (Se, Re, Qe) the energy-detector foil tables, ``pre`` =
-    (K, dKdphi, xs_c, xs_w, xs_q) the kinematic factors and cross-section coefficients per
-    species, ``dens`` the species' densities in the block (no cross section where 0), ``act``
-    which species are active (:func:`_active_species`; the others get no state: time 0, as if
-    lost); ``ms`` = (atomic fractions of the block, beam half width and walk moments at the
-    block top, half-width exit tables, constants of :func:`multiple_scattering.ms_constants` of
-    the beam and of each exit table's particle) the multiple-scattering state; ``out`` = (t,
+    tables at its top, ``etabs`` = (Se, Re, Qe) the energy-detector foil tables (the kinematic
+    factors and cross-section coefficients per species come with ``species``), ``dens`` the
+    species' densities in the block (no cross section where 0), ``act`` which species are
+    active (:func:`_active_species`; the others get no state: time 0, as if lost); ``ms`` =
+    (atomic fractions of the block, beam half width and walk moments at the block top,
+    half-width exit tables, constants of :func:`multiple_scattering.ms_constants` of the beam
+    and of each exit table's particle) the multiple-scattering state; ``out`` = (t,
     var_t, e_det, var_e, sigma) is written.
 
     Energy variance of a species (the brick sigmas): at creation K^2 times the beam's
@@ -419,12 +399,12 @@ def _state(d, Eb_top, vb_top, particles, beam, species, geometry, detector, opti
     Sv, Rt, Qt = blk
     G, D, V, x_th = exits
     Se, Re, Qe = etabs
-    K, dKdphi, xs_c, xs_w, xs_q = pre
+    K, dKdphi, xs = species.K, species.dK_dphi, species.xs
     t_o, v_o, e_o, ve_o, sg_o = out
-    sp_p, sp_kind, sp_Z2, sp_M2, sp_out = species.particle, species.kind, species.Z2, species.M2, species.exit_table
-    Z1, M1, E0, bp = beam.Z, beam.mass_u, beam.energy_MeV, beam.particle
+    sp_p, sp_out = species.particle, species.exit_table
+    E0, bp = beam.energy_MeV, beam.particle
     mb = p_mass[bp]
-    cos_in, cos_out, phi = geometry.cos_in, geometry.cos_out, geometry.phi
+    cos_in, cos_out = geometry.cos_in, geometry.cos_out
     sig_ang_in, sig_ang_out = geometry.sig_ang_in, geometry.sig_ang_out
     L_m, sig_timing, efoil_path = detector.flight_length_m, detector.sig_timing, detector.efoil_path
     relativistic, screening, ms_on = options.relativistic, options.screening, options.multiple_scattering
@@ -498,7 +478,4 @@ def _state(d, Eb_top, vb_top, particles, beam, species, geometry, detector, opti
         ve_o[s] = ve
         if dens[s] == 0.0:
             continue  # no yield in this block: the cross section is not needed
-        if sp_kind[s] == 0:
-            sg_o[s] = recoil_cross_section_at(xs_c[s], xs_w[s], xs_q[s], screening, Eb)
-        else:
-            sg_o[s] = scatter_cross_section(Z1, M1, sp_Z2[s], sp_M2[s], Eb, phi, sp_kind[s], screening)
+        sg_o[s] = cross_section_at(xs[s, 0], xs[s, 1], xs[s, 2], screening, Eb)
