@@ -50,7 +50,7 @@ def _dt_dE(t, E, mass):
     return -t / (b2 * g * g * g * mc2)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def simulate_bricks(particles, stack, beam, species, geometry, detector, options):
     """Brick list of every outgoing species.
 
