@@ -150,8 +150,8 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
     cap = min(512, max_bricks)
     bricks = np.empty((7, n_sp, cap))
     # state at the current depth and at the trial depth: rows t, var_t, e_det, var_e, sigma
-    cur = np.zeros((5, n_sp))
-    new = np.zeros((5, n_sp))
+    cur = np.zeros((N_STATE_ROWS, n_sp))
+    new = np.zeros((N_STATE_ROWS, n_sp))
     p_emin = np.empty(n_p)  # lowest energy on each particle's tables (MeV)
     for p in range(n_p):
         p_emin[p] = p_mass[p] * math.exp(lnE0 + p_klo[p] * dlnE)
@@ -181,18 +181,18 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
                 fill_tables(S, W, p, blk_fracS, blk_fracW, b, p_mass[p], lnE0, dlnE, p_klo[p], p_khi[p], Sv, Rt, Qt)
         thick = blk_top[b + 1] - blk_top[b]
         # state at the block top
-        _state(0.0, Eb_top, vb_top, particles, beam, species, geometry, detector, options, Sv, Rt, Qt, G, D, V, x_th,
-               Se, Re, Qe, p_emin, b, act, tan_in, tan_out, blk_fracW, wb_top, wm, A,
-               ms_c, cur)
+        Eb = _state(0.0, Eb_top, vb_top, particles, beam, species, geometry, detector, options, Sv, Rt, Qt, G, D, V,
+                    x_th, p_emin, b, act, tan_in, tan_out, cur)
+        _variances(0.0, Eb_top, Eb, particles, beam, species, geometry, detector, options, Se, Re, Qe, b, tan_in,
+                   tan_out, blk_fracW, wb_top, wm, A, ms_c, cur)
         d = 0.0
         dx = thick
         while d < thick:
             if dx > thick - d:
                 dx = thick - d
             dn = d + dx
-            _state(dn, Eb_top, vb_top, particles, beam, species, geometry, detector, options, Sv, Rt, Qt, G, D, V,
-                   x_th, Se, Re, Qe, p_emin, b, act, tan_in, tan_out, blk_fracW, wb_top,
-                   wm, A, ms_c, new)
+            Eb = _state(dn, Eb_top, vb_top, particles, beam, species, geometry, detector, options, Sv, Rt, Qt, G, D,
+                        V, x_th, p_emin, b, act, tan_in, tan_out, new)
             # largest time step among species still inside the window
             # (a species lost within the step counts as an infinite step until the step is tiny)
             # (relative to the species' allowed width: max_dt or sig_frac x its time sigma)
@@ -214,6 +214,9 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
                 continue
             if worst > 1e29:
                 worst = 0.0
+            # the step is taken: the variances and cross sections of the new state
+            _variances(dn, Eb_top, Eb, particles, beam, species, geometry, detector, options, Se, Re, Qe, b, tan_in,
+                       tan_out, blk_fracW, wb_top, wm, A, ms_c, new)
             if nbr >= max_bricks:
                 overflow = True
                 done = True
@@ -370,54 +373,45 @@ def _active_species(particles, stack, beam, sp_dens, cos_in, Sv, Rt, Qt):
     return active
 
 
+# rows of a state (:func:`_state`, :func:`_variances`): 0 t, 1 var_t, 2 e_det, 3 var_e, 4 sigma;
+# kept for _variances: 5 recoil energy Er, 6 its energy E1 at the block top, 7 and 8 E1's table
+# cell k1 and fraction t1, 9 jt, 10 g, 11 the energy variance at the detector without multiple scattering
+N_STATE_ROWS = 12
+
+
 @njit(**INTERNAL)
 def _state(d, Eb_top, vb_top, particles, beam, species, geometry, detector, options, Sv, Rt, Qt, G, D, V, x_th,
-           Se, Re, Qe, p_emin, b, act, tan_in, tan_out, fracW, wb_top, wm, A, ms_c, out):
-    """Flight time, its variance, detector energy and variance and cross section of every
-    species made at offset d below the top of block b (0 time = lost).
+           p_emin, b, act, tan_in, tan_out, out):
+    """Flight time of every species made at offset d below the top of block b (0 time = lost),
+    and what :func:`_variances` needs to complete the state (rows of ``out``: N_STATE_ROWS);
+    returns the beam energy at d. The depth-step control needs the flight times only, so the
+    variances and cross sections are computed for the steps taken (one state in five or six
+    is a rejected trial).
 
     Sv, Rt, Qt are the block's tables (row per particle), G, D, V, x_th the exit tables at its
-    top (row per exit table), Se, Re, Qe the energy-detector foil tables (the kinematic factors
-    and cross-section coefficients per species come with ``species``; no cross section where
-    the species' density in block b is 0); ``act`` which species are active
-    (:func:`_active_species`; the others get no state: time 0, as if lost); multiple
-    scattering: the atomic fractions fracW[b], the beam's half width wb_top and walk moments wm
-    at the block top, the half-width exit tables A and the constants ms_c of
-    :func:`multiple_scattering.walk_half_width` (beam in the last two rows). ``out`` (5, n_sp):
-    rows t, var_t, e_det, var_e, sigma are written. (Tables are passed whole with row indices:
-    a row view or a tuple of arrays costs Numba reference counting per call.)
+    top (row per exit table); the kinematic factors per species come with ``species``; ``act``
+    which species are active (:func:`_active_species`; the others get no state: time 0, as if
+    lost). (Tables are passed whole with row indices: a row view or a tuple of arrays costs
+    Numba reference counting per call.)
 
     Energy variance of a species (the brick sigmas): at creation K^2 times the beam's
     straggling, the recoil-angle and incidence-angle spread (first order in the angles); on
-    the way out the straggling and the exit-angle spread; with ``options.multiple_scattering``
-    the spread from multiple scattering (:func:`multiple_scattering.ms_energy_variance`).
+    the way out the straggling and the exit-angle spread (here); with
+    ``options.multiple_scattering`` the spread from multiple scattering (:func:`_variances`).
     """
     lnE0, dlnE, p_mass, p_klo, p_khi = particles.lnE0, particles.dlnE, particles.mass, particles.klo, particles.khi
-    sp_p, sp_out, dens = species.particle, species.exit_table, species.density
-    K, dKdphi, xs = species.K, species.dK_dphi, species.xs
+    sp_p, sp_out = species.particle, species.exit_table
+    K, dKdphi = species.K, species.dK_dphi
     E0, bp = beam.energy_MeV, beam.particle
     mb = p_mass[bp]
     cos_in, cos_out = geometry.cos_in, geometry.cos_out
     sig_ang_in, sig_ang_out = geometry.sig_ang_in, geometry.sig_ang_out
-    L_m, sig_timing, efoil_path = detector.flight_length_m, detector.sig_timing, detector.efoil_path
-    relativistic, screening, ms_on = options.relativistic, options.screening, options.multiple_scattering
-    i_beam = ms_c.shape[0] - 2
+    L_m, relativistic = detector.flight_length_m, options.relativistic
     Eb, vb = cross_path(Sv, Rt, Qt, bp, lnE0, dlnE, mb, p_klo[bp], p_khi[bp], Eb_top, vb_top, d / cos_in)
-    wb = 0.0  # the beam's projected half width here (rad), its local stable index
-    nu_b = 2.0
-    cov_in = 0.0  # ... and the moments of its walk (:func:`multiple_scattering.ms_energy_variance`)
-    var_int_in = 0.0
-    if ms_on and Eb > 0.0:
-        wb, nu_b = walk_half_width(wb_top, Eb_top, Eb, ms_c, i_beam, fracW, b, d / cos_in)
-        m1, m2 = walk_moments(wb_top, wb, E0 - Eb_top, E0 - Eb, wm[0], wm[1])
-        L = E0 - Eb
-        A_b = wb * wb * HWHM_TO_SIGMA * HWHM_TO_SIGMA
-        cov_in = max(L * A_b - m1, 0.0)
-        var_int_in = max(L * L * A_b - 2.0 * L * m1 + m2, 0.0)
     n_sp = sp_p.shape[0]
     step = math.exp(dlnE)
     for s in range(n_sp):
-        for q in range(5):
+        for q in range(N_STATE_ROWS):
             out[q, s] = 0.0
         if Eb <= 0.0 or K[s] <= 0.0 or not act[s]:
             continue
@@ -448,15 +442,67 @@ def _state(d, Eb_top, vb_top, particles, beam, species, geometry, detector, opti
         dEout = (jt * Er - g) * tan_out * sig_ang_out
         if dEout > 0.0:
             var_det += dEout * dEout
+        out[0, s] = flight_time_ns(g, m, L_m, relativistic)
+        out[5, s] = Er
+        out[6, s] = E1
+        out[7, s] = k1
+        out[8, s] = t1
+        out[9, s] = jt
+        out[10, s] = g
+        out[11, s] = var_det
+    return Eb
+
+
+@njit(**INTERNAL)
+def _variances(d, Eb_top, Eb, particles, beam, species, geometry, detector, options, Se, Re, Qe, b, tan_in,
+               tan_out, fracW, wb_top, wm, A, ms_c, out):
+    """Complete a state of :func:`_state` (beam energy Eb at offset d below the top of block b):
+    the flight-time variance, the energy at the energy detector and its variance, and the cross
+    section (rows 1-4 of ``out``).
+
+    Se, Re, Qe are the energy-detector foil tables; with ``options.multiple_scattering`` the
+    spread from multiple scattering is added (:func:`multiple_scattering.ms_energy_variance`):
+    the atomic fractions fracW[b], the beam's half width wb_top and walk moments wm at the block
+    top, the half-width exit tables A and the constants ms_c of
+    :func:`multiple_scattering.walk_half_width` (beam in the last two rows). No cross section
+    where the species' density in block b is 0 (the cross-section coefficients per species
+    come with ``species``).
+    """
+    lnE0, dlnE, p_mass, p_klo, p_khi = particles.lnE0, particles.dlnE, particles.mass, particles.klo, particles.khi
+    sp_p, sp_out, dens = species.particle, species.exit_table, species.density
+    K, dKdphi, xs = species.K, species.dK_dphi, species.xs
+    E0 = beam.energy_MeV
+    cos_in, cos_out = geometry.cos_in, geometry.cos_out
+    sig_timing, efoil_path = detector.sig_timing, detector.efoil_path
+    screening, ms_on = options.screening, options.multiple_scattering
+    i_beam = ms_c.shape[0] - 2
+    wb = 0.0  # the beam's projected half width here (rad), its local stable index
+    nu_b = 2.0
+    cov_in = 0.0  # ... and the moments of its walk (:func:`multiple_scattering.ms_energy_variance`)
+    var_int_in = 0.0
+    if ms_on and Eb > 0.0:
+        wb, nu_b = walk_half_width(wb_top, Eb_top, Eb, ms_c, i_beam, fracW, b, d / cos_in)
+        m1, m2 = walk_moments(wb_top, wb, E0 - Eb_top, E0 - Eb, wm[0], wm[1])
+        L = E0 - Eb
+        A_b = wb * wb * HWHM_TO_SIGMA * HWHM_TO_SIGMA
+        cov_in = max(L * A_b - m1, 0.0)
+        var_int_in = max(L * L * A_b - 2.0 * L * m1 + m2, 0.0)
+    for s in range(sp_p.shape[0]):
+        t = out[0, s]
+        if t <= 0.0:
+            continue
+        p = sp_p[s]
+        m = p_mass[p]
+        o = sp_out[s]
+        Er, E1, jt, g, var_det = out[5, s], out[6, s], out[9, s], out[10, s], out[11, s]
         if ms_on:
-            wr, nu_r = walk_half_width(lerp(A, o, k1, t1), E1, Er, ms_c, 2 * o, fracW, b, d / cos_out)
+            wr, nu_r = walk_half_width(lerp(A, o, int(out[7, s]), out[8, s]), E1, Er, ms_c, 2 * o, fracW, b,
+                                       d / cos_out)
             wa = combined_half_width(wb, nu_b, wr, nu_r)
             h2 = HWHM_TO_SIGMA * HWHM_TO_SIGMA
             var_det += ms_energy_variance(wa * wa * h2, -Eb * dKdphi[s], jt, K[s] * tan_in, cov_in, var_int_in,
                                           wr * wr * h2, max(jt * Er - g, 0.0) * tan_out)
-        t = flight_time_ns(g, m, L_m, relativistic)
         dtde = _dt_dE(t, g, m)
-        out[0, s] = t
         out[1, s] = dtde * dtde * var_det + sig_timing * sig_timing
         # energy detector behind the T2 foil
         if efoil_path > 0.0:
