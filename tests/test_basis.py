@@ -62,3 +62,27 @@ def test_windows_give_the_same_counts_inside():
     for e, (lo, hi) in win.items():
         np.testing.assert_allclose(part[e][1][lo:hi + 1], every[e][1][lo:hi + 1], rtol=1e-9, atol=1e-12)
         np.testing.assert_allclose(part[e][0][lo:hi + 1], every[e][0][lo:hi + 1], rtol=1e-9, atol=1e-12)
+
+
+def test_model_set_spreads_every_model_as_the_model_does():
+    """ModelSet (all models and elements in one kernel call per block) against each model's own
+    windowed element_columns: the same rows through the same kernel, so equal to rounding; with a
+    timing tail that differs between the models (its reach widens each window on its side) and a
+    model listed twice (spread once, returned twice)."""
+    import dataclasses
+    from recoilsim.forward.linear_model import ModelSet
+    e0 = reference_experiment()
+    e1 = dataclasses.replace(e0, detector=dataclasses.replace(e0.detector, timing_tail_ns=-0.4, timing_tail_fraction=0.3))
+    e2 = dataclasses.replace(e0, detector=dataclasses.replace(e0.detector, timing_tail_ns=0.3, timing_tail_fraction=0.2))
+    models = [LinearModel(e, "Li", 1, NODES[:8]) for e in (e0, e1, e2)]
+    models.append(models[1])
+    win = {"Li": (550, 660), "O": (690, 800), "P": (600, 900)}
+    b = e0.detector.calibration_b_ns + 0.37
+    joint = ModelSet(models, win).element_columns(e0.detector.calibration_a_ns, b)
+    assert len(joint) == 4 and joint[3] is joint[1]
+    for m, cols in zip(models, joint):
+        own = m.element_columns(None, b, win)
+        assert list(cols) == list(own) == ["Li", "P", "O"]
+        for e, (lo, hi) in win.items():
+            for x, y in zip(cols[e], own[e]):
+                np.testing.assert_allclose(x[lo:hi + 1], y[lo:hi + 1], rtol=1e-13, atol=1e-300)

@@ -41,6 +41,7 @@ from ..errors import RecoilsimError
 from ..forward.node_response import NodeResponse
 from ..model.depth_grid import DepthGrid
 from ..model.experiment import Experiment
+from .depth_resolution import annotate_profiles
 from .laplace import evidence_weights, mixture_samples, plateau_end, scan_lambdas
 from .likelihood import deviance, goodness_verdict
 from .profile_model import ProfileModel
@@ -110,6 +111,8 @@ class ProfileResult:
                      f"lambda of largest evidence {a['lambda_best']:.3g}")
         lines.append(f"Poisson deviance {a['deviance']:.1f} / dof {a['dof']:.1f} = {a['deviance'] / a['dof']:.2f}"
                      + (f" (poor fit: above the Poisson limit {a['deviance_limit']:.1f})" if a["poor_fit"] else ""))
+        if a.get("resolution_warning"):
+            lines.append("warning: " + a["resolution_warning"])
         return "\n".join(lines)
 
 
@@ -183,6 +186,9 @@ def fit_profiles(experiment: Experiment, measured, *, elements: Sequence[str] | 
     Returns
     -------
     ProfileResult
+        Its dataset holds the depth resolution at the nodes (``depth_resolution_nm(element,
+        depth)``; a :class:`~recoilsim.fitting.depth_resolution.NodeSpacingWarning` when the
+        nodes lie closer than a quarter of it).
     """
     try:
         from threadpoolctl import threadpool_limits
@@ -191,9 +197,11 @@ def fit_profiles(experiment: Experiment, measured, *, elements: Sequence[str] | 
         threadpool_limits = lambda **kw: contextlib.nullcontext()  # noqa: E731
     # small matrices (a few hundred rows): BLAS threads only spin against other processes
     with threadpool_limits(limits=1, user_api="blas"):
-        return _fit_profiles(experiment, measured, elements, nodes_1e15, n_nodes, depth_max_1e15, breaks, windows,
-                             fit_b, b_sd_ns, background, lambdas, integrate, n_samples, max_relin, relin_tol, seed,
-                             verify)
+        res = _fit_profiles(experiment, measured, elements, nodes_1e15, n_nodes, depth_max_1e15, breaks, windows,
+                            fit_b, b_sd_ns, background, lambdas, integrate, n_samples, max_relin, relin_tol, seed,
+                            verify)
+    annotate_profiles(res)  # depth resolution at the nodes; warns when the nodes are much finer
+    return res
 
 
 def _fit_profiles(experiment, measured, elements, nodes_1e15, n_nodes, depth_max_1e15, breaks, windows, fit_b,
@@ -239,7 +247,7 @@ def _fit_profiles(experiment, measured, elements, nodes_1e15, n_nodes, depth_max
         if it > 1 and not pruned and moves[-1] < SETTLED:
             # the other lambdas carry no weight: drop them from the next scans. Not after the first
             # linearisation: at the start composition's stopping the data call for wiggles that the
-            # fitted stopping does not need (with multiple scattering on, at ten times the measured
+            # fitted stopping does not need (with multiple scattering on, at 100 times the measured
             # counts, the first scan gave lambda <= 1e3 all the weight and the settled one 1e4:
             # pruned after the first, the band came out twice too wide, sd of z 0.6-0.7)
             pruned = True

@@ -50,6 +50,7 @@ import xarray as xr
 
 from ..errors import RecoilsimError
 from ..model.experiment import Experiment
+from .depth_resolution import annotate_fit
 from .likelihood import FLOOR, deviance
 from .outcome import finish
 from .parameters import FitParameters, Parameter, ProfileShape, SlowParameter
@@ -105,10 +106,15 @@ def fit(experiment, measured, parameters: FitParameters | None = None, n_bootstr
     -------
     FitResult
         Status 'success', 'poor_fit' (converged, model outside counting statistics), or a failure
-        status (:class:`FitResult`). BLAS is held to one thread while the fit runs.
+        status (:class:`FitResult`). BLAS is held to one thread while the fit runs. The dataset
+        holds the depth resolution at the nodes (``depth_resolution_nm``; a
+        :class:`~recoilsim.fitting.depth_resolution.NodeSpacingWarning` when the nodes lie closer
+        than a quarter of it, :mod:`recoilsim.fitting.depth_resolution`).
     """
     with _one_blas_thread():
-        return _fit(experiment, measured, parameters, n_bootstrap, seed, progress, verify)
+        res = _fit(experiment, measured, parameters, n_bootstrap, seed, progress, verify)
+    annotate_fit(res)  # depth resolution at the nodes; warns when the nodes are much finer
+    return res
 
 
 def _fit(experiment, measured, parameters: FitParameters | None = None, n_bootstrap: int = 0,

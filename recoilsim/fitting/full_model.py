@@ -15,7 +15,7 @@ import numpy as np
 
 from ..model.experiment import Experiment
 from .likelihood import deviance
-from .registry import set_profile, set_value
+from .registry import ExperimentEdit
 
 __all__ = ["experiment_at", "full_objective", "max_model_difference", "window_spectra"]
 
@@ -25,14 +25,13 @@ def experiment_at(prob, p, mi: int) -> Experiment:
     :class:`~recoilsim.fitting.problem.Problem`: fitted profile, slow parameters, calibration and
     Q*Omega (as the fluence)."""
     vec = prob.vec
-    e = prob.exps[mi]
+    edit = ExperimentEdit(prob.exps[mi])
     for sp, i in zip(prob.par.slow, vec.i_slow):
         if sp.acts_on(mi):
-            e = set_value(e, sp.key, p[i])
-    e = set_profile(e, prob.par.layer, prob.el, prob.nodes, np.maximum(p[vec.i_prof[mi]], 0.0))
-    e = set_value(e, ("calibration_a",), p[vec.i_a[mi]])
-    e = set_value(e, ("calibration_b",), p[vec.i_b[mi]])
-    return set_value(e, ("fluence",), e.beam.fluence * p[vec.i_s[mi]])
+            edit.set(sp.key, p[i])
+    edit.profile(prob.par.layer, prob.el, prob.nodes, np.maximum(p[vec.i_prof[mi]], 0.0))
+    edit.set(("calibration_a",), p[vec.i_a[mi]]).set(("calibration_b",), p[vec.i_b[mi]])
+    return edit.set(("fluence",), edit.beam.fluence * p[vec.i_s[mi]]).build()
 
 
 def window_spectra(exp: Experiment, win) -> dict:

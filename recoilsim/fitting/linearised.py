@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..forward.linear_model import LinearModel
-from .registry import set_value
+from ..forward.linear_model import LinearModel, ModelSet
+from .registry import ExperimentEdit, set_value
 from .vector import ParameterVector
 
 __all__ = ["LinearisedModel", "model_groups"]
@@ -47,6 +47,75 @@ def model_groups(exps, bases, slow) -> tuple[list, list, list]:
     return group, group_exps, group_base
 
 
+def _union_windows(win, group, g) -> dict:
+    """{element: (first, last)} channels of every window of the measurements in group g."""
+    wins = {}
+    for mi, ws in enumerate(win):
+        if group[mi] == g:
+            for e, w in ws.items():
+                if w.size:
+                    lo, hi = wins.get(e, (w[0], w[-1]))
+                    wins[e] = (min(lo, w[0]), max(hi, w[-1]))
+    return wins
+
+
+def _as_slice(w: np.ndarray):
+    """A window of consecutive channels as a slice (the same values as the index array, viewed
+    instead of copied); any other window as it is."""
+    return slice(int(w[0]), int(w[-1]) + 1) if w.size and np.all(np.diff(w) == 1) else w
+
+
+def _window_model(parts, e, w, v, xs, slow_h, corr, base):
+    """(u, du/d(slow values), du/d(profile) or None) of element e in its window w (channels)
+    from the models' columns ``parts`` at profile v and slow offsets xs (in steps), with the
+    stopping correction ``corr`` of the profile columns about ``base`` (:meth:`LinearisedModel.evaluate`)."""
+    A0, c0 = parts[0][e]
+    u0 = c0[w] if A0 is None else c0[w] + A0[w] @ v
+    u, du, Aeff = u0, [], None if A0 is None else A0[w]
+    if corr is not None:
+        u = u0 + corr @ (v - base)
+        Aeff = corr if Aeff is None else Aeff + corr
+    pm = [parts[1 + j][e] for j in range(2 * len(xs))]
+    kinds = {M_ is None for M_, _ in pm} | {A0 is None}
+    if xs and (kinds == {True} or (kinds == {False} and v.size == 1)):
+        return _slow_terms(pm, w, v, xs, slow_h, u0, u, Aeff, A0)
+    for k, x in enumerate(xs):
+        (Ap, cp), (Am, cm) = pm[2 * k], pm[2 * k + 1]
+        up = cp[w] if Ap is None else cp[w] + Ap[w] @ v
+        um = cm[w] if Am is None else cm[w] + Am[w] @ v
+        d1, d2 = 0.5 * (up - um), 0.5 * (up + um) - u0
+        u = u + x * d1 + x * x * d2
+        du.append((d1 + 2.0 * x * d2) / slow_h[k])
+        if Aeff is not None and not (Ap is None and Am is None and A0 is None):
+            ap, am, a0 = (0.0 if M_ is None else M_[w] for M_ in (Ap, Am, A0))
+            Aeff = Aeff + x * 0.5 * (ap - am) + x * x * (0.5 * (ap + am) - a0)
+    return u, du, Aeff
+
+
+def _slow_terms(pm, w, v, xs, slow_h, u0, u, Aeff, A0):
+    """The slow parameters' terms of :func:`_window_model` for all parameters at once, when no
+    model depends on the profile or every one does through a single node (A @ v is then one
+    product per channel): the same operations on stacked rows, summed in the same order, so
+    the same numbers as the loop."""
+    x = np.asarray(xs, dtype=float)[:, None]
+    up = np.stack([c[w] for _, c in pm[0::2]])
+    um = np.stack([c[w] for _, c in pm[1::2]])
+    if A0 is not None:
+        Ap = np.stack([A[w][:, 0] for A, _ in pm[0::2]])
+        Am = np.stack([A[w][:, 0] for A, _ in pm[1::2]])
+        up, um = up + Ap * v[0], um + Am * v[0]
+    d1, d2 = 0.5 * (up - um), 0.5 * (up + um) - u0
+    t1, t2 = x * d1, x * x * d2
+    for k in range(x.shape[0]):
+        u = u + t1[k] + t2[k]
+    du = list((d1 + 2.0 * x * d2) / np.asarray(slow_h, dtype=float)[:, None])
+    if A0 is not None and Aeff is not None:
+        e1, e2 = x * 0.5 * (Ap - Am), x * x * (0.5 * (Ap + Am) - A0[w][:, 0])
+        for k in range(x.shape[0]):
+            Aeff = Aeff + e1[k][:, None] + e2[k][:, None]
+    return u, du, Aeff
+
+
 class LinearisedModel:
     """LinearModels per model group (at the slow values and at value +- step of each) and the
     model and Jacobian they give in the fit windows.
@@ -65,16 +134,30 @@ class LinearisedModel:
         self.par = par
         self.nodes = nodes
         self.vec = vec
+        self.version = 0  # bumped whenever the model changes (evaluate remembers its last answer)
+        self._memo = (None, None)
         self.base = [np.ones(nodes.size) for _ in exps]
         self.corr = None
         self.win = None
         self.slow0 = []
         self.regroup()
 
+    @property
+    def corr(self):  # None or per measurement {element: stopping correction of the profile columns}
+        return self._corr
+
+    @corr.setter
+    def corr(self, value):
+        self._corr = value
+        self.version += 1
+
     def set_windows(self, win: list[dict]):
         """Store the windows and the position u (0..1) of each channel across its window (the
         linear background's regressor; time is linear in the channel)."""
         self.win = win
+        self.win_slices = [{e: _as_slice(w) for e, w in ws.items()} for ws in win]
+        self.sets = {}
+        self.version += 1
         self.bg_u = [{e: (w - w[0]) / max(w[-1] - w[0], 1) if w.size else w * 0.0 for e, w in ws.items()} for ws in win]
 
     def background(self, p, mi: int, e: str):
@@ -95,12 +178,15 @@ class LinearisedModel:
         self.regroup()
         self.slow0 = [p[i] for i in vec.i_slow]
         self.models = []
+        self.sets = {}
+        self.version += 1  # (group, number of models): ModelSet, made on first use (the windows are set by then)
         for g, e in enumerate(self.group_exps):
             first = self.group.index(g)  # a measurement of the group (per-measurement slow parameters: its only one)
-            eb = e
+            edit = ExperimentEdit(e)
             for sp, v in zip(par.slow, self.slow0):
                 if sp.acts_on(first):
-                    eb = set_value(eb, sp.key, v)
+                    edit.set(sp.key, v)
+            eb = edit.build()
             ms = [LinearModel(eb, par.element, par.layer, self.nodes, base=self.group_base[g])]
             for k, sp in enumerate(par.slow):
                 if not sp.acts_on(first):  # another measurement's parameter: no effect here
@@ -124,19 +210,19 @@ class LinearisedModel:
         if max(float(np.max(np.abs(n - b))) for n, b in zip(new, self.base)) <= tol:
             return False
         self.base = new
+        self.version += 1
         return True
 
     def _parts(self, g, a, b, n=None):
         """[{element: (A or None, c)}] for the base model and every slow perturbation (the first
-        ``n`` models; only the elements and channels of the group's windows are computed)."""
-        wins = {}
-        for mi in range(len(self.exps)):
-            if self.group[mi] == g:
-                for e, w in self.win[mi].items():
-                    if w.size:
-                        lo, hi = wins.get(e, (w[0], w[-1]))
-                        wins[e] = (min(lo, w[0]), max(hi, w[-1]))
-        return [lm.element_columns(a, b, wins) for lm in self.models[g][:n]]
+        ``n`` models; only the elements and channels of the group's windows are computed, the
+        models spread together: :class:`~recoilsim.forward.linear_model.ModelSet`)."""
+        done = self.sets[(g, None)].cached(a, b) if (g, None) in self.sets else None
+        if done is not None:  # every model already spread at this calibration
+            return done[:n]
+        if (g, n) not in self.sets:
+            self.sets[(g, n)] = ModelSet(self.models[g][:n], _union_windows(self.win, self.group, g))
+        return self.sets[(g, n)].element_columns(a, b)
 
     def evaluate(self, p, slow=True):
         """Model in the windows: list per measurement of {element: (m, u, du_ds, Aeff)}.
@@ -146,6 +232,9 @@ class LinearisedModel:
         du_ds: du/d(value_k); Aeff: du/d(profile). ``slow=False``: the base models only (slow
         parameters at their linearisation point).
         """
+        key = (p.tobytes(), slow, self.version)
+        if self._memo[0] == key:  # the solver asks for the Jacobian where it has just evaluated the model
+            return self._memo[1]
         vec = self.vec
         res = []
         cache = {}
@@ -154,32 +243,16 @@ class LinearisedModel:
         for mi in range(len(self.exps)):
             g = self.group[mi]
             a, b, s = p[vec.i_a[mi]], p[vec.i_b[mi]], p[vec.i_s[mi]]
-            key = (g, a, b, slow)
-            if key not in cache:
-                cache[key] = self._parts(g, a, b, None if slow else 1)
-            parts = cache[key]
+            parts = cache[(g, a, b, slow)] = cache.get((g, a, b, slow)) or self._parts(g, a, b, None if slow else 1)
             v = p[vec.i_prof[mi]]
             corr = self.corr[mi] if self.corr is not None else None
             out = {}
-            for e, w in self.win[mi].items():
-                A0, c0 = parts[0][e]
-                u0 = c0[w] if A0 is None else c0[w] + A0[w] @ v
-                u, du, Aeff = u0, [], None if A0 is None else A0[w]
-                if corr is not None:
-                    u = u0 + corr[e] @ (v - self.base[mi])
-                    Aeff = corr[e] if Aeff is None else Aeff + corr[e]
-                for k, x in enumerate(xs):
-                    (Ap, cp), (Am, cm) = parts[1 + 2 * k][e], parts[2 + 2 * k][e]
-                    up = cp[w] if Ap is None else cp[w] + Ap[w] @ v
-                    um = cm[w] if Am is None else cm[w] + Am[w] @ v
-                    d1, d2 = 0.5 * (up - um), 0.5 * (up + um) - u0
-                    u = u + x * d1 + x * x * d2
-                    du.append((d1 + 2.0 * x * d2) / vec.slow_h[k])
-                    if Aeff is not None and not (Ap is None and Am is None and A0 is None):
-                        ap, am, a0 = (0.0 if M_ is None else M_[w] for M_ in (Ap, Am, A0))
-                        Aeff = Aeff + x * 0.5 * (ap - am) + x * x * (0.5 * (ap + am) - a0)
+            for e, w in self.win_slices[mi].items():
+                u, du, Aeff = _window_model(parts, e, w, v, xs, vec.slow_h,
+                                            None if corr is None else corr[e], self.base[mi])
                 out[e] = (s * u + self.background(p, mi, e), u, du, Aeff)
             res.append(out)
+        self._memo = (key, res)
         return res
 
     def model(self, p) -> list[dict]:

@@ -13,6 +13,7 @@ width ``width_1e15``). Shapes of Mn (atomic fraction of the film part):
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 
 import numpy as np
@@ -49,8 +50,14 @@ def truth_fractions(kind: str, z: np.ndarray, interface_1e15: float = 600.0, wid
 
 
 def truth_experiment(exp: Experiment, kind: str, depth_1e15: float = 1200.0, n: int = 121) -> tuple[Experiment, DepthGrid, np.ndarray]:
-    """The experiment with the truth as its sample (n nodes to depth_1e15, Si below), its grid and node fractions."""
+    """The experiment with the truth as its sample (n nodes to depth_1e15, Si below), its grid and node fractions.
+
+    The returned experiment shares no mutable part with ``exp``: callers scale its beam or change
+    its detector (the coverage study sets ``beam.fluence`` of both for a count level). A shallow
+    ``dataclasses.replace`` shared the beam, so scaling both multiplied the fluence twice (the
+    "x10" coverage rows measured between commits 5039bef and this fix were at 100 times the counts).
+    """
     z = np.linspace(0.0, depth_1e15, n)
     grid = DepthGrid(exp.sample, list(ELEMENTS), z)
     F = truth_fractions(kind, z)
-    return dataclasses.replace(exp, sample=grid.sample(F)), grid, F
+    return dataclasses.replace(copy.deepcopy(exp), sample=grid.sample(F)), grid, F

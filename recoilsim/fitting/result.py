@@ -85,6 +85,8 @@ class FitResult:
                       f"(p = {a['p_deviance']:.3g}); Pearson chi2 {a['pearson_chi2']:.2f} over {a['pearson_bins']} bins "
                       f"with model >= 1 (p = {a['p_pearson']:.3g}); "
                       f"lambda = {a['lambda']:.3g} ({a['lambda_criterion']})")
+            if a.get("resolution_warning"):
+                con.print("warning: " + a["resolution_warning"])
         text = con.export_text()
         if print_it:
             print(text)

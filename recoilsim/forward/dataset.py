@@ -11,19 +11,20 @@ from ..kernels.brick_types import Bricks
 from ..kernels.kinematics import C_M_PER_NS, U_MEV
 from ..model.experiment import Experiment
 from .engine import EngineInputs
+from .species import Species
 
 
-def energy_from_times(t_ns, mass_u, L_m: float, relativistic: bool) -> np.ndarray:
+def energy_from_times(t_ns, mass_u, L_m: float, relativistic: bool, out: np.ndarray | None = None) -> np.ndarray:
     """Vectorised :func:`recoilsim.kernels.kinematics.energy_from_time` (MeV); NaN for t <= L/c.
 
     ``mass_u`` a number gives an array shaped like ``t_ns``; an array of masses gives one row
-    per mass (the velocity part is computed once).
+    per mass (the velocity part is computed once). ``out``, if given, receives the result.
     """
     beta = L_m / (np.asarray(t_ns, dtype=float) * C_M_PER_NS)
     with np.errstate(invalid="ignore", divide="ignore"):
         per_mc2 = 1.0 / np.sqrt(1.0 - beta * beta) - 1.0 if relativistic else 0.5 * beta * beta
     per_mc2 = np.where((beta > 0) & (beta < 1), per_mc2, np.nan)
-    return np.multiply.outer(np.asarray(mass_u, dtype=float) * U_MEV, per_mc2)
+    return np.multiply.outer(np.asarray(mass_u, dtype=float) * U_MEV, per_mc2, out=out)
 
 
 def brick_edge_depths(x_mid: np.ndarray, n: int) -> np.ndarray:
@@ -42,90 +43,166 @@ def brick_edge_depths(x_mid: np.ndarray, n: int) -> np.ndarray:
     return xb
 
 
-def to_dataset(exp: Experiment, inputs: EngineInputs, spec: np.ndarray, bricks: Bricks) -> xr.Dataset:
-    """The simulation result as an :class:`xarray.Dataset` (see :func:`recoilsim.forward.simulate.simulate`)."""
-    n, ta, tb, x_mid = bricks.n, bricks.ta, bricks.tb, bricks.x_mid
+def element_groups(species: list[Species]) -> tuple[list[str], np.ndarray]:
+    """Elements of the result in first-seen order and the element index of each species.
+
+    A recoil counts for its element (``"Li"``), the scattered beam for ``"<beam element>-scattered"``.
+    """
+    keys = [sp.element if sp.kind == 0 else f"{sp.element}-scattered" for sp in species]
+    elements = list(dict.fromkeys(keys))
+    where = {key: k for k, key in enumerate(elements)}
+    return elements, np.array([where[key] for key in keys], dtype=np.intp)
+
+
+def main_isotopes(group: np.ndarray, totals: np.ndarray, n_elements: int) -> np.ndarray:
+    """Per element, the species with the most counts (the first of equals): it gives the
+    element's depth and energy scales."""
+    best = np.full(n_elements, -1, dtype=np.intp)
+    for i, k in enumerate(group):
+        if best[k] < 0 or totals[i] > totals[best[k]]:
+            best[k] = i
+    return best
+
+
+_DEPTH = {"units": "1e15 atoms/cm2", "long_name": "depth of origin"}
+_DEPTH_NM = {"units": "nm", "long_name": "depth of origin"}
+_ENERGY = {"units": "MeV", "long_name": "energy in flight (after the T1 foil)"}
+#: Units and long names of the result's variables.
+VARIABLE_ATTRS = {
+    "counts_isotope": {"units": "counts", "long_name": "counts per channel of each isotope"},
+    "counts": {"units": "counts", "long_name": "counts per channel summed per element"},
+    "time_ns": {"units": "ns", "long_name": "time of flight at the channel centre"},
+    "isotope_depth_1e15": _DEPTH, "depth_1e15": _DEPTH,
+    "isotope_depth_nm": _DEPTH_NM, "depth_nm": _DEPTH_NM,
+    "isotope_energy_MeV": _ENERGY, "energy_MeV": _ENERGY,
+}
+
+#: Runs of at least this many channels get their depths by :func:`numpy.repeat` (fewer, longer
+#: numpy calls than :func:`numpy.interp`'s search per channel: faster from a few thousand channels)
+LONG_RUN = 2048
+
+
+def species_edges(bricks: Bricks, i: int) -> tuple[np.ndarray, np.ndarray]:
+    """Species i's brick edges in time order: their times and depth edge indices (into
+    :func:`brick_edge_depths`); empty without bricks.
+
+    The edges are the tops of the species' bricks (``ta > 0``) and the bottom of its last brick,
+    sorted by time (stably: ties keep depth order).
+    """
+    cols = np.flatnonzero(bricks.ta[i, :bricks.n] > 0)
+    if not cols.size:
+        return np.zeros(0), cols
+    t_e = np.append(bricks.ta[i, cols], bricks.tb[i, cols[-1]])
+    order = np.argsort(t_e, kind="stable")
+    return t_e[order], np.append(cols, cols[-1] + 1)[order]
+
+
+def channel_depths(times: np.ndarray, bricks: Bricks, x_edges: np.ndarray, out: np.ndarray) -> None:
+    """Fill ``out`` (n_scales, n_sp, n_channels) with the depth of origin of every species at every
+    channel time, on each depth scale of ``x_edges`` (n_scales, n + 1: the brick edges' depths,
+    e.g. in 1e15 at/cm2 and in nm).
+
+    Inside a brick the depth is linear in time between the brick's edges; channels outside a
+    species' bricks get NaN. ``times`` rise or fall monotonically with the channel. The values
+    are :func:`numpy.interp`'s: on runs of :data:`LONG_RUN` channels or more by its arithmetic
+    (slope (y_(j+1) - y_j) / (t_(j+1) - t_j) times (t - t_j), plus y_j) with each brick's slope
+    spread over its channels by :func:`numpy.repeat` instead of a search per channel; by
+    :func:`numpy.interp` itself on shorter runs and where an edge depth or slope is not finite;
+    NaN where every edge depth is (nm without densities).
+    """
+    rising = times.size < 2 or times[-1] > times[0]
+    t_sorted = times if rising else times[::-1]
+    for i in range(out.shape[1]):
+        line = out[:, i] if rising else out[:, i, ::-1]  # channels in t_sorted's order
+        t_e, edge = species_edges(bricks, i)
+        if not t_e.size:
+            line[:] = np.nan
+            continue
+        # p[j] channels come before edge j: channels p[j]..p[j+1] lie in [t_e[j], t_e[j+1]),
+        # those from p[-1] to `stop` at the last edge exactly
+        p = np.searchsorted(t_sorted, t_e, side="left")
+        first, last = int(p[0]), int(p[-1])
+        stop = int(np.searchsorted(t_sorted, t_e[-1], side="right"))
+        line[:, :first] = np.nan
+        line[:, stop:] = np.nan
+        y = x_edges[:, edge]
+        long_run = last - first >= LONG_RUN
+        if long_run:
+            per_brick = np.diff(p)
+            with np.errstate(divide="ignore", invalid="ignore"):  # edges of equal time bound no channel
+                slope = np.diff(y, axis=1) / np.diff(t_e)
+            slope[:, per_brick == 0] = 0.0  # never used
+            dt = t_sorted[first:last] - t_e[:-1].repeat(per_brick)
+        for k, row in enumerate(line):
+            if np.isnan(y[k]).all():  # no depth on this scale (nm without densities)
+                row[first:stop] = np.nan
+            elif long_run and np.isfinite(y[k]).all() and np.isfinite(slope[k]).all():
+                run = row[first:last]
+                np.multiply(slope[k].repeat(per_brick), dt, out=run)
+                run += y[k, :-1].repeat(per_brick)
+                row[last:stop] = y[k, -1]
+            else:
+                row[first:stop] = np.interp(t_sorted[first:stop], t_e, y[k])
+
+
+def to_dataset(exp: Experiment, inputs: EngineInputs, spec: np.ndarray, bricks: Bricks, *,
+               stopping: str, straggling: str) -> xr.Dataset:
+    """The simulation result as an :class:`xarray.Dataset` (see :func:`recoilsim.forward.simulate.simulate`).
+
+    ``stopping`` and ``straggling`` are the texts recorded in the attrs of the same names.
+    """
     det = exp.detector
     species = inputs.species
     times = det.channel_times_ns()
-    labels = [sp.label for sp in species]
-    iso_depth = np.full((len(species), det.n_channels), np.nan)
-    iso_depth_nm = np.full((len(species), det.n_channels), np.nan)
-    iso_energy = energy_from_times(times, [sp.mass_u for sp in species], det.flight_length_m,
-                                   exp.options.relativistic)
-    x_edge = brick_edge_depths(x_mid, n)
+    elements, group = element_groups(species)
+    n_sp, n_el = len(species), len(elements)
+    # every new per-channel array of the result is a view of one block: one large allocation
+    # (mapped at once, in huge pages where the system offers them) instead of seven
+    block = np.empty((3 * n_sp + 4 * n_el, det.n_channels))
+    depth, depth_nm, energy, el_depth, el_depth_nm, el_energy, el_counts = np.split(
+        block, np.cumsum([n_sp] * 3 + [n_el] * 3))
+    x_edge = brick_edge_depths(bricks.x_mid, bricks.n)
     # bricks do not cross layer boundaries and nm are linear in 1e15 at/cm2 inside a layer:
     # interpolating the edges' depths in nm is the exact conversion
-    x_edge_nm = exp.sample.depth_1e15_to_nm(x_edge)
-    # channel times rise with the channel (a > 0) or fall (a < 0): a species' bricks cover one
-    # run of channels, and only those get a depth (linear in time inside each brick)
-    rising = det.calibration_a_ns > 0
-    t_sorted = times if rising else times[::-1]
-    for i in range(len(species)):
-        have = np.flatnonzero(ta[i, :n] > 0)
-        if not have.size:
-            continue
-        t_e = np.append(ta[i, have], tb[i, have[-1]])
-        order = np.argsort(t_e, kind="stable")
-        t_e = t_e[order]
-        edge = np.append(have, have[-1] + 1)[order]
-        k0, k1 = np.searchsorted(t_sorted, t_e[[0, -1]], side="left")
-        k1 = min(k1 + 1, det.n_channels)
-        span = slice(k0, k1) if rising else slice(det.n_channels - k1, det.n_channels - k0)
-        iso_depth[i, span] = np.interp(times[span], t_e, x_edge[edge], left=np.nan, right=np.nan)
-        iso_depth_nm[i, span] = np.interp(times[span], t_e, x_edge_nm[edge], left=np.nan, right=np.nan)
-    # elements: sum over isotopes; depth/energy from the most abundant isotope of the element
-    elements = []
-    for sp in species:
-        key = sp.element if sp.kind == 0 else f"{sp.element}-scattered"
-        if key not in elements:
-            elements.append(key)
-    el_counts = np.zeros((len(elements), det.n_channels))
-    el_main = {}
-    for i, sp in enumerate(species):
-        key = sp.element if sp.kind == 0 else f"{sp.element}-scattered"
-        k = elements.index(key)
+    channel_depths(times, bricks, np.stack([x_edge, exp.sample.depth_1e15_to_nm(x_edge)]),
+                   block[:2 * n_sp].reshape(2, n_sp, det.n_channels))
+    masses = np.array([sp.mass_u for sp in species], dtype=float)
+    energy_from_times(times, masses, det.flight_length_m, exp.options.relativistic, out=energy)
+    # elements: counts summed over isotopes (in species order); depth and energy from the
+    # most abundant isotope of the element
+    el_counts[:] = 0.0
+    for i, k in enumerate(group):
         el_counts[k] += spec[i]
-        tot = spec[i].sum()
-        if key not in el_main or tot > el_main[key][1]:
-            el_main[key] = (i, tot)
-    idx = [el_main[e][0] for e in elements]
-    ds = xr.Dataset(
-        {
-            "counts_isotope": (("isotope", "channel"), spec),
-            "counts": (("element", "channel"), el_counts),
-        },
-        coords={
-            "channel": np.arange(det.n_channels),
-            "isotope": labels,
-            "element": elements,
-            "time_ns": ("channel", times),
-            "isotope_depth_1e15": (("isotope", "channel"), iso_depth),
-            "isotope_depth_nm": (("isotope", "channel"), iso_depth_nm),
-            "isotope_energy_MeV": (("isotope", "channel"), iso_energy),
-            "depth_1e15": (("element", "channel"), iso_depth[idx]),
-            "depth_nm": (("element", "channel"), iso_depth_nm[idx]),
-            "energy_MeV": (("element", "channel"), iso_energy[idx]),
-            "isotope_mass_u": ("isotope", [sp.mass_u for sp in species]),
-            "isotope_Z": ("isotope", [sp.Z for sp in species]),
-        },
-        attrs={
-            "title": f"recoilsim TOF-ERDA simulation: {exp.name}",
-            "experiment": json.dumps(exp.describe()),
-            "stopping": "SRIM-2013 electronic (Ziegler et al., NIM B 268 (2010) 1818) + ZBL nuclear, Bragg's rule",
-            "n_bricks": int(n),
-            "n_blocks": int(len(inputs.stack.top) - 1),
-        },
-    )
-    # attrs through .variables: ds[name] would build a DataArray (with all coords) for each
-    var = ds.variables
-    var["counts_isotope"].attrs.update(units="counts", long_name="counts per channel of each isotope")
-    var["counts"].attrs.update(units="counts", long_name="counts per channel summed per element")
-    var["time_ns"].attrs.update(units="ns", long_name="time of flight at the channel centre")
-    for v in ("depth_nm", "isotope_depth_nm"):
-        var[v].attrs.update(units="nm", long_name="depth of origin")
-    for v in ("depth_1e15", "isotope_depth_1e15"):
-        var[v].attrs.update(units="1e15 atoms/cm2", long_name="depth of origin")
-    for v in ("energy_MeV", "isotope_energy_MeV"):
-        var[v].attrs.update(units="MeV", long_name="energy in flight (after the T1 foil)")
+    main = main_isotopes(group, spec.sum(axis=1), n_el)
+    for src, dst in ((depth, el_depth), (depth_nm, el_depth_nm), (energy, el_energy)):
+        np.take(src, main, axis=0, out=dst, mode="clip")  # "raise" would copy through a buffer
+    iso, el = ("isotope", "channel"), ("element", "channel")
+    data = {"counts_isotope": (iso, spec), "counts": (el, el_counts)}
+    coords = {
+        "channel": np.arange(det.n_channels),
+        "isotope": [sp.label for sp in species],
+        "element": elements,
+        "time_ns": ("channel", times),
+        "isotope_depth_1e15": (iso, depth),
+        "isotope_depth_nm": (iso, depth_nm),
+        "isotope_energy_MeV": (iso, energy),
+        "depth_1e15": (el, el_depth),
+        "depth_nm": (el, el_depth_nm),
+        "energy_MeV": (el, el_energy),
+        "isotope_mass_u": ("isotope", masses),
+        "isotope_Z": ("isotope", [sp.Z for sp in species]),
+    }
+    attrs = {
+        "title": f"recoilsim TOF-ERDA simulation: {exp.name}",
+        "experiment": json.dumps(exp.describe()),
+        "stopping": stopping,
+        "n_bricks": int(bricks.n),
+        "n_blocks": int(len(inputs.stack.top) - 1),
+        "straggling": straggling,
+    }
+    # tuples of plain arrays build faster than prebuilt xr.Variable objects (measured); attrs
+    # through .variables: ds[name] would build a DataArray (with all coords) for each
+    ds = xr.Dataset(data, coords=coords, attrs=attrs)
+    for name, var in ds.variables.items():
+        var.attrs.update(VARIABLE_ATTRS.get(name, {}))
     return ds

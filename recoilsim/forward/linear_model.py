@@ -64,46 +64,78 @@ def _hat_index(depth, nodes):
     return k, t
 
 
+def _blocks(rows) -> list:
+    """Rows (ta, tb, y, sig_t) grouped in blocks of similar length (the longest at most twice
+    the shortest), zero-padded (the kernel skips y <= 0): [(row indices, [ta, tb, y, sig_t])]."""
+    n = len(rows)
+    lens = np.array([r[0].size for r in rows])
+    order = np.argsort(lens, kind="stable")
+    blocks = []
+    i = 0
+    while i < n:
+        L = max(int(lens[order[i]]), 1)
+        j = i
+        while j < n and lens[order[j]] <= 2 * L:
+            j += 1
+        idx = order[i:j]
+        width = max(int(lens[idx].max()), 1)
+        arr = np.zeros((4, idx.size, width))
+        for r, k in enumerate(idx):
+            for q in range(4):
+                arr[q, r, :lens[k]] = rows[k][q]
+        blocks.append((idx, [np.ascontiguousarray(arr[q]) for q in range(4)]))
+        i = j
+    return blocks
+
+
+def _spread_blocks(blocks, n_rows: int, a, b, n_ch: int, resolution: bool, lo=None, hi=None) -> np.ndarray:
+    """(n_rows, n_ch) spectra of the blocks' rows; with per-row windows ``lo``, ``hi`` (channels,
+    arrays of n_rows) only the bricks that reach their row's window (within 6 sigma, as the kernel
+    spreads them) are spread: exact inside it."""
+    out = np.zeros((n_rows, n_ch))
+    for idx, (ta, tb, y, st) in blocks:
+        if lo is not None:
+            c1 = (ta - b) / a
+            c2 = (tb - b) / a
+            reach = 6.0 * st / abs(a) + 1.0 if resolution else 1.0
+            y = np.where((np.maximum(c1, c2) + reach >= lo[idx, None]) & (np.minimum(c1, c2) - reach <= hi[idx, None]),
+                         y, 0.0)
+        out[idx] = spread(boxes(ta, tb, y, st), a, b, n_ch, resolution)
+    return out
+
+
+def _tail_window(window, detector, a, resolution: bool):
+    """A fit window widened by the timing tail's reach on the side its counts come from."""
+    if has_tail(detector, resolution):
+        r = tail_reach_channels(detector, a)
+        return (window[0] - r, window[1]) if detector.timing_tail_ns / a > 0 else (window[0], window[1] + r)
+    return window
+
+
 class _Rows:
     """Groups of bricks, each group summed into one spectrum row; spread with one kernel call
-    per block of rows of similar length (rows are zero-padded: the kernel skips y <= 0)."""
+    per block of rows of similar length."""
 
     def __init__(self, rows):
+        self.rows = rows
         self.n = len(rows)
-        lens = np.array([r[0].size for r in rows])
-        order = np.argsort(lens, kind="stable")
-        self.blocks = []
-        i = 0
-        while i < self.n:
-            L = max(int(lens[order[i]]), 1)
-            j = i
-            while j < self.n and lens[order[j]] <= 2 * L:
-                j += 1
-            idx = order[i:j]
-            width = max(int(lens[idx].max()), 1)
-            arr = np.zeros((4, idx.size, width))
-            for r, k in enumerate(idx):
-                for q in range(4):
-                    arr[q, r, :lens[k]] = rows[k][q]
-            self.blocks.append((idx, [np.ascontiguousarray(arr[q]) for q in range(4)]))
-            i = j
+        self._blocks = None  # made on first use (a ModelSet spreads the rows in its own blocks)
+
+    @property
+    def blocks(self) -> list:
+        if self._blocks is None:
+            self._blocks = _blocks(self.rows)
+        return self._blocks
 
     def spread(self, a, b, n_ch, resolution, window=None, detector=None):
         """(n_rows, n_ch) spectra, with ``detector``'s timing tail (each row: the filter is linear);
         with ``window`` = (lo, hi) only the bricks that reach those channels (within 6 sigma, as the
         kernel spreads them, and the tail's reach on the side it comes from) are spread: exact inside it."""
-        if window is not None and detector is not None and has_tail(detector, resolution):
-            r = tail_reach_channels(detector, a)
-            window = (window[0] - r, window[1]) if detector.timing_tail_ns / a > 0 else (window[0], window[1] + r)
-        out = np.zeros((self.n, n_ch))
-        for idx, (ta, tb, y, st) in self.blocks:
-            if window is not None:
-                c1 = (ta - b) / a
-                c2 = (tb - b) / a
-                reach = 6.0 * st / abs(a) + 1.0 if resolution else 1.0
-                y = np.where((np.maximum(c1, c2) + reach >= window[0]) & (np.minimum(c1, c2) - reach <= window[1]),
-                             y, 0.0)
-            out[idx] = spread(boxes(ta, tb, y, st), a, b, n_ch, resolution)
+        lo = hi = None
+        if window is not None:
+            w = window if detector is None else _tail_window(window, detector, a, resolution)
+            lo, hi = np.full(self.n, float(w[0])), np.full(self.n, float(w[1]))
+        out = _spread_blocks(self.blocks, self.n, a, b, n_ch, resolution, lo, hi)
         return out if detector is None else apply_tail(out, detector, a, resolution)
 
 
@@ -258,18 +290,20 @@ class LinearModel:
         for e, rows in self._rows.items():
             if windows is not None and e not in windows:
                 continue
-            s = rows.spread(a, b, self.n_channels, self.resolution, None if windows is None else windows[e],
-                            self.detector)
-            if self._sign[e] == 0.0:
-                out[e] = (None, s[0])
-            elif e == self.element:
-                out[e] = (np.ascontiguousarray(s[1:].T), s[0])
-            else:
-                out[e] = (np.ascontiguousarray(self._sign[e] * s[1:].T), s[0] + s[1:].sum(axis=0))
+            out[e] = self._assemble(e, rows.spread(a, b, self.n_channels, self.resolution,
+                                                   None if windows is None else windows[e], self.detector))
         if len(self._cache) > 64:
             self._cache.clear()
         self._cache[key] = out
         return out
+
+    def _assemble(self, e: str, s: np.ndarray) -> tuple:
+        """(A or None, c) of element e from its spread rows s (outside bricks, then one per node)."""
+        if self._sign[e] == 0.0:
+            return None, s[0]
+        if e == self.element:
+            return np.ascontiguousarray(s[1:].T), s[0]
+        return np.ascontiguousarray(self._sign[e] * s[1:].T), s[0] + s[1:].sum(axis=0)
 
     def columns(self, a_ns: float | None = None, b_ns: float | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(A, c): counts of the profiled element = c + A @ values for calibration t = a*ch + b.
@@ -296,4 +330,64 @@ class LinearModel:
         per calibration with the columns."""
         out = self.spectra(values, a_ns, b_ns)
         out.pop(self.element)
+        return out
+
+
+class ModelSet:
+    """Several LinearModels of one detector (a fit's models at value +- step of its slow
+    parameters) whose element columns are spread together in fit windows.
+
+    :meth:`element_columns` gives, per model, what ``model.element_columns(a, b, windows)``
+    gives, with one kernel call per block of rows of similar length over all models and
+    elements (instead of one per model, element and block): every row is spread as the model
+    spreads it (the kernel spreads each row on its own), so the numbers are the same.
+
+    Parameters
+    ----------
+    models : list of LinearModel (same channels and resolution switch)
+    windows : {element: (lo, hi)} inclusive channels; elements outside it are left out.
+    """
+
+    def __init__(self, models: list[LinearModel], windows: dict):
+        if len({(m.n_channels, m.resolution) for m in models}) != 1:
+            raise RecoilsimError("models", "different channels or resolution", "LinearModels of one detector setting")
+        self.windows = dict(windows)
+        self.order = list(models)
+        self.models = list({id(m): m for m in models}.values())  # a model listed twice is spread once
+        rows, self.parts = [], []
+        for m in self.models:
+            part = []
+            for e, r in m._rows.items():
+                if e in self.windows:
+                    part.append((e, len(rows), len(rows) + r.n))
+                    rows += r.rows
+            self.parts.append(part)
+        self.n = len(rows)
+        self.blocks = _blocks(rows) if rows else []
+        self._cache = {}
+
+    def cached(self, a_ns: float, b_ns: float) -> list[dict] | None:
+        """What :meth:`element_columns` gives at this calibration if it has already spread it, else None."""
+        return self._cache.get((float(a_ns), float(b_ns)))
+
+    def element_columns(self, a_ns: float, b_ns: float) -> list[dict]:
+        """Per model {element: (A or None, c)} at calibration t = a_ns * channel + b_ns
+        (values outside each element's window incomplete)."""
+        key = (float(a_ns), float(b_ns))
+        if key in self._cache:
+            return self._cache[key]
+        a, b = key
+        lo, hi = np.empty(self.n), np.empty(self.n)
+        for m, part in zip(self.models, self.parts):
+            for e, i0, i1 in part:
+                lo[i0:i1], hi[i0:i1] = _tail_window(self.windows[e], m.detector, a, m.resolution)
+        m0 = self.models[0]
+        s = _spread_blocks(self.blocks, self.n, a, b, m0.n_channels, m0.resolution, lo, hi)
+        own = {}
+        for m, part in zip(self.models, self.parts):
+            own[id(m)] = {e: m._assemble(e, apply_tail(s[i0:i1], m.detector, a, m.resolution)) for e, i0, i1 in part}
+        out = [own[id(m)] for m in self.order]
+        if len(self._cache) > 64:
+            self._cache.clear()
+        self._cache[key] = out
         return out

@@ -52,10 +52,9 @@ def simulate(exp: Experiment, *, tofe: bool = False, n_energy_bins: int = 256,
     bricks = run(inputs)
     det = exp.detector
     spec = spread(bricks, det.calibration_a_ns, det.calibration_b_ns, det.n_channels, exp.options.resolution)
-    apply_tail(spec, det, det.calibration_a_ns, exp.options.resolution)  # timing tail (default none: not called)
-    ds = to_dataset(exp, inputs, spec, bricks)
-    ds.attrs["stopping"] = stopping_record(exp, source)
-    ds.attrs["straggling"] = straggling_label(exp.options.straggling, exp.options.straggling_table)
+    apply_tail(spec, det, det.calibration_a_ns, exp.options.resolution)  # timing tail (default none: no work)
+    ds = to_dataset(exp, inputs, spec, bricks, stopping=stopping_record(exp, source),
+                    straggling=straggling_label(exp.options.straggling, exp.options.straggling_table))
     if tofe:
         n, e_det = bricks.n, bricks.e_det
         emax = 1.05 * float(max(e_det[:, :n].max(initial=0.0), 1e-3))
@@ -67,8 +66,7 @@ def simulate(exp: Experiment, *, tofe: bool = False, n_energy_bins: int = 256,
         ds["tofe"] = xr.DataArray(m, dims=("isotope", "channel", "energy_bin"))
         ds = ds.assign_coords(energy_bin_MeV=("energy_bin", 0.5 * (e_edges[1:] + e_edges[:-1])))
         ds["tofe"].attrs.update(long_name="simulated TOF-E coincidence map", units="counts")
-    total = float(spec.sum())
-    if total <= 0:
+    if float(ds.variables["counts"].data.sum()) <= 0:  # the element sums: fewer rows than spec
         warnings.warn("the simulated spectrum is empty: no recoil reaches the channel range "
                       f"({det.channel_edges_ns().min():.4g}..{det.channel_edges_ns().max():.4g} ns); check the "
                       "calibration, the geometry and whether the recoils escape the sample", stacklevel=2)

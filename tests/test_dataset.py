@@ -1,0 +1,186 @@
+"""The simulation result Dataset (recoilsim.forward.dataset): equal to a straightforward construction,
+and its channel -> depth mapping checked against hand-made bricks."""
+
+import json
+
+import numpy as np
+import pytest
+import xarray as xr
+
+import recoilsim.forward.dataset as dataset
+from recoilsim.forward.dataset import brick_edge_depths, channel_depths, energy_from_times
+from recoilsim.forward.engine import prepare, run, spread, stopping_record
+from recoilsim.forward.simulate import simulate
+from recoilsim.io.stopping_choice import straggling_label
+from recoilsim.kernels.brick_types import Bricks
+from recoilsim.model.experiment import reference_experiment
+from recoilsim.model.sample import Layer, Profile, Sample
+
+
+def _straightforward(exp) -> xr.Dataset:
+    """The Dataset built the plain way: per species a np.interp over its sorted brick edges into
+    NaN-filled rows, element sums by a loop, DataArrays with their attrs."""
+    inputs = prepare(exp)
+    b = run(inputs)
+    det = exp.detector
+    spec = spread(b, det.calibration_a_ns, det.calibration_b_ns, det.n_channels, exp.options.resolution)
+    times = det.calibration_a_ns * np.arange(det.n_channels) + det.calibration_b_ns
+    sp = inputs.species
+    x_edge = brick_edge_depths(b.x_mid, b.n)
+    x_nm = exp.sample.depth_1e15_to_nm(x_edge)
+    depth = np.full((len(sp), det.n_channels), np.nan)
+    depth_nm = np.full_like(depth, np.nan)
+    for i in range(len(sp)):
+        cols = [j for j in range(b.n) if b.ta[i, j] > 0]
+        if not cols:
+            continue
+        t_e = [b.ta[i, j] for j in cols] + [b.tb[i, cols[-1]]]
+        e = cols + [cols[-1] + 1]
+        order = sorted(range(len(t_e)), key=lambda k: t_e[k])  # stable
+        t_e = np.array([t_e[k] for k in order])
+        e = [e[k] for k in order]
+        depth[i] = np.interp(times, t_e, x_edge[e], left=np.nan, right=np.nan)
+        depth_nm[i] = np.interp(times, t_e, x_nm[e], left=np.nan, right=np.nan)
+    energy = np.array([energy_from_times(times, s.mass_u, det.flight_length_m, exp.options.relativistic)
+                       for s in sp])
+    keys = [s.element if s.kind == 0 else f"{s.element}-scattered" for s in sp]
+    elements = []
+    for k in keys:
+        if k not in elements:
+            elements.append(k)
+    counts = np.zeros((len(elements), det.n_channels))
+    main = {}
+    for i, k in enumerate(keys):
+        counts[elements.index(k)] += spec[i]
+        if k not in main or spec[i].sum() > spec[main[k]].sum():
+            main[k] = i
+    idx = [main[k] for k in elements]
+    dims_i, dims_e = ("isotope", "channel"), ("element", "channel")
+    d15 = {"units": "1e15 atoms/cm2", "long_name": "depth of origin"}
+    dnm = {"units": "nm", "long_name": "depth of origin"}
+    emev = {"units": "MeV", "long_name": "energy in flight (after the T1 foil)"}
+    coords = {
+        "channel": np.arange(det.n_channels), "isotope": [s.label for s in sp], "element": elements,
+        "time_ns": xr.DataArray(times, dims="channel", attrs={"units": "ns", "long_name": "time of flight at the channel centre"}),
+        "isotope_depth_1e15": xr.DataArray(depth, dims=dims_i, attrs=d15),
+        "isotope_depth_nm": xr.DataArray(depth_nm, dims=dims_i, attrs=dnm),
+        "isotope_energy_MeV": xr.DataArray(energy, dims=dims_i, attrs=emev),
+        "depth_1e15": xr.DataArray(depth[idx], dims=dims_e, attrs=d15),
+        "depth_nm": xr.DataArray(depth_nm[idx], dims=dims_e, attrs=dnm),
+        "energy_MeV": xr.DataArray(energy[idx], dims=dims_e, attrs=emev),
+        "isotope_mass_u": ("isotope", [s.mass_u for s in sp]),
+        "isotope_Z": ("isotope", [s.Z for s in sp]),
+    }
+    data = {
+        "counts_isotope": xr.DataArray(spec, dims=dims_i, attrs={"units": "counts", "long_name": "counts per channel of each isotope"}),
+        "counts": xr.DataArray(counts, dims=dims_e, attrs={"units": "counts", "long_name": "counts per channel summed per element"}),
+    }
+    attrs = {"title": f"recoilsim TOF-ERDA simulation: {exp.name}", "experiment": json.dumps(exp.describe()),
+             "stopping": stopping_record(exp), "n_bricks": int(b.n), "n_blocks": int(len(inputs.stack.top) - 1),
+             "straggling": straggling_label(exp.options.straggling, exp.options.straggling_table)}
+    return xr.Dataset(data, coords=coords, attrs=attrs)
+
+
+def _scattered():
+    e = reference_experiment(Profile("Li", [0, 30], [1.25, 1.0], kind="ratio"))
+    e.options.scattered_beam = True  # two-root species and an element "Cu-scattered"
+    return e
+
+
+def _falling():
+    e = reference_experiment()
+    d = e.detector
+    d.calibration_b_ns += d.calibration_a_ns * (d.n_channels - 1)
+    d.calibration_a_ns = -d.calibration_a_ns
+    return e
+
+
+def _fine_partial_densities():
+    """Channels of 5 ps (runs of thousands of channels: the np.repeat path), and a middle layer
+    without a density (nm NaN below its top, finite above: the np.interp fallback)."""
+    e = reference_experiment(recoils=("Li", "O"))
+    e.sample = Sample([Layer("Cu", thickness_nm=30, density_g_cm3=8.96),
+                       Layer("Li2.0P1O2.6N0.9", areal_density_1e15=800.0),
+                       Layer("Li1.3Al0.3Ti1.7P3O12", thickness_nm=2000, density_g_cm3=2.9)])
+    d = e.detector
+    d.n_channels = 20 * d.n_channels
+    d.calibration_a_ns /= 20
+    return e
+
+
+@pytest.mark.parametrize("make", [reference_experiment, _scattered, _falling, _fine_partial_densities])
+def test_dataset_identical_to_straightforward_construction(make):
+    exp = make()
+    ds = simulate(exp)
+    plain = _straightforward(exp)
+    xr.testing.assert_identical(ds, plain)
+    assert set(ds.coords) == set(plain.coords) and set(ds.data_vars) == set(plain.data_vars)
+    assert all(ds.variables[v].dtype == plain.variables[v].dtype for v in ds.variables)
+    if make is _fine_partial_densities:  # the case meant for the np.repeat path reaches it
+        assert np.isfinite(ds["isotope_depth_1e15"].values).sum(axis=1).max() >= dataset.LONG_RUN
+
+
+def _bricks(ta, tb, x_mid):
+    ta, tb, x_mid = (np.atleast_2d(np.asarray(a, dtype=float)) for a in (ta, tb, x_mid))
+    z = np.zeros_like(ta)
+    return Bricks(ta.shape[1], ta, tb, z + 1.0, z, x_mid, z, z, False)
+
+
+@pytest.mark.parametrize("long_run", [0, 10**9])
+def test_channel_depths_hand_made_bricks(monkeypatch, long_run):
+    """Two bricks 0..2 and 2..6 (1e15 at/cm2), flight times 10..12 and 12..20 ns: depth is
+    linear in time inside each brick, NaN outside; a species without bricks is NaN (both the
+    np.repeat and the np.interp path)."""
+    monkeypatch.setattr(dataset, "LONG_RUN", long_run)
+    b = _bricks([[10.0, 12.0], [0.0, 0.0]], [[12.0, 20.0], [0.0, 0.0]], [[1.0, 4.0], [0.0, 0.0]])
+    x_edge = brick_edge_depths(b.x_mid, b.n)
+    assert np.array_equal(x_edge, [0.0, 2.0, 6.0])
+    times = np.array([9.0, 10.0, 11.0, 12.0, 16.0, 20.0, 21.0])
+    out = np.zeros((2, 2, times.size))
+    channel_depths(times, b, np.stack([x_edge, 10 * x_edge]), out)
+    expect = [np.nan, 0.0, 1.0, 2.0, 4.0, 6.0, np.nan]
+    assert np.array_equal(out[0, 0], expect, equal_nan=True)
+    assert np.array_equal(out[1, 0], 10 * np.array(expect), equal_nan=True)
+    assert np.isnan(out[:, 1]).all()
+    # falling channel times: the same depths, channel by channel
+    channel_depths(times[::-1].copy(), b, np.stack([x_edge, 10 * x_edge]), out)
+    assert np.array_equal(out[0, 0], expect[::-1], equal_nan=True)
+
+
+def test_channel_depths_no_bricks_at_all():
+    b = _bricks(np.zeros((2, 0)), np.zeros((2, 0)), np.zeros((2, 0)))
+    out = np.zeros((2, 2, 5))
+    channel_depths(np.arange(5.0), b, np.stack([brick_edge_depths(b.x_mid, 0)] * 2), out)
+    assert np.isnan(out).all()
+
+
+@pytest.mark.parametrize("falling", [False, True])
+def test_channel_depths_repeat_path_is_np_interp(monkeypatch, falling):
+    """The np.repeat arithmetic (long runs) gives np.interp's values bit for bit: random bricks,
+    some of zero duration, edges exactly on a channel time, times out of depth order,
+    one scale without any depth (all NaN) and one with a NaN part."""
+    rng = np.random.default_rng(7)
+    n = 300
+    ta = np.sort(rng.uniform(50.0, 400.0, (3, n)), axis=1)
+    ta[:, 40:45] = ta[:, 40:41]  # bricks of zero duration
+    ta[1, 100:103] = ta[1, 103:100:-1]  # times not monotonic in depth
+    ta[2, :20] = 0.0  # no bricks above brick 20
+    tb = np.concatenate([ta[:, 1:], ta[:, -1:] + 1.0], axis=1)
+    x_mid = np.cumsum(rng.uniform(0.5, 2.0, n)) - 0.5
+    b = _bricks(ta, tb, np.broadcast_to(x_mid, ta.shape))
+    x_edge = brick_edge_depths(b.x_mid, n)
+    times = np.arange(40.0, 420.0, 0.01)
+    times[5000] = ta[0, 30]  # edges exactly on a channel time: inside and the last one
+    times[np.searchsorted(times, tb[0, -1])] = tb[0, -1]
+    times = np.sort(times)[::-1].copy() if falling else np.sort(times)
+    nm = x_edge.copy()
+    nm[150:] = np.nan
+    scales = np.stack([x_edge, np.full_like(x_edge, np.nan), nm, 3 * x_edge])
+    outs = []
+    for long_run in (0, 10**9):  # every run by np.repeat / every run by np.interp
+        monkeypatch.setattr(dataset, "LONG_RUN", long_run)
+        out = np.empty((4, 3, times.size))
+        channel_depths(times, b, scales, out)
+        outs.append(out)
+    assert np.array_equal(outs[0], outs[1], equal_nan=True)
+    assert np.isfinite(outs[0][0]).sum() > 3 * 30000 and np.isnan(outs[0][1]).all()
