@@ -55,6 +55,9 @@ class Species(NamedTuple):
     eff_E: np.ndarray  #: (n_sp, n_pts) efficiency curve: energy after the foil, MeV
     eff_v: np.ndarray  #: (n_sp, n_pts) efficiency values
     eff_n: np.ndarray  #: (n_sp,) int64, points of the curve (0: efficiency 1)
+    K: np.ndarray  #: (n_sp,) kinematic factor (energy of the species / beam energy; <= 0: none)
+    dK_dphi: np.ndarray  #: (n_sp,) its derivative with the recoil / scattering angle, per rad
+    xs: np.ndarray  #: (n_sp, 3) cross-section coefficients c, w, q (:func:`cross_section.cross_section_at`)
 
 
 class Geometry(NamedTuple):

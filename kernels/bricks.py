@@ -31,16 +31,17 @@ import math
 import numpy as np
 from numba import njit
 
-from .cross_section import recoil_cross_section_at, recoil_cross_section_coeffs, scatter_cross_section
+from .cross_section import cross_section_at
 from .exit_tables import exit_cell, exit_tables_down, exit_tables_surface
-from .kinematics import flight_time_ns, recoil_factor, scatter_factor, U_MEV
+from .jit_options import INTERNAL
+from .kinematics import flight_time_ns, U_MEV
 from .multiple_scattering import (HWHM_TO_SIGMA, combined_half_width, ms_constants, ms_energy_variance,
-                                  ms_exit_tables_down, path_half_width, walk_half_width, walk_moments)
+                                  ms_exit_tables_down, walk_half_width, walk_moments)
 from .brick_types import Bricks
 from .range_tables import cross_cell, cross_path, fill_tables, lerp, table_cell
 
 
-@njit(cache=True)
+@njit(**INTERNAL)
 def _dt_dE(t, E, mass):
     """d(time)/d(energy) (ns/MeV) of the relativistic flight time: -t / (beta^2 gamma^3 m c^2)."""
     mc2 = mass * U_MEV
@@ -49,7 +50,7 @@ def _dt_dE(t, E, mass):
     return -t / (b2 * g * g * g * mc2)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def simulate_bricks(particles, stack, beam, species, geometry, detector, options):
     """Brick list of every outgoing species.
 
@@ -89,11 +90,12 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
     blk_top, blk_fracS, blk_fracW, el_Z = stack
     ms_on = options.multiple_scattering
     foil_fracS, foil_fracW, foil_path, efoil_fracS, efoil_fracW, efoil_path, _, _, yield_factor = detector
-    sp_p, sp_kind, sp_Z2, sp_M2, sp_dens, sp_out, eff_E, eff_v, eff_n = species
-    cos_in, cos_out, phi = geometry.cos_in, geometry.cos_out, geometry.phi
-    Z1, M1 = beam.Z, beam.mass_u
-    screening, t_stop, max_dt, sig_frac, max_bricks = (options.screening, options.t_stop, options.max_dt,
-                                                      options.sig_frac, options.max_bricks)
+    sp_p, sp_kind, sp_Z2, sp_dens = species.particle, species.kind, species.Z2, species.density
+    sp_out = species.exit_table
+    eff_E, eff_v, eff_n, K = species.eff_E, species.eff_v, species.eff_n, species.K
+    cos_in, cos_out = geometry.cos_in, geometry.cos_out
+    Z1 = beam.Z
+    t_stop, max_dt, sig_frac, max_bricks = options.t_stop, options.max_dt, options.sig_frac, options.max_bricks
     n_p = S.shape[0]
     n_grid = S.shape[2]
     n_b = blk_fracS.shape[0]
@@ -116,47 +118,28 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
         out_Z[sp_out[s]] = sp_Z2[s] if sp_kind[s] == 0 else Z1
     # (arrays are copied by explicit loops throughout: a slice assignment makes Numba compile its
     # shape-mismatch error message, string formatting included, ~3 s of a cold start)
-    # multiple-scattering constants of the beam and of each exit table's particle in each element
-    ms_lnc = np.empty((n_out, el_Z.shape[0]))
-    ms_tc = np.empty((n_out, el_Z.shape[0]))
-    for o in range(n_out):
-        lnc, tc = ms_constants(out_Z[o], el_Z)
+    # multiple-scattering constants of each exit table's particle (rows 2o, 2o + 1) and of the
+    # beam (last two rows) in each element (:func:`multiple_scattering.walk_half_width`)
+    ms_c = np.empty((2 * n_out + 2, el_Z.shape[0]))
+    for o in range(n_out + 1):
+        lnc, tc = ms_constants(out_Z[o] if o < n_out else float(Z1), el_Z)
         for j in range(el_Z.shape[0]):
-            ms_lnc[o, j] = lnc[j]
-            ms_tc[o, j] = tc[j]
-    beam_lnc, beam_tc = ms_constants(float(Z1), el_Z)  # (float: one compiled version with out_Z)
+            ms_c[2 * o, j] = lnc[j]
+            ms_c[2 * o + 1, j] = tc[j]
+    i_beam = 2 * n_out
     # foil tables and surface exit tables
     Sf, Rf, Qf = _zeros3(n_p, n_grid)  # T1 foil
     Se, Re, Qe = _zeros3(n_p, n_grid)  # foils in front of the energy detector
+    foil_S = _rows2(foil_fracS, efoil_fracS)  # row 0: T1 foil, row 1: energy-detector foils
+    foil_W = _rows2(foil_fracW, efoil_fracW)
     for o in range(n_out):
         p = out_p[o]
         m = p_mass[p]
-        if foil_path > 0.0:
-            fill_tables(S[p], W[p], foil_fracS, foil_fracW, m, lnE0, dlnE, p_klo[p], p_khi[p], Sf[p], Rf[p], Qf[p])
-        if efoil_path > 0.0:
-            fill_tables(S[p], W[p], efoil_fracS, efoil_fracW, m, lnE0, dlnE, p_klo[p], p_khi[p], Se[p], Re[p], Qe[p])
-        x_th[o] = exit_tables_surface(Sf[p], Rf[p], Qf[p], foil_path, lnE0, dlnE, m, p_klo[p], p_khi[p],
-                                      G[o], D[o], V[o])
-    # recoil cross sections: the energy-independent parts once per species
-    xs_c = np.zeros(n_sp)
-    xs_w = np.zeros(n_sp)
-    xs_q = np.zeros(n_sp)
-    for s in range(n_sp):
-        if sp_kind[s] == 0:
-            xs_c[s], xs_w[s], xs_q[s] = recoil_cross_section_coeffs(Z1, M1, sp_Z2[s], sp_M2[s], phi, screening)
-    # kinematic factors
-    K = np.zeros(n_sp)
-    dKdphi = np.zeros(n_sp)
-    h = 1e-6
-    for s in range(n_sp):
-        if sp_kind[s] == 0:
-            K[s] = recoil_factor(M1, sp_M2[s], phi)
-            dKdphi[s] = (recoil_factor(M1, sp_M2[s], phi + h) - recoil_factor(M1, sp_M2[s], phi - h)) / (2 * h)
-        else:
-            K[s] = scatter_factor(M1, sp_M2[s], phi, sp_kind[s])
-            kp = scatter_factor(M1, sp_M2[s], phi + h, sp_kind[s])
-            km = scatter_factor(M1, sp_M2[s], phi - h, sp_kind[s])
-            dKdphi[s] = (kp - km) / (2 * h) if (kp > 0 and km > 0) else 0.0
+        for f in range(2):  # (a loop: a literal row index would make Numba compile fill_tables once per value)
+            if (foil_path if f == 0 else efoil_path) > 0.0:
+                fill_tables(S, W, p, foil_S, foil_W, f, m, lnE0, dlnE, p_klo[p], p_khi[p], Sf if f == 0 else Se,
+                            Rf if f == 0 else Re, Qf if f == 0 else Qe)
+        x_th[o] = exit_tables_surface(Sf, Rf, Qf, p, foil_path, lnE0, dlnE, m, p_klo[p], p_khi[p], G, D, V, o)
     # highest energy each exit table's particle is made with (multiple-scattering tables stop there)
     out_emax = np.zeros(n_out)
     for s in range(n_sp):
@@ -166,17 +149,9 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
     # grows by doubling up to max_bricks (a few hundred kB for the reference case, not MBs)
     cap = min(512, max_bricks)
     bricks = np.empty((7, n_sp, cap))
-    # state at the current depth
-    t_cur = np.zeros(n_sp)
-    v_cur = np.zeros(n_sp)
-    e_cur = np.zeros(n_sp)
-    ve_cur = np.zeros(n_sp)
-    sg_cur = np.zeros(n_sp)
-    t_new = np.zeros(n_sp)
-    v_new = np.zeros(n_sp)
-    e_new = np.zeros(n_sp)
-    ve_new = np.zeros(n_sp)
-    sg_new = np.zeros(n_sp)
+    # state at the current depth and at the trial depth: rows t, var_t, e_det, var_e, sigma
+    cur = np.zeros((N_STATE_ROWS, n_sp))
+    new = np.zeros((N_STATE_ROWS, n_sp))
     p_emin = np.empty(n_p)  # lowest energy on each particle's tables (MeV)
     for p in range(n_p):
         p_emin[p] = p_mass[p] * math.exp(lnE0 + p_klo[p] * dlnE)
@@ -192,48 +167,44 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
     done = False
     tan_in = math.sqrt(1.0 - cos_in * cos_in) / cos_in
     tan_out = math.sqrt(1.0 - cos_out * cos_out) / cos_out
-    act = _active_species(particles, stack, beam, sp_dens, cos_in, Sv[bp], Rt[bp], Qt[bp])
+    act = _active_species(particles, stack, beam, sp_dens, cos_in, Sv, Rt, Qt)
     p_act = np.zeros(n_p, dtype=np.bool_)  # particles whose tables are needed: the beam, active species'
     p_act[bp] = True
     for s in range(n_sp):
         if act[s]:
             p_act[sp_p[s]] = True
-    # working tables, updated in place (see _state)
-    blk = (Sv, Rt, Qt)
-    exits = (G, D, V, x_th)
-    etabs = (Se, Re, Qe)
-    pre = (K, dKdphi, xs_c, xs_w, xs_q)
     for b in range(n_b):
         if done:
             break
         for p in range(n_p):
             if p_act[p]:
-                fill_tables(S[p], W[p], blk_fracS[b], blk_fracW[b], p_mass[p], lnE0, dlnE,
-                            p_klo[p], p_khi[p], Sv[p], Rt[p], Qt[p])
+                fill_tables(S, W, p, blk_fracS, blk_fracW, b, p_mass[p], lnE0, dlnE, p_klo[p], p_khi[p], Sv, Rt, Qt)
         thick = blk_top[b + 1] - blk_top[b]
         # state at the block top
-        ms = (blk_fracW[b], wb_top, wm, A, beam_lnc, beam_tc, ms_lnc, ms_tc)
-        _state(0.0, Eb_top, vb_top, particles, beam, species, geometry, detector, options, blk, exits, etabs, p_emin,
-               pre, sp_dens[:, b], act, tan_in, tan_out, ms, (t_cur, v_cur, e_cur, ve_cur, sg_cur))
+        Eb = _state(0.0, Eb_top, vb_top, particles, beam, species, geometry, detector, options, Sv, Rt, Qt, G, D, V,
+                    x_th, p_emin, b, act, tan_in, tan_out, cur)
+        _variances(0.0, Eb_top, Eb, particles, beam, species, geometry, detector, options, Se, Re, Qe, b, tan_in,
+                   tan_out, blk_fracW, wb_top, wm, A, ms_c, cur)
         d = 0.0
         dx = thick
         while d < thick:
             if dx > thick - d:
                 dx = thick - d
             dn = d + dx
-            _state(dn, Eb_top, vb_top, particles, beam, species, geometry, detector, options, blk, exits, etabs,
-                   p_emin, pre, sp_dens[:, b], act, tan_in, tan_out, ms, (t_new, v_new, e_new, ve_new, sg_new))
+            Eb = _state(dn, Eb_top, vb_top, particles, beam, species, geometry, detector, options, Sv, Rt, Qt, G, D,
+                        V, x_th, p_emin, b, act, tan_in, tan_out, new)
             # largest time step among species still inside the window
             # (a species lost within the step counts as an infinite step until the step is tiny)
             # (relative to the species' allowed width: max_dt or sig_frac x its time sigma)
             worst = 0.0
             for s in range(n_sp):
-                sg = _sig_time(t_cur[s], v_cur[s])
-                if t_cur[s] > 0.0 and t_cur[s] < t_stop + 6.0 * sg:
-                    if t_new[s] > 0.0:
+                t_c = cur[0, s]
+                sg = _sig_time(t_c, cur[1, s])
+                if t_c > 0.0 and t_c < t_stop + 6.0 * sg:
+                    if new[0, s] > 0.0:
                         # beyond t_stop only the Gaussian tail reaches the window
-                        allow = max(max_dt, (sig_frac if t_cur[s] < t_stop else max(sig_frac, 0.5)) * sg)
-                        dtt = abs(t_new[s] - t_cur[s]) / allow
+                        allow = max(max_dt, (sig_frac if t_c < t_stop else max(sig_frac, 0.5)) * sg)
+                        dtt = abs(new[0, s] - t_c) / allow
                     else:
                         dtt = 1e30
                     if dtt > worst:
@@ -243,6 +214,9 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
                 continue
             if worst > 1e29:
                 worst = 0.0
+            # the step is taken: the variances and cross sections of the new state
+            _variances(dn, Eb_top, Eb, particles, beam, species, geometry, detector, options, Se, Re, Qe, b, tan_in,
+                       tan_out, blk_fracW, wb_top, wm, A, ms_c, new)
             if nbr >= max_bricks:
                 overflow = True
                 done = True
@@ -259,31 +233,28 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
             x_a = blk_top[b] + d
             alive = False
             for s in range(n_sp):
-                if t_cur[s] > 0.0 and t_new[s] > 0.0:
+                t_c = cur[0, s]
+                t_n = new[0, s]
+                if t_c > 0.0 and t_n > 0.0:
                     dens = sp_dens[s, b]
-                    yl = 0.5 * (sg_cur[s] + sg_new[s]) * dens * dx * yield_factor
-                    em = 0.5 * (e_cur[s] + e_new[s])
+                    yl = 0.5 * (cur[4, s] + new[4, s]) * dens * dx * yield_factor
+                    em = 0.5 * (cur[2, s] + new[2, s])
                     if eff_n[s] > 0:
-                        yl *= _interp_clip(eff_E[s], eff_v[s], eff_n[s], em)
-                    bricks[0, s, nbr] = t_cur[s]
-                    bricks[1, s, nbr] = t_new[s]
+                        yl *= _interp_clip(eff_E, eff_v, s, eff_n[s], em)
+                    bricks[0, s, nbr] = t_c
+                    bricks[1, s, nbr] = t_n
                     bricks[2, s, nbr] = yl
-                    bricks[3, s, nbr] = _sig_time(0.5 * (t_cur[s] + t_new[s]), 0.5 * (v_cur[s] + v_new[s]))
+                    bricks[3, s, nbr] = _sig_time(0.5 * (t_c + t_n), 0.5 * (cur[1, s] + new[1, s]))
                     bricks[4, s, nbr] = x_a + 0.5 * dx
                     bricks[5, s, nbr] = em
-                    bricks[6, s, nbr] = math.sqrt(0.5 * (ve_cur[s] + ve_new[s]))
-                    if t_cur[s] < t_stop + 6.0 * _sig_time(t_cur[s], v_cur[s]):
+                    bricks[6, s, nbr] = math.sqrt(0.5 * (cur[3, s] + new[3, s]))
+                    if t_c < t_stop + 6.0 * _sig_time(t_c, cur[1, s]):
                         alive = True
                 else:  # no brick of this species here
                     for q in range(7):
                         bricks[q, s, nbr] = 0.0
             nbr += 1
-            for s in range(n_sp):
-                t_cur[s] = t_new[s]
-                v_cur[s] = v_new[s]
-                e_cur[s] = e_new[s]
-                ve_cur[s] = ve_new[s]
-                sg_cur[s] = sg_new[s]
+            cur, new = new, cur
             d = dn
             if worst > 0.0:
                 dx = dx * min(2.0, 0.9 / worst)
@@ -295,12 +266,12 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
         if done:
             break
         # beam and exit tables to the next block
-        Eb_new, vb_new = cross_path(Sv[bp], Rt[bp], Qt[bp], lnE0, dlnE, mb, p_klo[bp], p_khi[bp],
-                                    Eb_top, vb_top, thick / cos_in)
+        Eb_new, vb_new = cross_path(Sv, Rt, Qt, bp, lnE0, dlnE, mb, p_klo[bp], p_khi[bp], Eb_top, vb_top,
+                                    thick / cos_in)
         if Eb_new <= 0.0:
             break
         if ms_on:
-            wb_new = path_half_width(wb_top, Eb_top, Eb_new, beam_lnc, beam_tc, blk_fracW[b], thick / cos_in)
+            wb_new = walk_half_width(wb_top, Eb_top, Eb_new, ms_c, i_beam, blk_fracW, b, thick / cos_in)[0]
             wm[0], wm[1] = walk_moments(wb_top, wb_new, E0 - Eb_top, E0 - Eb_new, wm[0], wm[1])
             wb_top = wb_new
         Eb_top = Eb_new
@@ -309,19 +280,18 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
             p = out_p[o]
             if not p_act[p]:
                 continue
-            x_th[o] = exit_tables_down(G[o], D[o], V[o], x_th[o], p_emin[p], Sv[p], Rt[p], Qt[p],
-                                       thick / cos_out, lnE0, dlnE, p_mass[p], p_klo[p], p_khi[p],
-                                       G2[o], D2[o], V2[o])
-            for k in range(n_grid):
-                G[o, k] = G2[o, k]
-                D[o, k] = D2[o, k]
-                V[o, k] = V2[o, k]
+            x_th[o] = exit_tables_down(G, D, V, o, x_th[o], p_emin[p], Sv, Rt, Qt, p, thick / cos_out, lnE0, dlnE,
+                                       p_mass[p], p_klo[p], p_khi[p], G2, D2, V2)
             if ms_on and out_emax[o] > 0.0:
                 k_to = int((math.log(out_emax[o] / p_mass[p]) - lnE0) / dlnE) + 2
-                ms_exit_tables_down(A[o], Sv[p], Rt[p], thick / cos_out, lnE0, dlnE, p_mass[p], p_klo[p],
-                                    p_khi[p], int(x_th[o]), k_to, ms_lnc[o], ms_tc[o], blk_fracW[b], A2[o])
-                for k in range(n_grid):
+                ms_exit_tables_down(A, o, Sv, Rt, p, thick / cos_out, lnE0, dlnE, p_mass[p], p_klo[p], p_khi[p],
+                                    int(x_th[o]), k_to, ms_c, 2 * o, blk_fracW, b, A2)
+                for k in range(n_grid):  # (copied: nodes it does not fill keep their last values)
                     A[o, k] = A2[o, k]
+        # the tables at the block bottom become those at the next block's top
+        G, G2 = G2, G
+        D, D2 = D2, D
+        V, V2 = V2, V
     out = bricks[:, :, :nbr].copy()
     return Bricks(nbr, out[0], out[1], out[2], out[3], out[4], out[5], out[6], overflow)
 
@@ -329,7 +299,7 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
 SIG_T_MAX_FRACTION = 0.05
 
 
-@njit(cache=True)
+@njit(**INTERNAL)
 def _sig_time(t, var_t):
     """Time sigma (ns) of a brick, capped at SIG_T_MAX_FRACTION (5 %) of its flight time t.
 
@@ -349,28 +319,38 @@ def _zeros3(n, m):
     return np.zeros((n, m)), np.zeros((n, m)), np.zeros((n, m))
 
 
-@njit(cache=True)
-def _interp_clip(xs, ys, n, x):
-    """Linear interpolation on the first n points, clipped to the end values and to [0, 1]."""
-    if x <= xs[0]:
-        v = ys[0]
-    elif x >= xs[n - 1]:
-        v = ys[n - 1]
+@njit(**INTERNAL)
+def _rows2(a, b):
+    """A (2, n) array of two length-n rows (copied by loops, see simulate_bricks)."""
+    out = np.empty((2, a.shape[0]))
+    for j in range(a.shape[0]):
+        out[0, j] = a[j]
+        out[1, j] = b[j]
+    return out
+
+
+@njit(**INTERNAL)
+def _interp_clip(xs, ys, s, n, x):
+    """Linear interpolation on the first n points of row s, clipped to the end values and to [0, 1]."""
+    if x <= xs[s, 0]:
+        v = ys[s, 0]
+    elif x >= xs[s, n - 1]:
+        v = ys[s, n - 1]
     else:
         i = 0
-        while xs[i + 1] < x:
+        while xs[s, i + 1] < x:
             i += 1
-        v = ys[i] + (ys[i + 1] - ys[i]) * (x - xs[i]) / (xs[i + 1] - xs[i])
+        v = ys[s, i] + (ys[s, i + 1] - ys[s, i]) * (x - xs[s, i]) / (xs[s, i + 1] - xs[s, i])
     return min(1.0, max(0.0, v))
 
 
-@njit(cache=True)
+@njit(**INTERNAL)
 def _active_species(particles, stack, beam, sp_dens, cos_in, Sv, Rt, Qt):
     """active[s]: species s has a non-zero density in a block the beam reaches (the kernel stops
     where the beam leaves its tables). A species that is not active yields nothing anywhere
     (e.g. the beam scattered by an element of a layer the beam never reaches): the kernel skips
-    it (no state, no brick, no say in the depth step). Sv, Rt, Qt: work rows for the beam's
-    block tables."""
+    it (no state, no brick, no say in the depth step). Sv, Rt, Qt: work tables (the beam's rows
+    are written)."""
     S, W, lnE0, dlnE, p_mass, p_klo, p_khi = particles
     top, fracS, fracW = stack.top, stack.fracS, stack.fracW
     n_sp, n_b = sp_dens.shape
@@ -379,8 +359,8 @@ def _active_species(particles, stack, beam, sp_dens, cos_in, Sv, Rt, Qt):
     E = beam.energy_MeV
     v = 0.0
     for b in range(n_b - 1):
-        fill_tables(S[bp], W[bp], fracS[b], fracW[b], p_mass[bp], lnE0, dlnE, p_klo[bp], p_khi[bp], Sv, Rt, Qt)
-        E, v = cross_path(Sv, Rt, Qt, lnE0, dlnE, p_mass[bp], p_klo[bp], p_khi[bp], E, v,
+        fill_tables(S, W, bp, fracS, fracW, b, p_mass[bp], lnE0, dlnE, p_klo[bp], p_khi[bp], Sv, Rt, Qt)
+        E, v = cross_path(Sv, Rt, Qt, bp, lnE0, dlnE, p_mass[bp], p_klo[bp], p_khi[bp], E, v,
                           (top[b + 1] - top[b]) / cos_in)
         if E <= 0.0:
             reach = b + 1
@@ -393,62 +373,46 @@ def _active_species(particles, stack, beam, sp_dens, cos_in, Sv, Rt, Qt):
     return active
 
 
-@njit(cache=True)
-def _state(d, Eb_top, vb_top, particles, beam, species, geometry, detector, options, blk, exits, etabs, p_emin,
-           pre, dens, act, tan_in, tan_out, ms, out):
-    """Flight time, its variance, detector energy and variance and cross section of every
-    species made at offset d below the current block top (0 time = lost).
+# rows of a state (:func:`_state`, :func:`_variances`): 0 t, 1 var_t, 2 e_det, 3 var_e, 4 sigma;
+# kept for _variances: 5 recoil energy Er, 6 its energy E1 at the block top, 7 and 8 E1's table
+# cell k1 and fraction t1, 9 jt, 10 g, 11 the energy variance at the detector without multiple scattering
+N_STATE_ROWS = 12
 
-    ``blk`` = (Sv, Rt, Qt) are the current block's tables, ``exits`` = (G, D, V, x_th) the exit
-    tables at its top, ``etabs`` = (Se, Re, Qe) the energy-detector foil tables, ``pre`` =
-    (K, dKdphi, xs_c, xs_w, xs_q) the kinematic factors and cross-section coefficients per
-    species, ``dens`` the species' densities in the block (no cross section where 0), ``act``
+
+@njit(**INTERNAL)
+def _state(d, Eb_top, vb_top, particles, beam, species, geometry, detector, options, Sv, Rt, Qt, G, D, V, x_th,
+           p_emin, b, act, tan_in, tan_out, out):
+    """Flight time of every species made at offset d below the top of block b (0 time = lost),
+    and what :func:`_variances` needs to complete the state (rows of ``out``: N_STATE_ROWS);
+    returns the beam energy at d. The depth-step control needs the flight times only, so the
+    variances and cross sections are computed for the steps taken (one state in five or six
+    is a rejected trial).
+
+    Sv, Rt, Qt are the block's tables (row per particle), G, D, V, x_th the exit tables at its
+    top (row per exit table); the kinematic factors per species come with ``species``; ``act``
     which species are active (:func:`_active_species`; the others get no state: time 0, as if
-    lost); ``ms`` = (atomic fractions of the block, beam half width and walk moments at the
-    block top, half-width exit tables, constants of :func:`multiple_scattering.ms_constants` of
-    the beam and of each exit table's particle) the multiple-scattering state; ``out`` = (t,
-    var_t, e_det, var_e, sigma) is written.
+    lost). (Tables are passed whole with row indices: a row view or a tuple of arrays costs
+    Numba reference counting per call.)
 
     Energy variance of a species (the brick sigmas): at creation K^2 times the beam's
     straggling, the recoil-angle and incidence-angle spread (first order in the angles); on
-    the way out the straggling and the exit-angle spread; with ``options.multiple_scattering``
-    the spread from multiple scattering (:func:`multiple_scattering.ms_energy_variance`).
+    the way out the straggling and the exit-angle spread (here); with
+    ``options.multiple_scattering`` the spread from multiple scattering (:func:`_variances`).
     """
     lnE0, dlnE, p_mass, p_klo, p_khi = particles.lnE0, particles.dlnE, particles.mass, particles.klo, particles.khi
-    Sv, Rt, Qt = blk
-    G, D, V, x_th = exits
-    Se, Re, Qe = etabs
-    K, dKdphi, xs_c, xs_w, xs_q = pre
-    t_o, v_o, e_o, ve_o, sg_o = out
-    sp_p, sp_kind, sp_Z2, sp_M2, sp_out = species.particle, species.kind, species.Z2, species.M2, species.exit_table
-    Z1, M1, E0, bp = beam.Z, beam.mass_u, beam.energy_MeV, beam.particle
+    sp_p, sp_out = species.particle, species.exit_table
+    K, dKdphi = species.K, species.dK_dphi
+    E0, bp = beam.energy_MeV, beam.particle
     mb = p_mass[bp]
-    cos_in, cos_out, phi = geometry.cos_in, geometry.cos_out, geometry.phi
+    cos_in, cos_out = geometry.cos_in, geometry.cos_out
     sig_ang_in, sig_ang_out = geometry.sig_ang_in, geometry.sig_ang_out
-    L_m, sig_timing, efoil_path = detector.flight_length_m, detector.sig_timing, detector.efoil_path
-    relativistic, screening, ms_on = options.relativistic, options.screening, options.multiple_scattering
-    frac_b, wb_top, wm, A, beam_lnc, beam_tc, ms_lnc, ms_tc = ms
-    Eb, vb = cross_path(Sv[bp], Rt[bp], Qt[bp], lnE0, dlnE, mb, p_klo[bp], p_khi[bp],
-                        Eb_top, vb_top, d / cos_in)
-    wb = 0.0  # the beam's projected half width here (rad), its local stable index
-    nu_b = 2.0
-    cov_in = 0.0  # ... and the moments of its walk (:func:`multiple_scattering.ms_energy_variance`)
-    var_int_in = 0.0
-    if ms_on and Eb > 0.0:
-        wb, nu_b = walk_half_width(wb_top, Eb_top, Eb, beam_lnc, beam_tc, frac_b, d / cos_in)
-        m1, m2 = walk_moments(wb_top, wb, E0 - Eb_top, E0 - Eb, wm[0], wm[1])
-        L = E0 - Eb
-        A_b = wb * wb * HWHM_TO_SIGMA * HWHM_TO_SIGMA
-        cov_in = max(L * A_b - m1, 0.0)
-        var_int_in = max(L * L * A_b - 2.0 * L * m1 + m2, 0.0)
+    L_m, relativistic = detector.flight_length_m, options.relativistic
+    Eb, vb = cross_path(Sv, Rt, Qt, bp, lnE0, dlnE, mb, p_klo[bp], p_khi[bp], Eb_top, vb_top, d / cos_in)
     n_sp = sp_p.shape[0]
     step = math.exp(dlnE)
     for s in range(n_sp):
-        t_o[s] = 0.0
-        v_o[s] = 0.0
-        e_o[s] = 0.0
-        ve_o[s] = 0.0
-        sg_o[s] = 0.0
+        for q in range(N_STATE_ROWS):
+            out[q, s] = 0.0
         if Eb <= 0.0 or K[s] <= 0.0 or not act[s]:
             continue
         p = sp_p[s]
@@ -464,11 +428,11 @@ def _state(d, Eb_top, vb_top, particles, beam, species, geometry, detector, opti
         var_r += dE_ang * dE_ang * (sig_ang_in * sig_ang_in + sig_ang_out * sig_ang_out)
         dEin = K[s] * (E0 - Eb) * tan_in * sig_ang_in
         var_r += dEin * dEin
-        E1, v1, k1, t1, s_r, s_1 = cross_cell(Sv[p], Rt[p], Qt[p], lnE0, dlnE, step, m, p_klo[p], p_khi[p],
+        E1, v1, k1, t1, s_r, s_1 = cross_cell(Sv, Rt, Qt, p, lnE0, dlnE, step, m, p_klo[p], p_khi[p],
                                                k, t, var_r, d / cos_out)
         if E1 <= 0.0:
             continue
-        g, dg, v = exit_cell(G[o], D[o], V[o], x_th[o], p_emin[p], dlnE, k1, t1)
+        g, dg, v = exit_cell(G, D, V, o, x_th[o], p_emin[p], dlnE, k1, t1)
         j = dg / E1  # dG/dE (dg = dG/dlnE)
         if g <= p_emin[p]:
             continue  # stopped on the way out, or below the particle's tables: lost
@@ -478,26 +442,75 @@ def _state(d, Eb_top, vb_top, particles, beam, species, geometry, detector, opti
         dEout = (jt * Er - g) * tan_out * sig_ang_out
         if dEout > 0.0:
             var_det += dEout * dEout
+        out[0, s] = flight_time_ns(g, m, L_m, relativistic)
+        out[5, s] = Er
+        out[6, s] = E1
+        out[7, s] = k1
+        out[8, s] = t1
+        out[9, s] = jt
+        out[10, s] = g
+        out[11, s] = var_det
+    return Eb
+
+
+@njit(**INTERNAL)
+def _variances(d, Eb_top, Eb, particles, beam, species, geometry, detector, options, Se, Re, Qe, b, tan_in,
+               tan_out, fracW, wb_top, wm, A, ms_c, out):
+    """Complete a state of :func:`_state` (beam energy Eb at offset d below the top of block b):
+    the flight-time variance, the energy at the energy detector and its variance, and the cross
+    section (rows 1-4 of ``out``).
+
+    Se, Re, Qe are the energy-detector foil tables; with ``options.multiple_scattering`` the
+    spread from multiple scattering is added (:func:`multiple_scattering.ms_energy_variance`):
+    the atomic fractions fracW[b], the beam's half width wb_top and walk moments wm at the block
+    top, the half-width exit tables A and the constants ms_c of
+    :func:`multiple_scattering.walk_half_width` (beam in the last two rows). No cross section
+    where the species' density in block b is 0 (the cross-section coefficients per species
+    come with ``species``).
+    """
+    lnE0, dlnE, p_mass, p_klo, p_khi = particles.lnE0, particles.dlnE, particles.mass, particles.klo, particles.khi
+    sp_p, sp_out, dens = species.particle, species.exit_table, species.density
+    K, dKdphi, xs = species.K, species.dK_dphi, species.xs
+    E0 = beam.energy_MeV
+    cos_in, cos_out = geometry.cos_in, geometry.cos_out
+    sig_timing, efoil_path = detector.sig_timing, detector.efoil_path
+    screening, ms_on = options.screening, options.multiple_scattering
+    i_beam = ms_c.shape[0] - 2
+    wb = 0.0  # the beam's projected half width here (rad), its local stable index
+    nu_b = 2.0
+    cov_in = 0.0  # ... and the moments of its walk (:func:`multiple_scattering.ms_energy_variance`)
+    var_int_in = 0.0
+    if ms_on and Eb > 0.0:
+        wb, nu_b = walk_half_width(wb_top, Eb_top, Eb, ms_c, i_beam, fracW, b, d / cos_in)
+        m1, m2 = walk_moments(wb_top, wb, E0 - Eb_top, E0 - Eb, wm[0], wm[1])
+        L = E0 - Eb
+        A_b = wb * wb * HWHM_TO_SIGMA * HWHM_TO_SIGMA
+        cov_in = max(L * A_b - m1, 0.0)
+        var_int_in = max(L * L * A_b - 2.0 * L * m1 + m2, 0.0)
+    for s in range(sp_p.shape[0]):
+        t = out[0, s]
+        if t <= 0.0:
+            continue
+        p = sp_p[s]
+        m = p_mass[p]
+        o = sp_out[s]
+        Er, E1, jt, g, var_det = out[5, s], out[6, s], out[9, s], out[10, s], out[11, s]
         if ms_on:
-            wr, nu_r = walk_half_width(lerp(A[o], k1, t1), E1, Er, ms_lnc[o], ms_tc[o], frac_b, d / cos_out)
+            wr, nu_r = walk_half_width(lerp(A, o, int(out[7, s]), out[8, s]), E1, Er, ms_c, 2 * o, fracW, b,
+                                       d / cos_out)
             wa = combined_half_width(wb, nu_b, wr, nu_r)
             h2 = HWHM_TO_SIGMA * HWHM_TO_SIGMA
             var_det += ms_energy_variance(wa * wa * h2, -Eb * dKdphi[s], jt, K[s] * tan_in, cov_in, var_int_in,
                                           wr * wr * h2, max(jt * Er - g, 0.0) * tan_out)
-        t = flight_time_ns(g, m, L_m, relativistic)
         dtde = _dt_dE(t, g, m)
-        t_o[s] = t
-        v_o[s] = dtde * dtde * var_det + sig_timing * sig_timing
+        out[1, s] = dtde * dtde * var_det + sig_timing * sig_timing
         # energy detector behind the T2 foil
         if efoil_path > 0.0:
-            ee, ve = cross_path(Se[p], Re[p], Qe[p], lnE0, dlnE, m, p_klo[p], p_khi[p], g, var_det, efoil_path)
+            ee, ve = cross_path(Se, Re, Qe, p, lnE0, dlnE, m, p_klo[p], p_khi[p], g, var_det, efoil_path)
         else:
             ee, ve = g, var_det
-        e_o[s] = ee
-        ve_o[s] = ve
-        if dens[s] == 0.0:
+        out[2, s] = ee
+        out[3, s] = ve
+        if dens[s, b] == 0.0:
             continue  # no yield in this block: the cross section is not needed
-        if sp_kind[s] == 0:
-            sg_o[s] = recoil_cross_section_at(xs_c[s], xs_w[s], xs_q[s], screening, Eb)
-        else:
-            sg_o[s] = scatter_cross_section(Z1, M1, sp_Z2[s], sp_M2[s], Eb, phi, sp_kind[s], screening)
+        out[4, s] = cross_section_at(xs[s, 0], xs[s, 1], xs[s, 2], screening, Eb)

@@ -7,6 +7,8 @@ import math
 
 from numba import njit
 
+from .jit_options import INTERNAL
+
 E2_MEV_FM = 1.439964548  # e^2 / (4 pi eps0) in MeV fm (CODATA 2018)
 FM2_TO_MB = 10.0  # 1 fm^2 = 10 mb
 
@@ -82,7 +84,7 @@ def andersen_factor(Z1, M1, Z2, M2, E1, theta_cm):
     return _andersen(r, 0.5 / s)
 
 
-@njit(cache=True)
+@njit(**INTERNAL)
 def _andersen(r, q):
     """Andersen's F for r = V1/E_cm and q = 1/(2 sin(theta_cm/2)): (1 + r/2)^2 / (1 + r + (q r)^2)^2."""
     return (1.0 + 0.5 * r) ** 2 / (1.0 + r + (q * r) ** 2) ** 2
@@ -124,10 +126,37 @@ def recoil_cross_section_coeffs(Z1, M1, Z2, M2, phi, screening):
     (1 + r/2)^2 / (1 + r + (q r)^2)^2 with r = w / E1 (Andersen: w = V1 (M1 + M2)/(1000 M2),
     q = 1 / (2 sin(theta_cm/2)), theta_cm = pi - 2 phi) or max(0, 1 - w / E1) (L'Ecuyer:
     w = 0.04873 Z1 Z2^(4/3) (M1 + M2)/(1000 M2)). Same sources as the functions above."""
-    c = rutherford_recoil(Z1, M1, Z2, M2, 1.0, phi)
+    return _screened_coeffs(rutherford_recoil(Z1, M1, Z2, M2, 1.0, phi), Z1, M1, Z2, M2, math.pi - 2.0 * phi,
+                            screening)
+
+
+@njit(cache=True)
+def scatter_cross_section_coeffs(Z1, M1, Z2, M2, theta, root, screening):
+    """The energy-independent parts (c, w, q) of the screened cross section of the scattered
+    projectile (root +1 / -1), in the form of :func:`recoil_cross_section_coeffs`.
+
+    The centre-of-mass Rutherford cross section goes as E_cm^-2 = ((M1 + M2)/(M2 E1))^2 and
+    the lab transformation depends on the angles only, so the Rutherford part is
+    c / E1^2 with c = :func:`rutherford_scatter` at E1 = 1 MeV; Andersen's and L'Ecuyer's
+    factors depend on the energy through V1 / E_cm and Z1 Z2^(4/3) / E_cm alone (sources as in
+    :func:`andersen_factor`, :func:`lecuyer_factor`), with theta_cm from sin(theta_cm - theta)
+    = (M1/M2) sin(theta). (0, 0, 0) where the root does not exist.
+    """
+    c = rutherford_scatter(Z1, M1, Z2, M2, 1.0, theta, root)
+    if c == 0.0:
+        return 0.0, 0.0, 0.0
+    d = math.asin(M1 / M2 * math.sin(theta))
+    tc = theta + d if root > 0 else theta + math.pi - d
+    return _screened_coeffs(c, Z1, M1, Z2, M2, tc, screening)
+
+
+@njit(cache=True)
+def _screened_coeffs(c, Z1, M1, Z2, M2, theta_cm, screening):
+    """(c, w, q) of :func:`recoil_cross_section_coeffs` from the Rutherford part c at 1 MeV and
+    the centre-of-mass angle theta_cm."""
     scale = (M1 + M2) / (1000.0 * M2)  # keV in the CM frame -> MeV of the projectile
     if screening == 1:
-        sn = math.sin(0.5 * (math.pi - 2.0 * phi))
+        sn = math.sin(0.5 * theta_cm)
         if sn <= 0.0:
             return 0.0, 0.0, 0.0
         v1 = 0.04873 * Z1 * Z2 * math.sqrt(Z1 ** (2.0 / 3.0) + Z2 ** (2.0 / 3.0))
@@ -138,8 +167,9 @@ def recoil_cross_section_coeffs(Z1, M1, Z2, M2, phi, screening):
 
 
 @njit(cache=True)
-def recoil_cross_section_at(c, w, q, screening, E1):
-    """sigma(E1) in mb/sr from :func:`recoil_cross_section_coeffs`."""
+def cross_section_at(c, w, q, screening, E1):
+    """sigma(E1) in mb/sr from :func:`recoil_cross_section_coeffs` or
+    :func:`scatter_cross_section_coeffs` (the brick kernel's per-species form)."""
     if E1 <= 0.0:
         return 0.0
     s = c / (E1 * E1)
@@ -148,20 +178,4 @@ def recoil_cross_section_at(c, w, q, screening, E1):
     if screening == 2:
         f = 1.0 - w / E1
         return s * f if f > 0.0 else 0.0
-    return s
-
-
-@njit(cache=True)
-def scatter_cross_section(Z1, M1, Z2, M2, E1, theta, root, screening):
-    """Screened cross section (mb/sr) of the scattered projectile, root +1 / -1."""
-    s = rutherford_scatter(Z1, M1, Z2, M2, E1, theta, root)
-    if s == 0.0:
-        return 0.0
-    if screening == 1:
-        x = M1 / M2
-        d = math.asin(x * math.sin(theta))
-        tc = theta + d if root > 0 else theta + math.pi - d
-        s *= andersen_factor(Z1, M1, Z2, M2, E1, tc)
-    elif screening == 2:
-        s *= lecuyer_factor(Z1, M1, Z2, M2, E1)
     return s

@@ -19,13 +19,14 @@ import math
 
 from numba import njit
 
+from .jit_options import INTERNAL
 from .range_tables import cross_cell, lerp, range_at, range_cell, t_of_range
 from .stopping import loglog_cell
 
 
 @njit(cache=True, inline="always")
-def exit_cell(G, D, V, x_th, g_th, dlnE, k, t):
-    """Exit tables at table cell (k, t) (node coordinate x = k + t): energy after the foil G,
+def exit_cell(G, D, V, o, x_th, g_th, dlnE, k, t):
+    """Exit tables o (rows o of G, D, V) at table cell (k, t) (node coordinate x = k + t): energy after the foil G,
     its derivative D = dG/dlnE and the gathered variance V; G = 0 below the loss threshold x_th.
 
     G is a cubic Hermite interpolant in ln E through the node values and derivatives (error
@@ -38,20 +39,21 @@ def exit_cell(G, D, V, x_th, g_th, dlnE, k, t):
         return 0.0, 0.0, 0.0
     if x_th > k:  # the threshold lies inside this cell
         f = (x - x_th) / (k + 1.0 - x_th)
-        g = g_th + f * (G[k + 1] - g_th)
-        return g, (G[k + 1] - g_th) / ((k + 1.0 - x_th) * dlnE), V[k + 1]
+        g = g_th + f * (G[o, k + 1] - g_th)
+        return g, (G[o, k + 1] - g_th) / ((k + 1.0 - x_th) * dlnE), V[o, k + 1]
     t2 = t * t
     t3 = t2 * t
-    g = ((2.0 * t3 - 3.0 * t2 + 1.0) * G[k] + (t3 - 2.0 * t2 + t) * dlnE * D[k]
-         + (3.0 * t2 - 2.0 * t3) * G[k + 1] + (t3 - t2) * dlnE * D[k + 1])
-    d = ((6.0 * t2 - 6.0 * t) * (G[k] - G[k + 1]) / dlnE + (3.0 * t2 - 4.0 * t + 1.0) * D[k]
-         + (3.0 * t2 - 2.0 * t) * D[k + 1])
-    return g, d, lerp(V, k, t)
+    g = ((2.0 * t3 - 3.0 * t2 + 1.0) * G[o, k] + (t3 - 2.0 * t2 + t) * dlnE * D[o, k]
+         + (3.0 * t2 - 2.0 * t3) * G[o, k + 1] + (t3 - t2) * dlnE * D[o, k + 1])
+    d = ((6.0 * t2 - 6.0 * t) * (G[o, k] - G[o, k + 1]) / dlnE + (3.0 * t2 - 4.0 * t + 1.0) * D[o, k]
+         + (3.0 * t2 - 2.0 * t) * D[o, k + 1])
+    return g, d, lerp(V, o, k, t)
 
 
-@njit(cache=True)
-def exit_tables_surface(Sf, Rf, Qf, foil_path, lnE0, dlnE, mass, klo, khi, G, D, V):
-    """Exit tables at the sample surface: through the foil (or identity without foil).
+@njit(**INTERNAL)
+def exit_tables_surface(Sf, Rf, Qf, p, foil_path, lnE0, dlnE, mass, klo, khi, G, D, V, o):
+    """Exit tables o (rows o of G, D, V) of particle p (rows p of the foil tables) at the sample
+    surface: through the foil (or identity without foil).
 
     Returns the loss threshold (node coordinate): below it a particle leaves the foil below
     the table (lost); there G = E_klo.
@@ -59,34 +61,35 @@ def exit_tables_surface(Sf, Rf, Qf, foil_path, lnE0, dlnE, mass, klo, khi, G, D,
     for k in range(klo, khi + 1):
         E = mass * math.exp(lnE0 + k * dlnE)
         if foil_path <= 0.0:
-            G[k] = E
-            D[k] = E
-            V[k] = 0.0
+            G[o, k] = E
+            D[o, k] = E
+            V[o, k] = 0.0
             continue
         k1 = min(k, khi - 1)  # the last node is the end (t = 1) of the last cell
         t1 = float(k - k1)
-        E2, v2, k2, t2, s1, s2 = cross_cell(Sf, Rf, Qf, lnE0, dlnE, math.exp(dlnE), mass, klo, khi, k1, t1, 0.0,
-                                             foil_path)
+        E2, v2, k2, t2, s1, s2 = cross_cell(Sf, Rf, Qf, p, lnE0, dlnE, math.exp(dlnE), mass, klo, khi, k1, t1,
+                                             0.0, foil_path)
         if E2 <= 0.0:
-            G[k] = 0.0
-            D[k] = 0.0
-            V[k] = 0.0
+            G[o, k] = 0.0
+            D[o, k] = 0.0
+            V[o, k] = 0.0
         else:
-            G[k] = E2
-            D[k] = E * s2 / s1  # dG/dlnE = E dG/dE, dG/dE = S(E2)/S(E)
-            V[k] = v2
+            G[o, k] = E2
+            D[o, k] = E * s2 / s1  # dG/dlnE = E dG/dE, dG/dE = S(E2)/S(E)
+            V[o, k] = v2
     if foil_path <= 0.0:
         return float(klo)
-    j, t, _, _ = range_cell(Sf, Rf, math.exp(dlnE), dlnE, klo, khi, Rf[klo] + foil_path)
+    j, t, _, _ = range_cell(Sf, Rf, p, math.exp(dlnE), dlnE, klo, khi, Rf[p, klo] + foil_path)
     if j < 0:
         return float(klo)
     return j + t
 
 
-@njit(cache=True)
-def exit_tables_down(G, D, V, x_th, g_th, Sv, R, Q, path, lnE0, dlnE, mass, klo, khi, G2, D2, V2):
-    """Exit tables at the bottom of a block from those at its top (recursion in module doc);
-    returns the new loss threshold (node coordinate; > khi: everything is lost).
+@njit(**INTERNAL)
+def exit_tables_down(G, D, V, o, x_th, g_th, Sv, R, Q, p, path, lnE0, dlnE, mass, klo, khi, G2, D2, V2):
+    """Exit tables o at the bottom of a block (rows o of G2, D2, V2) from those at its top (rows o
+    of G, D, V; particle p's block tables: rows p of Sv, R, Q; recursion in module doc); returns
+    the new loss threshold (node coordinate; > khi: everything is lost).
 
     Works on table nodes: the range after the path, R(E_k) - path, rises with k, so the cell
     of the energy after the path is found by walking forward (amortised O(1) per node).
@@ -96,34 +99,34 @@ def exit_tables_down(G, D, V, x_th, g_th, Sv, R, Q, path, lnE0, dlnE, mass, klo,
     step = math.exp(dlnE)
     kt = min(int(x_th), khi - 1)
     tt = x_th - kt
-    r_th = range_at(R, Sv, step, dlnE, kt, tt, loglog_cell(Sv[kt], Sv[kt + 1], tt)) + path
-    if r_th >= R[khi]:
+    r_th = range_at(R, Sv, p, step, dlnE, kt, tt, loglog_cell(Sv[p, kt], Sv[p, kt + 1], tt)) + path
+    if r_th >= R[p, khi]:
         x_new = khi + 1.0
     else:
-        jt, t_th, _, _ = range_cell(Sv, R, step, dlnE, klo, khi, r_th)
+        jt, t_th, _, _ = range_cell(Sv, R, p, step, dlnE, klo, khi, r_th)
         x_new = jt + t_th
     j = klo
     E_j = mass * math.exp(lnE0 + klo * dlnE)  # node energy of the walking cell j
     E_k = E_j / step
     for k in range(klo, khi + 1):
         E_k *= step
-        r = R[k] - path
-        if k < x_new or r <= R[klo]:
-            G2[k] = 0.0
-            D2[k] = 0.0
-            V2[k] = 0.0
+        r = R[p, k] - path
+        if k < x_new or r <= R[p, klo]:
+            G2[o, k] = 0.0
+            D2[o, k] = 0.0
+            V2[o, k] = 0.0
             continue
-        while j < khi - 1 and R[j + 1] <= r:
+        while j < khi - 1 and R[p, j + 1] <= r:
             j += 1
             E_j *= step
-        t, s2, e_r = t_of_range(R, Sv, step, dlnE, j, r)
-        dq = Q[k] - lerp(Q, j, t)
+        t, s2, e_r = t_of_range(R, Sv, p, step, dlnE, j, r)
+        dq = Q[p, k] - lerp(Q, p, j, t)
         if dq < 0.0:
             dq = 0.0
-        g, d, v = exit_cell(G, D, V, x_th, g_th, dlnE, j, t)
+        g, d, v = exit_cell(G, D, V, o, x_th, g_th, dlnE, j, t)
         e_ratio = E_k / (E_j * e_r)  # E_k / E1
         jj = d * e_ratio / E_k  # dG/dE at E1
-        G2[k] = g
-        D2[k] = d * s2 / Sv[k] * e_ratio
-        V2[k] = v + jj * jj * s2 * s2 * dq
+        G2[o, k] = g
+        D2[o, k] = d * s2 / Sv[p, k] * e_ratio
+        V2[o, k] = v + jj * jj * s2 * s2 * dq
     return x_new

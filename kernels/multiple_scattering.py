@@ -53,6 +53,7 @@ import math
 import numpy as np
 from numba import njit
 
+from .jit_options import INTERNAL
 from .range_tables import lerp, range_cell
 
 A0_CM = 0.529177210903e-8  # Bohr radius, cm (CODATA 2018)
@@ -76,7 +77,7 @@ _DLOG = 0.125
 MS_NODE_STRIDE = 4  # exit half-width tables: computed every 4th energy node (4 % in energy)
 
 
-@njit(cache=True)
+@njit(**INTERNAL)
 def screening_length_cm(Z1, Z2):
     """Lindhard's screening length a = 0.8853 a0 (Z1^2/3 + Z2^2/3)^-1/2 in cm (SW eq. 2.7)."""
     return 0.8853 * A0_CM / math.sqrt(Z1 ** (2.0 / 3.0) + Z2 ** (2.0 / 3.0))
@@ -151,7 +152,7 @@ def ms_constants(Z1, el_Z):
     return ln_ce, tau_c
 
 
-@njit(cache=True)
+@njit(**INTERNAL)
 def _hw_cell(y):
     """Cell i and fraction f of ln(reduced half width) y in LN_HALF_WIDTH (end cells extrapolate):
     the equivalent reduced thickness is exp(LN_TAU0 + (i + f) _DLN) (:func:`reduced_thickness`)."""
@@ -195,7 +196,7 @@ def half_width_after(w, E, Z1, el_Z, frac, path):
     return path_half_width(w, E, E, ln_ce, tau_c, frac, path)
 
 
-@njit(cache=True)
+@njit(**INTERNAL)
 def combined_half_width(w1, nu1, w2, nu2):
     """Half width of the sum of two independent deflections of half widths w1, w2 and local
     indices nu1, nu2: (w1^nu + w2^nu)^(1/nu) with nu the mean index (:func:`walk_half_width`)."""
@@ -210,12 +211,19 @@ def combined_half_width(w1, nu1, w2, nu2):
 @njit(cache=True)
 def path_half_width(w, E_from, E_to, ln_ce, tau_c, frac, path):
     """Projected half width (rad) after a path along which the energy goes from E_from to E_to
-    (:func:`walk_half_width` without the stable index)."""
-    return walk_half_width(w, E_from, E_to, ln_ce, tau_c, frac, path)[0]
+    (:func:`walk_half_width` for one ion and one medium, 1-D arrays, without the stable index)."""
+    n = ln_ce.shape[0]
+    c2 = np.empty((2, n))
+    f2 = np.empty((1, n))
+    for j in range(n):
+        c2[0, j] = ln_ce[j]
+        c2[1, j] = tau_c[j]
+        f2[0, j] = frac[j]
+    return walk_half_width(w, E_from, E_to, c2, 0, f2, 0, path)[0]
 
 
-@njit(cache=True)
-def walk_half_width(w, E_from, E_to, ln_ce, tau_c, frac, path):
+@njit(**INTERNAL)
+def walk_half_width(w, E_from, E_to, ms_c, i_c, frac, b, path):
     """Projected half width (rad) after a path along which the energy goes from E_from to E_to,
     and its local stable index at the end of the path (one function for both: every call of a
     function with array arguments costs reference counting; no flag for the index, since a
@@ -224,7 +232,9 @@ def walk_half_width(w, E_from, E_to, ln_ce, tau_c, frac, path):
     The path is crossed in up to 6 equal sub-steps (one per 1/4 of relative energy change),
     each at its mid energy (energy taken linear in the path), with the equivalent-thickness
     rule of :func:`half_width_after` (constants of :func:`ms_constants` for the ion and the
-    medium's elements, frac their atomic fractions), the half width carried in natural
+    medium's elements: ln_ce = ms_c[i_c], tau_c = ms_c[i_c + 1]; atomic fractions frac[b]; tables
+    passed whole with row indices, since a row view costs reference counting), the half width
+    carried in natural
     logarithms from element to element (one ``exp`` and one ``log`` per element and sub-step).
     ``w`` is the half width at the start of the walk (E_from); path in 1e15 atoms/cm2.
 
@@ -245,11 +255,11 @@ def walk_half_width(w, E_from, E_to, ln_ce, tau_c, frac, path):
         n_tab = LN_HALF_WIDTH.shape[0]
         for i in range(n):
             lnE = math.log(E_from + (E_to - E_from) * (i + 0.5) / n)
-            for j in range(frac.shape[0]):
-                if frac[j] <= 0.0:
+            for j in range(frac.shape[1]):
+                if frac[b, j] <= 0.0:
                     continue
-                lc = ln_ce[j] - lnE  # ln c_j, c_j in rad per reduced angle unit
-                tau = tau_c[j] * frac[j] * ds
+                lc = ms_c[i_c, j] - lnE  # ln c_j, c_j in rad per reduced angle unit
+                tau = ms_c[i_c + 1, j] * frac[b, j] * ds
                 if lw > -math.inf:
                     k, f = _hw_cell(lw - lc)
                     tau += math.exp(LN_TAU0 + (k + f) * _DLN)
@@ -264,11 +274,11 @@ def walk_half_width(w, E_from, E_to, ln_ce, tau_c, frac, path):
     num = 0.0
     den = 0.0
     lnE = math.log(E_to)
-    for j in range(frac.shape[0]):
-        if frac[j] <= 0.0:
+    for j in range(frac.shape[1]):
+        if frac[b, j] <= 0.0:
             continue
-        k, _ = _hw_cell(lw - (ln_ce[j] - lnE))
-        wt = frac[j] * tau_c[j]
+        k, _ = _hw_cell(lw - (ms_c[i_c, j] - lnE))
+        wt = frac[b, j] * ms_c[i_c + 1, j]
         num += wt * (LN_HALF_WIDTH[k + 1] - LN_HALF_WIDTH[k]) / _DLN
         den += wt
     if num <= 0.0:
@@ -276,9 +286,11 @@ def walk_half_width(w, E_from, E_to, ln_ce, tau_c, frac, path):
     return w, min(2.0, max(1.0, den / num))
 
 
-@njit(cache=True)
-def ms_exit_tables_down(A, Sv, R, path, lnE0, dlnE, mass, klo, khi, k_from, k_to, ln_ce, tau_c, frac, A2):
-    """Half-width exit table at the bottom of a block from the one at its top.
+@njit(**INTERNAL)
+def ms_exit_tables_down(A, o, Sv, R, p, path, lnE0, dlnE, mass, klo, khi, k_from, k_to, ms_c, i_c, frac, b, A2):
+    """Half-width exit table o (rows o of A, A2) at the bottom of a block from the one at its top
+    (particle p's block tables: rows p of Sv, R; constants ms_c[i_c], ms_c[i_c + 1] of
+    :func:`walk_half_width`; the block's atomic fractions frac[b]).
 
     A[k] is the projected half width (rad) of the outgoing particle's path traced back from the
     detector (a walk that starts at the surface) down to the block top, for energy E_k at the
@@ -295,24 +307,24 @@ def ms_exit_tables_down(A, Sv, R, path, lnE0, dlnE, mass, klo, khi, k_from, k_to
     prev = -1
     k = k0
     while k <= k1:
-        r = R[k] - path
-        if r <= R[klo]:
-            A2[k] = 0.0
+        r = R[p, k] - path
+        if r <= R[p, klo]:
+            A2[o, k] = 0.0
         else:
-            j, t, _, e_r = range_cell(Sv, R, step, dlnE, klo, khi, r)
+            j, t, _, e_r = range_cell(Sv, R, p, step, dlnE, klo, khi, r)
             E1 = mass * math.exp(lnE0 + j * dlnE) * e_r
             E_k = mass * math.exp(lnE0 + k * dlnE)
-            A2[k] = path_half_width(lerp(A, j, t), E1, E_k, ln_ce, tau_c, frac, path)
+            A2[o, k] = walk_half_width(lerp(A, o, j, t), E1, E_k, ms_c, i_c, frac, b, path)[0]
         if prev >= 0:
             for i in range(prev + 1, k):
-                A2[i] = A2[prev] + (A2[k] - A2[prev]) * (i - prev) / (k - prev)
+                A2[o, i] = A2[o, prev] + (A2[o, k] - A2[o, prev]) * (i - prev) / (k - prev)
         prev = k
         if k == k1:
             break
         k = min(k + MS_NODE_STRIDE, k1)
 
 
-@njit(cache=True)
+@njit(**INTERNAL)
 def walk_moments(w0, w1, L0, L1, m1, m2):
     """Moments of a walk's angular variance against the energy lost along it, extended over a
     step: m1 = int L dA, m2 = int L^2 dA (A = (w sigma/HWHM)^2 the projected variance, L the
@@ -325,7 +337,7 @@ def walk_moments(w0, w1, L0, L1, m1, m2):
     return m1 + dA * Lm, m2 + dA * (Lm * Lm + dL * dL / 12.0)
 
 
-@njit(cache=True)
+@njit(**INTERNAL)
 def ms_energy_variance(var_angle, k_phi, J, g_in, cov_in, var_int_in, var_out, loss_out):
     """Variance (MeV^2, at the detector) of the detected energy from multiple scattering.
 

@@ -18,6 +18,7 @@ import math
 
 from numba import njit
 
+from .jit_options import INTERNAL
 from .stopping import loglog_cell
 
 EV = 1e-6  # MeV per eV
@@ -38,41 +39,43 @@ def logmean(a, b):
     return (b - a) / math.log(b / a)
 
 
-@njit(cache=True)
-def fill_tables(S_p, W_p, frac_S, frac_W, mass, lnE0, dlnE, klo, khi, Sv, R, Q):
-    """Stopping Sv (MeV per 1e15 at/cm2), range R (1e15 at/cm2) and straggling integral Q of
-    one particle in one composition, on table nodes klo..khi (Bragg's rule over elements).
+@njit(**INTERNAL)
+def fill_tables(S, W, p, frac_S, frac_W, b, mass, lnE0, dlnE, klo, khi, Sv, R, Q):
+    """Stopping Sv[p] (MeV per 1e15 at/cm2), range R[p] (1e15 at/cm2) and straggling integral
+    Q[p] of particle p (tables S[p], W[p]) in composition b (rows b of frac_S, frac_W), on table
+    nodes klo..khi (Bragg's rule over elements).
 
     R and Q are integrated exactly for the log-log interpolated S and W. R(E_klo) = 2 E/S,
     the range under velocity-proportional stopping below the node (Lindhard).
+    (Tables are passed whole with their row indices: a row view costs Numba reference counting.)
     """
-    n_el = frac_S.shape[0]
+    n_el = frac_S.shape[1]
     for k in range(klo, khi + 1):
         s = 0.0
         w = 0.0
         for j in range(n_el):
-            s += frac_S[j] * S_p[j, k]
-            w += frac_W[j] * W_p[j, k]
-        Sv[k] = s * EV
-        Q[k] = w  # temporarily the straggling rate
+            s += frac_S[b, j] * S[p, j, k]
+            w += frac_W[b, j] * W[p, j, k]
+        Sv[p, k] = s * EV
+        Q[p, k] = w  # temporarily the straggling rate
     h = dlnE
     step = math.exp(h)
     E = mass * math.exp(lnE0 + klo * h)
-    g_prev = E / Sv[klo]
-    q_prev = Q[klo] * E / Sv[klo] ** 3
-    R[klo] = 2.0 * g_prev
-    Q[klo] = 0.0
+    g_prev = E / Sv[p, klo]
+    q_prev = Q[p, klo] * E / Sv[p, klo] ** 3
+    R[p, klo] = 2.0 * g_prev
+    Q[p, klo] = 0.0
     for k in range(klo + 1, khi + 1):
         E *= step
-        g = E / Sv[k]
-        q = Q[k] * E / Sv[k] ** 3
-        R[k] = R[k - 1] + h * logmean(g_prev, g)
-        Q[k] = Q[k - 1] + h * logmean(q_prev, q)
+        g = E / Sv[p, k]
+        q = Q[p, k] * E / Sv[p, k] ** 3
+        R[p, k] = R[p, k - 1] + h * logmean(g_prev, g)
+        Q[p, k] = Q[p, k - 1] + h * logmean(q_prev, q)
         g_prev = g
         q_prev = q
 
 
-@njit(cache=True)
+@njit(**INTERNAL)
 def table_cell(lnE0, dlnE, mass, klo, khi, E):
     """Cell index k (klo <= k < khi) and fraction t of energy E on the particle's grid."""
     x = (math.log(E / mass) - lnE0) / dlnE
@@ -84,8 +87,8 @@ def table_cell(lnE0, dlnE, mass, klo, khi, E):
     return k, x - k
 
 
-@njit(cache=True)
-def range_at(R, Sv, step, dlnE, k, t, s_t):
+@njit(**INTERNAL)
+def range_at(R, Sv, p, step, dlnE, k, t, s_t):
     """R at cell (k, t), consistent with the stopping: inside a cell g = E/S is log-linear in
     ln E (S log-log interpolated), R = int g dlnE, so R - R_k is proportional to g - g_k:
     R(t) = R_k + (R_(k+1) - R_k) (g(t)/g_k - 1)/(g_(k+1)/g_k - 1), g(t)/g_k = e^(t h) S_k/S(t).
@@ -93,81 +96,83 @@ def range_at(R, Sv, step, dlnE, k, t, s_t):
     each cell: a ripple in the spectrum with the period of the table.) s_t = S at (k, t);
     step = e^h, h = dlnE.
     """
-    rho_m1 = step * Sv[k] / Sv[k + 1] - 1.0
+    rho_m1 = step * Sv[p, k] / Sv[p, k + 1] - 1.0
     if abs(rho_m1) < 1e-12:
-        return R[k] + t * (R[k + 1] - R[k])
-    return R[k] + (R[k + 1] - R[k]) * (math.exp(t * dlnE) * Sv[k] / s_t - 1.0) / rho_m1
+        return R[p, k] + t * (R[p, k + 1] - R[p, k])
+    return R[p, k] + (R[p, k + 1] - R[p, k]) * (math.exp(t * dlnE) * Sv[p, k] / s_t - 1.0) / rho_m1
 
 
-@njit(cache=True)
-def t_of_range(R, Sv, step, dlnE, j, r):
+@njit(**INTERNAL)
+def t_of_range(R, Sv, p, step, dlnE, j, r):
     """Inverse of :func:`range_at` in cell j: (t, S(t), E(t)/E_j) where the range equals r.
 
     g(t)/g_j = 1 + f (rho - 1) with f = (r - R_j)/(R_(j+1) - R_j) and rho = g_(j+1)/g_j, so
     t = ln(1 + f (rho - 1))/ln(rho); then E(t)/E_j = e^(t h) and S(t) = S_j e^(t h) g_j/g(t).
     """
-    f = (r - R[j]) / (R[j + 1] - R[j])
-    rho = step * Sv[j] / Sv[j + 1]
+    f = (r - R[p, j]) / (R[p, j + 1] - R[p, j])
+    rho = step * Sv[p, j] / Sv[p, j + 1]
     gr = 1.0 + f * (rho - 1.0)
     if abs(rho - 1.0) < 1e-12 or gr <= 0.0:
         t = f
         e_r = math.exp(t * dlnE)
-        return t, loglog_cell(Sv[j], Sv[j + 1], t), e_r
+        return t, loglog_cell(Sv[p, j], Sv[p, j + 1], t), e_r
     t = math.log(gr) / math.log(rho)
     e_r = math.exp(t * dlnE)
-    return t, Sv[j] * e_r / gr, e_r
+    return t, Sv[p, j] * e_r / gr, e_r
 
 
-@njit(cache=True)
-def range_cell(Sv, R, step, dlnE, klo, khi, r):
+@njit(**INTERNAL)
+def range_cell(Sv, R, p, step, dlnE, klo, khi, r):
     """Cell (j, t) where the range reaches r (binary search), S there and E/E_j;
     j = -1 if r is below the table (the particle is lost). Above the table t > 1 extrapolates."""
-    if r <= R[klo]:
+    if r <= R[p, klo]:
         return -1, 0.0, 0.0, 0.0
     lo = klo
     hi = khi
-    if r >= R[khi]:
+    if r >= R[p, khi]:
         lo = khi - 1
     else:
         while hi - lo > 1:
             mid = (lo + hi) >> 1
-            if R[mid] <= r:
+            if R[p, mid] <= r:
                 lo = mid
             else:
                 hi = mid
-    t, s_t, e_r = t_of_range(R, Sv, step, dlnE, lo, r)
+    t, s_t, e_r = t_of_range(R, Sv, p, step, dlnE, lo, r)
     return lo, t, s_t, e_r
 
 
-@njit(cache=True)
-def lerp(arr, k, t):
-    return arr[k] + t * (arr[k + 1] - arr[k])
+@njit(**INTERNAL)
+def lerp(arr, p, k, t):
+    """Row p of a table, linear between nodes k and k + 1 at fraction t."""
+    return arr[p, k] + t * (arr[p, k + 1] - arr[p, k])
 
 
-@njit(cache=True)
-def cross_cell(Sv, R, Q, lnE0, dlnE, step, mass, klo, khi, k, t, var, path):
-    """Path of a particle at table cell (k, t) through one block (see :func:`cross_path`).
+@njit(**INTERNAL)
+def cross_cell(Sv, R, Q, p, lnE0, dlnE, step, mass, klo, khi, k, t, var, path):
+    """Path of particle p (rows p of the tables) at table cell (k, t) through one block (see
+    :func:`cross_path`).
 
     Returns (E_out, var_out, k_out, t_out, S_in, S_out): the cell of the exit energy and the
     stopping at both ends are returned so that callers need not look them up again.
     E_out = 0 if the particle stops (or leaves the table).
     """
-    s1 = loglog_cell(Sv[k], Sv[k + 1], t)
+    s1 = loglog_cell(Sv[p, k], Sv[p, k + 1], t)
     if path <= 0.0:
         return mass * math.exp(lnE0 + (k + t) * dlnE), var, k, t, s1, s1
-    r = range_at(R, Sv, step, dlnE, k, t, s1) - path
-    j, t2, s2, e_r = range_cell(Sv, R, step, dlnE, klo, khi, r)
+    r = range_at(R, Sv, p, step, dlnE, k, t, s1) - path
+    j, t2, s2, e_r = range_cell(Sv, R, p, step, dlnE, klo, khi, r)
     if j < 0:
         return 0.0, 0.0, k, t, s1, 0.0
-    dq = lerp(Q, k, t) - lerp(Q, j, t2)
+    dq = lerp(Q, p, k, t) - lerp(Q, p, j, t2)
     if dq < 0.0:
         dq = 0.0
     return mass * math.exp(lnE0 + j * dlnE) * e_r, s2 * s2 * (var / (s1 * s1) + dq), j, t2, s1, s2
 
 
-@njit(cache=True)
-def cross_path(Sv, R, Q, lnE0, dlnE, mass, klo, khi, E, var, path):
-    """Energy and variance after a straight path (1e15 at/cm2) in one block.
+@njit(**INTERNAL)
+def cross_path(Sv, R, Q, p, lnE0, dlnE, mass, klo, khi, E, var, path):
+    """Energy and variance of particle p after a straight path (1e15 at/cm2) in one block.
 
     Returns (E_out, var_out); E_out = 0 if the particle stops (or leaves the table).
     """
@@ -176,7 +181,7 @@ def cross_path(Sv, R, Q, lnE0, dlnE, mass, klo, khi, E, var, path):
     if E <= 0.0:
         return 0.0, 0.0
     k, t = table_cell(lnE0, dlnE, mass, klo, khi, E)
-    E2, v2, _, _, _, _ = cross_cell(Sv, R, Q, lnE0, dlnE, math.exp(dlnE), mass, klo, khi, k, t, var, path)
+    E2, v2, _, _, _, _ = cross_cell(Sv, R, Q, p, lnE0, dlnE, math.exp(dlnE), mass, klo, khi, k, t, var, path)
     if E2 <= 0.0:
         return 0.0, 0.0
     return E2, v2

@@ -29,6 +29,8 @@ import math
 import numpy as np
 from numba import njit
 
+from .jit_options import INTERNAL
+
 KINKS_MEV_U = (0.002, 1.0, 1.2, 2.0, 2.4)
 """Energies per mass (MeV/u) where SRIM-2013's electronic stopping has a slope discontinuity
 (lunasrim.stopping): 2 keV/u, the lower end of all its fits (S ~ sqrt(E) below, a node of the
@@ -81,7 +83,7 @@ def _cubic4(y0, y1, y2, y3, w1, w2, w3):
     return y0 * math.exp(w1 * math.log(y1 / y0) + w2 * math.log(y2 / y0) + w3 * math.log(y3 / y0))
 
 
-@njit(cache=True)
+@njit(**INTERNAL)
 def loglog_cell(a, b, t):
     """Log-log interpolation between node values a (t=0) and b (t=1); linear if either <= 0."""
     if a > 0.0 and b > 0.0:

@@ -62,8 +62,8 @@ def test_andersen_hand_and_limits():
 
 
 def test_prepared_recoil_cross_section_equals_direct():
-    """recoil_cross_section_coeffs/_at (the kernel's per-species form) against the direct one."""
-    from recoilsim.kernels.cross_section import recoil_cross_section_at, recoil_cross_section_coeffs
+    """recoil_cross_section_coeffs + cross_section_at (the kernel's per-species form) against the direct one."""
+    from recoilsim.kernels.cross_section import cross_section_at, recoil_cross_section_coeffs
 
     for Z2, M2 in ((3, 7.016), (8, 15.995), (15, 30.974), (29, 62.93)):
         for phi_deg in (20.0, 40.0, 60.0):
@@ -72,4 +72,30 @@ def test_prepared_recoil_cross_section_equals_direct():
                 c, w, q = recoil_cross_section_coeffs(29, CU, Z2, M2, phi, screening)
                 for E in (0.05, 0.5, 3.0, 9.0, 60.0):
                     direct = recoil_cross_section(29, CU, Z2, M2, E, phi, screening)
-                    assert recoil_cross_section_at(c, w, q, screening, E) == pytest.approx(direct, rel=1e-12, abs=0.0)
+                    assert cross_section_at(c, w, q, screening, E) == pytest.approx(direct, rel=1e-12, abs=0.0)
+
+
+def test_prepared_scatter_cross_section_equals_direct():
+    """scatter_cross_section_coeffs + cross_section_at against Rutherford (lab frame) times the
+    screening factor at the centre-of-mass angle, each root, light and heavy targets."""
+    from recoilsim.kernels.cross_section import (andersen_factor, cross_section_at, lecuyer_factor,
+                                                 rutherford_scatter, scatter_cross_section_coeffs)
+
+    for Z2, M2 in ((6, 12.0), (22, 47.948), (29, 62.93), (29, 64.928), (73, 180.948)):
+        for theta_deg in (20.0, 40.0, 60.0):
+            theta = math.radians(theta_deg)
+            x = CU / M2
+            for root in (1, -1):
+                tc = None
+                if x * math.sin(theta) <= 1.0 and (root > 0 or x > 1.0):
+                    d = math.asin(x * math.sin(theta))
+                    tc = theta + d if root > 0 else theta + math.pi - d
+                for screening in (0, 1, 2):
+                    c, w, q = scatter_cross_section_coeffs(29, CU, Z2, M2, theta, root, screening)
+                    for E in (0.05, 0.5, 3.0, 9.0, 60.0):
+                        direct = rutherford_scatter(29, CU, Z2, M2, E, theta, root)
+                        if direct > 0.0 and screening == 1:
+                            direct *= andersen_factor(29, CU, Z2, M2, E, tc)
+                        elif direct > 0.0 and screening == 2:
+                            direct *= lecuyer_factor(29, CU, Z2, M2, E)
+                        assert cross_section_at(c, w, q, screening, E) == pytest.approx(direct, rel=1e-12, abs=0.0)

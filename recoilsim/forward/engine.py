@@ -26,6 +26,7 @@ import numpy as np
 from ..errors import RecoilsimError
 from ..kernels import brick_types as kt
 from ..kernels.bricks import simulate_bricks
+from ..kernels.cross_section import recoil_cross_section_coeffs, scatter_cross_section_coeffs
 from ..kernels.kinematics import C_M_PER_NS, energy_from_time, recoil_factor, scatter_factor
 from ..kernels.spreading import spread_bricks
 from ..model.elements import element, natural_isotopes
@@ -229,12 +230,44 @@ def _species_arrays(exp: Experiment, species, columns, parts, fracW, layer_of) -
             eff_n[si] = len(e_)
     sp_p = np.array([parts.index((sp.Z, sp.mass_u)) for sp in species], dtype=np.int64)
     out_ids = sorted(set(sp_p.tolist()))
+    K, dK_dphi, xs = _kinematics(exp, species)
     return kt.Species(
         particle=sp_p, kind=np.array([sp.kind for sp in species], dtype=np.int64),
         Z2=np.array([sp.target_Z for sp in species], dtype=np.int64),
         M2=np.array([sp.target_mass_u for sp in species], dtype=np.float64), density=sp_dens,
         exit_table=np.array([out_ids.index(p) for p in sp_p], dtype=np.int64),
-        eff_E=eff_E, eff_v=eff_v, eff_n=eff_n)
+        eff_E=eff_E, eff_v=eff_v, eff_n=eff_n, K=K, dK_dphi=dK_dphi, xs=xs)
+
+
+def _kinematics(exp: Experiment, species) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per species: kinematic factor K, dK/dphi (central difference, step 1e-6 rad) and the
+    cross-section coefficients (c, w, q) of :func:`~recoilsim.kernels.cross_section.cross_section_at`.
+
+    Computed here, once per experiment, so that the brick kernel compiles no scattered-beam
+    kinematics or cross sections when there is no scattered beam (it only evaluates
+    c / E^2 F(w / E, q) for every species).
+    """
+    beam = exp.beam.isotope
+    Z1, M1 = int(beam.Z), float(beam.mass_u)
+    phi = math.radians(exp.geometry.recoil_deg)
+    screening = SCREENING[exp.options.screening]
+    h = 1e-6
+    K = np.zeros(len(species))
+    dK_dphi = np.zeros(len(species))
+    xs = np.zeros((len(species), 3))
+    for s, sp in enumerate(species):
+        Z2, M2 = int(sp.target_Z), float(sp.target_mass_u)
+        if sp.kind == 0:
+            K[s] = recoil_factor(M1, M2, phi)
+            dK_dphi[s] = (recoil_factor(M1, M2, phi + h) - recoil_factor(M1, M2, phi - h)) / (2 * h)
+            xs[s] = recoil_cross_section_coeffs(Z1, M1, Z2, M2, phi, screening)
+        else:
+            K[s] = scatter_factor(M1, M2, phi, sp.kind)
+            kp = scatter_factor(M1, M2, phi + h, sp.kind)
+            km = scatter_factor(M1, M2, phi - h, sp.kind)
+            dK_dphi[s] = (kp - km) / (2 * h) if (kp > 0 and km > 0) else 0.0
+            xs[s] = scatter_cross_section_coeffs(Z1, M1, Z2, M2, phi, int(sp.kind), screening)
+    return K, dK_dphi, xs
 
 
 def prepare(exp: Experiment, *, source: StoppingSource | None = None, tables: ParticleTables | None = None,
