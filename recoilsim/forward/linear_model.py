@@ -218,6 +218,9 @@ class LinearModel:
         self.resolution = exp.options.resolution
         self.detector = exp.detector  # its timing tail (linear: applied to every column)
         species = inputs.species
+        # the kernel's species and bricks at this linearisation point (0.2 MB for the reference
+        # case): the fit reads its depth resolution from them (fitting.depth_resolution)
+        self.species, self.bricks, self.nominal_experiment = species, bricks, nominal
         self.elements = []
         for sp in species:
             if sp.kind == 0 and sp.element not in self.elements:
