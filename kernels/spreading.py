@@ -251,33 +251,6 @@ def spread_levels(ta, tb, Y, sig_t, n_bricks, a, b, n_ch, out, first, last, star
             _to_channels(buf, start[0] - first[0], lo_t[0], hi_t[0], row)
 
 
-@njit(cache=True)
-def _levels(tau_max, n_ch):
-    """Grid levels q = 0 (the channels) .. n_lev - 1 (step 2^q channels) for spreads up to
-    tau_max: node index ranges [first[q], last[q]] (node j at channel coordinate j 2^q) that
-    cover what the finer level's interpolation (and, for q = 0, the channel rule) reads, and
-    each level's offset ``start[q]`` in one buffer."""
-    n_lev = 1
-    while tau_max >= 2.0 * LEVEL_MIN_TAU * (1 << (n_lev - 1)):
-        n_lev += 1
-    first = np.empty(n_lev, dtype=np.int64)
-    last = np.empty(n_lev, dtype=np.int64)
-    start = np.empty(n_lev + 1, dtype=np.int64)
-    first[0] = -2
-    last[0] = n_ch + 1 + (n_ch & 1)  # odd: every level holds whole (even, odd) node pairs
-    start[0] = 0
-    for q in range(1, n_lev):
-        lo = (first[q - 1] >> 1) - 3  # the finer level's interpolation reads 3 nodes beyond
-        hi = ((last[q - 1] - 1) >> 1) + 3
-        first[q] = lo - (lo & 1)
-        last[q] = hi + 1 - (hi & 1)
-    for q in range(n_lev):
-        start[q + 1] = start[q] + last[q] - first[q] + 1
-    return first, last, start
-
-
-
-
 def _levels(tau_max, n_ch):
     """Grid levels q = 0 (the channels) .. n_lev - 1 (step 2^q channels) for spreads up to
     tau_max: node index ranges [first[q], last[q]] (node j at channel coordinate j 2^q) that
