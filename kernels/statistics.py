@@ -22,7 +22,6 @@ Plain numpy arrays in and out; no checks inside the loops.
 
 import math
 
-import numpy as np
 from numba import njit
 
 #: counts: floor of the expected counts in the deviance (module docstring)

@@ -12,7 +12,7 @@ import pytest
 from recoilsim.errors import RecoilsimError
 from recoilsim.analysis.element_spectra import spectra_from_cuts, tof_e_histogram, tof_spectra
 from recoilsim.io import potku_events
-from recoilsim.io.potku_events import parse_int_table, read_asc
+from recoilsim.io.potku_events import read_asc
 from recoilsim.io.potku_selections import Selection, read_cut, read_cuts, read_sel, selection_mask
 from recoilsim.io.potku_settings import read_potku_settings
 from recoilsim.plots.tof_e import plot_tof_e

@@ -46,7 +46,6 @@ from __future__ import annotations
 import time
 
 import numpy as np
-import xarray as xr
 
 from ..errors import RecoilsimError
 from ..model.experiment import Experiment
