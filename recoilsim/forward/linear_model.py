@@ -39,21 +39,6 @@ from .engine import boxes, prepare, run, spread
 from .timing_response import apply_tail, has_tail, tail_reach_channels
 
 
-def hat_weights(depth: np.ndarray, nodes: np.ndarray) -> np.ndarray:
-    """Weights (n_depth, n_nodes) of piecewise-linear interpolation on ``nodes``.
-
-    Row i holds the coefficients with which the node values combine to the profile at
-    depth[i]; end values hold beyond the grid (as :meth:`Profile.at`). Rows sum to 1.
-    """
-    k, t = _hat_index(np.asarray(depth, dtype=float), nodes)
-    w = np.zeros((k.size, nodes.size))
-    rows = np.arange(k.size)
-    w[rows, k] = 1.0 - t
-    if nodes.size > 1:
-        w[rows, k + 1] += t
-    return w
-
-
 def _hat_index(depth, nodes):
     """Left node k and fraction t of every depth (w_k = 1 - t, w_(k+1) = t); end values held."""
     n = nodes.size

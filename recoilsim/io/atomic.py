@@ -181,10 +181,15 @@ def _to_netcdf4(ds, path: Path) -> None:
     a per-file lock and for datasets with dask chunks), and when dask is installed the question
     imports ``dask.distributed``, 0.1-0.5 s of a ``recoilsim demo``. The store gets the lock
     xarray itself takes around the netCDF4/HDF5 library (not thread-safe); the file is a new
-    temporary one that no other writer knows, so it needs no lock of its own.
+    temporary one that no other writer knows, so it needs no lock of its own. The lock's name is
+    not public xarray API: where it is missing, ``ds.to_netcdf`` writes the same file.
     """
-    from xarray.backends import NetCDF4DataStore
-    from xarray.backends.netCDF4_ import NETCDF4_PYTHON_LOCK
+    try:
+        from xarray.backends import NetCDF4DataStore
+        from xarray.backends.netCDF4_ import NETCDF4_PYTHON_LOCK
+    except ImportError:
+        ds.to_netcdf(path, engine="netcdf4")
+        return
 
     if any(v.chunks is not None for v in ds.variables.values()):
         ds = ds.load()
