@@ -54,7 +54,7 @@ import numpy as np
 from numba import njit
 
 from .jit_options import INTERNAL
-from .range_tables import lerp, range_cell
+from .range_tables import lerp, t_of_range
 
 A0_CM = 0.529177210903e-8  # Bohr radius, cm (CODATA 2018)
 E2_MEV_CM = 1.43996448e-13  # e^2 = 1.43996448 MeV fm, in MeV cm
@@ -74,7 +74,9 @@ LOG10_HALF_WIDTH = np.array([
     2.60490, 2.67276,
 ])
 _DLOG = 0.125
-MS_NODE_STRIDE = 4  # exit half-width tables: computed every 4th energy node (4 % in energy)
+MS_NODE_STRIDE = 4  # exit half-width tables: block increments computed every 4th energy node (9 % in energy)
+MS_THIN_STRIDE = 16  # ... every 16th where the increment is small (:func:`ms_exit_tables_down`)
+MS_THIN_FRACTION = 0.05
 
 
 @njit(**INTERNAL)
@@ -298,30 +300,57 @@ def ms_exit_tables_down(A, o, Sv, R, p, path, lnE0, dlnE, mass, klo, khi, k_from
     the particle (forward in time) goes from E_k at the bottom to E1 = R^-1(R(E_k) - path) at
     the top. Only nodes k_from..k_to are filled (those between the loss threshold and the
     highest energy the particle is made with); nodes whose particle stops in the block get 0.
-    The widths change slowly with energy: they are computed on every MS_NODE_STRIDE-th node
-    (and the last) and interpolated linearly between.
+
+    Numerics (tabulation, not physics): A2[k] = A(E1) + dA(E_k), the half width at the block top
+    carried to the bottom plus the block's own increment. A(E1) is read at every node (the cell
+    of E1 found by walking forward, as in :func:`exit_tables.exit_tables_down`); the increment
+    dA = walk_half_width(A(E1), ...) - A(E1) changes slowly and smoothly with energy (close to a
+    power of E) and is computed on every MS_NODE_STRIDE-th node (and the last), geometrically
+    interpolated between (linearly where it is not positive), and on every MS_THIN_STRIDE-th
+    node where it is below MS_THIN_FRACTION of A2 (thin blocks, such as a depth profile's 1 nm
+    steps: A2 there is almost all A(E1), read exactly).
     """
     step = math.exp(dlnE)
     k0 = max(klo, k_from)
     k1 = min(khi, k_to)
-    prev = -1
-    k = k0
-    while k <= k1:
+    if k0 > k1:
+        return
+    j = klo
+    E_j = mass * math.exp(lnE0 + klo * dlnE)  # node energy of the walking cell j
+    E_k = mass * math.exp(lnE0 + k0 * dlnE) / step
+    prev = -1  # last node where the increment was computed, and the increment there
+    inc_prev = 0.0
+    nxt = k0
+    for k in range(k0, k1 + 1):
+        E_k *= step
         r = R[p, k] - path
         if r <= R[p, klo]:
-            A2[o, k] = 0.0
+            A2[o, k] = 0.0  # stops in the block
+            inc = 0.0
         else:
-            j, t, _, e_r = range_cell(Sv, R, p, step, dlnE, klo, khi, r)
-            E1 = mass * math.exp(lnE0 + j * dlnE) * e_r
-            E_k = mass * math.exp(lnE0 + k * dlnE)
-            A2[o, k] = walk_half_width(lerp(A, o, j, t), E1, E_k, ms_c, i_c, frac, b, path)[0]
+            while j < khi - 1 and R[p, j + 1] <= r:
+                j += 1
+                E_j *= step
+            t, _, e_r = t_of_range(R, Sv, p, step, dlnE, j, r)
+            A2[o, k] = lerp(A, o, j, t)
+            if k < nxt and k < k1:
+                continue
+            w = walk_half_width(A2[o, k], E_j * e_r, E_k, ms_c, i_c, frac, b, path)[0]
+            inc = w - A2[o, k]
+            A2[o, k] = w
+        if k < nxt and k < k1:
+            continue
         if prev >= 0:
+            geometric = inc_prev > 0.0 and inc > 0.0
+            rho = (inc / inc_prev) ** (1.0 / (k - prev)) if geometric else 1.0
+            add = inc_prev
             for i in range(prev + 1, k):
-                A2[o, i] = A2[o, prev] + (A2[o, k] - A2[o, prev]) * (i - prev) / (k - prev)
+                add = add * rho if geometric else inc_prev + (inc - inc_prev) * (i - prev) / (k - prev)
+                if R[p, i] - path > R[p, klo]:  # (not stopped in the block)
+                    A2[o, i] += add
         prev = k
-        if k == k1:
-            break
-        k = min(k + MS_NODE_STRIDE, k1)
+        inc_prev = inc
+        nxt = k + (MS_THIN_STRIDE if inc < MS_THIN_FRACTION * A2[o, k] else MS_NODE_STRIDE)
 
 
 @njit(**INTERNAL)
