@@ -49,15 +49,19 @@ def fill_tables(S, W, p, frac_S, frac_W, b, mass, lnE0, dlnE, klo, khi, Sv, R, Q
     the range under velocity-proportional stopping below the node (Lindhard).
     (Tables are passed whole with their row indices: a row view costs Numba reference counting.)
     """
-    n_el = frac_S.shape[1]
     for k in range(klo, khi + 1):
-        s = 0.0
-        w = 0.0
-        for j in range(n_el):
-            s += frac_S[b, j] * S[p, j, k]
-            w += frac_W[b, j] * W[p, j, k]
-        Sv[p, k] = s * EV
-        Q[p, k] = w  # temporarily the straggling rate
+        Sv[p, k] = 0.0
+        Q[p, k] = 0.0  # temporarily the straggling rate
+    for j in range(frac_S.shape[1]):  # (element by element: the inner loop runs along the table; absent elements skipped)
+        fs = frac_S[b, j]
+        fw = frac_W[b, j]
+        if fs == 0.0 and fw == 0.0:
+            continue
+        for k in range(klo, khi + 1):
+            Sv[p, k] += fs * S[p, j, k]
+            Q[p, k] += fw * W[p, j, k]
+    for k in range(klo, khi + 1):
+        Sv[p, k] *= EV
     h = dlnE
     step = math.exp(h)
     E = mass * math.exp(lnE0 + klo * h)
