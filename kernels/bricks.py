@@ -110,6 +110,7 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
     x_th = np.zeros(n_out)  # loss threshold of each exit table (node coordinate)
     A = np.zeros((n_out, n_grid))  # multiple-scattering half width of the way out, block top
     A2 = np.zeros((n_out, n_grid))  # ... and bottom
+    cell = np.zeros((3, n_grid))  # cells of the energies at a block's top (:func:`exit_tables.exit_tables_down`)
     # out-particle of each exit table and its atomic number
     out_p = np.zeros(n_out, dtype=np.int64)
     out_Z = np.zeros(n_out)
@@ -281,11 +282,11 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
             if not p_act[p]:
                 continue
             x_th[o] = exit_tables_down(G, D, V, o, x_th[o], p_emin[p], Sv, Rt, Qt, p, thick / cos_out, lnE0, dlnE,
-                                       p_mass[p], p_klo[p], p_khi[p], G2, D2, V2)
+                                       p_mass[p], p_klo[p], p_khi[p], G2, D2, V2, cell)
             if ms_on and out_emax[o] > 0.0:
                 k_to = int((math.log(out_emax[o] / p_mass[p]) - lnE0) / dlnE) + 2
-                ms_exit_tables_down(A, o, Sv, Rt, p, thick / cos_out, lnE0, dlnE, p_mass[p], p_klo[p], p_khi[p],
-                                    int(x_th[o]), k_to, ms_c, 2 * o, blk_fracW, b, A2)
+                ms_exit_tables_down(A, o, cell, thick / cos_out, lnE0, dlnE, p_mass[p], max(p_klo[p], int(x_th[o])),
+                                    min(p_khi[p], k_to), ms_c, 2 * o, blk_fracW, b, A2)
                 for k in range(n_grid):  # (copied: nodes it does not fill keep their last values)
                     A[o, k] = A2[o, k]
         # the tables at the block bottom become those at the next block's top

@@ -86,14 +86,16 @@ def exit_tables_surface(Sf, Rf, Qf, p, foil_path, lnE0, dlnE, mass, klo, khi, G,
 
 
 @njit(**INTERNAL)
-def exit_tables_down(G, D, V, o, x_th, g_th, Sv, R, Q, p, path, lnE0, dlnE, mass, klo, khi, G2, D2, V2):
+def exit_tables_down(G, D, V, o, x_th, g_th, Sv, R, Q, p, path, lnE0, dlnE, mass, klo, khi, G2, D2, V2, cell):
     """Exit tables o at the bottom of a block (rows o of G2, D2, V2) from those at its top (rows o
     of G, D, V; particle p's block tables: rows p of Sv, R, Q; recursion in module doc); returns
     the new loss threshold (node coordinate; > khi: everything is lost).
 
     Works on table nodes: the range after the path, R(E_k) - path, rises with k, so the cell
     of the energy after the path is found by walking forward (amortised O(1) per node).
-    D2 = D(E1) (S(E1)/S(E)) (E/E1) with E1 the energy after the path.
+    D2 = D(E1) (S(E1)/S(E)) (E/E1) with E1 the energy after the path. The cell (j, t) of E1 and
+    E1 itself are left in rows 0-2 of ``cell`` for every node from the new threshold's up (j = -1:
+    the particle stops in the block), for :func:`multiple_scattering.ms_exit_tables_down`.
     """
     # threshold: the energy at the block bottom that reaches the top at the old threshold
     step = math.exp(dlnE)
@@ -108,10 +110,12 @@ def exit_tables_down(G, D, V, o, x_th, g_th, Sv, R, Q, p, path, lnE0, dlnE, mass
     j = klo
     E_j = mass * math.exp(lnE0 + klo * dlnE)  # node energy of the walking cell j
     E_k = E_j / step
+    k_cell = int(x_new)  # the first node whose cell is recorded
     for k in range(klo, khi + 1):
         E_k *= step
         r = R[p, k] - path
-        if k < x_new or r <= R[p, klo]:
+        cell[0, k] = -1.0
+        if k < k_cell or r <= R[p, klo]:
             G2[o, k] = 0.0
             D2[o, k] = 0.0
             V2[o, k] = 0.0
@@ -120,6 +124,14 @@ def exit_tables_down(G, D, V, o, x_th, g_th, Sv, R, Q, p, path, lnE0, dlnE, mass
             j += 1
             E_j *= step
         t, s2, e_r = t_of_range(R, Sv, p, step, dlnE, j, r)
+        cell[0, k] = j
+        cell[1, k] = t
+        cell[2, k] = E_j * e_r
+        if k < x_new:
+            G2[o, k] = 0.0
+            D2[o, k] = 0.0
+            V2[o, k] = 0.0
+            continue
         dq = Q[p, k] - lerp(Q, p, j, t)
         if dq < 0.0:
             dq = 0.0

@@ -54,7 +54,7 @@ import numpy as np
 from numba import njit
 
 from .jit_options import INTERNAL
-from .range_tables import lerp, t_of_range
+from .range_tables import lerp
 
 A0_CM = 0.529177210903e-8  # Bohr radius, cm (CODATA 2018)
 E2_MEV_CM = 1.43996448e-13  # e^2 = 1.43996448 MeV fm, in MeV cm
@@ -289,53 +289,47 @@ def walk_half_width(w, E_from, E_to, ms_c, i_c, frac, b, path):
 
 
 @njit(**INTERNAL)
-def ms_exit_tables_down(A, o, Sv, R, p, path, lnE0, dlnE, mass, klo, khi, k_from, k_to, ms_c, i_c, frac, b, A2):
+def ms_exit_tables_down(A, o, cell, path, lnE0, dlnE, mass, k0, k1, ms_c, i_c, frac, b, A2):
     """Half-width exit table o (rows o of A, A2) at the bottom of a block from the one at its top
-    (particle p's block tables: rows p of Sv, R; constants ms_c[i_c], ms_c[i_c + 1] of
-    :func:`walk_half_width`; the block's atomic fractions frac[b]).
+    (constants ms_c[i_c], ms_c[i_c + 1] of :func:`walk_half_width`; the block's atomic fractions
+    frac[b]; ``cell``: rows 0-2 of :func:`exit_tables.exit_tables_down` for the same particle and
+    block, the cell (j, t) and the energy E1 at the block top of each node's energy E_k at the
+    bottom, j = -1 where the particle stops in the block).
 
     A[k] is the projected half width (rad) of the outgoing particle's path traced back from the
     detector (a walk that starts at the surface) down to the block top, for energy E_k at the
     block top; A2[k] the same at the block bottom: the walk continues through the block, where
     the particle (forward in time) goes from E_k at the bottom to E1 = R^-1(R(E_k) - path) at
-    the top. Only nodes k_from..k_to are filled (those between the loss threshold and the
-    highest energy the particle is made with); nodes whose particle stops in the block get 0.
+    the top. Only nodes k0..k1 are filled (those between the loss threshold and the highest
+    energy the particle is made with); nodes whose particle stops in the block get 0.
 
     Numerics (tabulation, not physics): A2[k] = A(E1) + dA(E_k), the half width at the block top
-    carried to the bottom plus the block's own increment. A(E1) is read at every node (the cell
-    of E1 found by walking forward, as in :func:`exit_tables.exit_tables_down`); the increment
-    dA = walk_half_width(A(E1), ...) - A(E1) changes slowly and smoothly with energy (close to a
-    power of E) and is computed on every MS_NODE_STRIDE-th node (and the last), geometrically
-    interpolated between (linearly where it is not positive), and on every MS_THIN_STRIDE-th
-    node where it is below MS_THIN_FRACTION of A2 (thin blocks, such as a depth profile's 1 nm
-    steps: A2 there is almost all A(E1), read exactly).
+    carried to the bottom plus the block's own increment. A(E1) is read at every node; the
+    increment dA = walk_half_width(A(E1), ...) - A(E1) changes slowly and smoothly with energy
+    (close to a power of E) and is computed on every MS_NODE_STRIDE-th node (and the last),
+    geometrically interpolated between (linearly where it is not positive), and on every
+    MS_THIN_STRIDE-th node where it is below MS_THIN_FRACTION of A2 (thin blocks, such as a
+    depth profile's 1 nm steps: A2 there is almost all A(E1), read exactly).
     """
-    step = math.exp(dlnE)
-    k0 = max(klo, k_from)
-    k1 = min(khi, k_to)
     if k0 > k1:
         return
-    j = klo
-    E_j = mass * math.exp(lnE0 + klo * dlnE)  # node energy of the walking cell j
-    E_k = mass * math.exp(lnE0 + k0 * dlnE) / step
+    E_k = mass * math.exp(lnE0 + k0 * dlnE) / math.exp(dlnE)
+    step = math.exp(dlnE)
     prev = -1  # last node where the increment was computed, and the increment there
     inc_prev = 0.0
     nxt = k0
     for k in range(k0, k1 + 1):
         E_k *= step
-        r = R[p, k] - path
-        if r <= R[p, klo]:
+        j = int(cell[0, k])
+        if j < 0:
             A2[o, k] = 0.0  # stops in the block
             inc = 0.0
         else:
-            while j < khi - 1 and R[p, j + 1] <= r:
-                j += 1
-                E_j *= step
-            t, _, e_r = t_of_range(R, Sv, p, step, dlnE, j, r)
-            A2[o, k] = lerp(A, o, j, t)
+            t = cell[1, k]
+            A2[o, k] = A[o, j] + t * (A[o, j + 1] - A[o, j])
             if k < nxt and k < k1:
                 continue
-            w = walk_half_width(A2[o, k], E_j * e_r, E_k, ms_c, i_c, frac, b, path)[0]
+            w = walk_half_width(A2[o, k], cell[2, k], E_k, ms_c, i_c, frac, b, path)[0]
             inc = w - A2[o, k]
             A2[o, k] = w
         if k < nxt and k < k1:
@@ -346,7 +340,7 @@ def ms_exit_tables_down(A, o, Sv, R, p, path, lnE0, dlnE, mass, klo, khi, k_from
             add = inc_prev
             for i in range(prev + 1, k):
                 add = add * rho if geometric else inc_prev + (inc - inc_prev) * (i - prev) / (k - prev)
-                if R[p, i] - path > R[p, klo]:  # (not stopped in the block)
+                if cell[0, i] >= 0.0:  # (not stopped in the block)
                     A2[o, i] += add
         prev = k
         inc_prev = inc
