@@ -38,7 +38,7 @@ from .kinematics import flight_time_ns, U_MEV
 from .multiple_scattering import (HWHM_TO_SIGMA, combined_half_width, ms_constants, ms_energy_variance,
                                   ms_exit_tables_down, walk_half_width, walk_moments)
 from .brick_types import Bricks
-from .range_tables import cross_cell, cross_path, fill_tables, lerp, table_cell
+from .range_tables import cross_cell, cross_path, fill_tables, table_cell
 
 
 @njit(**INTERNAL)
@@ -497,7 +497,8 @@ def _variances(d, Eb_top, Eb, particles, beam, species, geometry, detector, opti
         o = sp_out[s]
         Er, E1, jt, g, var_det = out[5, s], out[6, s], out[9, s], out[10, s], out[11, s]
         if ms_on:
-            wr, nu_r = walk_half_width(lerp(A, o, int(out[7, s]), out[8, s]), E1, Er, ms_c, 2 * o, fracW, b,
+            k1, t1 = int(out[7, s]), out[8, s]
+            wr, nu_r = walk_half_width(A[o, k1] + t1 * (A[o, k1 + 1] - A[o, k1]), E1, Er, ms_c, 2 * o, fracW, b,
                                        d / cos_out)
             wa = combined_half_width(wb, nu_b, wr, nu_r)
             h2 = HWHM_TO_SIGMA * HWHM_TO_SIGMA

@@ -20,7 +20,7 @@ import math
 from numba import njit
 
 from .jit_options import INTERNAL
-from .range_tables import cross_cell, lerp, range_at, range_cell, t_of_range
+from .range_tables import cross_cell, range_at, range_cell, t_of_range
 from .stopping import loglog_cell
 
 
@@ -47,7 +47,7 @@ def exit_cell(G, D, V, o, x_th, g_th, dlnE, k, t):
          + (3.0 * t2 - 2.0 * t3) * G[o, k + 1] + (t3 - t2) * dlnE * D[o, k + 1])
     d = ((6.0 * t2 - 6.0 * t) * (G[o, k] - G[o, k + 1]) / dlnE + (3.0 * t2 - 4.0 * t + 1.0) * D[o, k]
          + (3.0 * t2 - 2.0 * t) * D[o, k + 1])
-    return g, d, lerp(V, o, k, t)
+    return g, d, V[o, k] + t * (V[o, k + 1] - V[o, k])
 
 
 @njit(**INTERNAL)
@@ -101,7 +101,8 @@ def exit_tables_down(G, D, V, o, x_th, g_th, Sv, R, Q, p, path, lnE0, dlnE, mass
     step = math.exp(dlnE)
     kt = min(int(x_th), khi - 1)
     tt = x_th - kt
-    r_th = range_at(R, Sv, p, step, dlnE, kt, tt, loglog_cell(Sv[p, kt], Sv[p, kt + 1], tt)) + path
+    r_th = range_at(R[p, kt], R[p, kt + 1], Sv[p, kt], Sv[p, kt + 1], step, dlnE, tt,
+                    loglog_cell(Sv[p, kt], Sv[p, kt + 1], tt)) + path
     if r_th >= R[p, khi]:
         x_new = khi + 1.0
     else:
@@ -123,7 +124,7 @@ def exit_tables_down(G, D, V, o, x_th, g_th, Sv, R, Q, p, path, lnE0, dlnE, mass
         while j < khi - 1 and R[p, j + 1] <= r:
             j += 1
             E_j *= step
-        t, s2, e_r = t_of_range(R, Sv, p, step, dlnE, j, r)
+        t, s2, e_r = t_of_range(R[p, j], R[p, j + 1], Sv[p, j], Sv[p, j + 1], step, dlnE, r)
         cell[0, k] = j
         cell[1, k] = t
         cell[2, k] = E_j * e_r
@@ -132,7 +133,7 @@ def exit_tables_down(G, D, V, o, x_th, g_th, Sv, R, Q, p, path, lnE0, dlnE, mass
             D2[o, k] = 0.0
             V2[o, k] = 0.0
             continue
-        dq = Q[p, k] - lerp(Q, p, j, t)
+        dq = Q[p, k] - (Q[p, j] + t * (Q[p, j + 1] - Q[p, j]))
         if dq < 0.0:
             dq = 0.0
         g, d, v = exit_cell(G, D, V, o, x_th, g_th, dlnE, j, t)

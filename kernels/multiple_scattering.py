@@ -54,7 +54,6 @@ import numpy as np
 from numba import njit
 
 from .jit_options import INTERNAL
-from .range_tables import lerp
 
 A0_CM = 0.529177210903e-8  # Bohr radius, cm (CODATA 2018)
 E2_MEV_CM = 1.43996448e-13  # e^2 = 1.43996448 MeV fm, in MeV cm

@@ -92,37 +92,40 @@ def table_cell(lnE0, dlnE, mass, klo, khi, E):
 
 
 @njit(**INTERNAL)
-def range_at(R, Sv, p, step, dlnE, k, t, s_t):
-    """R at cell (k, t), consistent with the stopping: inside a cell g = E/S is log-linear in
+def range_at(R_k, R_k1, S_k, S_k1, step, dlnE, t, s_t):
+    """R at fraction t of the cell between nodes k and k + 1 (R_k, R_k1: R there; S_k, S_k1: the
+    stopping), consistent with the stopping: inside a cell g = E/S is log-linear in
     ln E (S log-log interpolated), R = int g dlnE, so R - R_k is proportional to g - g_k:
     R(t) = R_k + (R_(k+1) - R_k) (g(t)/g_k - 1)/(g_(k+1)/g_k - 1), g(t)/g_k = e^(t h) S_k/S(t).
     (Interpolating R itself log-log would make dR/dE disagree with 1/S by up to +-0.4 % inside
-    each cell: a ripple in the spectrum with the period of the table.) s_t = S at (k, t);
-    step = e^h, h = dlnE.
+    each cell: a ripple in the spectrum with the period of the table.) s_t = S at t;
+    step = e^h, h = dlnE. (Scalar arguments: an array argument costs Numba reference counting
+    per call.)
     """
-    rho_m1 = step * Sv[p, k] / Sv[p, k + 1] - 1.0
+    rho_m1 = step * S_k / S_k1 - 1.0
     if abs(rho_m1) < 1e-12:
-        return R[p, k] + t * (R[p, k + 1] - R[p, k])
-    return R[p, k] + (R[p, k + 1] - R[p, k]) * (math.exp(t * dlnE) * Sv[p, k] / s_t - 1.0) / rho_m1
+        return R_k + t * (R_k1 - R_k)
+    return R_k + (R_k1 - R_k) * (math.exp(t * dlnE) * S_k / s_t - 1.0) / rho_m1
 
 
 @njit(**INTERNAL)
-def t_of_range(R, Sv, p, step, dlnE, j, r):
-    """Inverse of :func:`range_at` in cell j: (t, S(t), E(t)/E_j) where the range equals r.
+def t_of_range(R_j, R_j1, S_j, S_j1, step, dlnE, r):
+    """Inverse of :func:`range_at` in the cell between nodes j and j + 1: (t, S(t), E(t)/E_j)
+    where the range equals r.
 
     g(t)/g_j = 1 + f (rho - 1) with f = (r - R_j)/(R_(j+1) - R_j) and rho = g_(j+1)/g_j, so
     t = ln(1 + f (rho - 1))/ln(rho); then E(t)/E_j = e^(t h) and S(t) = S_j e^(t h) g_j/g(t).
     """
-    f = (r - R[p, j]) / (R[p, j + 1] - R[p, j])
-    rho = step * Sv[p, j] / Sv[p, j + 1]
+    f = (r - R_j) / (R_j1 - R_j)
+    rho = step * S_j / S_j1
     gr = 1.0 + f * (rho - 1.0)
     if abs(rho - 1.0) < 1e-12 or gr <= 0.0:
         t = f
         e_r = math.exp(t * dlnE)
-        return t, loglog_cell(Sv[p, j], Sv[p, j + 1], t), e_r
+        return t, loglog_cell(S_j, S_j1, t), e_r
     t = math.log(gr) / math.log(rho)
     e_r = math.exp(t * dlnE)
-    return t, Sv[p, j] * e_r / gr, e_r
+    return t, S_j * e_r / gr, e_r
 
 
 @njit(**INTERNAL)
@@ -142,14 +145,8 @@ def range_cell(Sv, R, p, step, dlnE, klo, khi, r):
                 lo = mid
             else:
                 hi = mid
-    t, s_t, e_r = t_of_range(R, Sv, p, step, dlnE, lo, r)
+    t, s_t, e_r = t_of_range(R[p, lo], R[p, lo + 1], Sv[p, lo], Sv[p, lo + 1], step, dlnE, r)
     return lo, t, s_t, e_r
-
-
-@njit(**INTERNAL)
-def lerp(arr, p, k, t):
-    """Row p of a table, linear between nodes k and k + 1 at fraction t."""
-    return arr[p, k] + t * (arr[p, k + 1] - arr[p, k])
 
 
 @njit(**INTERNAL)
@@ -164,11 +161,11 @@ def cross_cell(Sv, R, Q, p, lnE0, dlnE, step, mass, klo, khi, k, t, var, path):
     s1 = loglog_cell(Sv[p, k], Sv[p, k + 1], t)
     if path <= 0.0:
         return mass * math.exp(lnE0 + (k + t) * dlnE), var, k, t, s1, s1
-    r = range_at(R, Sv, p, step, dlnE, k, t, s1) - path
+    r = range_at(R[p, k], R[p, k + 1], Sv[p, k], Sv[p, k + 1], step, dlnE, t, s1) - path
     j, t2, s2, e_r = range_cell(Sv, R, p, step, dlnE, klo, khi, r)
     if j < 0:
         return 0.0, 0.0, k, t, s1, 0.0
-    dq = lerp(Q, p, k, t) - lerp(Q, p, j, t2)
+    dq = (Q[p, k] + t * (Q[p, k + 1] - Q[p, k])) - (Q[p, j] + t2 * (Q[p, j + 1] - Q[p, j]))  # Q linear in each cell
     if dq < 0.0:
         dq = 0.0
     return mass * math.exp(lnE0 + j * dlnE) * e_r, s2 * s2 * (var / (s1 * s1) + dq), j, t2, s1, s2
