@@ -35,8 +35,8 @@ from .cross_section import cross_section_at
 from .exit_tables import exit_cell, exit_tables_down, exit_tables_surface
 from .jit_options import INTERNAL
 from .kinematics import flight_time_ns, U_MEV
-from .multiple_scattering import (HWHM_TO_SIGMA, combined_half_width, ms_constants, ms_energy_variance,
-                                  ms_exit_tables_down, walk_half_width, walk_moments)
+from .multiple_scattering import (HWHM_TO_SIGMA, combined_half_width, ms_block_constants, ms_constants,
+                                  ms_energy_variance, ms_exit_tables_down, walk_half_width, walk_moments)
 from .brick_types import Bricks
 from .range_tables import cross_cell, cross_path, fill_tables, table_cell
 
@@ -127,7 +127,8 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
         for j in range(el_Z.shape[0]):
             ms_c[2 * o, j] = lnc[j]
             ms_c[2 * o + 1, j] = tc[j]
-    i_beam = 2 * n_out
+    msb = np.empty((3 * n_out + 3, el_Z.shape[0]))  # ... in the current block (:func:`multiple_scattering.ms_block_constants`)
+    i_beam = 3 * n_out
     # foil tables and surface exit tables
     Sf, Rf, Qf = _zeros3(n_p, n_grid)  # T1 foil
     Se, Re, Qe = _zeros3(n_p, n_grid)  # foils in front of the energy detector
@@ -180,12 +181,14 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
         for p in range(n_p):
             if p_act[p]:
                 fill_tables(S, W, p, blk_fracS, blk_fracW, b, p_mass[p], lnE0, dlnE, p_klo[p], p_khi[p], Sv, Rt, Qt)
+        if ms_on:
+            ms_block_constants(ms_c, blk_fracW, b, msb)
         thick = blk_top[b + 1] - blk_top[b]
         # state at the block top
         Eb = _state(0.0, Eb_top, vb_top, particles, beam, species, geometry, detector, options, Sv, Rt, Qt, G, D, V,
                     x_th, p_emin, b, act, tan_in, tan_out, cur)
         _variances(0.0, Eb_top, Eb, particles, beam, species, geometry, detector, options, Se, Re, Qe, b, tan_in,
-                   tan_out, blk_fracW, wb_top, wm, A, ms_c, cur)
+                   tan_out, wb_top, wm, A, msb, cur)
         d = 0.0
         dx = thick
         while d < thick:
@@ -217,7 +220,7 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
                 worst = 0.0
             # the step is taken: the variances and cross sections of the new state
             _variances(dn, Eb_top, Eb, particles, beam, species, geometry, detector, options, Se, Re, Qe, b, tan_in,
-                       tan_out, blk_fracW, wb_top, wm, A, ms_c, new)
+                       tan_out, wb_top, wm, A, msb, new)
             if nbr >= max_bricks:
                 overflow = True
                 done = True
@@ -272,7 +275,7 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
         if Eb_new <= 0.0:
             break
         if ms_on:
-            wb_new = walk_half_width(wb_top, Eb_top, Eb_new, ms_c, i_beam, blk_fracW, b, thick / cos_in)[0]
+            wb_new = walk_half_width(wb_top, Eb_top, Eb_new, msb, i_beam, thick / cos_in)[0]
             wm[0], wm[1] = walk_moments(wb_top, wb_new, E0 - Eb_top, E0 - Eb_new, wm[0], wm[1])
             wb_top = wb_new
         Eb_top = Eb_new
@@ -286,7 +289,7 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
             if ms_on and out_emax[o] > 0.0:
                 k_to = int((math.log(out_emax[o] / p_mass[p]) - lnE0) / dlnE) + 2
                 ms_exit_tables_down(A, o, cell, thick / cos_out, lnE0, dlnE, p_mass[p], max(p_klo[p], int(x_th[o])),
-                                    min(p_khi[p], k_to), ms_c, 2 * o, blk_fracW, b, A2)
+                                    min(p_khi[p], k_to), msb, 3 * o, A2)
                 for k in range(n_grid):  # (copied: nodes it does not fill keep their last values)
                     A[o, k] = A2[o, k]
         # the tables at the block bottom become those at the next block's top
@@ -456,16 +459,16 @@ def _state(d, Eb_top, vb_top, particles, beam, species, geometry, detector, opti
 
 @njit(**INTERNAL)
 def _variances(d, Eb_top, Eb, particles, beam, species, geometry, detector, options, Se, Re, Qe, b, tan_in,
-               tan_out, fracW, wb_top, wm, A, ms_c, out):
+               tan_out, wb_top, wm, A, msb, out):
     """Complete a state of :func:`_state` (beam energy Eb at offset d below the top of block b):
     the flight-time variance, the energy at the energy detector and its variance, and the cross
     section (rows 1-4 of ``out``).
 
     Se, Re, Qe are the energy-detector foil tables; with ``options.multiple_scattering`` the
     spread from multiple scattering is added (:func:`multiple_scattering.ms_energy_variance`):
-    the atomic fractions fracW[b], the beam's half width wb_top and walk moments wm at the block
-    top, the half-width exit tables A and the constants ms_c of
-    :func:`multiple_scattering.walk_half_width` (beam in the last two rows). No cross section
+    the beam's half width wb_top and walk moments wm at the block top, the half-width exit
+    tables A and the block's constants msb of :func:`multiple_scattering.walk_half_width` (beam in
+    the last three rows). No cross section
     where the species' density in block b is 0 (the cross-section coefficients per species
     come with ``species``).
     """
@@ -476,13 +479,13 @@ def _variances(d, Eb_top, Eb, particles, beam, species, geometry, detector, opti
     cos_in, cos_out = geometry.cos_in, geometry.cos_out
     sig_timing, efoil_path = detector.sig_timing, detector.efoil_path
     screening, ms_on = options.screening, options.multiple_scattering
-    i_beam = ms_c.shape[0] - 2
+    i_beam = msb.shape[0] - 3
     wb = 0.0  # the beam's projected half width here (rad), its local stable index
     nu_b = 2.0
     cov_in = 0.0  # ... and the moments of its walk (:func:`multiple_scattering.ms_energy_variance`)
     var_int_in = 0.0
     if ms_on and Eb > 0.0:
-        wb, nu_b = walk_half_width(wb_top, Eb_top, Eb, ms_c, i_beam, fracW, b, d / cos_in)
+        wb, nu_b = walk_half_width(wb_top, Eb_top, Eb, msb, i_beam, d / cos_in)
         m1, m2 = walk_moments(wb_top, wb, E0 - Eb_top, E0 - Eb, wm[0], wm[1])
         L = E0 - Eb
         A_b = wb * wb * HWHM_TO_SIGMA * HWHM_TO_SIGMA
@@ -498,8 +501,7 @@ def _variances(d, Eb_top, Eb, particles, beam, species, geometry, detector, opti
         Er, E1, jt, g, var_det = out[5, s], out[6, s], out[9, s], out[10, s], out[11, s]
         if ms_on:
             k1, t1 = int(out[7, s]), out[8, s]
-            wr, nu_r = walk_half_width(A[o, k1] + t1 * (A[o, k1 + 1] - A[o, k1]), E1, Er, ms_c, 2 * o, fracW, b,
-                                       d / cos_out)
+            wr, nu_r = walk_half_width(A[o, k1] + t1 * (A[o, k1 + 1] - A[o, k1]), E1, Er, msb, 3 * o, d / cos_out)
             wa = combined_half_width(wb, nu_b, wr, nu_r)
             h2 = HWHM_TO_SIGMA * HWHM_TO_SIGMA
             var_det += ms_energy_variance(wa * wa * h2, -Eb * dKdphi[s], jt, K[s] * tan_in, cov_in, var_int_in,

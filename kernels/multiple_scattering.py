@@ -220,11 +220,55 @@ def path_half_width(w, E_from, E_to, ln_ce, tau_c, frac, path):
         c2[0, j] = ln_ce[j]
         c2[1, j] = tau_c[j]
         f2[0, j] = frac[j]
-    return walk_half_width(w, E_from, E_to, c2, 0, f2, 0, path)[0]
+    mb = np.empty((3, n))
+    ms_block_constants(c2, f2, 0, mb)
+    return walk_half_width(w, E_from, E_to, mb, 0, path)[0]
 
 
 @njit(**INTERNAL)
-def walk_half_width(w, E_from, E_to, ms_c, i_c, frac, b, path):
+def ms_block_constants(ms_c, frac, b, mb):
+    """Constants of :func:`walk_half_width` in block b (atomic fractions frac[b]) for every ion
+    of ms_c (rows 2i, 2i + 1: ln_ce, tau_c of :func:`ms_constants`): rows 3i, 3i + 1, 3i + 2 of
+    mb hold ln_ce, tau_c f_j (reduced thickness per 1e15 atoms/cm2 of path) and its logarithm
+    (-inf for an absent element)."""
+    for i in range(ms_c.shape[0] // 2):
+        for j in range(frac.shape[1]):
+            tf = ms_c[2 * i + 1, j] * frac[b, j]
+            mb[3 * i, j] = ms_c[2 * i, j]
+            mb[3 * i + 1, j] = tf
+            mb[3 * i + 2, j] = math.log(tf) if tf > 0.0 else -math.inf
+
+
+# ln(e^a + e^b) = max(a, b) + ln(1 + e^-|a - b|): the second term tabulated against z = |a - b| on
+# [0, _SP_ZMAX] in steps of 1/_SP_N with its derivative, cubic Hermite between nodes (error < 4e-10;
+# beyond _SP_ZMAX it is < 1e-17 and taken as 0)
+_SP_N = 32
+_SP_ZMAX = 40.0
+_SP_Z = np.arange(int(_SP_ZMAX * _SP_N) + 2) / _SP_N
+_SP_F = np.log1p(np.exp(-_SP_Z))
+_SP_D = -1.0 / (1.0 + np.exp(_SP_Z))
+
+
+@njit(cache=True, error_model="numpy")
+def log_add(a, b):
+    """ln(e^a + e^b) without ``exp`` or ``log``: max(a, b) + ln(1 + e^-|a - b|), the second term
+    from a cubic Hermite table (numerics, not physics: within 4e-10 of the exact value)."""
+    if a < b:
+        a, b = b, a
+    z = (a - b) * _SP_N
+    if z >= _SP_ZMAX * _SP_N:
+        return a
+    i = int(z)
+    t = z - i
+    t2 = t * t
+    t3 = t2 * t
+    h = 1.0 / _SP_N
+    return a + ((2.0 * t3 - 3.0 * t2 + 1.0) * _SP_F[i] + (t3 - 2.0 * t2 + t) * h * _SP_D[i]
+                + (3.0 * t2 - 2.0 * t3) * _SP_F[i + 1] + (t3 - t2) * h * _SP_D[i + 1])
+
+
+@njit(**INTERNAL)
+def walk_half_width(w, E_from, E_to, mb, i_c, path):
     """Projected half width (rad) after a path along which the energy goes from E_from to E_to,
     and its local stable index at the end of the path (one function for both: every call of a
     function with array arguments costs reference counting; no flag for the index, since a
@@ -232,11 +276,12 @@ def walk_half_width(w, E_from, E_to, ms_c, i_c, frac, b, path):
 
     The path is crossed in up to 6 equal sub-steps (one per 1/4 of relative energy change),
     each at its mid energy (energy taken linear in the path), with the equivalent-thickness
-    rule of :func:`half_width_after` (constants of :func:`ms_constants` for the ion and the
-    medium's elements: ln_ce = ms_c[i_c], tau_c = ms_c[i_c + 1]; atomic fractions frac[b]; tables
-    passed whole with row indices, since a row view costs reference counting), the half width
-    carried in natural
-    logarithms from element to element (one ``exp`` and one ``log`` per element and sub-step).
+    rule of :func:`half_width_after` element by element (the block's constants of
+    :func:`ms_block_constants` for the ion: rows i_c, i_c + 1, i_c + 2 of mb; tables passed
+    whole with row indices, since a row view costs reference counting). The half width is
+    carried in natural logarithms from element to element: ln tau_eq is read from the table
+    (linear in each cell), ln(tau_eq + tau_j) by :func:`log_add` (no ``exp`` or ``log`` per
+    element; numerics, within 4e-10 in ln tau of one ``exp`` and one ``log``).
     ``w`` is the half width at the start of the walk (E_from); path in 1e15 atoms/cm2.
 
     The stable index nu: the local growth w ~ tau^(1/nu) at E_to. Small-angle multiple
@@ -247,24 +292,25 @@ def walk_half_width(w, E_from, E_to, ms_c, i_c, frac, b, path):
     equivalent reduced thickness of w, averaged over the elements with weight f_j a_j^2 (their
     share of the reduced thickness), and clipped to [1, 2].
     """
+    n_el = mb.shape[1]
     lw = math.log(w) if w > 0.0 else -math.inf
     if path > 0.0:
         n = 1 + int(4.0 * abs(E_to - E_from) / max(E_from, E_to))
         if n > 6:
             n = 6
-        ds = path / n
+        lds = math.log(path / n)
         n_tab = LN_HALF_WIDTH.shape[0]
         for i in range(n):
             lnE = math.log(E_from + (E_to - E_from) * (i + 0.5) / n)
-            for j in range(frac.shape[1]):
-                if frac[b, j] <= 0.0:
+            for j in range(n_el):
+                if mb[i_c + 1, j] <= 0.0:
                     continue
-                lc = ms_c[i_c, j] - lnE  # ln c_j, c_j in rad per reduced angle unit
-                tau = ms_c[i_c + 1, j] * frac[b, j] * ds
+                lc = mb[i_c, j] - lnE  # ln c_j, c_j in rad per reduced angle unit
+                lt = mb[i_c + 2, j] + lds  # ln tau_j of the sub-step
                 if lw > -math.inf:
                     k, f = _hw_cell(lw - lc)
-                    tau += math.exp(LN_TAU0 + (k + f) * _DLN)
-                x = (math.log(tau) - LN_TAU0) / _DLN
+                    lt = log_add(LN_TAU0 + (k + f) * _DLN, lt)
+                x = (lt - LN_TAU0) / _DLN
                 k = int(math.floor(x))
                 if k < 0:
                     k = 0
@@ -275,11 +321,11 @@ def walk_half_width(w, E_from, E_to, ms_c, i_c, frac, b, path):
     num = 0.0
     den = 0.0
     lnE = math.log(E_to)
-    for j in range(frac.shape[1]):
-        if frac[b, j] <= 0.0:
+    for j in range(n_el):
+        wt = mb[i_c + 1, j]
+        if wt <= 0.0:
             continue
-        k, _ = _hw_cell(lw - (ms_c[i_c, j] - lnE))
-        wt = frac[b, j] * ms_c[i_c + 1, j]
+        k, _ = _hw_cell(lw - (mb[i_c, j] - lnE))
         num += wt * (LN_HALF_WIDTH[k + 1] - LN_HALF_WIDTH[k]) / _DLN
         den += wt
     if num <= 0.0:
@@ -288,12 +334,12 @@ def walk_half_width(w, E_from, E_to, ms_c, i_c, frac, b, path):
 
 
 @njit(**INTERNAL)
-def ms_exit_tables_down(A, o, cell, path, lnE0, dlnE, mass, k0, k1, ms_c, i_c, frac, b, A2):
+def ms_exit_tables_down(A, o, cell, path, lnE0, dlnE, mass, k0, k1, mb, i_c, A2):
     """Half-width exit table o (rows o of A, A2) at the bottom of a block from the one at its top
-    (constants ms_c[i_c], ms_c[i_c + 1] of :func:`walk_half_width`; the block's atomic fractions
-    frac[b]; ``cell``: rows 0-2 of :func:`exit_tables.exit_tables_down` for the same particle and
-    block, the cell (j, t) and the energy E1 at the block top of each node's energy E_k at the
-    bottom, j = -1 where the particle stops in the block).
+    (the block's constants of the particle: rows i_c.. of mb, :func:`walk_half_width`; ``cell``:
+    rows 0-2 of :func:`exit_tables.exit_tables_down` for the same particle and block, the cell
+    (j, t) and the energy E1 at the block top of each node's energy E_k at the bottom, j = -1
+    where the particle stops in the block).
 
     A[k] is the projected half width (rad) of the outgoing particle's path traced back from the
     detector (a walk that starts at the surface) down to the block top, for energy E_k at the
@@ -328,7 +374,7 @@ def ms_exit_tables_down(A, o, cell, path, lnE0, dlnE, mass, k0, k1, ms_c, i_c, f
             A2[o, k] = A[o, j] + t * (A[o, j + 1] - A[o, j])
             if k < nxt and k < k1:
                 continue
-            w = walk_half_width(A2[o, k], cell[2, k], E_k, ms_c, i_c, frac, b, path)[0]
+            w = walk_half_width(A2[o, k], cell[2, k], E_k, mb, i_c, path)[0]
             inc = w - A2[o, k]
             A2[o, k] = w
         if k < nxt and k < k1:

@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from recoilsim import RecoilsimError
 from recoilsim.forward.engine import prepare, run
 from recoilsim.forward.simulate import simulate
-from recoilsim.kernels.multiple_scattering import (LOG10_HALF_WIDTH, LOG10_TAU, half_width_after, reduced_half_width,
-                                                   reduced_thickness)
+from recoilsim.kernels.multiple_scattering import (LOG10_HALF_WIDTH, LOG10_TAU, half_width_after, log_add,
+                                                   reduced_half_width, reduced_thickness)
 from recoilsim.model.experiment import Experiment, Options, reference_experiment
 from recoilsim.model.instrument import Beam, Detector, Foil, Geometry
 from recoilsim.model.sample import Layer, Sample
@@ -32,6 +32,16 @@ def test_table_regenerates_from_sigmund_winterbon():
     from ms_widths import projected_half_width
     for i in (8, 24, 48):  # tau = 0.01, 1, 1000
         assert math.log10(projected_half_width(10.0 ** LOG10_TAU[i])) == pytest.approx(LOG10_HALF_WIDTH[i], abs=2e-3)
+
+
+def test_log_add_matches_numpy():
+    """The walk's tabulated ln(e^a + e^b) (no exp/log per element) against numpy's logaddexp,
+    over differences from 0 to beyond the table's end, both orders and large offsets."""
+    for base in (-30.0, 0.0, 12.5):
+        for diff in np.concatenate([np.linspace(0.0, 3.0, 301), np.linspace(3.0, 45.0, 211), [1e-9, 39.99, 40.0]]):
+            a, b = base, base - diff
+            assert log_add(a, b) == pytest.approx(np.logaddexp(a, b), abs=1e-9)
+            assert log_add(b, a) == pytest.approx(np.logaddexp(a, b), abs=1e-9)
 
 
 def test_table_limits_follow_theory():
