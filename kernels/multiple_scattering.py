@@ -153,22 +153,29 @@ def ms_constants(Z1, el_Z):
     return ln_ce, tau_c
 
 
+# per cell of the table: its slope in ln w per node, and the ln tau of its lower node and d(ln tau)/d(ln w)
+# (multiplications instead of divisions in the walk: it is a chain of dependent steps)
+_DHW = np.diff(LN_HALF_WIDTH)
+_LN_TAU_K = LN_TAU0 + _DLN * np.arange(LN_HALF_WIDTH.shape[0] - 1)
+_DTAU_DHW = _DLN / _DHW
+_INV_DLN = 1.0 / _DLN
+_LUT_INV_DY = 1.0 / _LUT_DY
+
+
 @njit(**INTERNAL)
 def _hw_cell(y):
-    """Cell i and fraction f of ln(reduced half width) y in LN_HALF_WIDTH (end cells extrapolate):
-    the equivalent reduced thickness is exp(LN_TAU0 + (i + f) _DLN) (:func:`reduced_thickness`)."""
+    """Cell of ln(reduced half width) y in LN_HALF_WIDTH (end cells extrapolate)."""
     n = LN_HALF_WIDTH.shape[0]
     if y <= LN_HALF_WIDTH[1]:
-        lo = 0
-    elif y >= LN_HALF_WIDTH[n - 2]:
-        lo = n - 2
-    else:
-        lo = _LUT[int((y - _LUT_Y0) / _LUT_DY)]
-        while LN_HALF_WIDTH[lo] > y:  # rounding at a bin edge
-            lo -= 1
-        while LN_HALF_WIDTH[lo + 1] <= y:
-            lo += 1
-    return lo, (y - LN_HALF_WIDTH[lo]) / (LN_HALF_WIDTH[lo + 1] - LN_HALF_WIDTH[lo])
+        return 0
+    if y >= LN_HALF_WIDTH[n - 2]:
+        return n - 2
+    lo = _LUT[int((y - _LUT_Y0) * _LUT_INV_DY)]
+    while LN_HALF_WIDTH[lo] > y:  # rounding at a bin edge
+        lo -= 1
+    while LN_HALF_WIDTH[lo + 1] <= y:
+        lo += 1
+    return lo
 
 
 @njit(cache=True)
@@ -240,31 +247,29 @@ def ms_block_constants(ms_c, frac, b, mb):
 
 
 # ln(e^a + e^b) = max(a, b) + ln(1 + e^-|a - b|): the second term tabulated against z = |a - b| on
-# [0, _SP_ZMAX] in steps of 1/_SP_N with its derivative, cubic Hermite between nodes (error < 4e-10;
-# beyond _SP_ZMAX it is < 1e-17 and taken as 0)
+# [0, _SP_ZMAX] in steps of 1/_SP_N with its derivative, a cubic Hermite between nodes, stored as
+# the cubic's coefficients in the cell's fraction (error < 4e-10; beyond _SP_ZMAX it is < 1e-17
+# and taken as 0)
 _SP_N = 32
 _SP_ZMAX = 40.0
 _SP_Z = np.arange(int(_SP_ZMAX * _SP_N) + 2) / _SP_N
 _SP_F = np.log1p(np.exp(-_SP_Z))
-_SP_D = -1.0 / (1.0 + np.exp(_SP_Z))
+_SP_D = -1.0 / (1.0 + np.exp(_SP_Z)) / _SP_N  # derivative per cell
+_SP_C = np.stack([_SP_F[:-1], _SP_D[:-1], 3.0 * np.diff(_SP_F) - 2.0 * _SP_D[:-1] - _SP_D[1:],
+                  -2.0 * np.diff(_SP_F) + _SP_D[:-1] + _SP_D[1:]], axis=1)
 
 
 @njit(cache=True, error_model="numpy")
 def log_add(a, b):
     """ln(e^a + e^b) without ``exp`` or ``log``: max(a, b) + ln(1 + e^-|a - b|), the second term
     from a cubic Hermite table (numerics, not physics: within 4e-10 of the exact value)."""
-    if a < b:
-        a, b = b, a
-    z = (a - b) * _SP_N
+    hi = max(a, b)
+    z = (hi - min(a, b)) * _SP_N
     if z >= _SP_ZMAX * _SP_N:
-        return a
+        return hi
     i = int(z)
     t = z - i
-    t2 = t * t
-    t3 = t2 * t
-    h = 1.0 / _SP_N
-    return a + ((2.0 * t3 - 3.0 * t2 + 1.0) * _SP_F[i] + (t3 - 2.0 * t2 + t) * h * _SP_D[i]
-                + (3.0 * t2 - 2.0 * t3) * _SP_F[i + 1] + (t3 - t2) * h * _SP_D[i + 1])
+    return hi + (_SP_C[i, 0] + t * (_SP_C[i, 1] + t * (_SP_C[i, 2] + t * _SP_C[i, 3])))
 
 
 @njit(**INTERNAL)
@@ -307,16 +312,17 @@ def walk_half_width(w, E_from, E_to, mb, i_c, path):
                     continue
                 lc = mb[i_c, j] - lnE  # ln c_j, c_j in rad per reduced angle unit
                 lt = mb[i_c + 2, j] + lds  # ln tau_j of the sub-step
-                if lw > -math.inf:
-                    k, f = _hw_cell(lw - lc)
-                    lt = log_add(LN_TAU0 + (k + f) * _DLN, lt)
-                x = (lt - LN_TAU0) / _DLN
+                if lw > -math.inf:  # ln of the equivalent reduced thickness of w (the table's inverse)
+                    y = lw - lc
+                    k = _hw_cell(y)
+                    lt = log_add(_LN_TAU_K[k] + (y - LN_HALF_WIDTH[k]) * _DTAU_DHW[k], lt)
+                x = (lt - LN_TAU0) * _INV_DLN
                 k = int(math.floor(x))
                 if k < 0:
                     k = 0
                 elif k > n_tab - 2:
                     k = n_tab - 2
-                lw = lc + LN_HALF_WIDTH[k] + (x - k) * (LN_HALF_WIDTH[k + 1] - LN_HALF_WIDTH[k])
+                lw = lc + LN_HALF_WIDTH[k] + (x - k) * _DHW[k]
         w = math.exp(lw)
     num = 0.0
     den = 0.0
@@ -325,8 +331,8 @@ def walk_half_width(w, E_from, E_to, mb, i_c, path):
         wt = mb[i_c + 1, j]
         if wt <= 0.0:
             continue
-        k, _ = _hw_cell(lw - (mb[i_c, j] - lnE))
-        num += wt * (LN_HALF_WIDTH[k + 1] - LN_HALF_WIDTH[k]) / _DLN
+        k = _hw_cell(lw - (mb[i_c, j] - lnE))
+        num += wt * _DHW[k] * _INV_DLN
         den += wt
     if num <= 0.0:
         return w, 2.0
