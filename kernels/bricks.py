@@ -36,7 +36,8 @@ from .exit_tables import exit_cell, exit_tables_down, exit_tables_surface
 from .jit_options import INTERNAL
 from .kinematics import flight_time_ns, U_MEV
 from .multiple_scattering import (HWHM_TO_SIGMA, combined_half_width, ms_block_constants, ms_constants,
-                                  ms_energy_variance, ms_exit_tables_down, walk_half_width, walk_moments)
+                                  ms_energy_variance, ms_exit_tables_down, walk_half_width, walk_half_widths,
+                                  walk_moments)
 from .brick_types import Bricks
 from .range_tables import cross_cell, cross_path, fill_tables, table_cell
 
@@ -129,6 +130,7 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
             ms_c[2 * o + 1, j] = tc[j]
     msb = np.empty((3 * n_out + 3, el_Z.shape[0]))  # ... in the current block (:func:`multiple_scattering.ms_block_constants`)
     i_beam = 3 * n_out
+    ww = np.zeros((9, n_sp))  # the outgoing particles' walks of a state (:func:`multiple_scattering.walk_half_widths`)
     # foil tables and surface exit tables
     Sf, Rf, Qf = _zeros3(n_p, n_grid)  # T1 foil
     Se, Re, Qe = _zeros3(n_p, n_grid)  # foils in front of the energy detector
@@ -188,7 +190,7 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
         Eb = _state(0.0, Eb_top, vb_top, particles, beam, species, geometry, detector, options, Sv, Rt, Qt, G, D, V,
                     x_th, p_emin, b, act, tan_in, tan_out, cur)
         _variances(0.0, Eb_top, Eb, particles, beam, species, geometry, detector, options, Se, Re, Qe, b, tan_in,
-                   tan_out, wb_top, wm, A, msb, cur)
+                   tan_out, wb_top, wm, A, msb, ww, cur)
         d = 0.0
         dx = thick
         while d < thick:
@@ -220,7 +222,7 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
                 worst = 0.0
             # the step is taken: the variances and cross sections of the new state
             _variances(dn, Eb_top, Eb, particles, beam, species, geometry, detector, options, Se, Re, Qe, b, tan_in,
-                       tan_out, wb_top, wm, A, msb, new)
+                       tan_out, wb_top, wm, A, msb, ww, new)
             if nbr >= max_bricks:
                 overflow = True
                 done = True
@@ -459,7 +461,7 @@ def _state(d, Eb_top, vb_top, particles, beam, species, geometry, detector, opti
 
 @njit(**INTERNAL)
 def _variances(d, Eb_top, Eb, particles, beam, species, geometry, detector, options, Se, Re, Qe, b, tan_in,
-               tan_out, wb_top, wm, A, msb, out):
+               tan_out, wb_top, wm, A, msb, ww, out):
     """Complete a state of :func:`_state` (beam energy Eb at offset d below the top of block b):
     the flight-time variance, the energy at the energy detector and its variance, and the cross
     section (rows 1-4 of ``out``).
@@ -468,7 +470,7 @@ def _variances(d, Eb_top, Eb, particles, beam, species, geometry, detector, opti
     spread from multiple scattering is added (:func:`multiple_scattering.ms_energy_variance`):
     the beam's half width wb_top and walk moments wm at the block top, the half-width exit
     tables A and the block's constants msb of :func:`multiple_scattering.walk_half_width` (beam in
-    the last three rows). No cross section
+    the last three rows; ww: work rows of :func:`multiple_scattering.walk_half_widths`). No cross section
     where the species' density in block b is 0 (the cross-section coefficients per species
     come with ``species``).
     """
@@ -491,17 +493,26 @@ def _variances(d, Eb_top, Eb, particles, beam, species, geometry, detector, opti
         A_b = wb * wb * HWHM_TO_SIGMA * HWHM_TO_SIGMA
         cov_in = max(L * A_b - m1, 0.0)
         var_int_in = max(L * L * A_b - 2.0 * L * m1 + m2, 0.0)
+    if ms_on:  # the outgoing particles' walks, from the exit tables at the block top down to d
+        for s in range(sp_p.shape[0]):
+            ww[0, s] = -1.0
+            if out[0, s] > 0.0:
+                o = sp_out[s]
+                k1, t1 = int(out[7, s]), out[8, s]
+                ww[0, s] = A[o, k1] + t1 * (A[o, k1 + 1] - A[o, k1])
+                ww[2, s] = out[6, s]
+                ww[3, s] = out[5, s]
+                ww[4, s] = 3 * o
+        walk_half_widths(ww, msb, d / cos_out)
     for s in range(sp_p.shape[0]):
         t = out[0, s]
         if t <= 0.0:
             continue
         p = sp_p[s]
         m = p_mass[p]
-        o = sp_out[s]
-        Er, E1, jt, g, var_det = out[5, s], out[6, s], out[9, s], out[10, s], out[11, s]
+        Er, jt, g, var_det = out[5, s], out[9, s], out[10, s], out[11, s]
         if ms_on:
-            k1, t1 = int(out[7, s]), out[8, s]
-            wr, nu_r = walk_half_width(A[o, k1] + t1 * (A[o, k1 + 1] - A[o, k1]), E1, Er, msb, 3 * o, d / cos_out)
+            wr, nu_r = ww[0, s], ww[1, s]
             wa = combined_half_width(wb, nu_b, wr, nu_r)
             h2 = HWHM_TO_SIGMA * HWHM_TO_SIGMA
             var_det += ms_energy_variance(wa * wa * h2, -Eb * dKdphi[s], jt, K[s] * tan_in, cov_in, var_int_in,

@@ -286,7 +286,7 @@ def walk_half_width(w, E_from, E_to, mb, i_c, path):
     whole with row indices, since a row view costs reference counting). The half width is
     carried in natural logarithms from element to element: ln tau_eq is read from the table
     (linear in each cell), ln(tau_eq + tau_j) by :func:`log_add` (no ``exp`` or ``log`` per
-    element; numerics, within 4e-10 in ln tau of one ``exp`` and one ``log``).
+    element; numerics, within 4e-10 in ln tau of one ``exp`` and one ``log``; :func:`_element_step`).
     ``w`` is the half width at the start of the walk (E_from); path in 1e15 atoms/cm2.
 
     The stable index nu: the local growth w ~ tau^(1/nu) at E_to. Small-angle multiple
@@ -297,37 +297,85 @@ def walk_half_width(w, E_from, E_to, mb, i_c, path):
     equivalent reduced thickness of w, averaged over the elements with weight f_j a_j^2 (their
     share of the reduced thickness), and clipped to [1, 2].
     """
-    n_el = mb.shape[1]
     lw = math.log(w) if w > 0.0 else -math.inf
     if path > 0.0:
-        n = 1 + int(4.0 * abs(E_to - E_from) / max(E_from, E_to))
-        if n > 6:
-            n = 6
+        n = _n_sub_steps(E_from, E_to)
         lds = math.log(path / n)
-        n_tab = LN_HALF_WIDTH.shape[0]
         for i in range(n):
             lnE = math.log(E_from + (E_to - E_from) * (i + 0.5) / n)
-            for j in range(n_el):
-                if mb[i_c + 1, j] <= 0.0:
-                    continue
-                lc = mb[i_c, j] - lnE  # ln c_j, c_j in rad per reduced angle unit
-                lt = mb[i_c + 2, j] + lds  # ln tau_j of the sub-step
-                if lw > -math.inf:  # ln of the equivalent reduced thickness of w (the table's inverse)
-                    y = lw - lc
-                    k = _hw_cell(y)
-                    lt = log_add(_LN_TAU_K[k] + (y - LN_HALF_WIDTH[k]) * _DTAU_DHW[k], lt)
-                x = (lt - LN_TAU0) * _INV_DLN
-                k = int(math.floor(x))
-                if k < 0:
-                    k = 0
-                elif k > n_tab - 2:
-                    k = n_tab - 2
-                lw = lc + LN_HALF_WIDTH[k] + (x - k) * _DHW[k]
+            for j in range(mb.shape[1]):
+                if mb[i_c + 1, j] > 0.0:
+                    lw = _element_step(lw, mb[i_c, j] - lnE, mb[i_c + 2, j] + lds)
         w = math.exp(lw)
+    return w, _stable_index(lw, math.log(E_to), mb, i_c)
+
+
+@njit(**INTERNAL)
+def walk_half_widths(ww, mb, path):
+    """:func:`walk_half_width` for every column s of ww with a start width ww[0, s] >= 0, all over
+    the same path (the outgoing particles of one state): rows 0 the start width, replaced by the
+    width, 1 the stable index (out), 2 E_from, 3 E_to, 4 the row i_c of mb; rows 5-8 work.
+    The same steps in the same order per column; the element loop runs outside the column loop
+    so that the columns' chains of dependent steps (each step waits for the last) overlap in the
+    processor instead of running one after the other."""
+    n_max = 0
+    for s in range(ww.shape[1]):
+        if ww[0, s] < 0.0:
+            continue
+        ww[5, s] = math.log(ww[0, s]) if ww[0, s] > 0.0 else -math.inf
+        n = _n_sub_steps(ww[2, s], ww[3, s]) if path > 0.0 else 0
+        ww[6, s] = n
+        ww[7, s] = math.log(path / n) if n > 0 else 0.0
+        n_max = max(n_max, n)
+    for i in range(n_max):
+        for s in range(ww.shape[1]):
+            if ww[0, s] >= 0.0 and i < ww[6, s]:
+                ww[8, s] = math.log(ww[2, s] + (ww[3, s] - ww[2, s]) * (i + 0.5) / ww[6, s])
+        for j in range(mb.shape[1]):
+            for s in range(ww.shape[1]):
+                if ww[0, s] < 0.0 or i >= ww[6, s]:
+                    continue
+                i_c = int(ww[4, s])
+                if mb[i_c + 1, j] > 0.0:
+                    ww[5, s] = _element_step(ww[5, s], mb[i_c, j] - ww[8, s], mb[i_c + 2, j] + ww[7, s])
+    for s in range(ww.shape[1]):
+        if ww[0, s] < 0.0:
+            continue
+        if ww[6, s] > 0:
+            ww[0, s] = math.exp(ww[5, s])
+        ww[1, s] = _stable_index(ww[5, s], math.log(ww[3, s]), mb, int(ww[4, s]))
+
+
+@njit(**INTERNAL)
+def _n_sub_steps(E_from, E_to):
+    """Sub-steps of a walk: one per 1/4 of relative energy change, at most 6."""
+    return min(6, 1 + int(4.0 * abs(E_to - E_from) / max(E_from, E_to)))
+
+
+@njit(**INTERNAL)
+def _element_step(lw, lc, lt):
+    """ln w after crossing one element: the equivalent-thickness rule (:func:`half_width_after`)
+    in logs. lw: ln of the half width before (-inf: none), lc: ln c_j, lt: ln tau_j."""
+    if lw > -math.inf:  # ln of the equivalent reduced thickness of w (the table's inverse)
+        y = lw - lc
+        k = _hw_cell(y)
+        lt = log_add(_LN_TAU_K[k] + (y - LN_HALF_WIDTH[k]) * _DTAU_DHW[k], lt)
+    x = (lt - LN_TAU0) * _INV_DLN
+    k = int(math.floor(x))
+    n_tab = LN_HALF_WIDTH.shape[0]
+    if k < 0:
+        k = 0
+    elif k > n_tab - 2:
+        k = n_tab - 2
+    return lc + LN_HALF_WIDTH[k] + (x - k) * _DHW[k]
+
+
+@njit(**INTERNAL)
+def _stable_index(lw, lnE, mb, i_c):
+    """Local stable index of a half width e^lw at energy e^lnE (:func:`walk_half_width`)."""
     num = 0.0
     den = 0.0
-    lnE = math.log(E_to)
-    for j in range(n_el):
+    for j in range(mb.shape[1]):
         wt = mb[i_c + 1, j]
         if wt <= 0.0:
             continue
@@ -335,8 +383,8 @@ def walk_half_width(w, E_from, E_to, mb, i_c, path):
         num += wt * _DHW[k] * _INV_DLN
         den += wt
     if num <= 0.0:
-        return w, 2.0
-    return w, min(2.0, max(1.0, den / num))
+        return 2.0
+    return min(2.0, max(1.0, den / num))
 
 
 @njit(**INTERNAL)
