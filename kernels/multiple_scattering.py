@@ -352,7 +352,7 @@ def _n_sub_steps(E_from, E_to):
     return min(6, 1 + int(4.0 * abs(E_to - E_from) / max(E_from, E_to)))
 
 
-@njit(**INTERNAL)
+@njit(inline="always", **INTERNAL)
 def _element_step(lw, lc, lt):
     """ln w after crossing one element: the equivalent-thickness rule (:func:`half_width_after`)
     in logs. lw: ln of the half width before (-inf: none), lc: ln c_j, lt: ln tau_j."""
