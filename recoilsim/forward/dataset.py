@@ -114,21 +114,30 @@ def channel_depths(times: np.ndarray, bricks: Bricks, x_edges: np.ndarray, out: 
     """
     rising = times.size < 2 or times[-1] > times[0]
     t_sorted = times if rising else times[::-1].copy()
-    n_scales = out.shape[0]
-    for i in range(out.shape[1]):
-        k = -1 if el_of is None else int(el_of[i])
+    if el_out is None or el_of is None:
+        el_out, el_of = out[:, :0], np.full(out.shape[1], -1)
+    # NaN rows at once: scales without any depth, species without bricks
+    no_depth = np.isnan(x_edges).all(axis=1)
+    finite = np.isfinite(x_edges).all(axis=1)
+    live = (bricks.ta[:, :bricks.n] > 0).any(axis=1)
+    out[no_depth] = np.nan
+    out[:, ~live] = np.nan
+    el_out[no_depth] = np.nan
+    el_out[:, el_of[~live & (el_of >= 0)]] = np.nan
+    for i in np.flatnonzero(live):
+        k = int(el_of[i])
         t_e, edge = species_edges(bricks, i)
-        y = np.take(x_edges, edge, axis=1)  # C order: rows contiguous (x_edges[:, edge] is Fortran order)
-        no_depth = np.isnan(y).all(axis=1)  # also every scale of a species without bricks
-        finite = np.isfinite(y).all(axis=1)
-        for s in range(n_scales):
+        for s in np.flatnonzero(~no_depth):
+            y = x_edges[s, edge]
             # falling times: the row is computed in ascending time order, then reversed into place
             row = out[s, i] if rising else np.empty(times.size)
-            el_done = k >= 0 and rising and not no_depth[s]  # depth_row writes the element row too
-            if no_depth[s]:
+            el_done = k >= 0 and rising  # depth_row writes the element row too
+            if np.isnan(y).all():  # a scale with depths elsewhere only
                 row[:] = np.nan
-            elif not (finite[s] and depth_row(t_sorted, t_e, y[s], row, el_out[s, k] if el_done else row)):
-                row[:] = np.interp(t_sorted, t_e, y[s], left=np.nan, right=np.nan)
+                el_done = False
+            elif not ((finite[s] or np.isfinite(y).all()) and depth_row(t_sorted, t_e, y, row,
+                                                                        el_out[s, k] if el_done else row)):
+                row[:] = np.interp(t_sorted, t_e, y, left=np.nan, right=np.nan)
                 el_done = False
             if not rising:
                 out[s, i] = row[::-1]
