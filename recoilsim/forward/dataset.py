@@ -18,10 +18,21 @@ from .species import Species
 def flight_energy_per_mc2(t_ns, L_m: float, relativistic: bool) -> np.ndarray:
     """Kinetic energy over rest energy, E/(m c^2), after a flight of ``L_m`` in ``t_ns``
     (relativistic: 1/sqrt(1 - beta^2) - 1, else beta^2/2, with beta = L/(c t)); NaN for t <= L/c."""
-    beta = L_m / (np.asarray(t_ns, dtype=float) * C_M_PER_NS)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        per_mc2 = 1.0 / np.sqrt(1.0 - beta * beta) - 1.0 if relativistic else 0.5 * beta * beta
-    return np.where((beta > 0) & (beta < 1), per_mc2, np.nan)
+    beta = np.multiply(t_ns, C_M_PER_NS, dtype=float)
+    np.divide(L_m, beta, out=beta)
+    valid = (beta > 0) & (beta < 1)
+    if relativistic:  # 1 / sqrt(1 - beta^2) - 1, in place
+        per_mc2 = np.multiply(beta, beta)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            np.subtract(1.0, per_mc2, out=per_mc2)
+            np.sqrt(per_mc2, out=per_mc2)
+            np.divide(1.0, per_mc2, out=per_mc2)
+        per_mc2 -= 1.0
+    else:
+        per_mc2 = np.multiply(0.5, beta)
+        per_mc2 *= beta
+    per_mc2[~valid] = np.nan
+    return per_mc2
 
 
 def energy_from_times(t_ns, mass_u, L_m: float, relativistic: bool, out: np.ndarray | None = None) -> np.ndarray:
@@ -120,10 +131,12 @@ def channel_depths(times: np.ndarray, bricks: Bricks, x_edges: np.ndarray, out: 
     no_depth = np.isnan(x_edges).all(axis=1)
     finite = np.isfinite(x_edges).all(axis=1)
     live = (bricks.ta[:, :bricks.n] > 0).any(axis=1)
+    dead_el = el_of[~live & (el_of >= 0)]
     out[no_depth] = np.nan
-    out[:, ~live] = np.nan
     el_out[no_depth] = np.nan
-    el_out[:, el_of[~live & (el_of >= 0)]] = np.nan
+    for s in np.flatnonzero(~no_depth):
+        out[s, ~live] = np.nan
+        el_out[s, dead_el] = np.nan
     for i in np.flatnonzero(live):
         k = int(el_of[i])
         t_e, edge = species_edges(bricks, i)
