@@ -23,6 +23,8 @@ import math
 import numpy as np
 from numba import njit
 
+from .jit_options import INTERNAL
+
 
 @njit(cache=True)
 def normal_cdf(z):
@@ -70,7 +72,7 @@ REACH = 6.0  # Gaussians are sampled to +-REACH tau (relative density there 1.5e
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
 
-@njit(cache=True)
+@njit(**INTERNAL)
 def _box_exact(y, lo, hi, sg, n_ch, row):
     """Add one brick to ``row`` in closed form: a box [lo, hi] (channel units) convolved with a
     Gaussian of sigma sg (channels), integrated over every channel within +-6 sigma.
@@ -114,7 +116,7 @@ def _box_exact(y, lo, hi, sg, n_ch, row):
             prev = cur
 
 
-@njit(cache=True)
+@njit(**INTERNAL)
 def _deposit(buf, start, first, last, H, y, m, tau, c4):
     """Add the density y g(x) (1 + c4 He4(z)) of a Gaussian (mean m, sigma tau; z = (x - m)/tau,
     channel units) at the grid nodes x = j H, j in [first, last] within +-REACH tau of m;
@@ -272,7 +274,7 @@ def _levels(tau_max, n_ch):
     return np.array(first, dtype=np.int64), np.array(last, dtype=np.int64), np.array(start, dtype=np.int64)
 
 
-@njit(cache=True)
+@njit(**INTERNAL)
 def _refine(buf, cs, fs, c0, c1, f_first, f_last):
     """Add the coarse nodes c0..c1 (buf[cs + j]) to the finer level (buf[fs + i]): fine node 2j
     is coarse node j, fine node 2j + 1 the 6-point Lagrange midpoint of coarse nodes j - 2 ..
@@ -300,7 +302,7 @@ _A0, _A1, _A2, _A3 = 9847.0 / 10240.0, 8537.0 / 368640.0, -847.0 / 184320.0, 77.
 _B0, _B1, _B2, _B3 = 853423.0 / 1474560.0, -44017.0 / 491520.0, 15959.0 / 1474560.0, -17.0 / 491520.0
 
 
-@njit(cache=True)
+@njit(**INTERNAL)
 def _to_channels(buf, fs, c0, c1, cs, j0, j1, row):
     """Add the integral over each channel k of the density sampled at the channel centres (level
     0: nodes c0..c1 at buf[fs + k]) and at every second channel centre (level 1: nodes j0..j1 at
