@@ -7,11 +7,12 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from recoilsim.forward.dataset import brick_edge_depths, channel_depths, energy_from_times
+from recoilsim.forward.dataset import brick_edge_depths, channel_depths, element_counts, flight_energy_per_mc2
 from recoilsim.forward.engine import prepare, run, spread, stopping_record
 from recoilsim.forward.simulate import simulate
 from recoilsim.io.stopping_choice import straggling_label
 from recoilsim.kernels.brick_types import Bricks
+from recoilsim.kernels.kinematics import C_M_PER_NS, U_MEV
 from recoilsim.kernels.channel_depth import depth_row
 from recoilsim.model.experiment import reference_experiment
 from recoilsim.model.sample import Layer, Profile, Sample
@@ -41,8 +42,11 @@ def _straightforward(exp) -> xr.Dataset:
         e = [e[k] for k in order]
         depth[i] = np.interp(times, t_e, x_edge[e], left=np.nan, right=np.nan)
         depth_nm[i] = np.interp(times, t_e, x_nm[e], left=np.nan, right=np.nan)
-    energy = np.array([energy_from_times(times, s.mass_u, det.flight_length_m, exp.options.relativistic)
-                       for s in sp])
+    beta = det.flight_length_m / (times * C_M_PER_NS)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        per_mc2 = 1.0 / np.sqrt(1.0 - beta * beta) - 1.0 if exp.options.relativistic else 0.5 * beta * beta
+    per_mc2 = np.where((beta > 0) & (beta < 1), per_mc2, np.nan)
+    energy = np.array([s.mass_u * U_MEV * per_mc2 for s in sp])
     keys = [s.element if s.kind == 0 else f"{s.element}-scattered" for s in sp]
     elements = []
     for k in keys:
@@ -198,3 +202,34 @@ def test_channel_depths_are_np_interp(falling):
     t_up = np.sort(times)
     row = np.zeros(times.size)
     assert depth_row(t_up, t_e, x_edge, row, row) and not depth_row(t_up, t_e, steep, row, row)
+
+
+def test_element_counts_skip_only_rows_of_zeros():
+    """Element sums equal the plain loop's bit for bit; a row of zeros may be left out, but a row
+    whose values cancel to a zero total must still be added."""
+    rng = np.random.default_rng(3)
+    spec = rng.uniform(0.0, 5.0, (5, 50))
+    spec[1] = 0.0
+    spec[3] = 0.0
+    spec[3, [4, 9]] = [2.5, -2.5]  # total exactly 0, not a row of zeros
+    group = np.array([0, 0, 1, 1, 2])
+    out = np.full((4, 50), np.nan)
+    totals = element_counts(spec, group, out)
+    plain = np.zeros((4, 50))
+    for i, k in enumerate(group):
+        plain[k] += spec[i]
+    assert np.array_equal(out, plain)  # element 3 has no species: zeros
+    assert np.array_equal(totals, spec.sum(axis=1)) and totals[3] == 0.0
+
+
+def test_flight_energy_closed_form():
+    """E = m c^2 (gamma - 1) relativistic, m v^2 / 2 classical, for v = L / t (20 MeV/u-ish
+    speeds and below); NaN at or below the light's flight time."""
+    t = np.array([10.0, 50.0, 200.0, 2.0, 0.0])
+    L = 0.6
+    c = 0.299792458  # m/ns
+    beta = L / (t[:3] * c)
+    rel = flight_energy_per_mc2(t, L, True)
+    assert np.allclose(rel[:3], 1.0 / np.sqrt(1.0 - beta**2) - 1.0, rtol=1e-14, atol=0.0)
+    assert np.allclose(flight_energy_per_mc2(t, L, False)[:3], 0.5 * beta**2, rtol=1e-14, atol=0.0)
+    assert np.isnan(rel[3:]).all()  # 2 ns is faster than light over 0.6 m; t = 0

@@ -16,33 +16,25 @@ from .species import Species
 
 
 def flight_energy_per_mc2(t_ns, L_m: float, relativistic: bool) -> np.ndarray:
-    """Kinetic energy over rest energy, E/(m c^2), after a flight of ``L_m`` in ``t_ns``
-    (relativistic: 1/sqrt(1 - beta^2) - 1, else beta^2/2, with beta = L/(c t)); NaN for t <= L/c."""
+    """Kinetic energy over rest energy, E/(m c^2), after a flight of ``L_m`` (m) in ``t_ns`` (ns):
+    1/sqrt(1 - beta^2) - 1 (relativistic), else beta^2/2, with beta = L/(c t); NaN for t <= L/c.
+    Times M U_MEV it is the energy (MeV) of :func:`recoilsim.kernels.kinematics.energy_from_time`,
+    vectorised."""
     beta = np.multiply(t_ns, C_M_PER_NS, dtype=float)
-    np.divide(L_m, beta, out=beta)
-    valid = (beta > 0) & (beta < 1)
-    if relativistic:  # 1 / sqrt(1 - beta^2) - 1, in place
-        per_mc2 = np.multiply(beta, beta)
-        with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore"):
+        np.divide(L_m, beta, out=beta)
+        valid = (beta > 0) & (beta < 1)
+        if relativistic:  # 1 / sqrt(1 - beta^2) - 1, in place
+            per_mc2 = np.multiply(beta, beta)
             np.subtract(1.0, per_mc2, out=per_mc2)
             np.sqrt(per_mc2, out=per_mc2)
             np.divide(1.0, per_mc2, out=per_mc2)
-        per_mc2 -= 1.0
-    else:
-        per_mc2 = np.multiply(0.5, beta)
-        per_mc2 *= beta
+            per_mc2 -= 1.0
+        else:
+            per_mc2 = np.multiply(0.5, beta)
+            per_mc2 *= beta
     per_mc2[~valid] = np.nan
     return per_mc2
-
-
-def energy_from_times(t_ns, mass_u, L_m: float, relativistic: bool, out: np.ndarray | None = None) -> np.ndarray:
-    """Vectorised :func:`recoilsim.kernels.kinematics.energy_from_time` (MeV); NaN for t <= L/c.
-
-    ``mass_u`` a number gives an array shaped like ``t_ns``; an array of masses gives one row
-    per mass (the velocity part is computed once). ``out``, if given, receives the result.
-    """
-    return np.multiply.outer(np.asarray(mass_u, dtype=float) * U_MEV, flight_energy_per_mc2(t_ns, L_m, relativistic),
-                             out=out)
 
 
 def brick_edge_depths(x_mid: np.ndarray, n: int) -> np.ndarray:
