@@ -167,7 +167,8 @@ def test_channel_depths_no_bricks_at_all():
 def test_channel_depths_are_np_interp(falling):
     """The one-pass kernel gives np.interp's values bit for bit: random bricks, some of zero
     duration, edges exactly on a channel time, times out of depth order, one scale without any
-    depth (all NaN), one with a NaN part and one whose slope overflows (both by np.interp)."""
+    depth (all NaN), two with a NaN part (one of them without any depth for one species) and one
+    whose slope overflows (these three by np.interp)."""
     rng = np.random.default_rng(7)
     n = 300
     ta = np.sort(rng.uniform(50.0, 400.0, (3, n)), axis=1)
@@ -186,17 +187,19 @@ def test_channel_depths_are_np_interp(falling):
     nm[150:] = np.nan
     steep = x_edge.copy()
     steep[200:202] = [1.7e308, -1.7e308]  # finite depths, an infinite slope between them
-    scales = np.stack([x_edge, np.full_like(x_edge, np.nan), nm, 3 * x_edge, steep])
-    out = np.empty((5, 3, times.size))
+    top = x_edge.copy()
+    top[20:] = np.nan  # depths above brick 20 only: none at all for species 2
+    scales = np.stack([x_edge, np.full_like(x_edge, np.nan), nm, 3 * x_edge, steep, top])
+    out = np.empty((6, 3, times.size))
     channel_depths(times, b, scales, out)
     for i in range(3):  # the plain way: np.interp over the species' edges sorted by time (stable)
         cols = [j for j in range(n) if ta[i, j] > 0]
         pairs = sorted([(ta[i, j], j) for j in cols] + [(tb[i, cols[-1]], cols[-1] + 1)], key=lambda p: p[0])
         t_e, e = np.array([p[0] for p in pairs]), [p[1] for p in pairs]
-        for s in range(5):
+        for s in range(6):
             expect = np.interp(times, t_e, scales[s, e], left=np.nan, right=np.nan)
             assert np.array_equal(out[s, i], expect, equal_nan=True), (s, i)
-    assert np.isfinite(out[0]).sum() > 3 * 30000 and np.isnan(out[1]).all()
+    assert np.isfinite(out[0]).sum() > 3 * 30000 and np.isnan(out[1]).all() and np.isnan(out[5, 2]).all()
     # the kernel leaves a scale with an overflowing slope to np.interp
     t_e = np.sort(np.append(ta[0], tb[0, -1]), kind="stable")
     t_up = np.sort(times)
