@@ -137,8 +137,11 @@ def channel_depths(times: np.ndarray, bricks: Bricks, x_edges: np.ndarray, out: 
             # falling times: the row is computed in ascending time order, then reversed into place
             row = out[s, i] if rising else np.empty(times.size)
             el_done = k >= 0 and rising  # depth_row writes the element row too
-            if not ((finite[s] or np.isfinite(y).all())
-                    and depth_row(t_sorted, t_e, y, row, el_out[s, k] if el_done else row)):
+            if not finite[s] and np.isnan(y).all():  # no depth for this species on this scale
+                row[:] = np.nan  # (what np.interp would give, at a fraction of its cost)
+                el_done = False
+            elif not ((finite[s] or np.isfinite(y).all())
+                      and depth_row(t_sorted, t_e, y, row, el_out[s, k] if el_done else row)):
                 row[:] = np.interp(t_sorted, t_e, y, left=np.nan, right=np.nan)
                 el_done = False
             if not rising:
