@@ -170,7 +170,7 @@ def spread_bricks(ta, tb, Y, sig_t, n_bricks, a, b, n_ch, resolution, out):
     H = 2^q channels with tau/H in [4, 8) (q = 0: tau in [2.5, 8)), within +-6 tau. Each grid is
     refined to the next finer one by 6-point Lagrange interpolation at the midpoints, and the
     channel grid's samples are integrated over each channel by the 5-point rule exact for
-    quartics. Cost: per brick, at most ~100 samples whatever the channel width; per species, a
+    quartics (level 1's refinement and that rule in one stencil, :func:`_to_channels`). Cost: per brick, at most ~100 samples whatever the channel width; per species, a
     few operations per channel and level. Error (tests/test_spreading.py): the next Edgeworth term
     (w <= 0.7 tau: < 1e-5 of the brick's peak), the interpolation (< 2e-5 at tau = 4 H) and the
     channel rule (2e-5 at tau = 2.5): within 1e-4 of the peak of the closed form.
@@ -256,7 +256,7 @@ def spread_levels(ta, tb, Y, sig_t, n_bricks, a, b, n_ch, out, first, last, star
 def _levels(tau_max, n_ch):
     """Grid levels q = 0 (the channels) .. n_lev - 1 (step 2^q channels) for spreads up to
     tau_max: node index ranges [first[q], last[q]] (node j at channel coordinate j 2^q) that
-    cover what the finer level's interpolation (and, for q = 0, the channel rule) reads, and
+    cover what the finer level's interpolation (and, for q = 0 and 1, the channel stage) reads, and
     each level's offset ``start[q]`` in one buffer (int64 arrays; start has n_lev + 1 entries)."""
     n_lev = 2  # level 1 always: :func:`_to_channels` reads it
     while tau_max >= 2.0 * LEVEL_MIN_TAU * (1 << (n_lev - 1)):
