@@ -131,6 +131,7 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
     msb = np.empty((3 * n_out + 3, el_Z.shape[0]))  # ... in the current block (:func:`multiple_scattering.ms_block_constants`)
     i_beam = 3 * n_out
     ww = np.zeros((9, n_sp))  # the outgoing particles' walks of a state (:func:`multiple_scattering.walk_half_widths`)
+    ww1 = np.zeros((9, 1))  # ... and one walk (:func:`multiple_scattering.walk_half_width`)
     # foil tables and surface exit tables
     Sf, Rf, Qf = _zeros3(n_p, n_grid)  # T1 foil
     Se, Re, Qe = _zeros3(n_p, n_grid)  # foils in front of the energy detector
@@ -190,7 +191,7 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
         Eb = _state(0.0, Eb_top, vb_top, particles, beam, species, geometry, detector, options, Sv, Rt, Qt, G, D, V,
                     x_th, p_emin, b, act, tan_in, tan_out, cur)
         _variances(0.0, Eb_top, Eb, particles, beam, species, geometry, detector, options, Se, Re, Qe, b, tan_in,
-                   tan_out, wb_top, wm, A, msb, ww, cur)
+                   tan_out, wb_top, wm, A, msb, ww, ww1, cur)
         d = 0.0
         dx = thick
         while d < thick:
@@ -222,7 +223,7 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
                 worst = 0.0
             # the step is taken: the variances and cross sections of the new state
             _variances(dn, Eb_top, Eb, particles, beam, species, geometry, detector, options, Se, Re, Qe, b, tan_in,
-                       tan_out, wb_top, wm, A, msb, ww, new)
+                       tan_out, wb_top, wm, A, msb, ww, ww1, new)
             if nbr >= max_bricks:
                 overflow = True
                 done = True
@@ -277,7 +278,7 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
         if Eb_new <= 0.0:
             break
         if ms_on:
-            wb_new = walk_half_width(wb_top, Eb_top, Eb_new, msb, i_beam, thick / cos_in)[0]
+            wb_new = walk_half_width(wb_top, Eb_top, Eb_new, msb, i_beam, thick / cos_in, ww1)[0]
             wm[0], wm[1] = walk_moments(wb_top, wb_new, E0 - Eb_top, E0 - Eb_new, wm[0], wm[1])
             wb_top = wb_new
         Eb_top = Eb_new
@@ -291,7 +292,7 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
             if ms_on and out_emax[o] > 0.0:
                 k_to = int((math.log(out_emax[o] / p_mass[p]) - lnE0) / dlnE) + 2
                 ms_exit_tables_down(A, o, cell, thick / cos_out, lnE0, dlnE, p_mass[p], max(p_klo[p], int(x_th[o])),
-                                    min(p_khi[p], k_to), msb, 3 * o, A2)
+                                    min(p_khi[p], k_to), msb, 3 * o, A2, ww1)
                 for k in range(n_grid):  # (copied: nodes it does not fill keep their last values)
                     A[o, k] = A2[o, k]
         # the tables at the block bottom become those at the next block's top
@@ -461,7 +462,7 @@ def _state(d, Eb_top, vb_top, particles, beam, species, geometry, detector, opti
 
 @njit(**INTERNAL)
 def _variances(d, Eb_top, Eb, particles, beam, species, geometry, detector, options, Se, Re, Qe, b, tan_in,
-               tan_out, wb_top, wm, A, msb, ww, out):
+               tan_out, wb_top, wm, A, msb, ww, ww1, out):
     """Complete a state of :func:`_state` (beam energy Eb at offset d below the top of block b):
     the flight-time variance, the energy at the energy detector and its variance, and the cross
     section (rows 1-4 of ``out``).
@@ -470,7 +471,8 @@ def _variances(d, Eb_top, Eb, particles, beam, species, geometry, detector, opti
     spread from multiple scattering is added (:func:`multiple_scattering.ms_energy_variance`):
     the beam's half width wb_top and walk moments wm at the block top, the half-width exit
     tables A and the block's constants msb of :func:`multiple_scattering.walk_half_width` (beam in
-    the last three rows; ww: work rows of :func:`multiple_scattering.walk_half_widths`). No cross section
+    the last three rows; ww, ww1: work rows of :func:`multiple_scattering.walk_half_widths` and
+    :func:`multiple_scattering.walk_half_width`). No cross section
     where the species' density in block b is 0 (the cross-section coefficients per species
     come with ``species``).
     """
@@ -487,7 +489,7 @@ def _variances(d, Eb_top, Eb, particles, beam, species, geometry, detector, opti
     cov_in = 0.0  # ... and the moments of its walk (:func:`multiple_scattering.ms_energy_variance`)
     var_int_in = 0.0
     if ms_on and Eb > 0.0:
-        wb, nu_b = walk_half_width(wb_top, Eb_top, Eb, msb, i_beam, d / cos_in)
+        wb, nu_b = walk_half_width(wb_top, Eb_top, Eb, msb, i_beam, d / cos_in, ww1)
         m1, m2 = walk_moments(wb_top, wb, E0 - Eb_top, E0 - Eb, wm[0], wm[1])
         L = E0 - Eb
         A_b = wb * wb * HWHM_TO_SIGMA * HWHM_TO_SIGMA

@@ -229,7 +229,7 @@ def path_half_width(w, E_from, E_to, ln_ce, tau_c, frac, path):
         f2[0, j] = frac[j]
     mb = np.empty((3, n))
     ms_block_constants(c2, f2, 0, mb)
-    return walk_half_width(w, E_from, E_to, mb, 0, path)[0]
+    return walk_half_width(w, E_from, E_to, mb, 0, path, np.empty((9, 1)))[0]
 
 
 @njit(**INTERNAL)
@@ -273,7 +273,7 @@ def log_add(a, b):
 
 
 @njit(**INTERNAL)
-def walk_half_width(w, E_from, E_to, mb, i_c, path):
+def walk_half_width(w, E_from, E_to, mb, i_c, path, ww):
     """Projected half width (rad) after a path along which the energy goes from E_from to E_to,
     and its local stable index at the end of the path (one function for both: every call of a
     function with array arguments costs reference counting; no flag for the index, since a
@@ -287,7 +287,8 @@ def walk_half_width(w, E_from, E_to, mb, i_c, path):
     carried in natural logarithms from element to element: ln tau_eq is read from the table
     (linear in each cell), ln(tau_eq + tau_j) by :func:`log_add` (no ``exp`` or ``log`` per
     element; numerics, within 4e-10 in ln tau of one ``exp`` and one ``log``; :func:`_element_step`).
-    ``w`` is the half width at the start of the walk (E_from); path in 1e15 atoms/cm2.
+    ``w`` is the half width at the start of the walk (E_from); path in 1e15 atoms/cm2; ww a
+    (9, 1) work array (the walk is done by :func:`walk_half_widths`, which does several at once).
 
     The stable index nu: the local growth w ~ tau^(1/nu) at E_to. Small-angle multiple
     scattering is close to a symmetric stable (Levy) law whose index nu grows with the thickness
@@ -297,17 +298,12 @@ def walk_half_width(w, E_from, E_to, mb, i_c, path):
     equivalent reduced thickness of w, averaged over the elements with weight f_j a_j^2 (their
     share of the reduced thickness), and clipped to [1, 2].
     """
-    lw = math.log(w) if w > 0.0 else -math.inf
-    if path > 0.0:
-        n = _n_sub_steps(E_from, E_to)
-        lds = math.log(path / n)
-        for i in range(n):
-            lnE = math.log(E_from + (E_to - E_from) * (i + 0.5) / n)
-            for j in range(mb.shape[1]):
-                if mb[i_c + 1, j] > 0.0:
-                    lw = _element_step(lw, mb[i_c, j] - lnE, mb[i_c + 2, j] + lds)
-        w = math.exp(lw)
-    return w, _stable_index(lw, math.log(E_to), mb, i_c)
+    ww[0, 0] = w
+    ww[2, 0] = E_from
+    ww[3, 0] = E_to
+    ww[4, 0] = i_c
+    walk_half_widths(ww, mb, path)
+    return ww[0, 0], ww[1, 0]
 
 
 @njit(**INTERNAL)
@@ -338,12 +334,22 @@ def walk_half_widths(ww, mb, path):
                 i_c = int(ww[4, s])
                 if mb[i_c + 1, j] > 0.0:
                     ww[5, s] = _element_step(ww[5, s], mb[i_c, j] - ww[8, s], mb[i_c + 2, j] + ww[7, s])
-    for s in range(ww.shape[1]):
+    for s in range(ww.shape[1]):  # the width, and its stable index at E_to
         if ww[0, s] < 0.0:
             continue
         if ww[6, s] > 0:
             ww[0, s] = math.exp(ww[5, s])
-        ww[1, s] = _stable_index(ww[5, s], math.log(ww[3, s]), mb, int(ww[4, s]))
+        lw = ww[5, s]
+        lnE = math.log(ww[3, s])
+        i_c = int(ww[4, s])
+        num = 0.0
+        den = 0.0
+        for j in range(mb.shape[1]):
+            wt = mb[i_c + 1, j]
+            if wt > 0.0:
+                num += wt * _DHW[_hw_cell(lw - (mb[i_c, j] - lnE))] * _INV_DLN
+                den += wt
+        ww[1, s] = 2.0 if num <= 0.0 else min(2.0, max(1.0, den / num))
 
 
 @njit(**INTERNAL)
@@ -352,7 +358,7 @@ def _n_sub_steps(E_from, E_to):
     return min(6, 1 + int(4.0 * abs(E_to - E_from) / max(E_from, E_to)))
 
 
-@njit(inline="always", **INTERNAL)
+@njit(**INTERNAL)
 def _element_step(lw, lc, lt):
     """ln w after crossing one element: the equivalent-thickness rule (:func:`half_width_after`)
     in logs. lw: ln of the half width before (-inf: none), lc: ln c_j, lt: ln tau_j."""
@@ -371,29 +377,12 @@ def _element_step(lw, lc, lt):
 
 
 @njit(**INTERNAL)
-def _stable_index(lw, lnE, mb, i_c):
-    """Local stable index of a half width e^lw at energy e^lnE (:func:`walk_half_width`)."""
-    num = 0.0
-    den = 0.0
-    for j in range(mb.shape[1]):
-        wt = mb[i_c + 1, j]
-        if wt <= 0.0:
-            continue
-        k = _hw_cell(lw - (mb[i_c, j] - lnE))
-        num += wt * _DHW[k] * _INV_DLN
-        den += wt
-    if num <= 0.0:
-        return 2.0
-    return min(2.0, max(1.0, den / num))
-
-
-@njit(**INTERNAL)
-def ms_exit_tables_down(A, o, cell, path, lnE0, dlnE, mass, k0, k1, mb, i_c, A2):
+def ms_exit_tables_down(A, o, cell, path, lnE0, dlnE, mass, k0, k1, mb, i_c, A2, ww):
     """Half-width exit table o (rows o of A, A2) at the bottom of a block from the one at its top
     (the block's constants of the particle: rows i_c.. of mb, :func:`walk_half_width`; ``cell``:
     rows 0-2 of :func:`exit_tables.exit_tables_down` for the same particle and block, the cell
     (j, t) and the energy E1 at the block top of each node's energy E_k at the bottom, j = -1
-    where the particle stops in the block).
+    where the particle stops in the block; ww: the work array of :func:`walk_half_width`).
 
     A[k] is the projected half width (rad) of the outgoing particle's path traced back from the
     detector (a walk that starts at the surface) down to the block top, for energy E_k at the
@@ -428,7 +417,7 @@ def ms_exit_tables_down(A, o, cell, path, lnE0, dlnE, mass, k0, k1, mb, i_c, A2)
             A2[o, k] = A[o, j] + t * (A[o, j + 1] - A[o, j])
             if k < nxt and k < k1:
                 continue
-            w = walk_half_width(A2[o, k], cell[2, k], E_k, mb, i_c, path)[0]
+            w = walk_half_width(A2[o, k], cell[2, k], E_k, mb, i_c, path, ww)[0]
             inc = w - A2[o, k]
             A2[o, k] = w
         if k < nxt and k < k1:
