@@ -259,7 +259,7 @@ _SP_C = np.stack([_SP_F[:-1], _SP_D[:-1], 3.0 * np.diff(_SP_F) - 2.0 * _SP_D[:-1
                   -2.0 * np.diff(_SP_F) + _SP_D[:-1] + _SP_D[1:]], axis=1)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(**INTERNAL)
 def log_add(a, b):
     """ln(e^a + e^b) without ``exp`` or ``log``: max(a, b) + ln(1 + e^-|a - b|), the second term
     from a cubic Hermite table (numerics, not physics: within 4e-10 of the exact value)."""
@@ -286,7 +286,7 @@ def walk_half_width(w, E_from, E_to, mb, i_c, path, ww):
     whole with row indices, since a row view costs reference counting). The half width is
     carried in natural logarithms from element to element: ln tau_eq is read from the table
     (linear in each cell), ln(tau_eq + tau_j) by :func:`log_add` (no ``exp`` or ``log`` per
-    element; numerics, within 4e-10 in ln tau of one ``exp`` and one ``log``; :func:`_element_step`).
+    element; numerics, within 4e-10 in ln tau of one ``exp`` and one ``log``).
     ``w`` is the half width at the start of the walk (E_from); path in 1e15 atoms/cm2; ww a
     (9, 1) work array (the walk is done by :func:`walk_half_widths`, which does several at once).
 
@@ -315,14 +315,20 @@ def walk_half_widths(ww, mb, path):
     so that the columns' chains of dependent steps (each step waits for the last) overlap in the
     processor instead of running one after the other."""
     n_max = 0
+    n_tab = LN_HALF_WIDTH.shape[0]
     for s in range(ww.shape[1]):
         if ww[0, s] < 0.0:
             continue
         ww[5, s] = math.log(ww[0, s]) if ww[0, s] > 0.0 else -math.inf
-        n = _n_sub_steps(ww[2, s], ww[3, s]) if path > 0.0 else 0
+        n = 0  # sub-steps: one per 1/4 of relative energy change, at most 6
+        if path > 0.0:
+            n = 1 + int(4.0 * abs(ww[3, s] - ww[2, s]) / max(ww[2, s], ww[3, s]))
+            if n > 6:
+                n = 6
+            ww[7, s] = math.log(path / n)
         ww[6, s] = n
-        ww[7, s] = math.log(path / n) if n > 0 else 0.0
-        n_max = max(n_max, n)
+        if n > n_max:
+            n_max = n
     for i in range(n_max):
         for s in range(ww.shape[1]):
             if ww[0, s] >= 0.0 and i < ww[6, s]:
@@ -332,8 +338,23 @@ def walk_half_widths(ww, mb, path):
                 if ww[0, s] < 0.0 or i >= ww[6, s]:
                     continue
                 i_c = int(ww[4, s])
-                if mb[i_c + 1, j] > 0.0:
-                    ww[5, s] = _element_step(ww[5, s], mb[i_c, j] - ww[8, s], mb[i_c + 2, j] + ww[7, s])
+                if mb[i_c + 1, j] <= 0.0:
+                    continue
+                # the equivalent-thickness rule in logs: ln w (lw, -inf: none yet) after element j
+                lw = ww[5, s]
+                lc = mb[i_c, j] - ww[8, s]  # ln c_j
+                lt = mb[i_c + 2, j] + ww[7, s]  # ln tau_j
+                if lw > -math.inf:  # add the equivalent reduced thickness of w (the table's inverse)
+                    y = lw - lc
+                    k = _hw_cell(y)
+                    lt = log_add(_LN_TAU_K[k] + (y - LN_HALF_WIDTH[k]) * _DTAU_DHW[k], lt)
+                x = (lt - LN_TAU0) * _INV_DLN
+                k = int(math.floor(x))
+                if k < 0:
+                    k = 0
+                elif k > n_tab - 2:
+                    k = n_tab - 2
+                ww[5, s] = lc + LN_HALF_WIDTH[k] + (x - k) * _DHW[k]
     for s in range(ww.shape[1]):  # the width, and its stable index at E_to
         if ww[0, s] < 0.0:
             continue
@@ -350,30 +371,6 @@ def walk_half_widths(ww, mb, path):
                 num += wt * _DHW[_hw_cell(lw - (mb[i_c, j] - lnE))] * _INV_DLN
                 den += wt
         ww[1, s] = 2.0 if num <= 0.0 else min(2.0, max(1.0, den / num))
-
-
-@njit(**INTERNAL)
-def _n_sub_steps(E_from, E_to):
-    """Sub-steps of a walk: one per 1/4 of relative energy change, at most 6."""
-    return min(6, 1 + int(4.0 * abs(E_to - E_from) / max(E_from, E_to)))
-
-
-@njit(**INTERNAL)
-def _element_step(lw, lc, lt):
-    """ln w after crossing one element: the equivalent-thickness rule (:func:`half_width_after`)
-    in logs. lw: ln of the half width before (-inf: none), lc: ln c_j, lt: ln tau_j."""
-    if lw > -math.inf:  # ln of the equivalent reduced thickness of w (the table's inverse)
-        y = lw - lc
-        k = _hw_cell(y)
-        lt = log_add(_LN_TAU_K[k] + (y - LN_HALF_WIDTH[k]) * _DTAU_DHW[k], lt)
-    x = (lt - LN_TAU0) * _INV_DLN
-    k = int(math.floor(x))
-    n_tab = LN_HALF_WIDTH.shape[0]
-    if k < 0:
-        k = 0
-    elif k > n_tab - 2:
-        k = n_tab - 2
-    return lc + LN_HALF_WIDTH[k] + (x - k) * _DHW[k]
 
 
 @njit(**INTERNAL)
