@@ -131,7 +131,8 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
     msb = np.empty((3 * n_out + 3, el_Z.shape[0]))  # ... in the current block (:func:`multiple_scattering.ms_block_constants`)
     i_beam = 3 * n_out
     ww = np.zeros((9, n_sp))  # the outgoing particles' walks of a state (:func:`multiple_scattering.walk_half_widths`)
-    ww1 = np.zeros((9, 1))  # ... and one walk (:func:`multiple_scattering.walk_half_width`)
+    ww1 = np.zeros((9, 1))  # ... one walk (:func:`multiple_scattering.walk_half_width`)
+    ww_k = np.zeros((9, n_grid))  # ... and the nodes of an exit table (:func:`multiple_scattering.ms_exit_tables_down`)
     # foil tables and surface exit tables
     Sf, Rf, Qf = _zeros3(n_p, n_grid)  # T1 foil
     Se, Re, Qe = _zeros3(n_p, n_grid)  # foils in front of the energy detector
@@ -292,7 +293,7 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
             if ms_on and out_emax[o] > 0.0:
                 k_to = int((math.log(out_emax[o] / p_mass[p]) - lnE0) / dlnE) + 2
                 ms_exit_tables_down(A, o, cell, thick / cos_out, lnE0, dlnE, p_mass[p], max(p_klo[p], int(x_th[o])),
-                                    min(p_khi[p], k_to), msb, 3 * o, A2, ww1)
+                                    min(p_khi[p], k_to), msb, 3 * o, A2, ww_k)
                 for k in range(n_grid):  # (copied: nodes it does not fill keep their last values)
                     A[o, k] = A2[o, k]
         # the tables at the block bottom become those at the next block's top
@@ -505,7 +506,7 @@ def _variances(d, Eb_top, Eb, particles, beam, species, geometry, detector, opti
                 ww[2, s] = out[6, s]
                 ww[3, s] = out[5, s]
                 ww[4, s] = 3 * o
-        walk_half_widths(ww, msb, d / cos_out)
+        walk_half_widths(ww, sp_p.shape[0], msb, d / cos_out)
     for s in range(sp_p.shape[0]):
         t = out[0, s]
         if t <= 0.0:

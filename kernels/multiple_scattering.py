@@ -73,9 +73,7 @@ LOG10_HALF_WIDTH = np.array([
     2.60490, 2.67276,
 ])
 _DLOG = 0.125
-MS_NODE_STRIDE = 4  # exit half-width tables: block increments computed every 4th energy node (9 % in energy)
-MS_THIN_STRIDE = 16  # ... every 16th where the increment is small (:func:`ms_exit_tables_down`)
-MS_THIN_FRACTION = 0.05
+MS_NODE_STRIDE = 4  # exit half-width tables: computed every 4th energy node (9 % in energy)
 
 
 @njit(**INTERNAL)
@@ -302,13 +300,13 @@ def walk_half_width(w, E_from, E_to, mb, i_c, path, ww):
     ww[2, 0] = E_from
     ww[3, 0] = E_to
     ww[4, 0] = i_c
-    walk_half_widths(ww, mb, path)
+    walk_half_widths(ww, 1, mb, path)
     return ww[0, 0], ww[1, 0]
 
 
 @njit(**INTERNAL)
-def walk_half_widths(ww, mb, path):
-    """:func:`walk_half_width` for every column s of ww with a start width ww[0, s] >= 0, all over
+def walk_half_widths(ww, m, mb, path):
+    """:func:`walk_half_width` for every column s < m of ww with a start width ww[0, s] >= 0, all over
     the same path (the outgoing particles of one state): rows 0 the start width, replaced by the
     width, 1 the stable index (out), 2 E_from, 3 E_to, 4 the row i_c of mb; rows 5-8 work.
     The same steps in the same order per column; the element loop runs outside the column loop
@@ -316,7 +314,7 @@ def walk_half_widths(ww, mb, path):
     processor instead of running one after the other."""
     n_max = 0
     n_tab = LN_HALF_WIDTH.shape[0]
-    for s in range(ww.shape[1]):
+    for s in range(m):
         if ww[0, s] < 0.0:
             continue
         ww[5, s] = math.log(ww[0, s]) if ww[0, s] > 0.0 else -math.inf
@@ -330,11 +328,11 @@ def walk_half_widths(ww, mb, path):
         if n > n_max:
             n_max = n
     for i in range(n_max):
-        for s in range(ww.shape[1]):
+        for s in range(m):
             if ww[0, s] >= 0.0 and i < ww[6, s]:
                 ww[8, s] = math.log(ww[2, s] + (ww[3, s] - ww[2, s]) * (i + 0.5) / ww[6, s])
         for j in range(mb.shape[1]):
-            for s in range(ww.shape[1]):
+            for s in range(m):
                 if ww[0, s] < 0.0 or i >= ww[6, s]:
                     continue
                 i_c = int(ww[4, s])
@@ -355,7 +353,7 @@ def walk_half_widths(ww, mb, path):
                 elif k > n_tab - 2:
                     k = n_tab - 2
                 ww[5, s] = lc + LN_HALF_WIDTH[k] + (x - k) * _DHW[k]
-    for s in range(ww.shape[1]):  # the width, and its stable index at E_to
+    for s in range(m):  # the width, and its stable index at E_to
         if ww[0, s] < 0.0:
             continue
         if ww[6, s] > 0:
@@ -379,7 +377,8 @@ def ms_exit_tables_down(A, o, cell, path, lnE0, dlnE, mass, k0, k1, mb, i_c, A2,
     (the block's constants of the particle: rows i_c.. of mb, :func:`walk_half_width`; ``cell``:
     rows 0-2 of :func:`exit_tables.exit_tables_down` for the same particle and block, the cell
     (j, t) and the energy E1 at the block top of each node's energy E_k at the bottom, j = -1
-    where the particle stops in the block; ww: the work array of :func:`walk_half_width`).
+    where the particle stops in the block; ww: a work array of :func:`walk_half_widths` with at
+    least one column per computed node).
 
     A[k] is the projected half width (rad) of the outgoing particle's path traced back from the
     detector (a walk that starts at the surface) down to the block top, for energy E_k at the
@@ -387,49 +386,36 @@ def ms_exit_tables_down(A, o, cell, path, lnE0, dlnE, mass, k0, k1, mb, i_c, A2,
     the particle (forward in time) goes from E_k at the bottom to E1 = R^-1(R(E_k) - path) at
     the top. Only nodes k0..k1 are filled (those between the loss threshold and the highest
     energy the particle is made with); nodes whose particle stops in the block get 0.
-
-    Numerics (tabulation, not physics): A2[k] = A(E1) + dA(E_k), the half width at the block top
-    carried to the bottom plus the block's own increment. A(E1) is read at every node; the
-    increment dA = walk_half_width(A(E1), ...) - A(E1) changes slowly and smoothly with energy
-    (close to a power of E) and is computed on every MS_NODE_STRIDE-th node (and the last),
-    geometrically interpolated between (linearly where it is not positive), and on every
-    MS_THIN_STRIDE-th node where it is below MS_THIN_FRACTION of A2 (thin blocks, such as a
-    depth profile's 1 nm steps: A2 there is almost all A(E1), read exactly).
+    The widths change slowly with energy: they are computed on every MS_NODE_STRIDE-th node
+    (and the last), all in one :func:`walk_half_widths`, and interpolated linearly between.
     """
     if k0 > k1:
         return
-    E_k = mass * math.exp(lnE0 + k0 * dlnE) / math.exp(dlnE)
-    step = math.exp(dlnE)
-    prev = -1  # last node where the increment was computed, and the increment there
-    inc_prev = 0.0
-    nxt = k0
-    for k in range(k0, k1 + 1):
-        E_k *= step
+    m = 0  # computed nodes: k0, k0 + MS_NODE_STRIDE, ..., k1
+    k = k0
+    while True:
+        ww[0, m] = -1.0
         j = int(cell[0, k])
-        if j < 0:
-            A2[o, k] = 0.0  # stops in the block
-            inc = 0.0
-        else:
+        if j >= 0:
             t = cell[1, k]
-            A2[o, k] = A[o, j] + t * (A[o, j + 1] - A[o, j])
-            if k < nxt and k < k1:
-                continue
-            w = walk_half_width(A2[o, k], cell[2, k], E_k, mb, i_c, path, ww)[0]
-            inc = w - A2[o, k]
-            A2[o, k] = w
-        if k < nxt and k < k1:
-            continue
+            ww[0, m] = A[o, j] + t * (A[o, j + 1] - A[o, j])
+            ww[2, m] = cell[2, k]
+            ww[3, m] = mass * math.exp(lnE0 + k * dlnE)
+            ww[4, m] = i_c
+        m += 1
+        if k == k1:
+            break
+        k = min(k + MS_NODE_STRIDE, k1)
+    walk_half_widths(ww, m, mb, path)
+    prev = -1
+    k = k0
+    for c in range(m):
+        A2[o, k] = ww[0, c] if ww[0, c] >= 0.0 else 0.0  # (0: stops in the block)
         if prev >= 0:
-            geometric = inc_prev > 0.0 and inc > 0.0
-            rho = (inc / inc_prev) ** (1.0 / (k - prev)) if geometric else 1.0
-            add = inc_prev
             for i in range(prev + 1, k):
-                add = add * rho if geometric else inc_prev + (inc - inc_prev) * (i - prev) / (k - prev)
-                if cell[0, i] >= 0.0:  # (not stopped in the block)
-                    A2[o, i] += add
+                A2[o, i] = A2[o, prev] + (A2[o, k] - A2[o, prev]) * (i - prev) / (k - prev)
         prev = k
-        inc_prev = inc
-        nxt = k + (MS_THIN_STRIDE if inc < MS_THIN_FRACTION * A2[o, k] else MS_NODE_STRIDE)
+        k = min(k + MS_NODE_STRIDE, k1)
 
 
 @njit(**INTERNAL)
