@@ -300,7 +300,7 @@ def walk_half_width(w, E_from, E_to, mb, i_c, path, ww):
     ww[2, 0] = E_from
     ww[3, 0] = E_to
     ww[4, 0] = i_c
-    walk_half_widths(ww, 1, mb, path)
+    walk_half_widths(ww, ww.shape[1], mb, path)  # (ww.shape[1] == 1; a literal 1 would compile it a second time)
     return ww[0, 0], ww[1, 0]
 
 
