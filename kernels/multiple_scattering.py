@@ -123,7 +123,7 @@ def reduced_thickness(w):
     return 10.0 ** (LOG10_TAU[0] + (i + f) * _DLOG)
 
 
-# the same table in natural logarithms (the kernels carry ln w: one exp and one log per element)
+# the same table in natural logarithms (the kernels carry ln w from element to element, :func:`walk_half_widths`)
 LN_TAU0 = LOG10_TAU[0] * math.log(10.0)
 LN_HALF_WIDTH = LOG10_HALF_WIDTH * math.log(10.0)
 _DLN = _DLOG * math.log(10.0)
