@@ -1,0 +1,168 @@
+"""A cold start on two cores: a worker process compiles part of the kernels at the same time.
+
+With an empty Numba cache the first simulation compiles the brick kernel and its callees and the
+spreading kernel, one function after the other, in one process (~9 s of a ~12 s
+``recoilsim demo``). :func:`compile_ahead` shares that out (:mod:`recoilsim.forward.compile_plan`):
+a worker process (``python -m recoilsim.forward.cold_start``) compiles part of the brick
+kernel's callees and then the spreading kernel, each into Numba's on-disk cache, while this
+process compiles the other callees, waits for the worker's callees, compiles the brick kernel
+itself (which loads the worker's callees from the cache, compiling nothing twice) and waits for
+the worker to finish. The simulation that follows loads everything from the cache.
+
+Where it applies: the ``demo`` and ``simulate`` commands (:mod:`recoilsim.cli`), each a fresh
+process, when the kernel cache has no brick kernel yet. Library calls (``simulate()``, the
+linear model, dask workers, ``fit_many``) never start a process. It does nothing when
+``RECOILSIM_COLD_START=0``, when the kernels compile without an on-disk cache, off POSIX, or when
+the shipped plan cannot be read.
+
+Failures cost time, never results: if the worker cannot start, fails, or has not reported within
+:data:`WORKER_TIMEOUT_S`, it is killed and reaped, and this process compiles whatever is
+missing itself (the simulation's own first calls compile what is not cached).
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+
+from . import compile_plan
+
+#: Longest wait for the worker, in seconds from its start (a cold compile takes ~10 s).
+WORKER_TIMEOUT_S = 120.0
+#: The worker's command line; its arguments are the plan entries to compile.
+WORKER_COMMAND = [sys.executable, "-m", "recoilsim.forward.cold_start"]
+
+
+class Worker:
+    """A worker process compiling plan entries, reporting ``done <index>`` on its standard output.
+
+    Used as a context manager: on exit a worker still running is killed, and the process is
+    always reaped (no zombie). :meth:`wait_for` returns False, and the worker is stopped, when
+    it failed, exited early or ran past ``timeout_s``.
+    """
+
+    def __init__(self, tasks, command=None, timeout_s: float = WORKER_TIMEOUT_S):
+        self.done: set[int] = set()
+        self.failed = False
+        self._buf = b""
+        self._deadline = time.monotonic() + timeout_s
+        argv = list(command or WORKER_COMMAND) + [str(t) for t in tasks]
+        try:
+            self._proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                          stderr=subprocess.DEVNULL, env=dict(os.environ, RECOILSIM_COLD_START="0"))
+        except OSError:
+            self._proc = None
+            self.failed = True
+
+    def __enter__(self) -> "Worker":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    @property
+    def pid(self) -> int | None:
+        """The worker's process id (None once it is reaped, or if it never started)."""
+        return None if self._proc is None else self._proc.pid
+
+    def stop(self) -> None:
+        """Kill the worker if it still runs; reap it."""
+        proc = self._proc
+        if proc is None:
+            return
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        proc.stdout.close()
+        self._proc = None
+
+    def wait_for(self, tasks) -> bool:
+        """Block until the worker reported every entry of ``tasks``; False if it never will."""
+        want = set(tasks)
+        while not self.failed and not want <= self.done:
+            remaining = self._deadline - time.monotonic()
+            if remaining <= 0 or not self._read(remaining):
+                self.failed = True
+                self.stop()
+        return want <= self.done
+
+    def _read(self, timeout: float) -> bool:
+        """Read what the worker wrote within ``timeout`` seconds; False at its end or a failure."""
+        fd = self._proc.stdout.fileno()
+        ready, _, _ = select.select([fd], [], [], timeout)
+        if not ready:
+            return True  # the deadline check above decides
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            return False  # the worker exited
+        self._buf += chunk
+        *lines, self._buf = self._buf.split(b"\n")
+        for line in lines:
+            word, _, index = line.decode(errors="replace").partition(" ")
+            if word != "done" or not index.isdigit():
+                return False
+            self.done.add(int(index))
+        return True
+
+
+def kernel_cache_is_cold(entries, root: int) -> bool:
+    """Whether Numba's on-disk cache has no compiled brick kernel (the plan's split root) yet.
+
+    False (nothing to do) also when the kernels compile without an on-disk cache.
+    """
+    from .. import kernels
+
+    cache = kernels.numba_cache_dir(Path(kernels.__file__).parent)
+    if cache is None:
+        return False
+    module, qualname = entries[root].func.split(":")
+    return not any(cache.glob(f"{module.rsplit('.', 1)[-1]}.{qualname}-*.nbi"))
+
+
+def compile_ahead(exp, command=None) -> bool:
+    """Compile the kernels for ``exp`` on two cores when the kernel cache is cold (see the module).
+
+    Returns True if a worker was started (whether or not it succeeded: the simulation that
+    follows compiles whatever is missing).
+    """
+    if os.environ.get("RECOILSIM_COLD_START", "1") == "0" or os.name != "posix":
+        return False
+    entries = compile_plan.load()
+    if entries is None:
+        return False
+    plan = compile_plan.split(entries)
+    if not kernel_cache_is_cold(entries, plan.split_root):
+        return False
+    from . import engine
+
+    with Worker(plan.worker, command) as worker:
+        for i in plan.main:
+            worker.wait_for(plan.waits[i])
+            entries[i].try_compile()
+        worker.wait_for(plan.before_root)
+        with warnings.catch_warnings():  # the simulation that follows warns, once
+            warnings.simplefilter("ignore")
+            engine.run(engine.prepare(exp))
+        worker.wait_for(plan.worker)
+    return True
+
+
+def _work(tasks: list[int]) -> None:
+    """The worker: compile the plan entries ``tasks`` in order, reporting each as done (also one
+    that failed to compile: the command's process then compiles what it needs itself)."""
+    entries = compile_plan.load()
+    if entries is None:
+        sys.exit(1)
+    for i in tasks:
+        entries[i].try_compile()
+        sys.stdout.write(f"done {i}\n")
+        sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    _work([int(a) for a in sys.argv[1:]])

@@ -1,0 +1,181 @@
+"""The two-process cold start (recoilsim/forward/cold_start.py, compile_plan.py).
+
+The end-to-end tests run in a fresh interpreter with an empty ``NUMBA_CACHE_DIR`` (a cold start),
+~10 s each.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+
+from recoilsim.forward import cold_start, compile_plan
+from recoilsim.forward.compile_plan import Entry, split
+
+pytestmark = pytest.mark.skipif(os.name != "posix", reason="the worker is POSIX only")
+
+
+def _entry(cost, calls=()):
+    return Entry("m:f", (), cost, tuple(calls))
+
+
+def test_split_gives_the_worker_whole_subtrees_and_the_later_roots():
+    # 0 prep root (before the split root); 1, 2 leaves; 3 calls 1; 4 calls 1 and 2; 5 calls 2;
+    # 6 the split root, calling 3, 4, 5; 7 a leaf of 8, the root after it (the spreading)
+    entries = [_entry(1.0), _entry(1.0), _entry(1.0), _entry(1.0, [1]), _entry(1.0, [1, 2]), _entry(2.0, [2]),
+               _entry(9.0, [3, 4, 5]), _entry(1.0), _entry(1.0, [7])]
+    # callees of 6: 1, 2, 3, 4, 5 cost 6; share 0.5 -> budget 3: the worker takes 5 with 2 (cost 3),
+    # then 4 would add 4 and 1 (cost 5 > 3), then 3 would add 3 and 1 (cost 5 > 3)
+    s = split(entries, share=0.5)
+    assert s.split_root == 6
+    assert s.worker == (2, 5, 7, 8)
+    assert s.before_root == {2, 5}
+    # the main process: 1 and 3 need nothing from the worker, 4 needs 2 (the worker's)
+    assert s.main == (1, 3, 4)
+    assert s.waits == {1: (), 3: (), 4: (2,)}
+    # a larger share: everything the root calls goes to the worker, the main process keeps nothing
+    s = split(entries, share=1.0)
+    assert set(s.worker) == {1, 2, 3, 4, 5, 7, 8} and s.main == ()
+
+
+def test_every_plan_type_survives_json():
+    entries = compile_plan.load()
+    assert entries is not None and len(entries) > 10
+    for e in entries:
+        types = [compile_plan.decode_type(a) for a in e.args]
+        assert json.dumps([compile_plan.encode_type(t) for t in types]) == e.key()[1]
+
+
+def test_kernel_argument_types_round_trip():
+    import numba
+
+    from recoilsim.forward import engine
+    from recoilsim.model.experiment import reference_experiment
+
+    inp = engine.prepare(reference_experiment())
+    for value in (inp.particles, inp.stack, inp.beam, inp.outgoing, inp.geometry, inp.detector, inp.options):
+        t = numba.typeof(value)
+        assert compile_plan.decode_type(json.loads(json.dumps(compile_plan.encode_type(t)))) == t
+
+
+def _reaped(pid):
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return True
+    return False
+
+
+@pytest.mark.parametrize("code, timeout", [("import sys; sys.exit(3)", 30.0),
+                                           ("print('nonsense', flush=True); import time; time.sleep(30)", 30.0),
+                                           ("import time; time.sleep(30)", 0.5)])
+def test_a_failing_or_hanging_worker_is_stopped_and_reaped(code, timeout):
+    t0 = time.monotonic()
+    with cold_start.Worker([1, 2], command=[sys.executable, "-c", code], timeout_s=timeout) as w:
+        pid = w.pid
+        assert w.wait_for([1]) is False
+        assert w.failed and w.done == set()
+        assert w.wait_for([]) is True  # nothing asked, nothing missing
+    assert time.monotonic() - t0 < 10.0
+    assert _reaped(pid)
+
+
+def test_a_worker_that_cannot_start_is_a_failed_worker():
+    with cold_start.Worker([1], command=["/nonexistent/recoilsim-worker"]) as w:
+        assert w.wait_for([1]) is False
+
+
+SCRIPT = textwrap.dedent("""
+    import json, os, sys
+    from numba.core import event
+    from numba.core.dispatcher import Dispatcher
+    from recoilsim.forward import cold_start, compile_plan
+    from recoilsim.forward.simulate import simulate
+    from recoilsim.model.experiment import reference_experiment
+
+    compiled = []
+
+    class Listener(event.Listener):
+        def on_start(self, ev):
+            d = ev.data["dispatcher"]
+            if d.py_func.__module__.startswith("recoilsim.kernels."):
+                compiled.append([f"{d.py_func.__module__}:{d.py_func.__qualname__}",
+                                 [compile_plan.encode_type(a) for a in ev.data["args"]]])
+        def on_end(self, ev):
+            pass
+
+    event.register("numba:compile", Listener())
+    if len(sys.argv) > 1:
+        cold_start.WORKER_COMMAND = [sys.executable, "-c", sys.argv[1]]
+    exp = reference_experiment()
+    started = cold_start.compile_ahead(exp)
+    ds = simulate(exp)
+    again = cold_start.compile_ahead(exp)
+    signatures = {}
+    for name, mod in list(sys.modules.items()):
+        if name.startswith("recoilsim.kernels."):
+            for v in vars(mod).values():
+                if isinstance(v, Dispatcher) and v.py_func.__module__ == name:
+                    signatures[f"{name}:{v.py_func.__qualname__}"] = [
+                        [compile_plan.encode_type(a) for a in s] for s in v.signatures]
+    try:
+        os.waitpid(-1, os.WNOHANG)
+        children = True
+    except ChildProcessError:
+        children = False
+    json.dump({"started": started, "again": again, "compiled": compiled, "signatures": signatures,
+               "children": children, "counts": ds["counts"].values.tolist()}, sys.stdout)
+""")
+
+
+def _cold_run(tmp_path, *args):
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "numba"))
+    env.pop("RECOILSIM_COLD_START", None)
+    out = subprocess.run([sys.executable, "-c", SCRIPT, *args], env=env, capture_output=True, text=True,
+                         check=True, timeout=600)
+    return json.loads(out.stdout)
+
+
+def _reference_counts():
+    from recoilsim.forward.simulate import simulate
+    from recoilsim.model.experiment import reference_experiment
+
+    return simulate(reference_experiment())["counts"].values
+
+
+def _key(func, args):
+    return func, json.dumps(args)  # as Entry.key()
+
+
+def test_cold_start_compiles_nothing_twice(tmp_path):
+    """The worker compiles its share of the plan, this process exactly the rest (nothing in both;
+    if this fails after a kernel change, record the plan again: python -m
+    recoilsim.forward.compile_plan), each kernel function has one signature, and the spectra are
+    those of a plain run."""
+    res = _cold_run(tmp_path)
+    assert res["started"] is True and res["again"] is False and res["children"] is False
+    entries = compile_plan.load()
+    worker = set(split(entries).worker)
+    here = [_key(f, a) for f, a in res["compiled"]]
+    assert len(here) == len(set(here)), "a function compiled twice in this process"
+    assert {entries[i].key() for i in worker}.isdisjoint(here)
+    assert set(here) == {e.key() for i, e in enumerate(entries) if i not in worker}
+    assert all(len(s) <= 1 for s in res["signatures"].values()), {f: len(s) for f, s in res["signatures"].items()}
+    np.testing.assert_allclose(res["counts"], _reference_counts(), rtol=1e-12, atol=0)
+
+
+def test_cold_start_falls_back_when_the_worker_fails(tmp_path):
+    res = _cold_run(tmp_path, "import sys; sys.exit(1)")
+    assert res["started"] is True and res["children"] is False
+    entries = compile_plan.load()
+    here = {_key(f, a) for f, a in res["compiled"]}
+    # this process compiled the worker's share itself
+    assert {entries[i].key() for i in split(entries).worker} <= here
+    np.testing.assert_allclose(res["counts"], _reference_counts(), rtol=1e-12, atol=0)
