@@ -35,14 +35,18 @@ def test_split_gives_the_worker_whole_subtrees_and_the_later_roots():
     # then 4 would add 4 and 1 (cost 5 > 3), then 3 would add 3 and 1 (cost 5 > 3)
     s = split(entries, share=0.5)
     assert s.split_root == 6
-    assert s.worker == (2, 5, 7, 8)
-    assert s.before_root == {2, 5}
+    assert s.worker == (0, 2, 5, 7, 8)  # what the preparation (0) needs first
+    assert s.early == {0} and s.before_root == {2, 5}
     # the main process: 1 and 3 need nothing from the worker, 4 needs 2 (the worker's)
     assert s.main == (1, 3, 4)
     assert s.waits == {1: (), 3: (), 4: (2,)}
+    # what this process holds already is compiled by nobody: callees 2, 3, 4, 5 cost 5, budget
+    # 2.5: 5 with 2 would cost 3, 4 with 2 costs 2 (taken), 3 would make it 3
+    s = split(entries, share=0.5, done={0, 1})
+    assert s.worker == (2, 4, 7, 8) and s.early == set() and s.main == (3, 5)
     # a larger share: everything the root calls goes to the worker, the main process keeps nothing
     s = split(entries, share=1.0)
-    assert set(s.worker) == {1, 2, 3, 4, 5, 7, 8} and s.main == ()
+    assert set(s.worker) == {0, 1, 2, 3, 4, 5, 7, 8} and s.main == ()
 
 
 def test_every_plan_type_survives_json():
@@ -115,7 +119,7 @@ SCRIPT = textwrap.dedent("""
     if len(sys.argv) > 1:
         cold_start.WORKER_COMMAND = [sys.executable, "-c", sys.argv[1]]
     exp = reference_experiment()
-    started = cold_start.compile_ahead(exp)
+    plan = cold_start.compile_ahead(exp)
     ds = simulate(exp)
     again = cold_start.compile_ahead(exp)
     signatures = {}
@@ -130,7 +134,7 @@ SCRIPT = textwrap.dedent("""
         children = True
     except ChildProcessError:
         children = False
-    json.dump({"started": started, "again": again, "compiled": compiled, "signatures": signatures,
+    json.dump({"worker": list(plan.worker) if plan else None, "again": again is not None, "compiled": compiled, "signatures": signatures,
                "children": children, "counts": ds["counts"].values.tolist()}, sys.stdout)
 """)
 
@@ -160,9 +164,9 @@ def test_cold_start_compiles_nothing_twice(tmp_path):
     recoilsim.forward.compile_plan), each kernel function has one signature, and the spectra are
     those of a plain run."""
     res = _cold_run(tmp_path)
-    assert res["started"] is True and res["again"] is False and res["children"] is False
+    assert res["worker"] and res["again"] is False and res["children"] is False
     entries = compile_plan.load()
-    worker = set(split(entries).worker)
+    worker = set(res["worker"])
     here = [_key(f, a) for f, a in res["compiled"]]
     assert len(here) == len(set(here)), "a function compiled twice in this process"
     assert {entries[i].key() for i in worker}.isdisjoint(here)
@@ -173,9 +177,9 @@ def test_cold_start_compiles_nothing_twice(tmp_path):
 
 def test_cold_start_falls_back_when_the_worker_fails(tmp_path):
     res = _cold_run(tmp_path, "import sys; sys.exit(1)")
-    assert res["started"] is True and res["children"] is False
+    assert res["worker"] and res["children"] is False
     entries = compile_plan.load()
     here = {_key(f, a) for f, a in res["compiled"]}
     # this process compiled the worker's share itself
-    assert {entries[i].key() for i in split(entries).worker} <= here
+    assert {entries[i].key() for i in res["worker"]} <= here
     np.testing.assert_allclose(res["counts"], _reference_counts(), rtol=1e-12, atol=0)

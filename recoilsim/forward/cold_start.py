@@ -124,32 +124,34 @@ def kernel_cache_is_cold(entries, root: int) -> bool:
     return not any(cache.glob(f"{module.rsplit('.', 1)[-1]}.{qualname}-*.nbi"))
 
 
-def compile_ahead(exp, command=None) -> bool:
+def compile_ahead(exp, command=None) -> compile_plan.Split | None:
     """Compile the kernels for ``exp`` on two cores when the kernel cache is cold (see the module).
 
-    Returns True if a worker was started (whether or not it succeeded: the simulation that
-    follows compiles whatever is missing).
+    Returns the split of the plan when a worker was started (whether or not it succeeded: the
+    simulation that follows compiles whatever is missing), else None.
     """
     if os.environ.get("RECOILSIM_COLD_START", "1") == "0" or os.name != "posix":
-        return False
+        return None
     entries = compile_plan.load()
     if entries is None:
-        return False
-    plan = compile_plan.split(entries)
+        return None
+    plan = compile_plan.split(entries, done={i for i, e in enumerate(entries) if e.is_compiled()})
     if not kernel_cache_is_cold(entries, plan.split_root):
-        return False
+        return None
     from . import engine
 
     with Worker(plan.worker, command) as worker:
         for i in plan.main:
             worker.wait_for(plan.waits[i])
             entries[i].try_compile()
+        worker.wait_for(plan.early)
+        inputs = engine.prepare(exp)
         worker.wait_for(plan.before_root)
         with warnings.catch_warnings():  # the simulation that follows warns, once
             warnings.simplefilter("ignore")
-            engine.run(engine.prepare(exp))
+            engine.run(inputs)
         worker.wait_for(plan.worker)
-    return True
+    return plan
 
 
 def _work(tasks: list[int]) -> None:

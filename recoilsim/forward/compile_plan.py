@@ -40,9 +40,10 @@ from pathlib import Path
 PLAN_PATH = Path(__file__).with_name("kernel_compile_plan.json")
 KERNEL_PREFIX = "recoilsim.kernels."
 #: Share of the split function's callees (by recorded compile time) the worker takes: it starts
-#: later (a new interpreter importing Numba and the kernels) but the command's own process
-#: also prepares the inputs and then compiles the split function itself.
-WORKER_SHARE = 0.55
+#: later (a new interpreter importing Numba and the kernels) and compiles the spreading kernel
+#: after them, while the command's own process prepares the inputs and compiles the split
+#: function itself.
+WORKER_SHARE = 0.5
 
 
 # ------------------------------------------------------------------------------------------
@@ -118,6 +119,10 @@ class Entry:
         """(function, its argument types as JSON text): what identifies a compiled signature."""
         return self.func, json.dumps(_thaw(self.args))
 
+    def is_compiled(self) -> bool:
+        """Whether this process holds this signature already."""
+        return tuple(decode_type(a) for a in self.args) in _resolve(self.func).overloads
+
     def try_compile(self) -> bool:
         """:meth:`compile`, False instead of an error: a plan that no longer matches the kernels
         (a signature they no longer take) must not stop a command, which compiles what it needs
@@ -178,46 +183,49 @@ class Split:
 
     ``split_root``: the most expensive function (the brick kernel); its callees are shared out.
     ``worker``: entries the worker compiles, in this order (closed under calls: the worker never
-    waits). ``main``: the callees the command's own process compiles first, in this order;
-    ``waits[i]``: the worker entries that main entry i calls (the process waits for those).
-    ``before_root``: the worker entries the split root calls. Roots recorded before the split
-    root (the inputs' preparation) are left to the command; roots recorded after it (the
-    spreading) go to the worker whole.
+    waits): first ``early``, what the functions recorded before the split root (the inputs'
+    preparation) need, then its share of the split root's callees (``before_root``), then the
+    functions recorded after the split root (the spreading), whole. ``main``: the callees the
+    command's own process compiles, in this order; ``waits[i]``: the worker entries that main
+    entry i calls (the process waits for those).
     """
 
     split_root: int
     worker: tuple[int, ...]
     main: tuple[int, ...]
     waits: dict
+    early: frozenset
     before_root: frozenset
 
 
-def split(entries: list[Entry], share: float = WORKER_SHARE) -> Split:
+def split(entries: list[Entry], share: float = WORKER_SHARE, done=frozenset()) -> Split:
     """Share the plan out between the worker and the command's process (see :class:`Split`).
 
     The worker takes the split root's direct callees from the last one backwards, each with
     everything it calls, while their recorded compile time stays within ``share`` of the
     root's callees' total; the command's process compiles the other callees, those whose calls
-    the worker does not compile first.
+    the worker does not compile first. ``done``: entries the command's process holds already
+    (compiled by nobody).
     """
     called = {c for e in entries for c in e.calls}
     roots = [i for i in range(len(entries)) if i not in called]
     total = {i: sum(entries[j].cost_s for j in _closure(entries, i)) for i in roots}
     root = max(roots, key=lambda i: total[i])
-    below = _closure(entries, root) - {root}
+    below = _closure(entries, root) - {root} - set(done)
     budget = share * sum(entries[j].cost_s for j in below)
-    worker: set[int] = set()
+    early = set().union(*(_closure(entries, r) for r in roots if r < root)) - set(done)
+    chosen: set[int] = set()
     for c in reversed(entries[root].calls):
-        add = _closure(entries, c) - worker
-        if sum(entries[j].cost_s for j in worker | add) <= budget:
-            worker |= add
-    for r in roots:
-        if r > root:
-            worker |= _closure(entries, r)
+        add = (_closure(entries, c) & below) - chosen
+        if sum(entries[j].cost_s for j in chosen | add) <= budget:
+            chosen |= add
+    late = set().union(*(_closure(entries, r) for r in roots if r > root)) - set(done)
+    worker = early | chosen | late
     main = below - worker
-    waits = {i: sorted(_closure(entries, i) & worker) for i in main}
+    waits = {i: tuple(sorted(_closure(entries, i) & worker)) for i in main}
     order = sorted(main, key=lambda i: (bool(waits[i]), i))  # entries that need the worker last
-    return Split(root, tuple(sorted(worker)), tuple(order), {i: tuple(w) for i, w in waits.items()},
+    rest = sorted(worker - early)
+    return Split(root, tuple(sorted(early)) + tuple(rest), tuple(order), waits, frozenset(early),
                  frozenset(below & worker))
 
 
