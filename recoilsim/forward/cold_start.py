@@ -141,6 +141,9 @@ def compile_ahead(exp, command=None) -> compile_plan.Split | None:
     from . import engine
 
     with Worker(plan.worker, command) as worker:
+        # what the simulation imports next (xarray, ~0.3 s), while the worker starts
+        from . import simulate  # noqa: F401
+
         for i in plan.main:
             worker.wait_for(plan.waits[i])
             entries[i].try_compile()

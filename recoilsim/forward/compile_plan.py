@@ -57,7 +57,8 @@ def _scalars() -> dict:
 
 
 def encode_type(t) -> object:
-    """A Numba argument type as JSON: scalars by name, arrays, NamedTuples of the kernels."""
+    """A Numba argument type as JSON: scalars by name, integer and boolean constants, arrays,
+    NamedTuples of the kernels."""
     from numba.core import types
 
     if isinstance(t, types.Array):
@@ -65,6 +66,8 @@ def encode_type(t) -> object:
     if isinstance(t, (types.NamedTuple, types.NamedUniTuple)):
         cls = t.instance_class
         return {"namedtuple": f"{cls.__module__}:{cls.__qualname__}", "fields": [encode_type(f) for f in t.types]}
+    if isinstance(t, (types.IntegerLiteral, types.BooleanLiteral)):
+        return {"literal": t.literal_value}  # a constant argument: Numba compiles a version for it
     if str(t) in _scalars() and _scalars()[str(t)] == t:
         return str(t)
     raise TypeError(f"no JSON form for the Numba type {t!r}")
@@ -76,6 +79,8 @@ def decode_type(obj):
 
     if isinstance(obj, str):
         return _scalars()[obj]
+    if "literal" in obj:
+        return types.literal(obj["literal"])
     if "array" in obj:
         dtype, ndim, layout, mutable = obj["array"]
         return types.Array(_scalars()[dtype], ndim, layout, readonly=not mutable)
