@@ -140,8 +140,7 @@ SCRIPT = textwrap.dedent("""
 
 
 def _cold_run(tmp_path, *args):
-    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "numba"))
-    env.pop("RECOILSIM_COLD_START", None)
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "numba"), RECOILSIM_COLD_START="1")  # whatever the load
     out = subprocess.run([sys.executable, "-c", SCRIPT, *args], env=env, capture_output=True, text=True,
                          check=True, timeout=600)
     return json.loads(out.stdout)
@@ -183,3 +182,15 @@ def test_cold_start_falls_back_when_the_worker_fails(tmp_path):
     # this process compiled the worker's share itself
     assert {entries[i].key() for i in res["worker"]} <= here
     np.testing.assert_allclose(res["counts"], _reference_counts(), rtol=1e-12, atol=0)
+
+
+def test_idle_cores_is_a_share_of_the_usable_cpus():
+    n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    assert 0.0 <= cold_start.idle_cores(0.05) <= n
+
+
+def test_no_worker_when_disabled(monkeypatch):
+    from recoilsim.model.experiment import reference_experiment
+
+    monkeypatch.setenv("RECOILSIM_COLD_START", "0")
+    assert cold_start.compile_ahead(reference_experiment()) is None

@@ -10,10 +10,11 @@ itself (which loads the worker's callees from the cache, compiling nothing twice
 the worker to finish. The simulation that follows loads everything from the cache.
 
 Where it applies: the ``demo`` and ``simulate`` commands (:mod:`recoilsim.cli`), each a fresh
-process, when the kernel cache has no brick kernel yet. Library calls (``simulate()``, the
-linear model, dask workers, ``fit_many``) never start a process. It does nothing when
-``RECOILSIM_COLD_START=0``, when the kernels compile without an on-disk cache, off POSIX, or when
-the shipped plan cannot be read.
+process, when the kernel cache has no brick kernel yet and at least :data:`MIN_IDLE_CORES` CPUs
+are idle (measured over 0.1 s; ``RECOILSIM_COLD_START=1`` starts it whatever the load,
+``RECOILSIM_COLD_START=0`` never). Library calls (``simulate()``, the linear model, dask workers,
+``fit_many``) never start a process. Nothing happens when the kernels compile without an on-disk
+cache, off POSIX, or when the shipped plan cannot be read.
 
 Failures cost time, never results: if the worker cannot start, fails, or has not reported within
 :data:`WORKER_TIMEOUT_S`, it is killed and reaped, and this process compiles whatever is
@@ -34,6 +35,9 @@ from . import compile_plan
 
 #: Longest wait for the worker, in seconds from its start (a cold compile takes ~10 s).
 WORKER_TIMEOUT_S = 120.0
+#: A worker starts only if at least this many CPUs are idle (this process and the worker each
+#: need one: on a busy machine the worker would slow this process down more than it helps).
+MIN_IDLE_CORES = 1.5
 #: The worker's command line; its arguments are the plan entries to compile.
 WORKER_COMMAND = [sys.executable, "-m", "recoilsim.forward.cold_start"]
 
@@ -124,19 +128,45 @@ def kernel_cache_is_cold(entries, root: int) -> bool:
     return not any(cache.glob(f"{module.rsplit('.', 1)[-1]}.{qualname}-*.nbi"))
 
 
+def idle_cores(interval_s: float = 0.1) -> float:
+    """How many of this process's CPUs are idle, measured over ``interval_s`` (Linux
+    ``/proc/stat``; elsewhere the CPU count less the 1-minute load average)."""
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:
+        usable = os.cpu_count() or 1
+
+    def sample():
+        with open("/proc/stat") as f:
+            fields = [float(x) for x in f.readline().split()[1:]]
+        return fields[3] + fields[4], sum(fields[:8])  # idle + iowait, all but guest time
+
+    try:
+        idle0, total0 = sample()
+        time.sleep(interval_s)
+        idle1, total1 = sample()
+    except (OSError, ValueError, IndexError):
+        return max(0.0, usable - os.getloadavg()[0])
+    share = (idle1 - idle0) / max(total1 - total0, 1.0)
+    return min(usable, share * (os.cpu_count() or 1))
+
+
 def compile_ahead(exp, command=None) -> compile_plan.Split | None:
     """Compile the kernels for ``exp`` on two cores when the kernel cache is cold (see the module).
 
     Returns the split of the plan when a worker was started (whether or not it succeeded: the
     simulation that follows compiles whatever is missing), else None.
     """
-    if os.environ.get("RECOILSIM_COLD_START", "1") == "0" or os.name != "posix":
+    setting = os.environ.get("RECOILSIM_COLD_START", "")
+    if setting == "0" or os.name != "posix":
         return None
     entries = compile_plan.load()
     if entries is None:
         return None
     plan = compile_plan.split(entries, done={i for i, e in enumerate(entries) if e.is_compiled()})
     if not kernel_cache_is_cold(entries, plan.split_root):
+        return None
+    if setting != "1" and idle_cores() < MIN_IDLE_CORES:
         return None
     from . import engine
 
