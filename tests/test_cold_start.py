@@ -194,3 +194,27 @@ def test_no_worker_when_disabled(monkeypatch):
 
     monkeypatch.setenv("RECOILSIM_COLD_START", "0")
     assert cold_start.compile_ahead(reference_experiment()) is None
+
+
+def test_every_example_gives_the_brick_kernel_the_reference_types():
+    """One compiled brick kernel (and the plan's signatures) for every example: a thin film
+    whose substrate holds no detected species used to pass a sliced (non-contiguous) density,
+    another Numba type and a second ~8 s compile."""
+    from pathlib import Path
+
+    import numba
+
+    from recoilsim.forward import engine
+    from recoilsim.io.experiment_file import load_experiment
+    from recoilsim.model.experiment import reference_experiment
+
+    def kernel_types(exp):
+        i = engine.prepare(exp)
+        return [numba.typeof(a) for a in (i.particles, i.stack, i.beam, i.outgoing, i.geometry, i.detector,
+                                          i.options)]
+
+    ref = kernel_types(reference_experiment())
+    examples = sorted((Path(__file__).resolve().parent.parent / "examples").glob("*.toml"))
+    assert examples
+    for p in examples:
+        assert kernel_types(load_experiment(p)) == ref, p.name
