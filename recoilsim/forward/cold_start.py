@@ -67,21 +67,23 @@ class Worker:
         return self
 
     def __exit__(self, *exc) -> None:
-        self.stop()
+        self.stop(grace_s=0.0 if self.failed or exc[0] is not None else 2.0)
 
     @property
     def pid(self) -> int | None:
         """The worker's process id (None once it is reaped, or if it never started)."""
         return None if self._proc is None else self._proc.pid
 
-    def stop(self) -> None:
-        """Kill the worker if it still runs; reap it."""
+    def stop(self, grace_s: float = 0.0) -> None:
+        """Kill the worker if it still runs after ``grace_s`` seconds; reap it."""
         proc = self._proc
         if proc is None:
             return
-        if proc.poll() is None:
+        try:
+            proc.wait(timeout=grace_s)
+        except subprocess.TimeoutExpired:
             proc.kill()
-        proc.wait()
+            proc.wait()
         proc.stdout.close()
         self._proc = None
 
