@@ -49,6 +49,16 @@ def test_split_gives_the_worker_whole_subtrees_and_the_later_roots():
     assert set(s.worker) == {0, 1, 2, 3, 4, 5, 7, 8} and s.main == ()
 
 
+def test_the_worker_first_compiles_what_the_main_process_waits_for():
+    # split root 5 calls 1, 2, 3, 4; 4 calls 0 (recorded first); with share 0.75 the worker
+    # takes 4 with 0, then 3; 2 and 1 stay, 1 calls 3: the worker compiles 3 before 0 and 4
+    entries = [_entry(1.0), _entry(1.0, [3]), _entry(1.0), _entry(1.0), _entry(1.0, [0]),
+               _entry(9.0, [1, 2, 3, 4])]
+    s = split(entries, share=0.75)
+    assert set(s.worker) == {0, 3, 4} and s.main == (2, 1) and s.waits[1] == (3,)
+    assert s.worker == (3, 0, 4)
+
+
 def test_every_plan_type_survives_json():
     entries = compile_plan.load()
     assert entries is not None and len(entries) > 10

@@ -177,10 +177,15 @@ def compile_ahead(exp, command=None) -> compile_plan.Split | None:
         from . import simulate  # noqa: F401
 
         for i in plan.main:
-            worker.wait_for(plan.waits[i])
-            entries[i].try_compile()
+            if not plan.waits[i]:
+                entries[i].try_compile()
+        # the inputs, while the worker compiles what the next callees call
         worker.wait_for(plan.early)
         inputs = engine.prepare(exp)
+        for i in plan.main:
+            if plan.waits[i]:
+                worker.wait_for(plan.waits[i])
+                entries[i].try_compile()
         worker.wait_for(plan.before_root)
         with warnings.catch_warnings():  # the simulation that follows warns, once
             warnings.simplefilter("ignore")

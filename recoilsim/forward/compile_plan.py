@@ -43,7 +43,7 @@ KERNEL_PREFIX = "recoilsim.kernels."
 #: later (a new interpreter importing Numba and the kernels) and compiles the spreading kernel
 #: after them, while the command's own process prepares the inputs and compiles the split
 #: function itself.
-WORKER_SHARE = 0.5
+WORKER_SHARE = 0.6
 
 
 # ------------------------------------------------------------------------------------------
@@ -229,9 +229,13 @@ def split(entries: list[Entry], share: float = WORKER_SHARE, done=frozenset()) -
     main = below - worker
     waits = {i: tuple(sorted(_closure(entries, i) & worker)) for i in main}
     order = sorted(main, key=lambda i: (bool(waits[i]), i))  # entries that need the worker last
-    rest = sorted(worker - early)
-    return Split(root, tuple(sorted(early)) + tuple(rest), tuple(order), waits, frozenset(early),
-                 frozenset(below & worker))
+    # the worker's order: what the preparation needs, then what the main process waits for, in
+    # the order it does, then the rest (each group in recorded order: callees first)
+    seq = sorted(early)
+    for i in order:
+        seq += [j for j in waits[i] if j not in seq]
+    seq += sorted(chosen - set(seq)) + sorted(late - set(seq))
+    return Split(root, tuple(seq), tuple(order), waits, frozenset(early), frozenset(below & worker))
 
 
 # ------------------------------------------------------------------------------------------
