@@ -23,6 +23,8 @@ import math
 import numpy as np
 from numba import njit
 
+from .jit_options import INTERNAL
+
 
 @njit(cache=True)
 def normal_cdf(z):
@@ -70,7 +72,7 @@ REACH = 6.0  # Gaussians are sampled to +-REACH tau (relative density there 1.5e
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
 
-@njit(cache=True)
+@njit(**INTERNAL)
 def _box_exact(y, lo, hi, sg, n_ch, row):
     """Add one brick to ``row`` in closed form: a box [lo, hi] (channel units) convolved with a
     Gaussian of sigma sg (channels), integrated over every channel within +-6 sigma.
@@ -114,7 +116,7 @@ def _box_exact(y, lo, hi, sg, n_ch, row):
             prev = cur
 
 
-@njit(cache=True)
+@njit(**INTERNAL)
 def _deposit(buf, start, first, last, H, y, m, tau, c4):
     """Add the density y g(x) (1 + c4 He4(z)) of a Gaussian (mean m, sigma tau; z = (x - m)/tau,
     channel units) at the grid nodes x = j H, j in [first, last] within +-REACH tau of m;
@@ -168,7 +170,7 @@ def spread_bricks(ta, tb, Y, sig_t, n_bricks, a, b, n_ch, resolution, out):
     H = 2^q channels with tau/H in [4, 8) (q = 0: tau in [2.5, 8)), within +-6 tau. Each grid is
     refined to the next finer one by 6-point Lagrange interpolation at the midpoints, and the
     channel grid's samples are integrated over each channel by the 5-point rule exact for
-    quartics. Cost: per brick, at most ~100 samples whatever the channel width; per species, a
+    quartics (level 1's refinement and that rule in one stencil, :func:`_to_channels`). Cost: per brick, at most ~100 samples whatever the channel width; per species, a
     few operations per channel and level. Error (tests/test_spreading.py): the next Edgeworth term
     (w <= 0.7 tau: < 1e-5 of the brick's peak), the interpolation (< 2e-5 at tau = 4 H) and the
     channel rule (2e-5 at tau = 2.5): within 1e-4 of the peak of the closed form.
@@ -240,23 +242,23 @@ def spread_levels(ta, tb, Y, sig_t, n_bricks, a, b, n_ch, out, first, last, star
             if j0 <= j1:
                 lo_t[q] = min(lo_t[q], j0)
                 hi_t[q] = max(hi_t[q], j1)
-        # refine from the coarsest level down, then integrate over the channels
-        for q in range(n_lev - 1, 0, -1):
+        # refine from the coarsest level down to level 1, then integrate levels 0 and 1 over the channels
+        for q in range(n_lev - 1, 1, -1):
             if lo_t[q] <= hi_t[q]:
                 j0, j1 = _refine(buf, start[q] - first[q], start[q - 1] - first[q - 1], lo_t[q], hi_t[q],
                                  first[q - 1], last[q - 1])
                 lo_t[q - 1] = min(lo_t[q - 1], 2 * j0)
                 hi_t[q - 1] = max(hi_t[q - 1], 2 * j1 + 1)
-        if lo_t[0] <= hi_t[0]:
-            _to_channels(buf, start[0] - first[0], lo_t[0], hi_t[0], row)
+        if lo_t[0] <= hi_t[0] or lo_t[1] <= hi_t[1]:
+            _to_channels(buf, start[0] - first[0], lo_t[0], hi_t[0], start[1] - first[1], lo_t[1], hi_t[1], row)
 
 
 def _levels(tau_max, n_ch):
     """Grid levels q = 0 (the channels) .. n_lev - 1 (step 2^q channels) for spreads up to
     tau_max: node index ranges [first[q], last[q]] (node j at channel coordinate j 2^q) that
-    cover what the finer level's interpolation (and, for q = 0, the channel rule) reads, and
+    cover what the finer level's interpolation (and, for q = 0 and 1, the channel stage) reads, and
     each level's offset ``start[q]`` in one buffer (int64 arrays; start has n_lev + 1 entries)."""
-    n_lev = 1
+    n_lev = 2  # level 1 always: :func:`_to_channels` reads it
     while tau_max >= 2.0 * LEVEL_MIN_TAU * (1 << (n_lev - 1)):
         n_lev += 1
     first = [-2]
@@ -272,7 +274,7 @@ def _levels(tau_max, n_ch):
     return np.array(first, dtype=np.int64), np.array(last, dtype=np.int64), np.array(start, dtype=np.int64)
 
 
-@njit(cache=True)
+@njit(**INTERNAL)
 def _refine(buf, cs, fs, c0, c1, f_first, f_last):
     """Add the coarse nodes c0..c1 (buf[cs + j]) to the finer level (buf[fs + i]): fine node 2j
     is coarse node j, fine node 2j + 1 the 6-point Lagrange midpoint of coarse nodes j - 2 ..
@@ -291,16 +293,51 @@ def _refine(buf, cs, fs, c0, c1, f_first, f_last):
     return j0, j1
 
 
-@njit(cache=True)
-def _to_channels(buf, fs, c0, c1, row):
-    """Add the integral over each channel k of the density sampled at the channel centres
-    (nodes c0..c1 at buf[fs + k], zero around them): the 5-point rule exact for quartics,
-    (-17, 308, 5178, 308, -17)/5760; the nodes are zeroed."""
-    for k in range(max(0, c0 - 2), min(row.shape[0] - 1, c1 + 2) + 1):
-        p = fs + k
-        acc = ((5178.0 / 5760.0) * buf[p] + (308.0 / 5760.0) * (buf[p - 1] + buf[p + 1])
-               - (17.0 / 5760.0) * (buf[p - 2] + buf[p + 2]))
-        if acc > 0.0:  # interpolation ripple in far tails (< 1e-5 of the peak)
-            row[k] += acc
-    for j in range(c0, c1 + 1):
-        buf[fs + j] = 0.0
+# The channel rule on the channel grid: (-17, 308, 5178, 308, -17)/5760, exact for quartics.
+_W0, _W1, _W2 = 5178.0 / 5760.0, 308.0 / 5760.0, -17.0 / 5760.0
+# The same rule applied to level 1 refined by _refine's midpoints, as one stencil on the level-1
+# nodes c[j + u] (exact fractions of the composition): channel 2j (u = 0, +-1, +-2, +-3) and
+# channel 2j + 1 (u = 0 and 1, -1 and 2, -2 and 3, -3 and 4).
+_A0, _A1, _A2, _A3 = 9847.0 / 10240.0, 8537.0 / 368640.0, -847.0 / 184320.0, 77.0 / 122880.0
+_B0, _B1, _B2, _B3 = 853423.0 / 1474560.0, -44017.0 / 491520.0, 15959.0 / 1474560.0, -17.0 / 491520.0
+
+
+@njit(**INTERNAL)
+def _to_channels(buf, fs, c0, c1, cs, j0, j1, row):
+    """Add the integral over each channel k of the density sampled at the channel centres (level
+    0: nodes c0..c1 at buf[fs + k]) and at every second channel centre (level 1: nodes j0..j1 at
+    buf[cs + j], channel 2j), zero around them: the 5-point rule exact for quartics,
+    (-17, 308, 5178, 308, -17)/5760, on level 0 plus level 1 refined to the channels by
+    :func:`_refine`'s midpoints, both in one stencil (no refined level-1 nodes written and read
+    again). Negative sums (interpolation ripple in far tails, < 1e-5 of the peak) are dropped;
+    the nodes are zeroed."""
+    n_ch = row.shape[0]
+    k_lo = n_ch
+    k_hi = -1
+    if c0 <= c1:
+        k_lo = c0 - 2
+        k_hi = c1 + 2
+    if j0 <= j1:  # node j reaches channels 2j - 7 .. 2j + 7
+        k_lo = min(k_lo, 2 * j0 - 7)
+        k_hi = max(k_hi, 2 * j1 + 7)
+    k_lo = max(k_lo, 0)
+    k_hi = min(k_hi, n_ch - 1)
+    for j in range(k_lo >> 1, (k_hi >> 1) + 1):  # channels 2j and 2j + 1
+        c = cs + j
+        even = _A0 * buf[c] + _A1 * (buf[c - 1] + buf[c + 1]) + _A2 * (buf[c - 2] + buf[c + 2]) + _A3 * (
+            buf[c - 3] + buf[c + 3])
+        odd = _B0 * (buf[c] + buf[c + 1]) + _B1 * (buf[c - 1] + buf[c + 2]) + _B2 * (buf[c - 2] + buf[c + 3]) + _B3 * (
+            buf[c - 3] + buf[c + 4])
+        k = 2 * j
+        if c0 - 3 <= k <= c1 + 2:  # level 0 reaches these channels (elsewhere its nodes are zero)
+            p = fs + k
+            even += _W0 * buf[p] + _W1 * (buf[p - 1] + buf[p + 1]) + _W2 * (buf[p - 2] + buf[p + 2])
+            odd += _W0 * buf[p + 1] + _W1 * (buf[p] + buf[p + 2]) + _W2 * (buf[p - 1] + buf[p + 3])
+        if k >= k_lo and even > 0.0:
+            row[k] += even
+        if k + 1 <= k_hi and odd > 0.0:
+            row[k + 1] += odd
+    for k in range(c0, c1 + 1):
+        buf[fs + k] = 0.0
+    for j in range(j0, j1 + 1):
+        buf[cs + j] = 0.0

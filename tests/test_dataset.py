@@ -7,12 +7,13 @@ import numpy as np
 import pytest
 import xarray as xr
 
-import recoilsim.forward.dataset as dataset
-from recoilsim.forward.dataset import brick_edge_depths, channel_depths, energy_from_times
+from recoilsim.forward.dataset import brick_edge_depths, channel_depths, element_counts, flight_energy_per_mc2
 from recoilsim.forward.engine import prepare, run, spread, stopping_record
 from recoilsim.forward.simulate import simulate
 from recoilsim.io.stopping_choice import straggling_label
 from recoilsim.kernels.brick_types import Bricks
+from recoilsim.kernels.kinematics import C_M_PER_NS, U_MEV
+from recoilsim.kernels.channel_depth import depth_row
 from recoilsim.model.experiment import reference_experiment
 from recoilsim.model.sample import Layer, Profile, Sample
 
@@ -41,8 +42,11 @@ def _straightforward(exp) -> xr.Dataset:
         e = [e[k] for k in order]
         depth[i] = np.interp(times, t_e, x_edge[e], left=np.nan, right=np.nan)
         depth_nm[i] = np.interp(times, t_e, x_nm[e], left=np.nan, right=np.nan)
-    energy = np.array([energy_from_times(times, s.mass_u, det.flight_length_m, exp.options.relativistic)
-                       for s in sp])
+    beta = det.flight_length_m / (times * C_M_PER_NS)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        per_mc2 = 1.0 / np.sqrt(1.0 - beta * beta) - 1.0 if exp.options.relativistic else 0.5 * beta * beta
+    per_mc2 = np.where((beta > 0) & (beta < 1), per_mc2, np.nan)
+    energy = np.array([s.mass_u * U_MEV * per_mc2 for s in sp])
     keys = [s.element if s.kind == 0 else f"{s.element}-scattered" for s in sp]
     elements = []
     for k in keys:
@@ -116,8 +120,11 @@ def test_dataset_identical_to_straightforward_construction(make):
     xr.testing.assert_identical(ds, plain)
     assert set(ds.coords) == set(plain.coords) and set(ds.data_vars) == set(plain.data_vars)
     assert all(ds.variables[v].dtype == plain.variables[v].dtype for v in ds.variables)
-    if make is _fine_partial_densities:  # the case meant for the np.repeat path reaches it
-        assert np.isfinite(ds["isotope_depth_1e15"].values).sum(axis=1).max() >= dataset.LONG_RUN
+    if make is _fine_partial_densities:  # runs of thousands of channels, and nm rows of the np.interp fallback
+        finite = np.isfinite(ds["isotope_depth_1e15"].values)
+        finite_nm = np.isfinite(ds["isotope_depth_nm"].values)
+        assert finite.sum(axis=1).max() >= 2048
+        assert (finite_nm.any(axis=1) & (finite_nm.sum(axis=1) < finite.sum(axis=1))).any()
 
 
 def _bricks(ta, tb, x_mid):
@@ -126,25 +133,27 @@ def _bricks(ta, tb, x_mid):
     return Bricks(ta.shape[1], ta, tb, z + 1.0, z, x_mid, z, z, False)
 
 
-@pytest.mark.parametrize("long_run", [0, 10**9])
-def test_channel_depths_hand_made_bricks(monkeypatch, long_run):
+@pytest.mark.parametrize("with_elements", [False, True])
+def test_channel_depths_hand_made_bricks(with_elements):
     """Two bricks 0..2 and 2..6 (1e15 at/cm2), flight times 10..12 and 12..20 ns: depth is
-    linear in time inside each brick, NaN outside; a species without bricks is NaN (both the
-    np.repeat and the np.interp path)."""
-    monkeypatch.setattr(dataset, "LONG_RUN", long_run)
+    linear in time inside each brick, NaN outside; a species without bricks is NaN; the element
+    rows asked for are copies of their species' rows."""
     b = _bricks([[10.0, 12.0], [0.0, 0.0]], [[12.0, 20.0], [0.0, 0.0]], [[1.0, 4.0], [0.0, 0.0]])
     x_edge = brick_edge_depths(b.x_mid, b.n)
     assert np.array_equal(x_edge, [0.0, 2.0, 6.0])
     times = np.array([9.0, 10.0, 11.0, 12.0, 16.0, 20.0, 21.0])
-    out = np.zeros((2, 2, times.size))
-    channel_depths(times, b, np.stack([x_edge, 10 * x_edge]), out)
     expect = [np.nan, 0.0, 1.0, 2.0, 4.0, 6.0, np.nan]
-    assert np.array_equal(out[0, 0], expect, equal_nan=True)
-    assert np.array_equal(out[1, 0], 10 * np.array(expect), equal_nan=True)
-    assert np.isnan(out[:, 1]).all()
-    # falling channel times: the same depths, channel by channel
-    channel_depths(times[::-1].copy(), b, np.stack([x_edge, 10 * x_edge]), out)
-    assert np.array_equal(out[0, 0], expect[::-1], equal_nan=True)
+    for t, exp_row in ((times, expect), (times[::-1].copy(), expect[::-1])):  # rising, falling
+        out = np.zeros((2, 2, times.size))
+        el_out = np.zeros((2, 3, times.size))
+        extra = (el_out, np.array([2, 0])) if with_elements else ()
+        channel_depths(t, b, np.stack([x_edge, 10 * x_edge]), out, *extra)
+        assert np.array_equal(out[0, 0], exp_row, equal_nan=True)
+        assert np.array_equal(out[1, 0], 10 * np.array(exp_row), equal_nan=True)
+        assert np.isnan(out[:, 1]).all()
+        if with_elements:  # species 0 -> element 2, species 1 -> element 0, element 1 untouched
+            assert np.array_equal(el_out[:, 2], out[:, 0], equal_nan=True)
+            assert np.isnan(el_out[:, 0]).all() and not el_out[:, 1].any()
 
 
 def test_channel_depths_no_bricks_at_all():
@@ -155,10 +164,11 @@ def test_channel_depths_no_bricks_at_all():
 
 
 @pytest.mark.parametrize("falling", [False, True])
-def test_channel_depths_repeat_path_is_np_interp(monkeypatch, falling):
-    """The np.repeat arithmetic (long runs) gives np.interp's values bit for bit: random bricks,
-    some of zero duration, edges exactly on a channel time, times out of depth order,
-    one scale without any depth (all NaN) and one with a NaN part."""
+def test_channel_depths_are_np_interp(falling):
+    """The one-pass kernel gives np.interp's values bit for bit: random bricks, some of zero
+    duration, edges exactly on a channel time, times out of depth order, one scale without any
+    depth (all NaN), two with a NaN part (one of them without any depth for one species) and one
+    whose slope overflows (these three by np.interp)."""
     rng = np.random.default_rng(7)
     n = 300
     ta = np.sort(rng.uniform(50.0, 400.0, (3, n)), axis=1)
@@ -175,12 +185,54 @@ def test_channel_depths_repeat_path_is_np_interp(monkeypatch, falling):
     times = np.sort(times)[::-1].copy() if falling else np.sort(times)
     nm = x_edge.copy()
     nm[150:] = np.nan
-    scales = np.stack([x_edge, np.full_like(x_edge, np.nan), nm, 3 * x_edge])
-    outs = []
-    for long_run in (0, 10**9):  # every run by np.repeat / every run by np.interp
-        monkeypatch.setattr(dataset, "LONG_RUN", long_run)
-        out = np.empty((4, 3, times.size))
-        channel_depths(times, b, scales, out)
-        outs.append(out)
-    assert np.array_equal(outs[0], outs[1], equal_nan=True)
-    assert np.isfinite(outs[0][0]).sum() > 3 * 30000 and np.isnan(outs[0][1]).all()
+    steep = x_edge.copy()
+    steep[200:202] = [1.7e308, -1.7e308]  # finite depths, an infinite slope between them
+    top = x_edge.copy()
+    top[20:] = np.nan  # depths above brick 20 only: none at all for species 2
+    scales = np.stack([x_edge, np.full_like(x_edge, np.nan), nm, 3 * x_edge, steep, top])
+    out = np.empty((6, 3, times.size))
+    channel_depths(times, b, scales, out)
+    for i in range(3):  # the plain way: np.interp over the species' edges sorted by time (stable)
+        cols = [j for j in range(n) if ta[i, j] > 0]
+        pairs = sorted([(ta[i, j], j) for j in cols] + [(tb[i, cols[-1]], cols[-1] + 1)], key=lambda p: p[0])
+        t_e, e = np.array([p[0] for p in pairs]), [p[1] for p in pairs]
+        for s in range(6):
+            expect = np.interp(times, t_e, scales[s, e], left=np.nan, right=np.nan)
+            assert np.array_equal(out[s, i], expect, equal_nan=True), (s, i)
+    assert np.isfinite(out[0]).sum() > 3 * 30000 and np.isnan(out[1]).all() and np.isnan(out[5, 2]).all()
+    # the kernel leaves a scale with an overflowing slope to np.interp
+    t_e = np.sort(np.append(ta[0], tb[0, -1]), kind="stable")
+    t_up = np.sort(times)
+    row = np.zeros(times.size)
+    assert depth_row(t_up, t_e, x_edge, row, row) and not depth_row(t_up, t_e, steep, row, row)
+
+
+def test_element_counts_skip_only_rows_of_zeros():
+    """Element sums equal the plain loop's bit for bit; a row of zeros may be left out, but a row
+    whose values cancel to a zero total must still be added."""
+    rng = np.random.default_rng(3)
+    spec = rng.uniform(0.0, 5.0, (5, 50))
+    spec[1] = 0.0
+    spec[3] = 0.0
+    spec[3, [4, 9]] = [2.5, -2.5]  # total exactly 0, not a row of zeros
+    group = np.array([0, 0, 1, 1, 2])
+    out = np.full((4, 50), np.nan)
+    totals = element_counts(spec, group, out)
+    plain = np.zeros((4, 50))
+    for i, k in enumerate(group):
+        plain[k] += spec[i]
+    assert np.array_equal(out, plain)  # element 3 has no species: zeros
+    assert np.array_equal(totals, spec.sum(axis=1)) and totals[3] == 0.0
+
+
+def test_flight_energy_closed_form():
+    """E = m c^2 (gamma - 1) relativistic, m v^2 / 2 classical, for v = L / t (20 MeV/u-ish
+    speeds and below); NaN at or below the light's flight time."""
+    t = np.array([10.0, 50.0, 200.0, 2.0, 0.0])
+    L = 0.6
+    c = 0.299792458  # m/ns
+    beta = L / (t[:3] * c)
+    rel = flight_energy_per_mc2(t, L, True)
+    assert np.allclose(rel[:3], 1.0 / np.sqrt(1.0 - beta**2) - 1.0, rtol=1e-14, atol=0.0)
+    assert np.allclose(flight_energy_per_mc2(t, L, False)[:3], 0.5 * beta**2, rtol=1e-14, atol=0.0)
+    assert np.isnan(rel[3:]).all()  # 2 ns is faster than light over 0.6 m; t = 0

@@ -9,22 +9,32 @@ import xarray as xr
 
 from ..kernels.brick_types import Bricks
 from ..kernels.kinematics import C_M_PER_NS, U_MEV
+from ..kernels.channel_depth import depth_row
 from ..model.experiment import Experiment
 from .engine import EngineInputs
 from .species import Species
 
 
-def energy_from_times(t_ns, mass_u, L_m: float, relativistic: bool, out: np.ndarray | None = None) -> np.ndarray:
-    """Vectorised :func:`recoilsim.kernels.kinematics.energy_from_time` (MeV); NaN for t <= L/c.
-
-    ``mass_u`` a number gives an array shaped like ``t_ns``; an array of masses gives one row
-    per mass (the velocity part is computed once). ``out``, if given, receives the result.
-    """
-    beta = L_m / (np.asarray(t_ns, dtype=float) * C_M_PER_NS)
+def flight_energy_per_mc2(t_ns, L_m: float, relativistic: bool) -> np.ndarray:
+    """Kinetic energy over rest energy, E/(m c^2), after a flight of ``L_m`` (m) in ``t_ns`` (ns):
+    1/sqrt(1 - beta^2) - 1 (relativistic), else beta^2/2, with beta = L/(c t); NaN for t <= L/c.
+    Times M U_MEV it is the energy (MeV) of :func:`recoilsim.kernels.kinematics.energy_from_time`,
+    vectorised."""
+    beta = np.multiply(t_ns, C_M_PER_NS, dtype=float)
     with np.errstate(invalid="ignore", divide="ignore"):
-        per_mc2 = 1.0 / np.sqrt(1.0 - beta * beta) - 1.0 if relativistic else 0.5 * beta * beta
-    per_mc2 = np.where((beta > 0) & (beta < 1), per_mc2, np.nan)
-    return np.multiply.outer(np.asarray(mass_u, dtype=float) * U_MEV, per_mc2, out=out)
+        np.divide(L_m, beta, out=beta)
+        valid = (beta > 0) & (beta < 1)
+        if relativistic:  # 1 / sqrt(1 - beta^2) - 1, in place
+            per_mc2 = np.multiply(beta, beta)
+            np.subtract(1.0, per_mc2, out=per_mc2)
+            np.sqrt(per_mc2, out=per_mc2)
+            np.divide(1.0, per_mc2, out=per_mc2)
+            per_mc2 -= 1.0
+        else:
+            per_mc2 = np.multiply(0.5, beta)
+            per_mc2 *= beta
+    per_mc2[~valid] = np.nan
+    return per_mc2
 
 
 def brick_edge_depths(x_mid: np.ndarray, n: int) -> np.ndarray:
@@ -77,11 +87,6 @@ VARIABLE_ATTRS = {
     "isotope_energy_MeV": _ENERGY, "energy_MeV": _ENERGY,
 }
 
-#: Runs of at least this many channels get their depths by :func:`numpy.repeat` (fewer, longer
-#: numpy calls than :func:`numpy.interp`'s search per channel: faster from a few thousand channels)
-LONG_RUN = 2048
-
-
 def species_edges(bricks: Bricks, i: int) -> tuple[np.ndarray, np.ndarray]:
     """Species i's brick edges in time order: their times and depth edge indices (into
     :func:`brick_edge_depths`); empty without bricks.
@@ -97,52 +102,73 @@ def species_edges(bricks: Bricks, i: int) -> tuple[np.ndarray, np.ndarray]:
     return t_e[order], np.append(cols, cols[-1] + 1)[order]
 
 
-def channel_depths(times: np.ndarray, bricks: Bricks, x_edges: np.ndarray, out: np.ndarray) -> None:
+def channel_depths(times: np.ndarray, bricks: Bricks, x_edges: np.ndarray, out: np.ndarray,
+                   el_out: np.ndarray | None = None, el_of: np.ndarray | None = None) -> None:
     """Fill ``out`` (n_scales, n_sp, n_channels) with the depth of origin of every species at every
     channel time, on each depth scale of ``x_edges`` (n_scales, n + 1: the brick edges' depths,
-    e.g. in 1e15 at/cm2 and in nm).
+    e.g. in 1e15 at/cm2 and in nm); species i also fills ``el_out[:, el_of[i]]`` (n_scales,
+    n_elements, n_channels) where ``el_of[i] >= 0``.
 
     Inside a brick the depth is linear in time between the brick's edges; channels outside a
-    species' bricks get NaN. ``times`` rise or fall monotonically with the channel. The values
-    are :func:`numpy.interp`'s: on runs of :data:`LONG_RUN` channels or more by its arithmetic
-    (slope (y_(j+1) - y_j) / (t_(j+1) - t_j) times (t - t_j), plus y_j) with each brick's slope
-    spread over its channels by :func:`numpy.repeat` instead of a search per channel; by
-    :func:`numpy.interp` itself on shorter runs and where an edge depth or slope is not finite;
-    NaN where every edge depth is (nm without densities).
+    species' bricks get NaN, and so does a scale without any depth (nm without densities).
+    ``times`` rise or fall monotonically with the channel. The values are
+    :func:`numpy.interp`'s: by :func:`recoilsim.kernels.channel_depth.depth_row` (one pass per
+    row), or :func:`numpy.interp` itself where some edge depths or slopes are not finite.
     """
     rising = times.size < 2 or times[-1] > times[0]
-    t_sorted = times if rising else times[::-1]
-    for i in range(out.shape[1]):
-        line = out[:, i] if rising else out[:, i, ::-1]  # channels in t_sorted's order
+    t_sorted = times if rising else times[::-1].copy()
+    if el_out is None or el_of is None:
+        el_out, el_of = out[:, :0], np.full(out.shape[1], -1)
+    # NaN rows at once: scales without any depth, species without bricks
+    no_depth = np.isnan(x_edges).all(axis=1)
+    finite = np.isfinite(x_edges).all(axis=1)
+    live = (bricks.ta[:, :bricks.n] > 0).any(axis=1)
+    dead_el = el_of[~live & (el_of >= 0)]
+    out[no_depth] = np.nan
+    el_out[no_depth] = np.nan
+    for s in np.flatnonzero(~no_depth):
+        out[s, ~live] = np.nan
+        el_out[s, dead_el] = np.nan
+    for i in np.flatnonzero(live):
+        k = int(el_of[i])
         t_e, edge = species_edges(bricks, i)
-        if not t_e.size:
-            line[:] = np.nan
+        for s in np.flatnonzero(~no_depth):
+            y = x_edges[s, edge]
+            # falling times: the row is computed in ascending time order, then reversed into place
+            row = out[s, i] if rising else np.empty(times.size)
+            el_done = k >= 0 and rising  # depth_row writes the element row too
+            if not finite[s] and np.isnan(y).all():  # no depth for this species on this scale
+                row[:] = np.nan  # (what np.interp would give, at a fraction of its cost)
+                el_done = False
+            elif not ((finite[s] or np.isfinite(y).all())
+                      and depth_row(t_sorted, t_e, y, row, el_out[s, k] if el_done else row)):
+                row[:] = np.interp(t_sorted, t_e, y, left=np.nan, right=np.nan)
+                el_done = False
+            if not rising:
+                out[s, i] = row[::-1]
+            if k >= 0 and not el_done:
+                el_out[s, k] = out[s, i]
+
+
+def element_counts(spec: np.ndarray, group: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """Fill ``out`` (n_elements, n_channels) with the counts summed per element (species rows
+    added in species order) and return each species' total counts.
+
+    Rows of zeros are left out of the sums (adding them changes nothing); the first row of an
+    element is copied as 0 + row, so every value is the plain sum's bit for bit.
+    """
+    totals = spec.sum(axis=1)
+    started = np.zeros(out.shape[0], dtype=bool)
+    for i, k in enumerate(group):
+        if totals[i] == 0.0 and not spec[i].any():
             continue
-        # p[j] channels come before edge j: channels p[j]..p[j+1] lie in [t_e[j], t_e[j+1]),
-        # those from p[-1] to `stop` at the last edge exactly
-        p = np.searchsorted(t_sorted, t_e, side="left")
-        first, last = int(p[0]), int(p[-1])
-        stop = int(np.searchsorted(t_sorted, t_e[-1], side="right"))
-        line[:, :first] = np.nan
-        line[:, stop:] = np.nan
-        y = x_edges[:, edge]
-        long_run = last - first >= LONG_RUN
-        if long_run:
-            per_brick = np.diff(p)
-            with np.errstate(divide="ignore", invalid="ignore"):  # edges of equal time bound no channel
-                slope = np.diff(y, axis=1) / np.diff(t_e)
-            slope[:, per_brick == 0] = 0.0  # never used
-            dt = t_sorted[first:last] - t_e[:-1].repeat(per_brick)
-        for k, row in enumerate(line):
-            if np.isnan(y[k]).all():  # no depth on this scale (nm without densities)
-                row[first:stop] = np.nan
-            elif long_run and np.isfinite(y[k]).all() and np.isfinite(slope[k]).all():
-                run = row[first:last]
-                np.multiply(slope[k].repeat(per_brick), dt, out=run)
-                run += y[k, :-1].repeat(per_brick)
-                row[last:stop] = y[k, -1]
-            else:
-                row[first:stop] = np.interp(t_sorted[first:stop], t_e, y[k])
+        if started[k]:
+            out[k] += spec[i]
+        else:
+            np.add(spec[i], 0.0, out=out[k])
+            started[k] = True
+    out[~started] = 0.0
+    return totals
 
 
 def to_dataset(exp: Experiment, inputs: EngineInputs, spec: np.ndarray, bricks: Bricks, *,
@@ -156,26 +182,27 @@ def to_dataset(exp: Experiment, inputs: EngineInputs, spec: np.ndarray, bricks: 
     times = det.channel_times_ns()
     elements, group = element_groups(species)
     n_sp, n_el = len(species), len(elements)
-    # every new per-channel array of the result is a view of one block: one large allocation
-    # (mapped at once, in huge pages where the system offers them) instead of seven
+    # every new per-channel array of the result is a view of one block, written once: one large
+    # allocation (mapped at once, in huge pages where the system offers them) instead of seven
     block = np.empty((3 * n_sp + 4 * n_el, det.n_channels))
     depth, depth_nm, energy, el_depth, el_depth_nm, el_energy, el_counts = np.split(
         block, np.cumsum([n_sp] * 3 + [n_el] * 3))
-    x_edge = brick_edge_depths(bricks.x_mid, bricks.n)
-    # bricks do not cross layer boundaries and nm are linear in 1e15 at/cm2 inside a layer:
-    # interpolating the edges' depths in nm is the exact conversion
-    channel_depths(times, bricks, np.stack([x_edge, exp.sample.depth_1e15_to_nm(x_edge)]),
-                   block[:2 * n_sp].reshape(2, n_sp, det.n_channels))
-    masses = np.array([sp.mass_u for sp in species], dtype=float)
-    energy_from_times(times, masses, det.flight_length_m, exp.options.relativistic, out=energy)
     # elements: counts summed over isotopes (in species order); depth and energy from the
     # most abundant isotope of the element
-    el_counts[:] = 0.0
-    for i, k in enumerate(group):
-        el_counts[k] += spec[i]
-    main = main_isotopes(group, spec.sum(axis=1), n_el)
-    for src, dst in ((depth, el_depth), (depth_nm, el_depth_nm), (energy, el_energy)):
-        np.take(src, main, axis=0, out=dst, mode="clip")  # "raise" would copy through a buffer
+    main = main_isotopes(group, element_counts(spec, group, el_counts), n_el)
+    el_of = np.full(n_sp, -1)
+    el_of[main] = np.arange(n_el)
+    x_edge = brick_edge_depths(bricks.x_mid, bricks.n)
+    # bricks do not cross layer boundaries and nm are linear in 1e15 at/cm2 inside a layer:
+    # interpolating the edges' depths in nm is the exact conversion.
+    # (depth, depth_nm) and (el_depth, el_depth_nm) are adjacent in the block
+    iso_depths = block[:2 * n_sp].reshape(2, n_sp, det.n_channels)
+    el_depths = block[3 * n_sp:3 * n_sp + 2 * n_el].reshape(2, n_el, det.n_channels)
+    channel_depths(times, bricks, np.stack([x_edge, exp.sample.depth_1e15_to_nm(x_edge)]), iso_depths, el_depths, el_of)
+    masses = np.array([sp.mass_u for sp in species], dtype=float)
+    per_mc2 = flight_energy_per_mc2(times, det.flight_length_m, exp.options.relativistic)
+    np.multiply.outer(masses * U_MEV, per_mc2, out=energy)
+    np.multiply.outer(masses[main] * U_MEV, per_mc2, out=el_energy)
     iso, el = ("isotope", "channel"), ("element", "channel")
     data = {"counts_isotope": (iso, spec), "counts": (el, el_counts)}
     coords = {
