@@ -150,12 +150,13 @@ def _summary_table(ds, exp, title: str):
 
 
 def _run_simulation(exp, tofe: bool = False):
+    from .forward.cold_start import compile_ahead
     from .forward.simulate import simulate
-
     from .workflows.progress import simulation_status
 
     con = _console(stderr=True)
     with con.status(simulation_status(exp.name)):
+        compile_ahead(exp)  # a cold kernel cache: compile on two cores (forward/cold_start.py)
         return simulate(exp, tofe=tofe) if tofe else simulate(exp)
 
 

@@ -340,7 +340,8 @@ def prepare(exp: Experiment, *, source: StoppingSource | None = None, tables: Pa
     n_keep = int(held[-1]) + 1 if held.size else 1
     if n_keep < len(blk_top) - 1:
         blk_top, fracS, fracW = blk_top[:n_keep + 1], fracS[:n_keep], fracW[:n_keep]
-        outgoing = outgoing._replace(density=outgoing.density[:, :n_keep])
+        # (a contiguous copy: a sliced view is another Numba type, a second compile of the kernel)
+        outgoing = outgoing._replace(density=np.ascontiguousarray(outgoing.density[:, :n_keep]))
     foil_S, foil_path = merge_foils(det.foils, elements)
     efoil_S, efoil_path = merge_foils(det.energy_foils, elements)
     foil_col = np.array([[columns.index((e, exp.options.stopping)) for e in elements]], dtype=np.int64)

@@ -1,0 +1,210 @@
+"""A cold start on two cores: a worker process compiles part of the kernels at the same time.
+
+With an empty Numba cache the first simulation compiles the brick kernel and its callees and the
+spreading kernel, one function after the other, in one process (~9 s of a ~12 s
+``recoilsim demo``). :func:`compile_ahead` shares that out (:mod:`recoilsim.forward.compile_plan`):
+a worker process (``python -m recoilsim.forward.cold_start``) compiles part of the brick
+kernel's callees and then the spreading kernel, each into Numba's on-disk cache, while this
+process compiles the other callees, waits for the worker's callees, compiles the brick kernel
+itself (which loads the worker's callees from the cache, compiling nothing twice) and waits for
+the worker to finish. The simulation that follows loads everything from the cache.
+
+Where it applies: the ``demo`` and ``simulate`` commands (:mod:`recoilsim.cli`), each a fresh
+process, when the kernel cache has no brick kernel yet and at least :data:`MIN_IDLE_CORES` CPUs
+are idle (measured over 0.1 s; ``RECOILSIM_COLD_START=1`` starts it whatever the load,
+``RECOILSIM_COLD_START=0`` never). Library calls (``simulate()``, the linear model, dask workers,
+``fit_many``) never start a process. Nothing happens when the kernels compile without an on-disk
+cache, off POSIX, or when the shipped plan cannot be read.
+
+Failures cost time, never results: if the worker cannot start, fails, or has not reported within
+:data:`WORKER_TIMEOUT_S`, it is killed and reaped, and this process compiles whatever is
+missing itself (the simulation's own first calls compile what is not cached).
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+
+from . import compile_plan
+
+#: Longest wait for the worker, in seconds from its start (a cold compile takes ~10 s).
+WORKER_TIMEOUT_S = 120.0
+#: A worker starts only if at least this many CPUs are idle (this process and the worker each
+#: need one: on a busy machine the worker would slow this process down more than it helps).
+MIN_IDLE_CORES = 1.5
+#: The worker's command line; its arguments are the plan entries to compile.
+WORKER_COMMAND = [sys.executable, "-m", "recoilsim.forward.cold_start"]
+
+
+class Worker:
+    """A worker process compiling plan entries, reporting ``done <index>`` on its standard output.
+
+    Used as a context manager: on exit a worker still running is killed, and the process is
+    always reaped (no zombie). :meth:`wait_for` returns False, and the worker is stopped, when
+    it failed, exited early or ran past ``timeout_s``.
+    """
+
+    def __init__(self, tasks, command=None, timeout_s: float = WORKER_TIMEOUT_S):
+        self.done: set[int] = set()
+        self.failed = False
+        self._buf = b""
+        self._deadline = time.monotonic() + timeout_s
+        argv = list(command or WORKER_COMMAND) + [str(t) for t in tasks]
+        try:
+            self._proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                          stderr=subprocess.DEVNULL, env=dict(os.environ, RECOILSIM_COLD_START="0"))
+        except OSError:
+            self._proc = None
+            self.failed = True
+
+    def __enter__(self) -> "Worker":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop(grace_s=0.0 if self.failed or exc[0] is not None else 2.0)
+
+    @property
+    def pid(self) -> int | None:
+        """The worker's process id (None once it is reaped, or if it never started)."""
+        return None if self._proc is None else self._proc.pid
+
+    def stop(self, grace_s: float = 0.0) -> None:
+        """Kill the worker if it still runs after ``grace_s`` seconds; reap it."""
+        proc = self._proc
+        if proc is None:
+            return
+        try:
+            proc.wait(timeout=grace_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+        self._proc = None
+
+    def wait_for(self, tasks) -> bool:
+        """Block until the worker reported every entry of ``tasks``; False if it never will."""
+        want = set(tasks)
+        while not self.failed and not want <= self.done:
+            remaining = self._deadline - time.monotonic()
+            if remaining <= 0 or not self._read(remaining):
+                self.failed = True
+                self.stop()
+        return want <= self.done
+
+    def _read(self, timeout: float) -> bool:
+        """Read what the worker wrote within ``timeout`` seconds; False at its end or a failure."""
+        fd = self._proc.stdout.fileno()
+        ready, _, _ = select.select([fd], [], [], timeout)
+        if not ready:
+            return True  # the deadline check above decides
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            return False  # the worker exited
+        self._buf += chunk
+        *lines, self._buf = self._buf.split(b"\n")
+        for line in lines:
+            word, _, index = line.decode(errors="replace").partition(" ")
+            if word != "done" or not index.isdigit():
+                return False
+            self.done.add(int(index))
+        return True
+
+
+def kernel_cache_is_cold(entries, root: int) -> bool:
+    """Whether Numba's on-disk cache has no compiled brick kernel (the plan's split root) yet.
+
+    False (nothing to do) also when the kernels compile without an on-disk cache.
+    """
+    from .. import kernels
+
+    cache = kernels.numba_cache_dir(Path(kernels.__file__).parent)
+    if cache is None:
+        return False
+    module, qualname = entries[root].func.split(":")
+    return not any(cache.glob(f"{module.rsplit('.', 1)[-1]}.{qualname}-*.nbi"))
+
+
+def idle_cores(interval_s: float = 0.1) -> float:
+    """How many of this process's CPUs are idle, measured over ``interval_s`` (Linux
+    ``/proc/stat``; elsewhere the CPU count less the 1-minute load average)."""
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:
+        usable = os.cpu_count() or 1
+
+    def sample():
+        with open("/proc/stat") as f:
+            fields = [float(x) for x in f.readline().split()[1:]]
+        return fields[3] + fields[4], sum(fields[:8])  # idle + iowait, all but guest time
+
+    try:
+        idle0, total0 = sample()
+        time.sleep(interval_s)
+        idle1, total1 = sample()
+    except (OSError, ValueError, IndexError):
+        return max(0.0, usable - os.getloadavg()[0])
+    share = (idle1 - idle0) / max(total1 - total0, 1.0)
+    return min(usable, share * (os.cpu_count() or 1))
+
+
+def compile_ahead(exp, command=None) -> compile_plan.Split | None:
+    """Compile the kernels for ``exp`` on two cores when the kernel cache is cold (see the module).
+
+    Returns the split of the plan when a worker was started (whether or not it succeeded: the
+    simulation that follows compiles whatever is missing), else None.
+    """
+    setting = os.environ.get("RECOILSIM_COLD_START", "")
+    if setting == "0" or os.name != "posix":
+        return None
+    entries = compile_plan.load()
+    if entries is None:
+        return None
+    plan = compile_plan.split(entries, done={i for i, e in enumerate(entries) if e.is_compiled()})
+    if not kernel_cache_is_cold(entries, plan.split_root):
+        return None
+    if setting != "1" and idle_cores() < MIN_IDLE_CORES:
+        return None
+    from . import engine
+
+    with Worker(plan.worker, command) as worker:
+        # what the simulation imports next (xarray, ~0.3 s), while the worker starts
+        from . import simulate  # noqa: F401
+
+        for i in plan.main:
+            if not plan.waits[i]:
+                entries[i].try_compile()
+        # the inputs, while the worker compiles what the next callees call
+        worker.wait_for(plan.early)
+        inputs = engine.prepare(exp)
+        for i in plan.main:
+            if plan.waits[i]:
+                worker.wait_for(plan.waits[i])
+                entries[i].try_compile()
+        worker.wait_for(plan.before_root)
+        with warnings.catch_warnings():  # the simulation that follows warns, once
+            warnings.simplefilter("ignore")
+            engine.run(inputs)
+        worker.wait_for(plan.worker)
+    return plan
+
+
+def _work(tasks: list[int]) -> None:
+    """The worker: compile the plan entries ``tasks`` in order, reporting each as done (also one
+    that failed to compile: the command's process then compiles what it needs itself)."""
+    entries = compile_plan.load()
+    if entries is None:
+        sys.exit(1)
+    for i in tasks:
+        entries[i].try_compile()
+        sys.stdout.write(f"done {i}\n")
+        sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    _work([int(a) for a in sys.argv[1:]])

@@ -1,0 +1,323 @@
+"""What a cold start compiles: the kernel compile plan, its recording, and its split over two processes.
+
+A first run with an empty Numba cache compiles the brick kernel
+(:func:`recoilsim.kernels.bricks.simulate_bricks`) and, during its type inference, every kernel
+function it calls, one after the other, in one process (Numba compiles under a global lock).
+Separate processes can compile different functions at the same time: Numba's on-disk cache
+writes are atomic (a temporary file, then a rename), and a function compiled for a signature
+first looks that signature up in the cache index on disk, also when it is reached as a callee
+during another function's type inference. :mod:`recoilsim.forward.cold_start` uses this: a
+worker process compiles part of the callees (with their exact signatures) and the spreading
+kernel while the command's own process compiles the rest.
+
+The exact signatures come from a plan recorded once from a cold run of the reference case
+(:func:`record`, ``python -m recoilsim.forward.compile_plan``), shipped as
+``kernel_compile_plan.json`` beside this module: every kernel function compiled, in the order its
+compilation ended (callees before callers), its argument types, every kernel function it calls
+(all calls seen by type inference, not only the first) and its own compile time (without its
+kernel callees). A plan that no longer matches the kernels (a changed signature) costs time, not
+correctness: the worker compiles a signature nobody uses and the command compiles the one it
+needs itself; ``tests/test_cold_start.py`` fails until the plan is recorded again.
+
+Cached callees still cost their caller: Numba links each callee's optimised LLVM module into the
+caller's and optimises and compiles the whole module again (``numba/core/codegen.py``,
+``CPUCodeLibrary.finalize``), so what a cached callee saves is its own type inference, lowering
+and first optimisation, not its share of the caller's code generation.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+PLAN_PATH = Path(__file__).with_name("kernel_compile_plan.json")
+KERNEL_PREFIX = "recoilsim.kernels."
+#: Share of the split function's callees (by recorded compile time) the worker takes: it starts
+#: later (a new interpreter importing Numba and the kernels) and compiles the spreading kernel
+#: after them, while the command's own process prepares the inputs and compiles the split
+#: function itself.
+WORKER_SHARE = 0.6
+
+
+# ------------------------------------------------------------------------------------------
+# Numba types <-> JSON
+# ------------------------------------------------------------------------------------------
+
+def _scalars() -> dict:
+    from numba.core import types
+
+    return {str(t): t for t in list(types.number_domain) + [types.boolean, types.none]}
+
+
+def encode_type(t) -> object:
+    """A Numba argument type as JSON: scalars by name, integer and boolean constants, arrays,
+    NamedTuples of the kernels."""
+    from numba.core import types
+
+    if isinstance(t, types.Array):
+        return {"array": [str(t.dtype), t.ndim, t.layout, bool(t.mutable)]}
+    if isinstance(t, (types.NamedTuple, types.NamedUniTuple)):
+        cls = t.instance_class
+        return {"namedtuple": f"{cls.__module__}:{cls.__qualname__}", "fields": [encode_type(f) for f in t.types]}
+    if isinstance(t, (types.IntegerLiteral, types.BooleanLiteral)):
+        return {"literal": t.literal_value}  # a constant argument: Numba compiles a version for it
+    if str(t) in _scalars() and _scalars()[str(t)] == t:
+        return str(t)
+    raise TypeError(f"no JSON form for the Numba type {t!r}")
+
+
+def decode_type(obj):
+    """The Numba type of :func:`encode_type`'s JSON."""
+    from numba.core import types
+
+    if isinstance(obj, str):
+        return _scalars()[obj]
+    if "literal" in obj:
+        return types.literal(obj["literal"])
+    if "array" in obj:
+        dtype, ndim, layout, mutable = obj["array"]
+        return types.Array(_scalars()[dtype], ndim, layout, readonly=not mutable)
+    mod, name = obj["namedtuple"].split(":")
+    cls = getattr(importlib.import_module(mod), name)
+    return types.BaseTuple.from_types([decode_type(f) for f in obj["fields"]], cls)
+
+
+def _resolve(func: str):
+    """The Numba dispatcher named ``module:qualname``."""
+    from numba.core.dispatcher import Dispatcher
+
+    mod, name = func.split(":")
+    obj = importlib.import_module(mod)
+    for part in name.split("."):
+        obj = getattr(obj, part)
+    if not isinstance(obj, Dispatcher):
+        raise TypeError(f"{func} is not a Numba dispatcher")
+    return obj
+
+
+# ------------------------------------------------------------------------------------------
+# the plan
+# ------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Entry:
+    """One compiled kernel function: ``func`` (``module:qualname``), its argument types (JSON),
+    its own compile time in seconds when recorded, and the indices of the entries it calls."""
+
+    func: str
+    args: tuple
+    cost_s: float
+    calls: tuple[int, ...]
+
+    def compile(self) -> None:
+        """Compile (or load from Numba's cache) this function for these argument types."""
+        _resolve(self.func).compile(tuple(decode_type(a) for a in self.args))
+
+    def key(self) -> tuple[str, str]:
+        """(function, its argument types as JSON text): what identifies a compiled signature."""
+        return self.func, json.dumps(_thaw(self.args))
+
+    def is_compiled(self) -> bool:
+        """Whether this process holds this signature already."""
+        return tuple(decode_type(a) for a in self.args) in _resolve(self.func).overloads
+
+    def try_compile(self) -> bool:
+        """:meth:`compile`, False instead of an error: a plan that no longer matches the kernels
+        (a signature they no longer take) must not stop a command, which compiles what it needs
+        when it first calls a kernel."""
+        try:
+            self.compile()
+        except Exception:  # noqa: BLE001 (any compile error: the command compiles what it needs later)
+            return False
+        return True
+
+
+def load(path: Path = PLAN_PATH) -> list[Entry] | None:
+    """The recorded plan, or None if it cannot be read or names a function or type that is gone."""
+    try:
+        raw = json.loads(Path(path).read_text())
+        entries = [Entry(e["func"], tuple(_freeze(a) for a in e["args"]), float(e["cost_s"]), tuple(e["calls"]))
+                   for e in raw["functions"]]
+        for e in entries:
+            _resolve(e.func)
+            for a in e.args:
+                decode_type(a)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, ImportError):
+        return None
+    return entries
+
+
+def _freeze(obj):
+    """JSON lists as tuples (entries are hashable and comparable)."""
+    if isinstance(obj, list):
+        return tuple(_freeze(o) for o in obj)
+    if isinstance(obj, dict):
+        return {k: _freeze(v) for k, v in obj.items()}
+    return obj
+
+
+def _thaw(obj):
+    if isinstance(obj, tuple):
+        return [_thaw(o) for o in obj]
+    if isinstance(obj, dict):
+        return {k: _thaw(v) for k, v in obj.items()}
+    return obj
+
+
+def _closure(entries: list[Entry], i: int) -> set[int]:
+    """Entry i and every entry it calls, directly or not."""
+    seen, todo = set(), [i]
+    while todo:
+        j = todo.pop()
+        if j not in seen:
+            seen.add(j)
+            todo.extend(entries[j].calls)
+    return seen
+
+
+@dataclass(frozen=True)
+class Split:
+    """Who compiles what on a cold start.
+
+    ``split_root``: the most expensive function (the brick kernel); its callees are shared out.
+    ``worker``: entries the worker compiles, in this order (closed under calls: the worker never
+    waits): first ``early``, what the functions recorded before the split root (the inputs'
+    preparation) need, then its share of the split root's callees (``before_root``), then the
+    functions recorded after the split root (the spreading), whole. ``main``: the callees the
+    command's own process compiles, in this order; ``waits[i]``: the worker entries that main
+    entry i calls (the process waits for those).
+    """
+
+    split_root: int
+    worker: tuple[int, ...]
+    main: tuple[int, ...]
+    waits: dict
+    early: frozenset
+    before_root: frozenset
+
+
+def split(entries: list[Entry], share: float = WORKER_SHARE, done=frozenset()) -> Split:
+    """Share the plan out between the worker and the command's process (see :class:`Split`).
+
+    The worker takes the split root's direct callees from the last one backwards, each with
+    everything it calls, while their recorded compile time stays within ``share`` of the
+    root's callees' total; the command's process compiles the other callees, those whose calls
+    the worker does not compile first. ``done``: entries the command's process holds already
+    (compiled by nobody).
+    """
+    called = {c for e in entries for c in e.calls}
+    roots = [i for i in range(len(entries)) if i not in called]
+    total = {i: sum(entries[j].cost_s for j in _closure(entries, i)) for i in roots}
+    root = max(roots, key=lambda i: total[i])
+    below = _closure(entries, root) - {root} - set(done)
+    budget = share * sum(entries[j].cost_s for j in below)
+    early = set().union(*(_closure(entries, r) for r in roots if r < root)) - set(done)
+    chosen: set[int] = set()
+    for c in reversed(entries[root].calls):
+        add = (_closure(entries, c) & below) - chosen
+        if sum(entries[j].cost_s for j in chosen | add) <= budget:
+            chosen |= add
+    late = set().union(*(_closure(entries, r) for r in roots if r > root)) - set(done)
+    worker = early | chosen | late
+    main = below - worker
+    waits = {i: tuple(sorted(_closure(entries, i) & worker)) for i in main}
+    order = sorted(main, key=lambda i: (bool(waits[i]), i))  # entries that need the worker last
+    # the worker's order: what the preparation needs, then what the main process waits for, in
+    # the order it does, then the rest (each group in recorded order: callees first)
+    seq = sorted(early)
+    for i in order:
+        seq += [j for j in waits[i] if j not in seq]
+    seq += sorted(chosen - set(seq)) + sorted(late - set(seq))
+    return Split(root, tuple(seq), tuple(order), waits, frozenset(early), frozenset(below & worker))
+
+
+# ------------------------------------------------------------------------------------------
+# recording
+# ------------------------------------------------------------------------------------------
+
+def _record_here() -> list[dict]:
+    """Run the reference case's simulation in this process (its Numba cache must be empty) and
+    return every kernel function compiled, in the order its compilation ended."""
+    from numba.core import event
+    from numba.core.dispatcher import Dispatcher
+
+    index: dict = {}  # (func, args) -> position in `done`
+    done: list[dict] = []
+    stack: list[list] = []  # [key, start time, kernel children's time, calls]
+    calls_of: dict = {}
+
+    def key_of(disp, args):
+        return f"{disp.py_func.__module__}:{disp.py_func.__qualname__}", tuple(args)
+
+    def is_kernel(disp):
+        return getattr(disp.py_func, "__module__", "").startswith(KERNEL_PREFIX)
+
+    class Listener(event.Listener):
+        def on_start(self, ev):
+            disp = ev.data["dispatcher"]
+            if is_kernel(disp):
+                stack.append([key_of(disp, ev.data["args"]), time.perf_counter(), 0.0])
+
+        def on_end(self, ev):
+            disp = ev.data["dispatcher"]
+            if not is_kernel(disp):
+                return
+            key, t0, children = stack.pop()
+            incl = time.perf_counter() - t0
+            if stack:
+                stack[-1][2] += incl
+            index[key] = len(done)
+            done.append({"key": key, "cost_s": round(incl - children, 3)})
+
+    original = Dispatcher.get_call_template
+
+    def get_call_template(self, args, kws):
+        out = original(self, args, kws)
+        if is_kernel(self) and stack:
+            calls_of.setdefault(stack[-1][0], []).append(key_of(self, out[2]))
+        return out
+
+    listener = Listener()
+    event.register("numba:compile", listener)
+    Dispatcher.get_call_template = get_call_template
+    try:
+        from ..model.experiment import reference_experiment
+        from .simulate import simulate
+
+        simulate(reference_experiment())
+    finally:
+        Dispatcher.get_call_template = original
+        event.unregister("numba:compile", listener)
+    out = []
+    for d in done:
+        func, args = d["key"]
+        calls = sorted({index[k] for k in calls_of.get(d["key"], []) if k in index})
+        out.append({"func": func, "args": [encode_type(a) for a in args], "cost_s": d["cost_s"], "calls": calls})
+    return out
+
+
+def record(path: Path = PLAN_PATH) -> Path:
+    """Record the plan from a cold run of the reference case in a fresh process (an empty
+    ``NUMBA_CACHE_DIR``) and write it to ``path``."""
+    with tempfile.TemporaryDirectory() as cache:
+        env = dict(os.environ, NUMBA_CACHE_DIR=cache, RECOILSIM_COLD_START="0")
+        code = ("import json, sys; from recoilsim.forward.compile_plan import _record_here; "
+                "json.dump(_record_here(), sys.stdout)")
+        run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    functions = json.loads(run.stdout)
+    text = json.dumps({"recorded": "the reference case's simulate() from an empty Numba cache "
+                                   "(python -m recoilsim.forward.compile_plan)",
+                       "functions": functions}, indent=1)
+    Path(path).write_text(text + "\n")
+    return Path(path)
+
+
+if __name__ == "__main__":
+    print(f"wrote {record()}")

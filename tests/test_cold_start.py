@@ -1,0 +1,230 @@
+"""The two-process cold start (recoilsim/forward/cold_start.py, compile_plan.py).
+
+The end-to-end tests run in a fresh interpreter with an empty ``NUMBA_CACHE_DIR`` (a cold start),
+~10 s each.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+
+from recoilsim.forward import cold_start, compile_plan
+from recoilsim.forward.compile_plan import Entry, split
+
+pytestmark = pytest.mark.skipif(os.name != "posix", reason="the worker is POSIX only")
+
+
+def _entry(cost, calls=()):
+    return Entry("m:f", (), cost, tuple(calls))
+
+
+def test_split_gives_the_worker_whole_subtrees_and_the_later_roots():
+    # 0 prep root (before the split root); 1, 2 leaves; 3 calls 1; 4 calls 1 and 2; 5 calls 2;
+    # 6 the split root, calling 3, 4, 5; 7 a leaf of 8, the root after it (the spreading)
+    entries = [_entry(1.0), _entry(1.0), _entry(1.0), _entry(1.0, [1]), _entry(1.0, [1, 2]), _entry(2.0, [2]),
+               _entry(9.0, [3, 4, 5]), _entry(1.0), _entry(1.0, [7])]
+    # callees of 6: 1, 2, 3, 4, 5 cost 6; share 0.5 -> budget 3: the worker takes 5 with 2 (cost 3),
+    # then 4 would add 4 and 1 (cost 5 > 3), then 3 would add 3 and 1 (cost 5 > 3)
+    s = split(entries, share=0.5)
+    assert s.split_root == 6
+    assert s.worker == (0, 2, 5, 7, 8)  # what the preparation (0) needs first
+    assert s.early == {0} and s.before_root == {2, 5}
+    # the main process: 1 and 3 need nothing from the worker, 4 needs 2 (the worker's)
+    assert s.main == (1, 3, 4)
+    assert s.waits == {1: (), 3: (), 4: (2,)}
+    # what this process holds already is compiled by nobody: callees 2, 3, 4, 5 cost 5, budget
+    # 2.5: 5 with 2 would cost 3, 4 with 2 costs 2 (taken), 3 would make it 3
+    s = split(entries, share=0.5, done={0, 1})
+    assert s.worker == (2, 4, 7, 8) and s.early == set() and s.main == (3, 5)
+    # a larger share: everything the root calls goes to the worker, the main process keeps nothing
+    s = split(entries, share=1.0)
+    assert set(s.worker) == {0, 1, 2, 3, 4, 5, 7, 8} and s.main == ()
+
+
+def test_the_worker_first_compiles_what_the_main_process_waits_for():
+    # split root 5 calls 1, 2, 3, 4; 4 calls 0 (recorded first); with share 0.75 the worker
+    # takes 4 with 0, then 3; 2 and 1 stay, 1 calls 3: the worker compiles 3 before 0 and 4
+    entries = [_entry(1.0), _entry(1.0, [3]), _entry(1.0), _entry(1.0), _entry(1.0, [0]),
+               _entry(9.0, [1, 2, 3, 4])]
+    s = split(entries, share=0.75)
+    assert set(s.worker) == {0, 3, 4} and s.main == (2, 1) and s.waits[1] == (3,)
+    assert s.worker == (3, 0, 4)
+
+
+def test_every_plan_type_survives_json():
+    entries = compile_plan.load()
+    assert entries is not None and len(entries) > 10
+    for e in entries:
+        types = [compile_plan.decode_type(a) for a in e.args]
+        assert json.dumps([compile_plan.encode_type(t) for t in types]) == e.key()[1]
+
+
+def test_kernel_argument_types_round_trip():
+    import numba
+
+    from recoilsim.forward import engine
+    from recoilsim.model.experiment import reference_experiment
+
+    inp = engine.prepare(reference_experiment())
+    for value in (inp.particles, inp.stack, inp.beam, inp.outgoing, inp.geometry, inp.detector, inp.options):
+        t = numba.typeof(value)
+        assert compile_plan.decode_type(json.loads(json.dumps(compile_plan.encode_type(t)))) == t
+
+
+def _reaped(pid):
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return True
+    return False
+
+
+@pytest.mark.parametrize("code, timeout", [("import sys; sys.exit(3)", 30.0),
+                                           ("print('nonsense', flush=True); import time; time.sleep(30)", 30.0),
+                                           ("import time; time.sleep(30)", 0.5)])
+def test_a_failing_or_hanging_worker_is_stopped_and_reaped(code, timeout):
+    t0 = time.monotonic()
+    with cold_start.Worker([1, 2], command=[sys.executable, "-c", code], timeout_s=timeout) as w:
+        pid = w.pid
+        assert w.wait_for([1]) is False
+        assert w.failed and w.done == set()
+        assert w.wait_for([]) is True  # nothing asked, nothing missing
+    assert time.monotonic() - t0 < 10.0
+    assert _reaped(pid)
+
+
+def test_a_worker_that_cannot_start_is_a_failed_worker():
+    with cold_start.Worker([1], command=["/nonexistent/recoilsim-worker"]) as w:
+        assert w.wait_for([1]) is False
+
+
+SCRIPT = textwrap.dedent("""
+    import json, os, sys
+    from numba.core import event
+    from numba.core.dispatcher import Dispatcher
+    from recoilsim.forward import cold_start, compile_plan
+    from recoilsim.forward.simulate import simulate
+    from recoilsim.model.experiment import reference_experiment
+
+    compiled = []
+
+    class Listener(event.Listener):
+        def on_start(self, ev):
+            d = ev.data["dispatcher"]
+            if d.py_func.__module__.startswith("recoilsim.kernels."):
+                compiled.append([f"{d.py_func.__module__}:{d.py_func.__qualname__}",
+                                 [compile_plan.encode_type(a) for a in ev.data["args"]]])
+        def on_end(self, ev):
+            pass
+
+    event.register("numba:compile", Listener())
+    if len(sys.argv) > 1:
+        cold_start.WORKER_COMMAND = [sys.executable, "-c", sys.argv[1]]
+    exp = reference_experiment()
+    plan = cold_start.compile_ahead(exp)
+    ds = simulate(exp)
+    again = cold_start.compile_ahead(exp)
+    signatures = {}
+    for name, mod in list(sys.modules.items()):
+        if name.startswith("recoilsim.kernels."):
+            for v in vars(mod).values():
+                if isinstance(v, Dispatcher) and v.py_func.__module__ == name:
+                    signatures[f"{name}:{v.py_func.__qualname__}"] = [
+                        [compile_plan.encode_type(a) for a in s] for s in v.signatures]
+    try:
+        os.waitpid(-1, os.WNOHANG)
+        children = True
+    except ChildProcessError:
+        children = False
+    json.dump({"worker": list(plan.worker) if plan else None, "again": again is not None, "compiled": compiled, "signatures": signatures,
+               "children": children, "counts": ds["counts"].values.tolist()}, sys.stdout)
+""")
+
+
+def _cold_run(tmp_path, *args):
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "numba"), RECOILSIM_COLD_START="1")  # whatever the load
+    out = subprocess.run([sys.executable, "-c", SCRIPT, *args], env=env, capture_output=True, text=True,
+                         check=True, timeout=600)
+    return json.loads(out.stdout)
+
+
+def _reference_counts():
+    from recoilsim.forward.simulate import simulate
+    from recoilsim.model.experiment import reference_experiment
+
+    return simulate(reference_experiment())["counts"].values
+
+
+def _key(func, args):
+    return func, json.dumps(args)  # as Entry.key()
+
+
+def test_cold_start_compiles_nothing_twice(tmp_path):
+    """The worker compiles its share of the plan, this process exactly the rest (nothing in both;
+    if this fails after a kernel change, record the plan again: python -m
+    recoilsim.forward.compile_plan), each kernel function has one signature, and the spectra are
+    those of a plain run."""
+    res = _cold_run(tmp_path)
+    assert res["worker"] and res["again"] is False and res["children"] is False
+    entries = compile_plan.load()
+    worker = set(res["worker"])
+    here = [_key(f, a) for f, a in res["compiled"]]
+    assert len(here) == len(set(here)), "a function compiled twice in this process"
+    assert {entries[i].key() for i in worker}.isdisjoint(here)
+    assert set(here) == {e.key() for i, e in enumerate(entries) if i not in worker}
+    assert all(len(s) <= 1 for s in res["signatures"].values()), {f: len(s) for f, s in res["signatures"].items()}
+    np.testing.assert_allclose(res["counts"], _reference_counts(), rtol=1e-12, atol=0)
+
+
+def test_cold_start_falls_back_when_the_worker_fails(tmp_path):
+    res = _cold_run(tmp_path, "import sys; sys.exit(1)")
+    assert res["worker"] and res["children"] is False
+    entries = compile_plan.load()
+    here = {_key(f, a) for f, a in res["compiled"]}
+    # this process compiled the worker's share itself
+    assert {entries[i].key() for i in res["worker"]} <= here
+    np.testing.assert_allclose(res["counts"], _reference_counts(), rtol=1e-12, atol=0)
+
+
+def test_idle_cores_is_a_share_of_the_usable_cpus():
+    n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    assert 0.0 <= cold_start.idle_cores(0.05) <= n
+
+
+def test_no_worker_when_disabled(monkeypatch):
+    from recoilsim.model.experiment import reference_experiment
+
+    monkeypatch.setenv("RECOILSIM_COLD_START", "0")
+    assert cold_start.compile_ahead(reference_experiment()) is None
+
+
+def test_every_example_gives_the_brick_kernel_the_reference_types():
+    """One compiled brick kernel (and the plan's signatures) for every example: a thin film
+    whose substrate holds no detected species used to pass a sliced (non-contiguous) density,
+    another Numba type and a second ~8 s compile."""
+    from pathlib import Path
+
+    import numba
+
+    from recoilsim.forward import engine
+    from recoilsim.io.experiment_file import load_experiment
+    from recoilsim.model.experiment import reference_experiment
+
+    def kernel_types(exp):
+        i = engine.prepare(exp)
+        return [numba.typeof(a) for a in (i.particles, i.stack, i.beam, i.outgoing, i.geometry, i.detector,
+                                          i.options)]
+
+    ref = kernel_types(reference_experiment())
+    examples = sorted((Path(__file__).resolve().parent.parent / "examples").glob("*.toml"))
+    assert examples
+    for p in examples:
+        assert kernel_types(load_experiment(p)) == ref, p.name
