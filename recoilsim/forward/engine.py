@@ -20,6 +20,7 @@ import dataclasses
 import math
 import warnings
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -165,8 +166,11 @@ def _particle_grid(exp: Experiment, parts, species, tables, n_grid, t_stop):
     beam = exp.beam.isotope
     lnE0, dlnE = tables.lnE0, tables.dlnE
     phi = math.radians(exp.geometry.recoil_deg)
-    Ks = [recoil_factor(beam.mass_u, sp.mass_u, phi) if sp.kind == 0 else
-          scatter_factor(beam.mass_u, sp.target_mass_u, phi, sp.kind) for sp in species]
+    Ks: dict[tuple, list[float]] = {}  # (Z, mass) of each outgoing particle -> its species' K
+    for sp in species:
+        Ks.setdefault((sp.Z, sp.mass_u), []).append(
+            recoil_factor(beam.mass_u, sp.mass_u, phi) if sp.kind == 0 else
+            scatter_factor(beam.mass_u, sp.target_mass_u, phi, sp.kind))
 
     def node(E, m):
         return (math.log(E / m) - lnE0) / dlnE
@@ -184,8 +188,8 @@ def _particle_grid(exp: Experiment, parts, species, tables, n_grid, t_stop):
         if pi == 0:
             e_max = 1.02 * exp.beam.energy_MeV
         else:
-            e_max = 1.02 * exp.beam.energy_MeV * max(K for K, sp in zip(Ks, species) if (sp.Z, sp.mass_u) == (z, m))
-            Kmin = min(K for K, sp in zip(Ks, species) if (sp.Z, sp.mass_u) == (z, m))
+            e_max = 1.02 * exp.beam.energy_MeV * max(Ks[z, m])
+            Kmin = min(Ks[z, m])
             e_beam_lo = min(e_beam_lo, e_min / max(Kmin, 1e-12))
             if e_max < m * e_table and 2.0 * e_min < e_max:
                 label = next(sp.label for sp in species if (sp.Z, sp.mass_u) == (z, m))
@@ -209,15 +213,20 @@ def _particle_grid(exp: Experiment, parts, species, tables, n_grid, t_stop):
 def _species_arrays(exp: Experiment, species, columns, parts, fracW, layer_of) -> kt.Species:
     """Per-species kernel arrays: particle, target, density per block, exit table, efficiency."""
     det = exp.detector
-    sp_dens = np.zeros((len(species), fracW.shape[0]))
-    layers = np.unique(layer_of)
-    for si, sp in enumerate(species):
-        abundance = np.zeros(len(exp.sample.layers))  # of the target isotope, per layer
+    n_layers = len(exp.sample.layers)
+    layers = np.unique(layer_of).tolist()
+    symbols = list(dict.fromkeys(sp.target_symbol for sp in species))
+    frac = np.empty((len(symbols), fracW.shape[0]))  # each target element's fraction per block
+    isotope_layers = {}  # (symbol, A) -> abundance of that isotope per layer
+    for k, sym in enumerate(symbols):
+        frac[k] = fracW[:, [c for c, (e, _) in enumerate(columns) if e == sym]].sum(axis=1)
         for li in layers:
-            enr = exp.sample.layers[li].enrichment.get(sp.target_symbol)
-            abundance[li] = {i.A: i.abundance for i in natural_isotopes(sp.target_symbol, enr)}.get(sp.target_A, 0.0)
-        cols = [k for k, (e, _) in enumerate(columns) if e == sp.target_symbol]
-        sp_dens[si] = fracW[:, cols].sum(axis=1) * abundance[layer_of]
+            for i in natural_isotopes(sym, exp.sample.layers[li].enrichment.get(sym)):
+                isotope_layers.setdefault((sym, i.A), np.zeros(n_layers))[li] = i.abundance
+    abundance = np.zeros((len(species), n_layers))  # of each species' target isotope, per layer
+    for si, sp in enumerate(species):
+        abundance[si] = isotope_layers.get((sp.target_symbol, sp.target_A), 0.0)
+    sp_dens = frac[[symbols.index(sp.target_symbol) for sp in species]] * abundance[:, layer_of]
     n_pts = max([len(v[0]) for v in det.efficiency.values()] + [1])
     eff_E = np.zeros((len(species), n_pts))
     eff_v = np.ones((len(species), n_pts))
@@ -248,26 +257,30 @@ def _kinematics(exp: Experiment, species) -> tuple[np.ndarray, np.ndarray, np.nd
     c / E^2 F(w / E, q) for every species).
     """
     beam = exp.beam.isotope
-    Z1, M1 = int(beam.Z), float(beam.mass_u)
     phi = math.radians(exp.geometry.recoil_deg)
-    screening = SCREENING[exp.options.screening]
-    h = 1e-6
-    K = np.zeros(len(species))
-    dK_dphi = np.zeros(len(species))
-    xs = np.zeros((len(species), 3))
-    for s, sp in enumerate(species):
-        Z2, M2 = int(sp.target_Z), float(sp.target_mass_u)
-        if sp.kind == 0:
-            K[s] = recoil_factor(M1, M2, phi)
-            dK_dphi[s] = (recoil_factor(M1, M2, phi + h) - recoil_factor(M1, M2, phi - h)) / (2 * h)
-            xs[s] = recoil_cross_section_coeffs(Z1, M1, Z2, M2, phi, screening)
-        else:
-            K[s] = scatter_factor(M1, M2, phi, sp.kind)
-            kp = scatter_factor(M1, M2, phi + h, sp.kind)
-            km = scatter_factor(M1, M2, phi - h, sp.kind)
-            dK_dphi[s] = (kp - km) / (2 * h) if (kp > 0 and km > 0) else 0.0
-            xs[s] = scatter_cross_section_coeffs(Z1, M1, Z2, M2, phi, int(sp.kind), screening)
+    rows = [_species_kinematics(int(beam.Z), float(beam.mass_u), int(sp.target_Z), float(sp.target_mass_u), phi,
+                                int(sp.kind), SCREENING[exp.options.screening]) for sp in species]
+    K = np.array([r[0] for r in rows], dtype=np.float64).reshape(len(species))
+    dK_dphi = np.array([r[1] for r in rows], dtype=np.float64).reshape(len(species))
+    xs = np.array([r[2] for r in rows], dtype=np.float64).reshape(len(species), 3)
     return K, dK_dphi, xs
+
+
+@lru_cache(maxsize=1024)
+def _species_kinematics(Z1: int, M1: float, Z2: int, M2: float, phi: float, kind: int,
+                        screening: int) -> tuple[float, float, tuple]:
+    """K, dK/dphi and the cross-section coefficients of one species (see :func:`_kinematics`);
+    cached on every argument (pure function of these scalars)."""
+    h = 1e-6
+    if kind == 0:
+        K = recoil_factor(M1, M2, phi)
+        dK = (recoil_factor(M1, M2, phi + h) - recoil_factor(M1, M2, phi - h)) / (2 * h)
+        return K, dK, tuple(recoil_cross_section_coeffs(Z1, M1, Z2, M2, phi, screening))
+    K = scatter_factor(M1, M2, phi, kind)
+    kp = scatter_factor(M1, M2, phi + h, kind)
+    km = scatter_factor(M1, M2, phi - h, kind)
+    dK = (kp - km) / (2 * h) if (kp > 0 and km > 0) else 0.0
+    return K, dK, tuple(scatter_cross_section_coeffs(Z1, M1, Z2, M2, phi, kind, screening))
 
 
 def prepare(exp: Experiment, *, source: StoppingSource | None = None, tables: ParticleTables | None = None,
@@ -383,9 +396,11 @@ def run(inputs: EngineInputs) -> kt.Bricks:
                       "depth; spectra at the latest times are incomplete (raise options.max_channel_fraction)",
                       stacklevel=3)
     n = bricks.n
-    used = bricks.Y[:, :n] > 0
+    idle = ~(bricks.Y[:, :n] > 0)  # bricks whose yield is not positive (or NaN) are not checked
     for q in (bricks.ta, bricks.tb, bricks.Y, bricks.sig_t):
-        if not np.all(np.isfinite(q[:, :n][used])):
+        ok = np.isfinite(q[:, :n])
+        ok |= idle
+        if not ok.all():
             raise RecoilsimError("experiment", inputs.name, "inputs that give finite bricks (internal check failed)")
     return bricks
 
