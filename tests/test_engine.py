@@ -84,3 +84,73 @@ def test_species_that_yield_nowhere_do_not_change_the_others_bricks():
         b = without["counts_isotope"].sel(isotope=iso).values
         assert a.max() > 0
         np.testing.assert_array_equal(a, b)
+
+
+def _kinematics_of(exp, label):
+    """K, dK/dphi and (c, w, q) of one species of prepare(exp)."""
+    inputs = prepare(exp)
+    s = [sp.label for sp in inputs.species].index(label)
+    out = inputs.outgoing
+    return out.K[s], out.dK_dphi[s], out.xs[s]
+
+
+def test_species_kinematics_follow_the_angle_and_the_screening_of_each_call():
+    """The per-species kinematics are cached on their scalar inputs: a second experiment with
+    another recoil angle or screening must get its own values. Closed forms: K = 4 M1 M2
+    cos^2(phi) / (M1 + M2)^2, dK/dphi = -4 M1 M2 sin(2 phi) / (M1 + M2)^2 (Tesmer & Nastasi 1995,
+    eq. 5.1); the Rutherford recoil cross section goes as 1 / cos^3(phi) (ibid., eq. 5.2);
+    screening w: Andersen 0.04873 Z1 Z2 (Z1^(2/3) + Z2^(2/3))^(1/2) (M1 + M2) / (1000 M2),
+    L'Ecuyer 0.04873 Z1 Z2^(4/3) (M1 + M2) / (1000 M2) (MeV), none 0."""
+    from recoilsim.model.elements import isotope
+
+    exp = reference_experiment(screening="andersen")
+    M1, M2, Z1, Z2 = exp.beam.isotope.mass_u, isotope("7Li").mass_u, 29, 3
+    mu = 4 * M1 * M2 / (M1 + M2) ** 2
+    scale = (M1 + M2) / (1000.0 * M2)
+    w_andersen = 0.04873 * Z1 * Z2 * math.sqrt(Z1 ** (2 / 3) + Z2 ** (2 / 3)) * scale
+    w_lecuyer = 0.04873 * Z1 * Z2 ** (4 / 3) * scale
+    seen = {}
+    for phi_deg in (exp.geometry.recoil_deg, 50.0, exp.geometry.recoil_deg):
+        for screening, w in (("andersen", w_andersen), ("lecuyer", w_lecuyer), ("none", 0.0)):
+            e = reference_experiment(screening=screening)
+            e.geometry = dataclasses.replace(e.geometry, recoil_deg=phi_deg)
+            K, dK, (c, w_got, _) = _kinematics_of(e, "7Li")
+            phi = math.radians(phi_deg)
+            assert K == pytest.approx(mu * math.cos(phi) ** 2, rel=1e-12)
+            assert dK == pytest.approx(-mu * math.sin(2 * phi), rel=1e-6)
+            assert w_got == pytest.approx(w, rel=1e-12, abs=1e-300)
+            seen[phi_deg] = c
+    ratio = math.cos(math.radians(exp.geometry.recoil_deg)) ** 3 / math.cos(math.radians(50.0)) ** 3
+    assert seen[50.0] / seen[exp.geometry.recoil_deg] == pytest.approx(ratio, rel=1e-12)
+
+
+def test_species_density_takes_each_layers_abundance_of_its_isotope():
+    """Density of a species per block = its element's fraction there x the abundance of its
+    isotope in that block's layer: 95 % 6Li in the enriched layer, the natural abundance of the
+    element table (the model's data input) in the other, none in the layer without Li; 7Li the
+    rest."""
+    from recoilsim.model.elements import natural_isotopes
+    from recoilsim.model.experiment import Experiment
+    from recoilsim.model.sample import Layer, Sample
+
+    ref = reference_experiment()
+    sample = Sample([Layer({"Li": 0.4, "O": 0.6}, areal_density_1e15=500.0, name="enriched",
+                           enrichment={"Li": {6: 0.95, 7: 0.05}}),
+                     Layer({"Li": 0.2, "O": 0.8}, areal_density_1e15=500.0, name="natural"),
+                     Layer({"Al": 0.4, "O": 0.6}, areal_density_1e15=500.0, name="no Li")])
+    exp = Experiment(beam=ref.beam, geometry=ref.geometry, detector=ref.detector, sample=sample,
+                     recoils=["Li", "O"], options=ref.options)
+    inputs = prepare(exp)
+    labels = [sp.label for sp in inputs.species]
+    li = inputs.element_fractions("Li")
+    density = inputs.outgoing.density
+    n = density.shape[1]
+    li = li[:n]
+    assert {0.4, 0.2, 0.0} <= set(np.round(li, 12))  # blocks of every layer are there
+    natural = {f"{i.A}Li": i.abundance for i in natural_isotopes("Li")}
+    assert 0.0 < natural["6Li"] < 0.1 and natural["6Li"] + natural["7Li"] == pytest.approx(1.0, abs=1e-12)
+    for label, enriched in (("6Li", 0.95), ("7Li", 0.05)):
+        d = density[labels.index(label)]
+        np.testing.assert_allclose(d[li == 0.4], 0.4 * enriched, rtol=1e-12)
+        np.testing.assert_allclose(d[li == 0.2], 0.2 * natural[label], rtol=1e-12)
+        assert np.all(d[li == 0.0] == 0.0)
