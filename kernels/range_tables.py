@@ -162,22 +162,9 @@ def cross_cell(Sv, R, Q, p, lnE0, dlnE, step, mass, klo, khi, k, t, var, path):
     if path <= 0.0:
         return mass * math.exp(lnE0 + (k + t) * dlnE), var, k, t, s1, s1
     r = range_at(R[p, k], R[p, k + 1], Sv[p, k], Sv[p, k + 1], step, dlnE, t, s1) - path
-    if r <= R[p, klo]:
+    j, t2, s2, e_r = range_cell(Sv, R, p, step, dlnE, klo, khi, r)
+    if j < 0:
         return 0.0, 0.0, k, t, s1, 0.0
-    # the cell of r, as :func:`range_cell` finds it (binary search), searched here: a call with array
-    # arguments costs Numba reference counting per call.
-    j = klo
-    hi = khi
-    if r >= R[p, khi]:
-        j = khi - 1
-    else:
-        while hi - j > 1:
-            mid = (j + hi) >> 1
-            if R[p, mid] <= r:
-                j = mid
-            else:
-                hi = mid
-    t2, s2, e_r = t_of_range(R[p, j], R[p, j + 1], Sv[p, j], Sv[p, j + 1], step, dlnE, r)
     dq = (Q[p, k] + t * (Q[p, k + 1] - Q[p, k])) - (Q[p, j] + t2 * (Q[p, j + 1] - Q[p, j]))  # Q linear in each cell
     if dq < 0.0:
         dq = 0.0
