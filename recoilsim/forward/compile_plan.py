@@ -37,6 +37,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..io.atomic import atomic_write
+
 PLAN_PATH = Path(__file__).with_name("kernel_compile_plan.json")
 KERNEL_PREFIX = "recoilsim.kernels."
 #: Share of the split function's callees (by recorded compile time) the worker takes: it starts
@@ -68,7 +70,8 @@ def encode_type(t) -> object:
         return {"namedtuple": f"{cls.__module__}:{cls.__qualname__}", "fields": [encode_type(f) for f in t.types]}
     if isinstance(t, (types.IntegerLiteral, types.BooleanLiteral)):
         return {"literal": t.literal_value}  # a constant argument: Numba compiles a version for it
-    if str(t) in _scalars() and _scalars()[str(t)] == t:
+    scalar = _scalars().get(str(t))
+    if scalar is not None and scalar == t:
         return str(t)
     raise TypeError(f"no JSON form for the Numba type {t!r}")
 
@@ -315,7 +318,8 @@ def record(path: Path = PLAN_PATH) -> Path:
     text = json.dumps({"recorded": "the reference case's simulate() from an empty Numba cache "
                                    "(python -m recoilsim.forward.compile_plan)",
                        "functions": functions}, indent=1)
-    Path(path).write_text(text + "\n")
+    with atomic_write(path) as f:  # never a half-written plan
+        f.write(text + "\n")
     return Path(path)
 
 
