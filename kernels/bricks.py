@@ -294,8 +294,8 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
                 k_to = int((math.log(out_emax[o] / p_mass[p]) - lnE0) / dlnE) + 2
                 ms_exit_tables_down(A, o, cell, thick / cos_out, lnE0, dlnE, p_mass[p], max(p_klo[p], int(x_th[o])),
                                     min(p_khi[p], k_to), msb, 3 * o, A2, ww_k)
-                for k in range(n_grid):  # (copied: nodes it does not fill keep their last values)
-                    A[o, k] = A2[o, k]
+                for k in range(p_klo[p], p_khi[p] + 1):  # (copied: nodes it does not fill keep their last values;
+                    A[o, k] = A2[o, k]  # nodes outside the particle's klo..khi are never read)
         # the tables at the block bottom become those at the next block's top
         G, G2 = G2, G
         D, D2 = D2, D
@@ -503,6 +503,7 @@ def _variances(d, Eb_top, Eb, particles, beam, species, geometry, detector, opti
                 o = sp_out[s]
                 k1, t1 = int(out[7, s]), out[8, s]
                 ww[0, s] = A[o, k1] + t1 * (A[o, k1 + 1] - A[o, k1])
+                ww[1, s] = 1.0  # (the stable index is wanted)
                 ww[2, s] = out[6, s]
                 ww[3, s] = out[5, s]
                 ww[4, s] = 3 * o

@@ -297,6 +297,7 @@ def walk_half_width(w, E_from, E_to, mb, i_c, path, ww):
     share of the reduced thickness), and clipped to [1, 2].
     """
     ww[0, 0] = w
+    ww[1, 0] = 1.0  # (the stable index is wanted)
     ww[2, 0] = E_from
     ww[3, 0] = E_to
     ww[4, 0] = i_c
@@ -308,12 +309,15 @@ def walk_half_width(w, E_from, E_to, mb, i_c, path, ww):
 def walk_half_widths(ww, m, mb, path):
     """:func:`walk_half_width` for every column s < m of ww with a start width ww[0, s] >= 0, all over
     the same path (the outgoing particles of one state): rows 0 the start width, replaced by the
-    width, 1 the stable index (out), 2 E_from, 3 E_to, 4 the row i_c of mb; rows 5-8 work.
+    width, 1 the stable index (in: > 0 where it is wanted, else it is not computed and left as
+    it is), 2 E_from, 3 E_to, 4 the row i_c of mb; rows 5-8 work.
     The same steps in the same order per column; the element loop runs outside the column loop
     so that the columns' chains of dependent steps (each step waits for the last) overlap in the
     processor instead of running one after the other."""
     n_max = 0
     n_tab = LN_HALF_WIDTH.shape[0]
+    n_last = 0  # ln(path / n) of the last n (the same for most columns)
+    lp_last = 0.0
     for s in range(m):
         if ww[0, s] < 0.0:
             continue
@@ -323,7 +327,10 @@ def walk_half_widths(ww, m, mb, path):
             n = 1 + int(4.0 * abs(ww[3, s] - ww[2, s]) / max(ww[2, s], ww[3, s]))
             if n > 6:
                 n = 6
-            ww[7, s] = math.log(path / n)
+            if n != n_last:
+                n_last = n
+                lp_last = math.log(path / n)
+            ww[7, s] = lp_last
         ww[6, s] = n
         if n > n_max:
             n_max = n
@@ -353,11 +360,13 @@ def walk_half_widths(ww, m, mb, path):
                 elif k > n_tab - 2:
                     k = n_tab - 2
                 ww[5, s] = lc + LN_HALF_WIDTH[k] + (x - k) * _DHW[k]
-    for s in range(m):  # the width, and its stable index at E_to
+    for s in range(m):  # the width, and its stable index at E_to where wanted
         if ww[0, s] < 0.0:
             continue
         if ww[6, s] > 0:
             ww[0, s] = math.exp(ww[5, s])
+        if ww[1, s] <= 0.0:
+            continue
         lw = ww[5, s]
         lnE = math.log(ww[3, s])
         i_c = int(ww[4, s])
@@ -400,6 +409,7 @@ def ms_exit_tables_down(A, o, cell, path, lnE0, dlnE, mass, k0, k1, mb, i_c, A2,
             t = cell[1, k]
             ww[0, m] = A[o, j] + t * (A[o, j + 1] - A[o, j])
             ww[2, m] = cell[2, k]
+            ww[1, m] = 0.0  # (no stable index)
             ww[3, m] = mass * math.exp(lnE0 + k * dlnE)
             ww[4, m] = i_c
         m += 1
