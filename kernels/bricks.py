@@ -97,8 +97,11 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
     cos_in, cos_out = geometry.cos_in, geometry.cos_out
     Z1 = beam.Z
     t_stop, max_dt, sig_frac, max_bricks = options.t_stop, options.max_dt, options.sig_frac, options.max_bricks
+    relativistic, screening = options.relativistic, options.screening
+    L_m, sig_timing = detector.flight_length_m, detector.sig_timing
     n_p = S.shape[0]
     n_grid = S.shape[2]
+    step = math.exp(dlnE)  # ratio of neighbouring table energies
     n_b = blk_fracS.shape[0]
     n_sp = sp_p.shape[0]
     n_out = 0
@@ -167,7 +170,8 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
     vb_top = 0.0
     E0 = beam.energy_MeV
     wb_top = 0.0  # the beam's multiple-scattering half width (rad) at the block top
-    wm = np.zeros(2)  # ... and its walk moments int L dA, int L^2 dA (:func:`walk_moments`)
+    wm1 = 0.0  # ... and its walk moments int L dA, int L^2 dA (:func:`walk_moments`)
+    wm2 = 0.0
     nbr = 0
     overflow = False
     done = False
@@ -179,9 +183,13 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
     for s in range(n_sp):
         if act[s]:
             p_act[sp_p[s]] = True
+    spc = _species_constants(particles, species, act, p_emin)
     for b in range(n_b):
         if done:
             break
+        for s in range(n_sp):  # the block's rows of spc
+            spc[SPC_X_TH, s] = x_th[sp_out[s]]
+            spc[SPC_DENS, s] = sp_dens[s, b]
         for p in range(n_p):
             if p_act[p]:
                 fill_tables(S, W, p, blk_fracS, blk_fracW, b, p_mass[p], lnE0, dlnE, p_klo[p], p_khi[p], Sv, Rt, Qt)
@@ -189,18 +197,18 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
             ms_block_constants(ms_c, blk_fracW, b, msb)
         thick = blk_top[b + 1] - blk_top[b]
         # state at the block top
-        Eb = _state(0.0, Eb_top, vb_top, particles, beam, species, geometry, detector, options, Sv, Rt, Qt, G, D, V,
-                    x_th, p_emin, b, act, tan_in, tan_out, cur)
-        _variances(0.0, Eb_top, Eb, particles, beam, species, geometry, detector, options, Se, Re, Qe, b, tan_in,
-                   tan_out, wb_top, wm, A, msb, ww, ww1, cur)
+        Eb = _state(0.0, Eb_top, vb_top, lnE0, dlnE, bp, mb, p_klo[bp], p_khi[bp], E0, geometry, L_m, relativistic,
+                    spc, Sv, Rt, Qt, G, D, V, tan_in, tan_out, cur)
+        _variances(0.0, Eb_top, Eb, lnE0, dlnE, E0, geometry, sig_timing, efoil_path, screening, ms_on, spc, Se, Re,
+                   Qe, tan_in, tan_out, wb_top, wm1, wm2, A, msb, ww, ww1, cur)
         d = 0.0
         dx = thick
         while d < thick:
             if dx > thick - d:
                 dx = thick - d
             dn = d + dx
-            Eb = _state(dn, Eb_top, vb_top, particles, beam, species, geometry, detector, options, Sv, Rt, Qt, G, D,
-                        V, x_th, p_emin, b, act, tan_in, tan_out, new)
+            Eb = _state(dn, Eb_top, vb_top, lnE0, dlnE, bp, mb, p_klo[bp], p_khi[bp], E0, geometry, L_m, relativistic,
+                        spc, Sv, Rt, Qt, G, D, V, tan_in, tan_out, new)
             # largest time step among species still inside the window
             # (a species lost within the step counts as an infinite step until the step is tiny)
             # (relative to the species' allowed width: max_dt or sig_frac x its time sigma)
@@ -223,8 +231,8 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
             if worst > 1e29:
                 worst = 0.0
             # the step is taken: the variances and cross sections of the new state
-            _variances(dn, Eb_top, Eb, particles, beam, species, geometry, detector, options, Se, Re, Qe, b, tan_in,
-                       tan_out, wb_top, wm, A, msb, ww, ww1, new)
+            _variances(dn, Eb_top, Eb, lnE0, dlnE, E0, geometry, sig_timing, efoil_path, screening, ms_on, spc, Se,
+                       Re, Qe, tan_in, tan_out, wb_top, wm1, wm2, A, msb, ww, ww1, new)
             if nbr >= max_bricks:
                 overflow = True
                 done = True
@@ -274,13 +282,13 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
         if done:
             break
         # beam and exit tables to the next block
-        Eb_new, vb_new = cross_path(Sv, Rt, Qt, bp, lnE0, dlnE, mb, p_klo[bp], p_khi[bp], Eb_top, vb_top,
+        Eb_new, vb_new = cross_path(Sv, Rt, Qt, bp, lnE0, dlnE, step, mb, p_klo[bp], p_khi[bp], Eb_top, vb_top,
                                     thick / cos_in)
         if Eb_new <= 0.0:
             break
         if ms_on:
             wb_new = walk_half_width(wb_top, Eb_top, Eb_new, msb, i_beam, thick / cos_in, ww1)[0]
-            wm[0], wm[1] = walk_moments(wb_top, wb_new, E0 - Eb_top, E0 - Eb_new, wm[0], wm[1])
+            wm1, wm2 = walk_moments(wb_top, wb_new, E0 - Eb_top, E0 - Eb_new, wm1, wm2)
             wb_top = wb_new
         Eb_top = Eb_new
         vb_top = vb_new
@@ -368,7 +376,7 @@ def _active_species(particles, stack, beam, sp_dens, cos_in, Sv, Rt, Qt):
     v = 0.0
     for b in range(n_b - 1):
         fill_tables(S, W, bp, fracS, fracW, b, p_mass[bp], lnE0, dlnE, p_klo[bp], p_khi[bp], Sv, Rt, Qt)
-        E, v = cross_path(Sv, Rt, Qt, bp, lnE0, dlnE, p_mass[bp], p_klo[bp], p_khi[bp], E, v,
+        E, v = cross_path(Sv, Rt, Qt, bp, lnE0, dlnE, math.exp(dlnE), p_mass[bp], p_klo[bp], p_khi[bp], E, v,
                           (top[b + 1] - top[b]) / cos_in)
         if E <= 0.0:
             reach = b + 1
@@ -381,6 +389,37 @@ def _active_species(particles, stack, beam, sp_dens, cos_in, Sv, Rt, Qt):
     return active
 
 
+# rows of the per-species constants of :func:`_state` and :func:`_variances` (one array: every array argument
+# of a function costs a Numba reference-count pair per call, and these two run once per depth step)
+SPC_K, SPC_DK, SPC_P, SPC_O, SPC_M, SPC_KLO, SPC_KHI, SPC_EMIN, SPC_ACT, SPC_X_TH, SPC_DENS, SPC_XS = range(12)
+N_SPC_ROWS = SPC_XS + 3
+
+
+@njit(**INTERNAL)
+def _species_constants(particles, species, act, p_emin):
+    """(N_SPC_ROWS, n_sp) per-species constants: K, dK/dphi, particle, exit table, mass, the particle's first
+    and last table node and lowest energy, active (1/0, :func:`_active_species`), the loss threshold of its exit
+    table and its density in the current block (both set per block), the cross-section coefficients (3 rows).
+    Integers are stored as floats (exact)."""
+    sp_p = species.particle
+    n_sp = sp_p.shape[0]
+    spc = np.zeros((N_SPC_ROWS, n_sp))
+    for s in range(n_sp):
+        p = sp_p[s]
+        spc[SPC_K, s] = species.K[s]
+        spc[SPC_DK, s] = species.dK_dphi[s]
+        spc[SPC_P, s] = p
+        spc[SPC_O, s] = species.exit_table[s]
+        spc[SPC_M, s] = particles.mass[p]
+        spc[SPC_KLO, s] = particles.klo[p]
+        spc[SPC_KHI, s] = particles.khi[p]
+        spc[SPC_EMIN, s] = p_emin[p]
+        spc[SPC_ACT, s] = 1.0 if act[s] else 0.0
+        for i in range(3):
+            spc[SPC_XS + i, s] = species.xs[s, i]
+    return spc
+
+
 # rows of a state (:func:`_state`, :func:`_variances`): 0 t, 1 var_t, 2 e_det, 3 var_e, 4 sigma;
 # kept for _variances: 5 recoil energy Er, 6 its energy E1 at the block top, 7 and 8 E1's table
 # cell k1 and fraction t1, 9 jt, 10 g, 11 the energy variance at the detector without multiple scattering
@@ -388,61 +427,60 @@ N_STATE_ROWS = 12
 
 
 @njit(**INTERNAL)
-def _state(d, Eb_top, vb_top, particles, beam, species, geometry, detector, options, Sv, Rt, Qt, G, D, V, x_th,
-           p_emin, b, act, tan_in, tan_out, out):
-    """Flight time of every species made at offset d below the top of block b (0 time = lost),
+def _state(d, Eb_top, vb_top, lnE0, dlnE, bp, mb, klo_b, khi_b, E0, geometry, L_m, relativistic, spc, Sv, Rt, Qt,
+           G, D, V, tan_in, tan_out, out):
+    """Flight time of every species made at offset d below the top of the current block (0 time = lost),
     and what :func:`_variances` needs to complete the state (rows of ``out``: N_STATE_ROWS);
     returns the beam energy at d. The depth-step control needs the flight times only, so the
     variances and cross sections are computed for the steps taken (one state in five or six
     is a rejected trial).
 
-    Sv, Rt, Qt are the block's tables (row per particle), G, D, V, x_th the exit tables at its
-    top (row per exit table); the kinematic factors per species come with ``species``; ``act``
-    which species are active (:func:`_active_species`; the others get no state: time 0, as if
-    lost). (Tables are passed whole with row indices: a row view or a tuple of arrays costs
-    Numba reference counting per call.)
+    Sv, Rt, Qt are the block's tables (row per particle), G, D, V the exit tables at its top (row
+    per exit table); the beam (particle bp, mass mb, table nodes klo_b..khi_b, energy E0 at the
+    surface) and flight (L_m, relativistic) as scalars; the per-species constants (kinematic
+    factors, particle, exit table and its loss threshold, whether the species is active:
+    :func:`_active_species`, the others get no state: time 0, as if lost) in ``spc``
+    (:func:`_species_constants`). (Tables are passed whole with row indices, and few arrays: a row
+    view, a tuple of arrays or an array argument costs Numba reference counting per call.)
 
     Energy variance of a species (the brick sigmas): at creation K^2 times the beam's
     straggling, the recoil-angle and incidence-angle spread (first order in the angles); on
     the way out the straggling and the exit-angle spread (here); with
     ``options.multiple_scattering`` the spread from multiple scattering (:func:`_variances`).
     """
-    lnE0, dlnE, p_mass, p_klo, p_khi = particles.lnE0, particles.dlnE, particles.mass, particles.klo, particles.khi
-    sp_p, sp_out = species.particle, species.exit_table
-    K, dKdphi = species.K, species.dK_dphi
-    E0, bp = beam.energy_MeV, beam.particle
-    mb = p_mass[bp]
     cos_in, cos_out = geometry.cos_in, geometry.cos_out
     sig_ang_in, sig_ang_out = geometry.sig_ang_in, geometry.sig_ang_out
-    L_m, relativistic = detector.flight_length_m, options.relativistic
-    Eb, vb = cross_path(Sv, Rt, Qt, bp, lnE0, dlnE, mb, p_klo[bp], p_khi[bp], Eb_top, vb_top, d / cos_in)
-    n_sp = sp_p.shape[0]
     step = math.exp(dlnE)
+    Eb, vb = cross_path(Sv, Rt, Qt, bp, lnE0, dlnE, step, mb, klo_b, khi_b, Eb_top, vb_top, d / cos_in)
+    n_sp = spc.shape[1]
     for s in range(n_sp):
         for q in range(N_STATE_ROWS):
             out[q, s] = 0.0
-        if Eb <= 0.0 or K[s] <= 0.0 or not act[s]:
+        K = spc[SPC_K, s]
+        if Eb <= 0.0 or K <= 0.0 or spc[SPC_ACT, s] == 0.0:
             continue
-        p = sp_p[s]
-        m = p_mass[p]
-        o = sp_out[s]
-        Er = K[s] * Eb
-        k, t = table_cell(lnE0, dlnE, m, p_klo[p], p_khi[p], Er)
-        if k + t <= p_klo[p]:
+        p = int(spc[SPC_P, s])
+        m = spc[SPC_M, s]
+        o = int(spc[SPC_O, s])
+        klo = int(spc[SPC_KLO, s])
+        khi = int(spc[SPC_KHI, s])
+        e_min = spc[SPC_EMIN, s]
+        Er = K * Eb
+        k, t = table_cell(lnE0, dlnE, m, klo, khi, Er)
+        if k + t <= klo:
             continue
         # variance at creation: beam straggling, recoil-angle spread, incidence-angle spread
-        var_r = K[s] * K[s] * vb
-        dE_ang = Eb * dKdphi[s]
+        var_r = K * K * vb
+        dE_ang = Eb * spc[SPC_DK, s]
         var_r += dE_ang * dE_ang * (sig_ang_in * sig_ang_in + sig_ang_out * sig_ang_out)
-        dEin = K[s] * (E0 - Eb) * tan_in * sig_ang_in
+        dEin = K * (E0 - Eb) * tan_in * sig_ang_in
         var_r += dEin * dEin
-        E1, v1, k1, t1, s_r, s_1 = cross_cell(Sv, Rt, Qt, p, lnE0, dlnE, step, m, p_klo[p], p_khi[p],
-                                               k, t, var_r, d / cos_out)
+        E1, v1, k1, t1, s_r, s_1 = cross_cell(Sv, Rt, Qt, p, lnE0, dlnE, step, m, klo, khi, k, t, var_r, d / cos_out)
         if E1 <= 0.0:
             continue
-        g, dg, v = exit_cell(G, D, V, o, x_th[o], p_emin[p], dlnE, k1, t1)
+        g, dg, v = exit_cell(G, D, V, o, spc[SPC_X_TH, s], e_min, dlnE, k1, t1)
         j = dg / E1  # dG/dE (dg = dG/dlnE)
-        if g <= p_emin[p]:
+        if g <= e_min:
             continue  # stopped on the way out, or below the particle's tables: lost
         var_det = j * j * v1 + v
         # first-order exit-angle spread: energy lost on the way out scales with 1/cos(beta)
@@ -462,28 +500,24 @@ def _state(d, Eb_top, vb_top, particles, beam, species, geometry, detector, opti
 
 
 @njit(**INTERNAL)
-def _variances(d, Eb_top, Eb, particles, beam, species, geometry, detector, options, Se, Re, Qe, b, tan_in,
-               tan_out, wb_top, wm, A, msb, ww, ww1, out):
-    """Complete a state of :func:`_state` (beam energy Eb at offset d below the top of block b):
+def _variances(d, Eb_top, Eb, lnE0, dlnE, E0, geometry, sig_timing, efoil_path, screening, ms_on, spc, Se, Re, Qe,
+               tan_in, tan_out, wb_top, wm1, wm2, A, msb, ww, ww1, out):
+    """Complete a state of :func:`_state` (beam energy Eb at offset d below the top of the current block):
     the flight-time variance, the energy at the energy detector and its variance, and the cross
     section (rows 1-4 of ``out``).
 
-    Se, Re, Qe are the energy-detector foil tables; with ``options.multiple_scattering`` the
+    Se, Re, Qe are the energy-detector foil tables (path efoil_path); with ``ms_on`` the
     spread from multiple scattering is added (:func:`multiple_scattering.ms_energy_variance`):
-    the beam's half width wb_top and walk moments wm at the block top, the half-width exit
+    the beam's half width wb_top and walk moments wm1, wm2 at the block top, the half-width exit
     tables A and the block's constants msb of :func:`multiple_scattering.walk_half_width` (beam in
     the last three rows; ww, ww1: work rows of :func:`multiple_scattering.walk_half_widths` and
     :func:`multiple_scattering.walk_half_width`). No cross section
-    where the species' density in block b is 0 (the cross-section coefficients per species
-    come with ``species``).
+    where the species' density in the block is 0 (the per-species constants, cross-section
+    coefficients and density in the block included, come with ``spc``, :func:`_species_constants`).
     """
-    lnE0, dlnE, p_mass, p_klo, p_khi = particles.lnE0, particles.dlnE, particles.mass, particles.klo, particles.khi
-    sp_p, sp_out, dens = species.particle, species.exit_table, species.density
-    K, dKdphi, xs = species.K, species.dK_dphi, species.xs
-    E0 = beam.energy_MeV
     cos_in, cos_out = geometry.cos_in, geometry.cos_out
-    sig_timing, efoil_path = detector.sig_timing, detector.efoil_path
-    screening, ms_on = options.screening, options.multiple_scattering
+    n_sp = spc.shape[1]
+    step = math.exp(dlnE)
     i_beam = msb.shape[0] - 3
     wb = 0.0  # the beam's projected half width here (rad), its local stable index
     nu_b = 2.0
@@ -491,45 +525,46 @@ def _variances(d, Eb_top, Eb, particles, beam, species, geometry, detector, opti
     var_int_in = 0.0
     if ms_on and Eb > 0.0:
         wb, nu_b = walk_half_width(wb_top, Eb_top, Eb, msb, i_beam, d / cos_in, ww1)
-        m1, m2 = walk_moments(wb_top, wb, E0 - Eb_top, E0 - Eb, wm[0], wm[1])
+        m1, m2 = walk_moments(wb_top, wb, E0 - Eb_top, E0 - Eb, wm1, wm2)
         L = E0 - Eb
         A_b = wb * wb * HWHM_TO_SIGMA * HWHM_TO_SIGMA
         cov_in = max(L * A_b - m1, 0.0)
         var_int_in = max(L * L * A_b - 2.0 * L * m1 + m2, 0.0)
     if ms_on:  # the outgoing particles' walks, from the exit tables at the block top down to d
-        for s in range(sp_p.shape[0]):
+        for s in range(n_sp):
             ww[0, s] = -1.0
             if out[0, s] > 0.0:
-                o = sp_out[s]
+                o = int(spc[SPC_O, s])
                 k1, t1 = int(out[7, s]), out[8, s]
                 ww[0, s] = A[o, k1] + t1 * (A[o, k1 + 1] - A[o, k1])
                 ww[1, s] = 1.0  # (the stable index is wanted)
                 ww[2, s] = out[6, s]
                 ww[3, s] = out[5, s]
                 ww[4, s] = 3 * o
-        walk_half_widths(ww, sp_p.shape[0], msb, d / cos_out)
-    for s in range(sp_p.shape[0]):
+        walk_half_widths(ww, n_sp, msb, d / cos_out)
+    for s in range(n_sp):
         t = out[0, s]
         if t <= 0.0:
             continue
-        p = sp_p[s]
-        m = p_mass[p]
+        p = int(spc[SPC_P, s])
+        m = spc[SPC_M, s]
         Er, jt, g, var_det = out[5, s], out[9, s], out[10, s], out[11, s]
         if ms_on:
             wr, nu_r = ww[0, s], ww[1, s]
             wa = combined_half_width(wb, nu_b, wr, nu_r)
             h2 = HWHM_TO_SIGMA * HWHM_TO_SIGMA
-            var_det += ms_energy_variance(wa * wa * h2, -Eb * dKdphi[s], jt, K[s] * tan_in, cov_in, var_int_in,
-                                          wr * wr * h2, max(jt * Er - g, 0.0) * tan_out)
+            var_det += ms_energy_variance(wa * wa * h2, -Eb * spc[SPC_DK, s], jt, spc[SPC_K, s] * tan_in, cov_in,
+                                          var_int_in, wr * wr * h2, max(jt * Er - g, 0.0) * tan_out)
         dtde = _dt_dE(t, g, m)
         out[1, s] = dtde * dtde * var_det + sig_timing * sig_timing
         # energy detector behind the T2 foil
         if efoil_path > 0.0:
-            ee, ve = cross_path(Se, Re, Qe, p, lnE0, dlnE, m, p_klo[p], p_khi[p], g, var_det, efoil_path)
+            ee, ve = cross_path(Se, Re, Qe, p, lnE0, dlnE, step, m, int(spc[SPC_KLO, s]), int(spc[SPC_KHI, s]), g,
+                                var_det, efoil_path)
         else:
             ee, ve = g, var_det
         out[2, s] = ee
         out[3, s] = ve
-        if dens[s, b] == 0.0:
+        if spc[SPC_DENS, s] == 0.0:
             continue  # no yield in this block: the cross section is not needed
-        out[4, s] = cross_section_at(xs[s, 0], xs[s, 1], xs[s, 2], screening, Eb)
+        out[4, s] = cross_section_at(spc[SPC_XS, s], spc[SPC_XS + 1, s], spc[SPC_XS + 2, s], screening, Eb)

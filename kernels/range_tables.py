@@ -172,8 +172,9 @@ def cross_cell(Sv, R, Q, p, lnE0, dlnE, step, mass, klo, khi, k, t, var, path):
 
 
 @njit(**INTERNAL)
-def cross_path(Sv, R, Q, p, lnE0, dlnE, mass, klo, khi, E, var, path):
-    """Energy and variance of particle p after a straight path (1e15 at/cm2) in one block.
+def cross_path(Sv, R, Q, p, lnE0, dlnE, step, mass, klo, khi, E, var, path):
+    """Energy and variance of particle p after a straight path (1e15 at/cm2) in one block
+    (step = e^dlnE, passed in: the callers run it once per species and depth step).
 
     Returns (E_out, var_out); E_out = 0 if the particle stops (or leaves the table).
     """
@@ -182,7 +183,7 @@ def cross_path(Sv, R, Q, p, lnE0, dlnE, mass, klo, khi, E, var, path):
     if E <= 0.0:
         return 0.0, 0.0
     k, t = table_cell(lnE0, dlnE, mass, klo, khi, E)
-    E2, v2, _, _, _, _ = cross_cell(Sv, R, Q, p, lnE0, dlnE, math.exp(dlnE), mass, klo, khi, k, t, var, path)
+    E2, v2, _, _, _, _ = cross_cell(Sv, R, Q, p, lnE0, dlnE, step, mass, klo, khi, k, t, var, path)
     if E2 <= 0.0:
         return 0.0, 0.0
     return E2, v2
