@@ -131,7 +131,7 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
         for j in range(el_Z.shape[0]):
             ms_c[2 * o, j] = lnc[j]
             ms_c[2 * o + 1, j] = tc[j]
-    msb = np.empty((3 * n_out + 3, el_Z.shape[0]))  # ... in the current block (:func:`multiple_scattering.ms_block_constants`)
+    msb = np.empty((3 * n_out + 4, el_Z.shape[0]))  # ... in the current block (:func:`multiple_scattering.ms_block_constants`)
     i_beam = 3 * n_out
     ww = np.zeros((9, n_sp))  # the outgoing particles' walks of a state (:func:`multiple_scattering.walk_half_widths`)
     ww1 = np.zeros((9, 1))  # ... one walk (:func:`multiple_scattering.walk_half_width`)
@@ -510,7 +510,7 @@ def _variances(d, Eb_top, Eb, lnE0, dlnE, E0, geometry, sig_timing, efoil_path, 
     spread from multiple scattering is added (:func:`multiple_scattering.ms_energy_variance`):
     the beam's half width wb_top and walk moments wm1, wm2 at the block top, the half-width exit
     tables A and the block's constants msb of :func:`multiple_scattering.walk_half_width` (beam in
-    the last three rows; ww, ww1: work rows of :func:`multiple_scattering.walk_half_widths` and
+    rows i_beam = msb.shape[0] - 4 .. - 2; ww, ww1: work rows of :func:`multiple_scattering.walk_half_widths` and
     :func:`multiple_scattering.walk_half_width`). No cross section
     where the species' density in the block is 0 (the per-species constants, cross-section
     coefficients and density in the block included, come with ``spc``, :func:`_species_constants`).
@@ -518,7 +518,7 @@ def _variances(d, Eb_top, Eb, lnE0, dlnE, E0, geometry, sig_timing, efoil_path, 
     cos_in, cos_out = geometry.cos_in, geometry.cos_out
     n_sp = spc.shape[1]
     step = math.exp(dlnE)
-    i_beam = msb.shape[0] - 3
+    i_beam = msb.shape[0] - 4
     wb = 0.0  # the beam's projected half width here (rad), its local stable index
     nu_b = 2.0
     cov_in = 0.0  # ... and the moments of its walk (:func:`multiple_scattering.ms_energy_variance`)

@@ -225,7 +225,7 @@ def path_half_width(w, E_from, E_to, ln_ce, tau_c, frac, path):
         c2[0, j] = ln_ce[j]
         c2[1, j] = tau_c[j]
         f2[0, j] = frac[j]
-    mb = np.empty((3, n))
+    mb = np.empty((4, n))
     ms_block_constants(c2, f2, 0, mb)
     return walk_half_width(w, E_from, E_to, mb, 0, path, np.empty((9, 1)))[0]
 
@@ -235,13 +235,26 @@ def ms_block_constants(ms_c, frac, b, mb):
     """Constants of :func:`walk_half_width` in block b (atomic fractions frac[b]) for every ion
     of ms_c (rows 2i, 2i + 1: ln_ce, tau_c of :func:`ms_constants`): rows 3i, 3i + 1, 3i + 2 of
     mb hold ln_ce, tau_c f_j (reduced thickness per 1e15 atoms/cm2 of path) and its logarithm
-    (-inf for an absent element)."""
-    for i in range(ms_c.shape[0] // 2):
-        for j in range(frac.shape[1]):
-            tf = ms_c[2 * i + 1, j] * frac[b, j]
-            mb[3 * i, j] = ms_c[2 * i, j]
-            mb[3 * i + 1, j] = tf
-            mb[3 * i + 2, j] = math.log(tf) if tf > 0.0 else -math.inf
+    (-inf where it is 0). The elements present in the block (f_j > 0) come first, in their
+    order, the others after them (tau_c f_j = 0); the last row's first entry is the number
+    present, so that the walks loop over those only."""
+    n_ion = ms_c.shape[0] // 2
+    n = frac.shape[1]
+    c = 0  # columns filled: the present elements
+    for j in range(n):
+        if frac[b, j] > 0.0:
+            for i in range(n_ion):
+                tf = ms_c[2 * i + 1, j] * frac[b, j]
+                mb[3 * i, c] = ms_c[2 * i, j]
+                mb[3 * i + 1, c] = tf
+                mb[3 * i + 2, c] = math.log(tf) if tf > 0.0 else -math.inf
+            c += 1
+    mb[mb.shape[0] - 1, 0] = c
+    for j in range(c, n):
+        for i in range(n_ion):
+            mb[3 * i, j] = 0.0
+            mb[3 * i + 1, j] = 0.0
+            mb[3 * i + 2, j] = -math.inf
 
 
 # ln(e^a + e^b) = max(a, b) + ln(1 + e^-|a - b|): the second term tabulated against z = |a - b| on
@@ -316,6 +329,7 @@ def walk_half_widths(ww, m, mb, path):
     processor instead of running one after the other."""
     n_max = 0
     n_tab = LN_HALF_WIDTH.shape[0]
+    n_el = int(mb[mb.shape[0] - 1, 0])  # elements present (:func:`ms_block_constants`)
     n_last = 0  # ln(path / n) of the last n (the same for most columns)
     lp_last = 0.0
     for s in range(m):
@@ -338,7 +352,7 @@ def walk_half_widths(ww, m, mb, path):
         for s in range(m):
             if ww[0, s] >= 0.0 and i < ww[6, s]:
                 ww[8, s] = math.log(ww[2, s] + (ww[3, s] - ww[2, s]) * (i + 0.5) / ww[6, s])
-        for j in range(mb.shape[1]):
+        for j in range(n_el):
             for s in range(m):
                 if ww[0, s] < 0.0 or i >= ww[6, s]:
                     continue
@@ -372,7 +386,7 @@ def walk_half_widths(ww, m, mb, path):
         i_c = int(ww[4, s])
         num = 0.0
         den = 0.0
-        for j in range(mb.shape[1]):
+        for j in range(n_el):
             wt = mb[i_c + 1, j]
             if wt > 0.0:
                 num += wt * _DHW[_hw_cell(lw - (mb[i_c, j] - lnE))] * _INV_DLN
