@@ -3,9 +3,9 @@
 A warm ``recoilsim demo`` is almost all imports (numpy, numba, xarray and pandas, matplotlib,
 netCDF4; benchmarks/README.md, "Session 7, cold and warm demo"). Two things here:
 
-* :func:`defer_dask_array`: with dask installed, xarray imports ``dask.array`` (and through its
-  ``fft`` module ``scipy.fftpack``, ~0.12 s) the first time it builds a Variable, only to test
-  whether the data is a dask array. No command of the CLI gives xarray dask arrays; the test
+* :func:`defer_dask`: with dask installed, xarray imports ``dask`` and ``dask.array`` (and
+  through its ``fft`` module ``scipy.fftpack``; ~0.15-0.25 s) the first time it builds a
+  Variable, only to test whether the data is a dask array. No command of the CLI gives xarray dask arrays; the test
   stays exact without the import (an object can only be a dask array once ``dask.array`` is
   imported).
 * :data:`OUTPUT_MODULES` / :func:`import_output_modules`: what writing a simulation's outputs
@@ -42,13 +42,15 @@ class LazyDaskArray(metaclass=_DaskArrayType):
     """Stands for ``dask.array.Array`` in xarray's type tests without importing ``dask.array``."""
 
 
-def defer_dask_array() -> bool:
+def defer_dask() -> bool:
     """Let xarray test for dask arrays without importing ``dask.array`` (see the module).
 
     xarray (2023.x to at least 2026.9) looks the type up once per process through
     ``xarray.namedarray.pycompat`` (``array_type("dask")``, cached in
-    ``_cached_duck_array_modules``); this fills that cache entry with dask's module and version
-    and :class:`LazyDaskArray` as the type. Nothing is changed (False) when dask is not
+    ``_cached_duck_array_modules``); this fills that cache entry with dask's version (from its
+    package metadata), its module (imported when read) and :class:`LazyDaskArray` as the type.
+    And ``xarray.namedarray.utils.is_dask_collection``, which imports ``dask`` (with ``psutil``
+    and ``jinja2``, ~0.08 s) to test every array, answers False while ``dask`` is not imported. Nothing is changed (False) when dask is not
     installed, ``dask.array`` is imported already, xarray looked the type up already, or
     xarray's internals are not the expected ones: then xarray imports ``dask.array`` as usual.
     Imports xarray.
@@ -61,19 +63,39 @@ def defer_dask_array() -> bool:
     if "dask.array" in sys.modules or importlib.util.find_spec("dask") is None:
         return False
     try:
-        import dask
+        from importlib.metadata import version
+
         from packaging.version import Version
         from xarray.namedarray import pycompat
 
+        class LazyDaskModule(pycompat.DuckArrayModule):
+            """xarray's entry for dask, without importing dask (``module`` imports it when read)."""
+
+            def __init__(self):
+                self.version = Version(version("dask"))
+                self.type = (LazyDaskArray,)
+                self.available = True
+
+            @property
+            def module(self):
+                return importlib.import_module("dask")
+
+        from xarray.namedarray import utils
+
         cache = pycompat._cached_duck_array_modules
-        entry = object.__new__(pycompat.DuckArrayModule)
-        entry.module, entry.version, entry.type, entry.available = (dask, Version(dask.__version__),
-                                                                    (LazyDaskArray,), True)
+        entry = LazyDaskModule()
+        xarray_test = utils.is_dask_collection
     except (ImportError, AttributeError, TypeError, ValueError):
         return False
     if not isinstance(cache, dict) or "dask" in cache:
         return False
     cache["dask"] = entry
+
+    def is_dask_collection(x) -> bool:
+        # no object is a dask collection while dask is not imported
+        return "dask" in sys.modules and xarray_test(x)
+
+    utils.is_dask_collection = is_dask_collection
     return True
 
 
