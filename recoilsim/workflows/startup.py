@@ -5,9 +5,9 @@ netCDF4; benchmarks/README.md, "Session 7, cold and warm demo"). Two things here
 
 * :func:`defer_dask`: with dask installed, xarray imports ``dask`` and ``dask.array`` (and
   through its ``fft`` module ``scipy.fftpack``; ~0.15-0.25 s) the first time it builds a
-  Variable, only to test whether the data is a dask array. No command of the CLI gives xarray dask arrays; the test
-  stays exact without the import (an object can only be a dask array once ``dask.array`` is
-  imported).
+  Variable, only to test whether the data is a dask array. No command of the CLI gives xarray
+  dask arrays; the test stays exact without the import (an object can only be a dask array, or
+  a dask collection, once dask is imported).
 * :data:`OUTPUT_MODULES` / :func:`import_output_modules`: what writing a simulation's outputs
   imports (netCDF4, matplotlib's Agg canvas and figure, the plot modules), to be imported while
   a cold start waits for its worker (:func:`recoilsim.forward.cold_start.compile_ahead`'s
