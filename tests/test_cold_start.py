@@ -249,6 +249,26 @@ def test_chores_run_while_the_worker_has_not_reported():
     assert ran == ["a", "b"] and len(chores) == 1
 
 
+def test_a_worker_function_is_compiled_here_only_after_the_worker_reported_it():
+    """``waiting_for``: compiling (or loading) a function of the worker's share first waits for
+    the worker's report, whoever asks for it (here directly; in a command, the brick kernel's
+    type inference); outside the block the dispatcher is Numba's again."""
+    entries = compile_plan.load()
+    disp = entries[0].dispatcher()
+    sig = tuple(compile_plan.decode_type(a) for a in entries[0].args)
+    plan = compile_plan.Split(split_root=1, worker=(0,), main=(), waits={}, early=frozenset(),
+                              before_root=frozenset({0}))
+    slow = "import time; time.sleep(1.0); print('done 0', flush=True)"
+    with cold_start.Worker([0], command=[sys.executable, "-c", slow], plan=plan) as w:
+        t0 = time.monotonic()
+        with cold_start.waiting_for(w, entries):
+            assert "compile" in vars(disp)
+            disp.compile(sig)
+            assert w.done == {0}
+        assert time.monotonic() - t0 >= 0.9
+    assert "compile" not in vars(disp) and sig in disp.overloads
+
+
 def test_no_early_worker_on_a_warm_cache_or_when_disabled(tmp_path, monkeypatch):
     monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path))
     monkeypatch.setenv("RECOILSIM_COLD_START", "0")

@@ -41,11 +41,12 @@ from ..io.atomic import atomic_write
 
 PLAN_PATH = Path(__file__).with_name("kernel_compile_plan.json")
 KERNEL_PREFIX = "recoilsim.kernels."
-#: Share of the split function's callees (by recorded compile time) the worker takes: it starts
-#: later (a new interpreter importing Numba and the kernels) and compiles the spreading kernel
-#: after them, while the command's own process prepares the inputs and compiles the split
-#: function itself.
-WORKER_SHARE = 0.6
+#: Share of the split function's callees (by recorded compile time) the worker takes. The
+#: command's process compiles the preparation's functions while the worker starts, then its
+#: share, then starts the split function itself, whose front end (~0.9 s of ~4.6 s) runs before
+#: type inference needs the worker's callees; on an idle second core both reach that point
+#: together at ~0.7 (benchmarks/README.md, "Session 7, cold and warm demo").
+WORKER_SHARE = 0.7
 
 
 # ------------------------------------------------------------------------------------------
@@ -118,6 +119,10 @@ class Entry:
     args: tuple
     cost_s: float
     calls: tuple[int, ...]
+
+    def dispatcher(self):
+        """The Numba dispatcher of this function."""
+        return _resolve(self.func)
 
     def compile(self) -> None:
         """Compile (or load from Numba's cache) this function for these argument types."""
