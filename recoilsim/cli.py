@@ -153,15 +153,14 @@ def _run_simulation(exp, worker, tofe: bool = False):
     """Simulate ``exp``; ``worker``: the cold start's (``early_worker``), or None."""
     from .forward.cold_start import compile_ahead
     from .workflows.progress import simulation_status
-    from .workflows.startup import defer_dask, import_output_modules
+    from .workflows.startup import import_output_modules
 
     con = _console(stderr=True)
     with con.status(simulation_status(exp.name)):
         # a cold kernel cache: compile on two cores (forward/cold_start.py)
-        compile_ahead(exp, worker=worker, chores=[defer_dask, import_output_modules])
+        compile_ahead(exp, worker=worker, chores=[import_output_modules])
         from .forward.simulate import simulate
 
-        defer_dask()  # no-op if done while waiting for the worker
         return simulate(exp, tofe=tofe) if tofe else simulate(exp)
 
 
