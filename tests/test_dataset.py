@@ -240,3 +240,25 @@ def test_flight_energy_closed_form():
     assert np.allclose(rel[:3], 1.0 / np.sqrt(1.0 - beta**2) - 1.0, rtol=1e-14, atol=0.0)
     assert np.allclose(flight_energy_per_mc2(t, L, False)[:3], 0.5 * beta**2, rtol=1e-14, atol=0.0)
     assert np.isnan(rel[3:]).all()  # 2 ns is faster than light over 0.6 m; t = 0
+
+
+def test_results_share_no_mutable_state():
+    """Results are shallow copies of one cached layout: changing one result's values, attrs or
+    variable attrs leaves the next result alone, and every value is this result's own array
+    (no read-only, zero-stride placeholder of the layout is left in)."""
+    exp = reference_experiment()
+    first = simulate(exp)
+    first["counts"].values[:] = -1.0
+    first["isotope_depth_1e15"].values[:] = -1.0
+    first.attrs["title"] = "changed"
+    first["counts"].attrs["units"] = "changed"
+    first["channel"].attrs["note"] = "changed"
+    second = simulate(exp)
+    assert (second["counts"].values >= 0).all() and second["counts"].values.sum() > 0
+    assert not (second["isotope_depth_1e15"].values == -1.0).any()
+    assert second.attrs["title"].startswith("recoilsim") and second["counts"].attrs["units"] == "counts"
+    assert "note" not in second["channel"].attrs
+    for name, var in second.variables.items():
+        if name not in second.xindexes:
+            assert var.values.flags.writeable and 0 not in var.values.strides, name
+            assert var.values.base is not first.variables[name].values.base or var.values.base is None, name
