@@ -40,6 +40,7 @@ import xarray as xr
 from ..errors import RecoilsimError
 from ..forward.node_response import NodeResponse
 from ..model.depth_grid import DepthGrid
+from .blas_threads import one_blas_thread
 from ..model.experiment import Experiment
 from .depth_resolution import annotate_profiles
 from .laplace import evidence_weights, mixture_samples, plateau_end, scan_lambdas
@@ -190,13 +191,7 @@ def fit_profiles(experiment: Experiment, measured, *, elements: Sequence[str] | 
         depth)``; a :class:`~recoilsim.fitting.depth_resolution.NodeSpacingWarning` when the
         nodes lie closer than a quarter of it).
     """
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover
-        import contextlib
-        threadpool_limits = lambda **kw: contextlib.nullcontext()  # noqa: E731
-    # small matrices (a few hundred rows): BLAS threads only spin against other processes
-    with threadpool_limits(limits=1, user_api="blas"):
+    with one_blas_thread():  # small matrices: BLAS threads only spin against other processes
         res = _fit_profiles(experiment, measured, elements, nodes_1e15, n_nodes, depth_max_1e15, breaks, windows,
                             fit_b, b_sd_ns, background, lambdas, integrate, n_samples, max_relin, relin_tol, seed,
                             verify)

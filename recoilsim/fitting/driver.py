@@ -49,6 +49,7 @@ import numpy as np
 
 from ..errors import RecoilsimError
 from ..model.experiment import Experiment
+from .blas_threads import one_blas_thread
 from .depth_resolution import annotate_fit
 from .likelihood import FLOOR, deviance
 from .outcome import finish
@@ -64,22 +65,6 @@ __all__ = ["FitParameters", "FitResult", "Parameter", "ProfileShape", "SlowParam
 
 def _fail(status, msg, problem=None):
     return FitResult(status, msg, None, problem)
-
-
-def _one_blas_thread():
-    """Context that holds BLAS to one thread (threadpoolctl; a no-op without it).
-
-    The fit's matrices are small (a few thousand rows, < 200 columns): OpenBLAS threads gain
-    nothing there and, on a shared 2-core machine, spin against the other processes. Measured on
-    the reference fit benchmark: 0.14 s with one thread; 0.25-0.37 s with two while another
-    process ran, and 0.5-4.8 s (median 2.9 s, the old benchmark figure) under heavier load.
-    """
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover
-        import contextlib
-        return contextlib.nullcontext()
-    return threadpool_limits(limits=1, user_api="blas")
 
 
 def fit(experiment, measured, parameters: FitParameters | None = None, n_bootstrap: int = 0,
@@ -110,7 +95,7 @@ def fit(experiment, measured, parameters: FitParameters | None = None, n_bootstr
         :class:`~recoilsim.fitting.depth_resolution.NodeSpacingWarning` when the nodes lie closer
         than a quarter of it, :mod:`recoilsim.fitting.depth_resolution`).
     """
-    with _one_blas_thread():
+    with one_blas_thread():
         res = _fit(experiment, measured, parameters, n_bootstrap, seed, progress, verify)
     annotate_fit(res)  # depth resolution at the nodes; warns when the nodes are much finer
     return res
