@@ -14,7 +14,7 @@ from numba import njit
 
 
 @njit(cache=True, error_model="numpy")
-def depth_rows(t_up, falling, ta, tb, n, y, rows, done):
+def depth_rows(t_up, ta, tb, n, y, rows, done):
     """Fill ``rows[i]`` (n_sp, n_channels) with the depth of origin of species i at every channel;
     ``done[i]`` (bool) says which rows are filled.
 
@@ -29,8 +29,7 @@ def depth_rows(t_up, falling, ta, tb, n, y, rows, done):
     first edge and after the last. A species none of whose edges has a depth gets NaN (in any
     edge order). Otherwise (no bricks, edges out of time order) ``done[i]`` is False and the row
     is unfinished: the caller sorts the edges and calls numpy.interp. ``t_up`` are the channel
-    times in ascending order: the channels' own, or, where the times fall with the channel
-    (``falling``), reversed (the rows are written in channel order).
+    times in ascending order, and the rows are written in that order.
     """
     n_ch = t_up.shape[0]
     for i in range(ta.shape[0]):
@@ -88,6 +87,3 @@ def depth_rows(t_up, falling, ta, tb, n, y, rows, done):
         for p in range(c, n_ch):
             row[p] = np.nan
         done[i] = True
-        if falling:
-            for p in range(n_ch // 2):
-                row[p], row[n_ch - 1 - p] = row[n_ch - 1 - p], row[p]

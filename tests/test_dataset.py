@@ -207,7 +207,7 @@ def test_channel_depths_are_np_interp(falling):
     rows = np.zeros((3, times.size))
     done = np.zeros(3, dtype=bool)
     for scale in scales:
-        depth_rows(np.sort(times), falling, ta, tb, n, scale, rows, done)
+        depth_rows(np.sort(times), ta, tb, n, scale, rows, done)
         assert done.tolist() == [True, bool(np.isnan(scale).all()), True]
 
 

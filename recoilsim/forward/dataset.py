@@ -124,12 +124,13 @@ def channel_depths(times: np.ndarray, bricks: Bricks, x_edges: np.ndarray, out: 
         if np.isnan(y).all():  # a scale without any depth
             out[s] = np.nan
         else:
-            depth_rows(t_up, falling, bricks.ta, bricks.tb, bricks.n, y, out[s], done)
-            out[s, ~live] = np.nan  # species without bricks
+            depth_rows(t_up, bricks.ta, bricks.tb, bricks.n, y, out[s], done)  # in ascending time order
             for i in np.flatnonzero(~done & live):  # edges out of time order
                 t_e, edge = species_edges(bricks, i)
-                row = np.interp(t_up, t_e, y[edge], left=np.nan, right=np.nan)
-                out[s, i] = row[::-1] if falling else row
+                out[s, i] = np.interp(t_up, t_e, y[edge], left=np.nan, right=np.nan)
+            if falling:
+                out[s] = out[s, :, ::-1]  # (numpy copies overlapping operands first)
+            out[s, ~live] = np.nan  # species without bricks
 
 
 def element_counts(spec: np.ndarray, group: np.ndarray, out: np.ndarray) -> np.ndarray:
