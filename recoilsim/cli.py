@@ -149,14 +149,18 @@ def _summary_table(ds, exp, title: str):
     return t
 
 
-def _run_simulation(exp, tofe: bool = False):
+def _run_simulation(exp, worker, tofe: bool = False):
+    """Simulate ``exp``; ``worker``: the cold start's (``early_worker``), or None."""
     from .forward.cold_start import compile_ahead
-    from .forward.simulate import simulate
     from .workflows.progress import simulation_status
+    from .workflows.startup import import_output_modules
 
     con = _console(stderr=True)
     with con.status(simulation_status(exp.name)):
-        compile_ahead(exp)  # a cold kernel cache: compile on two cores (forward/cold_start.py)
+        # a cold kernel cache: compile on two cores (forward/cold_start.py)
+        compile_ahead(exp, worker=worker, chores=[import_output_modules])
+        from .forward.simulate import simulate
+
         return simulate(exp, tofe=tofe) if tofe else simulate(exp)
 
 
@@ -223,13 +227,16 @@ def demo(out: Path = typer.Option(Path("recoilsim-demo"), "--out", "-o", help="o
     Writes reference_spectra.nc, .csv and .png (Fig. 4a-like, depth on the top axis) and
     reference_views.png (TOF beside energy spectra) to --out.
     """
+    from .forward.cold_start import early_worker
     from .io.outputs import check_output_dir, writing
-    from .model.experiment import reference_experiment
 
     formats = ["nc", "csv", "png"]
     out = check_output_dir(out, _output_names("reference", formats, tofe), overwrite=overwrite)
-    exp = reference_experiment()
-    ds = _run_simulation(exp, tofe=tofe)
+    with early_worker() as worker:  # a cold start: before this process imports numba and xarray
+        from .model.experiment import reference_experiment
+
+        exp = reference_experiment()
+        ds = _run_simulation(exp, worker, tofe=tofe)
     with writing(out, "demo") as out:
         written = _write_outputs(ds, out, "reference", formats, [], "Li", tofe=tofe)
         written += write_views(ds, out, "reference", ["png"], [])
@@ -259,15 +266,17 @@ def simulate(experiment: Path = typer.Argument(..., help="experiment file (TOML)
              overwrite: bool = OVERWRITE):
     """Simulate the spectra of an experiment file (TOML, or IDF/.xnra describing an ERDA/TOF
     measurement); writes <name>_spectra.{nc,csv,png} to --out."""
+    from .forward.cold_start import early_worker
     from .io.outputs import check_output_dir, writing
 
     formats = _parse_formats(format)
-    exp = load_any_experiment(experiment, flight_length)
     stem = Path(experiment).stem
     inputs = [experiment] + ([measured] if measured is not None else [])
     out = check_output_dir(out, _output_names(stem, formats, tofe, measured=measured is not None), inputs=inputs,
                            overwrite=overwrite)
-    ds = _run_simulation(exp, tofe=tofe)
+    with early_worker() as worker:  # a cold start: before this process imports numba and xarray
+        exp = load_any_experiment(experiment, flight_length)
+        ds = _run_simulation(exp, worker, tofe=tofe)
     with writing(out, "simulate") as out:
         written = _write_outputs(ds, out, stem, formats, [experiment], depth_for, tofe=tofe)
         written += write_views(ds, out, stem, formats, [experiment], measured)

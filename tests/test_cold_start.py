@@ -35,7 +35,7 @@ def test_split_gives_the_worker_whole_subtrees_and_the_later_roots():
     # then 4 would add 4 and 1 (cost 5 > 3), then 3 would add 3 and 1 (cost 5 > 3)
     s = split(entries, share=0.5)
     assert s.split_root == 6
-    assert s.worker == (0, 2, 5, 7, 8)  # what the preparation (0) needs first
+    assert s.worker == (2, 5, 7, 8)  # the preparation's 0 is the main process's (while the worker starts)
     assert s.early == {0} and s.before_root == {2, 5}
     # the main process: 1 and 3 need nothing from the worker, 4 needs 2 (the worker's)
     assert s.main == (1, 3, 4)
@@ -46,7 +46,14 @@ def test_split_gives_the_worker_whole_subtrees_and_the_later_roots():
     assert s.worker == (2, 4, 7, 8) and s.early == set() and s.main == (3, 5)
     # a larger share: everything the root calls goes to the worker, the main process keeps nothing
     s = split(entries, share=1.0)
-    assert set(s.worker) == {0, 1, 2, 3, 4, 5, 7, 8} and s.main == ()
+    assert set(s.worker) == {1, 2, 3, 4, 5, 7, 8} and s.main == ()
+
+
+def test_a_callee_of_the_preparation_and_the_split_root_is_the_main_process_s():
+    # 1 a leaf called by the preparation's 0 and by the split root 3; 2 another callee of 3
+    entries = [_entry(1.0, [1]), _entry(1.0), _entry(1.0), _entry(9.0, [1, 2])]
+    s = split(entries, share=1.0)
+    assert s.early == {0, 1} and s.worker == (2,) and s.main == ()
 
 
 def test_the_worker_first_compiles_what_the_main_process_waits_for():
@@ -126,12 +133,13 @@ SCRIPT = textwrap.dedent("""
             pass
 
     event.register("numba:compile", Listener())
-    if len(sys.argv) > 1:
+    if len(sys.argv) > 1 and sys.argv[1] != "early":
         cold_start.WORKER_COMMAND = [sys.executable, "-c", sys.argv[1]]
+    early = cold_start.start_early() if sys.argv[1:] == ["early"] else None
     exp = reference_experiment()
-    plan = cold_start.compile_ahead(exp)
+    plan = cold_start.compile_ahead(exp, worker=early)
     ds = simulate(exp)
-    again = cold_start.compile_ahead(exp)
+    again = cold_start.compile_ahead(exp) or cold_start.start_early()
     signatures = {}
     for name, mod in list(sys.modules.items()):
         if name.startswith("recoilsim.kernels."):
@@ -173,6 +181,13 @@ def test_cold_start_compiles_nothing_twice(tmp_path):
     recoilsim.forward.compile_plan), each kernel function has one signature, and the spectra are
     those of a plain run."""
     res = _cold_run(tmp_path)
+    _check_shared_out(res)
+    assert all(len(s) <= 1 for s in res["signatures"].values()), {f: len(s) for f, s in res["signatures"].items()}
+
+
+def _check_shared_out(res) -> set:
+    """The worker compiled its share, this process exactly the rest, nothing twice; the spectra
+    are those of a plain run. Returns what this process compiled (plan keys)."""
     assert res["worker"] and res["again"] is False and res["children"] is False
     entries = compile_plan.load()
     worker = set(res["worker"])
@@ -180,8 +195,17 @@ def test_cold_start_compiles_nothing_twice(tmp_path):
     assert len(here) == len(set(here)), "a function compiled twice in this process"
     assert {entries[i].key() for i in worker}.isdisjoint(here)
     assert set(here) == {e.key() for i, e in enumerate(entries) if i not in worker}
-    assert all(len(s) <= 1 for s in res["signatures"].values()), {f: len(s) for f, s in res["signatures"].items()}
     np.testing.assert_allclose(res["counts"], _reference_counts(), rtol=1e-12, atol=0)
+    return set(here)
+
+
+def test_an_early_worker_compiles_nothing_twice(tmp_path):
+    """The worker started before this process imports Numba (``start_early``, as the commands
+    do): the same rule, with the preparation's functions compiled here."""
+    here = _check_shared_out(_cold_run(tmp_path, "early"))
+    entries = compile_plan.load()
+    early = compile_plan.split(entries).early
+    assert early and {entries[i].key() for i in early} <= here
 
 
 def test_cold_start_falls_back_when_the_worker_fails(tmp_path):
@@ -192,6 +216,73 @@ def test_cold_start_falls_back_when_the_worker_fails(tmp_path):
     # this process compiled the worker's share itself
     assert {entries[i].key() for i in res["worker"]} <= here
     np.testing.assert_allclose(res["counts"], _reference_counts(), rtol=1e-12, atol=0)
+
+
+@pytest.mark.parametrize("cache_env", ["set", "unset"])
+def test_the_cache_folder_found_without_numba_is_numba_s(tmp_path, cache_env):
+    """``likely_cache_dir`` (no Numba import) names the folder Numba's own locators choose."""
+    env = dict(os.environ)
+    env.pop("NUMBA_CACHE_DIR", None)
+    if cache_env == "set":
+        env["NUMBA_CACHE_DIR"] = str(tmp_path / "numba")
+    code = ("import sys; from recoilsim.forward import cold_start; guess = cold_start.likely_cache_dir(); "
+            "assert 'numba' not in sys.modules; from pathlib import Path; import recoilsim.kernels as k; "
+            "print(guess == k.numba_cache_dir(Path(k.__file__).parent), guess)")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.startswith("True "), out.stdout + out.stderr
+    if cache_env == "set":
+        assert str(tmp_path / "numba") in out.stdout
+
+
+def test_chores_run_while_the_worker_has_not_reported():
+    ran = []
+    slow = "import time; time.sleep(1.0); print('done 1', flush=True)"
+    with cold_start.Worker([1], command=[sys.executable, "-c", slow]) as w:
+        chores = [lambda: ran.append("a"), lambda: ran.append("b")]
+        assert w.wait_for([1], chores) is True
+    assert ran == ["a", "b"] and chores == []
+    fast = "print('done 1', flush=True); import time; time.sleep(0.5)"
+    with cold_start.Worker([1], command=[sys.executable, "-c", fast]) as w:
+        assert w.wait_for([1]) is True
+        chores = [lambda: ran.append("c")]
+        assert w.wait_for([1], chores) is True  # reported already: no chore is run
+    assert ran == ["a", "b"] and len(chores) == 1
+
+
+def test_a_worker_function_is_compiled_here_only_after_the_worker_reported_it():
+    """``waiting_for``: compiling (or loading) a function of the worker's share first waits for
+    the worker's report, whoever asks for it (here directly; in a command, the brick kernel's
+    type inference); outside the block the dispatcher is Numba's again."""
+    entries = compile_plan.load()
+    disp = entries[0].dispatcher()
+    sig = tuple(compile_plan.decode_type(a) for a in entries[0].args)
+    plan = compile_plan.Split(split_root=1, worker=(0,), main=(), waits={}, early=frozenset(),
+                              before_root=frozenset({0}))
+    slow = "import time; time.sleep(1.0); print('done 0', flush=True)"
+    with cold_start.Worker([0], command=[sys.executable, "-c", slow], plan=plan) as w:
+        t0 = time.monotonic()
+        with cold_start.waiting_for(w, entries):
+            assert "compile" in vars(disp)
+            disp.compile(sig)
+            assert w.done == {0}
+        assert time.monotonic() - t0 >= 0.9
+    assert "compile" not in vars(disp) and sig in disp.overloads
+
+
+def test_no_early_worker_on_a_warm_cache_or_when_disabled(tmp_path, monkeypatch):
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("RECOILSIM_COLD_START", "0")
+    assert cold_start.start_early() is None
+    monkeypatch.setenv("RECOILSIM_COLD_START", "1")  # whatever the load
+    cache = cold_start.likely_cache_dir()
+    cache.mkdir(parents=True)
+    (cache / "bricks.simulate_bricks-54.py311.nbi").write_bytes(b"")  # what a compiled brick kernel leaves
+    assert cold_start.start_early() is None
+    (cache / "bricks.simulate_bricks-54.py311.nbi").unlink()
+    with cold_start.early_worker(command=[sys.executable, "-c", "import time; time.sleep(30)"]) as w:
+        assert w is not None and w.plan is not None and w.pid is not None
+        pid = w.pid
+    assert _reaped(pid)
 
 
 def test_idle_cores_is_a_share_of_the_usable_cpus():

@@ -5,9 +5,10 @@ spreading kernel, one function after the other, in one process (~9 s of a ~12 s
 ``recoilsim demo``). :func:`compile_ahead` shares that out (:mod:`recoilsim.forward.compile_plan`):
 a worker process (``python -m recoilsim.forward.cold_start``) compiles part of the brick
 kernel's callees and then the spreading kernel, each into Numba's on-disk cache, while this
-process compiles the other callees, waits for the worker's callees, compiles the brick kernel
-itself (which loads the worker's callees from the cache, compiling nothing twice) and waits for
-the worker to finish. The simulation that follows loads everything from the cache.
+process compiles the other callees and then the brick kernel itself: its front end runs while
+the worker finishes, and its type inference waits for each of the worker's callees it reaches
+(:func:`waiting_for`) and loads them from the cache, compiling nothing twice. The simulation
+that follows loads everything from the cache.
 
 Where it applies: the ``demo`` and ``simulate`` commands (:mod:`recoilsim.cli`), each a fresh
 process, when the kernel cache has no brick kernel yet and at least :data:`MIN_IDLE_CORES` CPUs
@@ -16,6 +17,13 @@ are idle (measured over 0.1 s; ``RECOILSIM_COLD_START=1`` starts it whatever the
 ``fit_many``) never start a process. Nothing happens when the kernels compile without an on-disk
 cache, off POSIX, or when the shipped plan cannot be read.
 
+When: a command calls :func:`start_early` first thing, before this process imports Numba, the
+kernels or xarray (~1 s of a cold ``demo``), so that the worker's own start-up (~0.6 s) and
+its first compiles overlap those imports; :func:`start_early` finds the cache folder without
+Numba (:func:`likely_cache_dir`). :func:`compile_ahead` then checks the cache with Numba's own
+rules, and runs ``chores`` (imports the command needs later) whenever it would wait for the
+worker.
+
 Failures cost time, never results: if the worker cannot start, fails, or has not reported within
 :data:`WORKER_TIMEOUT_S`, it is killed and reaped, and this process compiles whatever is
 missing itself (the simulation's own first calls compile what is not cached).
@@ -23,6 +31,10 @@ missing itself (the simulation's own first calls compile what is not cached).
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import importlib
+import importlib.util
 import os
 import select
 import subprocess
@@ -50,7 +62,8 @@ class Worker:
     it failed, exited early or ran past ``timeout_s``.
     """
 
-    def __init__(self, tasks, command=None, timeout_s: float = WORKER_TIMEOUT_S):
+    def __init__(self, tasks, command=None, timeout_s: float = WORKER_TIMEOUT_S, plan=None):
+        self.plan = plan  # the compile_plan.Split the tasks come from, if any
         self.done: set[int] = set()
         self.failed = False
         self._buf = b""
@@ -87,15 +100,28 @@ class Worker:
         proc.stdout.close()
         self._proc = None
 
-    def wait_for(self, tasks) -> bool:
-        """Block until the worker reported every entry of ``tasks``; False if it never will."""
+    def wait_for(self, tasks, chores: list | None = None) -> bool:
+        """Block until the worker reported every entry of ``tasks``; False if it never will.
+
+        ``chores``: callables run (and removed from the list), one at a time, while the worker
+        has not reported them yet, before any blocking wait.
+        """
         want = set(tasks)
         while not self.failed and not want <= self.done:
             remaining = self._deadline - time.monotonic()
+            if chores and remaining > 0:
+                if not self._read(0.0):
+                    self._fail()
+                elif not want <= self.done:
+                    chores.pop(0)()
+                continue
             if remaining <= 0 or not self._read(remaining):
-                self.failed = True
-                self.stop()
+                self._fail()
         return want <= self.done
+
+    def _fail(self) -> None:
+        self.failed = True
+        self.stop()
 
     def _read(self, timeout: float) -> bool:
         """Read what the worker wrote within ``timeout`` seconds; False at its end or a failure."""
@@ -116,6 +142,66 @@ class Worker:
         return True
 
 
+def likely_cache_dir() -> Path | None:
+    """The folder Numba caches the kernels in, found without importing Numba or the kernels.
+
+    Numba's first two choices (``numba/core/caching.py``): ``NUMBA_CACHE_DIR`` with a subfolder
+    named after the kernels' folder and the SHA-1 of its path (``get_suitable_cache_subpath``),
+    else the kernels' ``__pycache__`` when it can be written; None when neither applies (the
+    user-wide cache: :func:`kernel_cache_is_cold` asks Numba later). A guess: a wrong one costs
+    time (a worker started for nothing, or started later), never a result.
+    """
+    spec = importlib.util.find_spec(compile_plan.KERNEL_PREFIX.rstrip("."))
+    if spec is None or not spec.origin:
+        return None
+    kernel_dir = os.path.dirname(os.path.abspath(spec.origin))
+    env = os.environ.get("NUMBA_CACHE_DIR")
+    if env:
+        sub = f"{os.path.basename(kernel_dir)}_{hashlib.sha1(kernel_dir.encode()).hexdigest()}"
+        return Path(os.path.abspath(env)) / sub
+    pycache = Path(kernel_dir) / "__pycache__"
+    return pycache if os.access(pycache if pycache.exists() else kernel_dir, os.W_OK) else None
+
+
+def _root_is_cached(cache: Path, entries, root: int) -> bool:
+    module, qualname = entries[root].func.split(":")
+    return any(cache.glob(f"{module.rsplit('.', 1)[-1]}.{qualname}-*.nbi"))
+
+
+def start_early(command=None) -> Worker | None:
+    """Start the worker at the start of a command, before Numba is imported here, when the kernel
+    cache looks cold (:func:`likely_cache_dir`) and a second core is idle (see the module).
+
+    Returns the worker (its ``plan`` is the split) for :func:`compile_ahead`, else None (also
+    when this cannot tell: :func:`compile_ahead` decides then). A warm cache costs a glob.
+    """
+    setting = os.environ.get("RECOILSIM_COLD_START", "")
+    if setting == "0" or os.name != "posix":
+        return None
+    cache = likely_cache_dir()
+    entries = compile_plan.load(resolve=False)
+    if cache is None or entries is None:
+        return None
+    plan = compile_plan.split(entries)
+    if _root_is_cached(cache, entries, plan.split_root):
+        return None
+    if setting != "1" and idle_cores() < MIN_IDLE_CORES:
+        return None
+    return Worker(plan.worker, command, plan=plan)
+
+
+@contextlib.contextmanager
+def early_worker(command=None):
+    """:func:`start_early` as a context manager: the worker (or None), stopped and reaped at exit
+    (a command that fails before it simulates leaves no process behind)."""
+    worker = start_early(command)
+    try:
+        yield worker
+    finally:
+        if worker is not None:
+            worker.stop()
+
+
 def kernel_cache_is_cold(entries, root: int) -> bool:
     """Whether Numba's on-disk cache has no compiled brick kernel (the plan's split root) yet.
 
@@ -126,8 +212,7 @@ def kernel_cache_is_cold(entries, root: int) -> bool:
     cache = kernels.numba_cache_dir(Path(kernels.__file__).parent)
     if cache is None:
         return False
-    module, qualname = entries[root].func.split(":")
-    return not any(cache.glob(f"{module.rsplit('.', 1)[-1]}.{qualname}-*.nbi"))
+    return not _root_is_cached(cache, entries, root)
 
 
 def idle_cores(interval_s: float = 0.1) -> float:
@@ -153,45 +238,75 @@ def idle_cores(interval_s: float = 0.1) -> float:
     return min(usable, share * (os.cpu_count() or 1))
 
 
-def compile_ahead(exp, command=None) -> compile_plan.Split | None:
+def compile_ahead(exp, command=None, worker: Worker | None = None, chores=()) -> compile_plan.Split | None:
     """Compile the kernels for ``exp`` on two cores when the kernel cache is cold (see the module).
 
-    Returns the split of the plan when a worker was started (whether or not it succeeded: the
-    simulation that follows compiles whatever is missing), else None.
+    ``worker``: one :func:`start_early` started (checked here against Numba's own cache folder,
+    stopped if the cache is warm after all); without one, a worker is started here if the
+    cache is cold. ``chores``: callables run while this process would wait for the worker
+    (imports the command needs later). Returns the split of the plan when a worker was used
+    (whether or not it succeeded: the simulation that follows compiles whatever is missing),
+    else None.
     """
     setting = os.environ.get("RECOILSIM_COLD_START", "")
-    if setting == "0" or os.name != "posix":
-        return None
-    entries = compile_plan.load()
-    if entries is None:
-        return None
-    plan = compile_plan.split(entries, done={i for i, e in enumerate(entries) if e.is_compiled()})
-    if not kernel_cache_is_cold(entries, plan.split_root):
-        return None
-    if setting != "1" and idle_cores() < MIN_IDLE_CORES:
-        return None
+    entries = None if setting == "0" or os.name != "posix" else compile_plan.load()
+    if worker is not None:
+        plan = worker.plan
+        if entries is None or not kernel_cache_is_cold(entries, plan.split_root):
+            worker.stop()
+            return None
+    else:
+        if entries is None:
+            return None
+        plan = compile_plan.split(entries, done={i for i, e in enumerate(entries) if e.is_compiled()})
+        if not kernel_cache_is_cold(entries, plan.split_root):
+            return None
+        if setting != "1" and idle_cores() < MIN_IDLE_CORES:
+            return None
+        worker = Worker(plan.worker, command, plan=plan)
     from . import engine
 
-    with Worker(plan.worker, command) as worker:
-        # what the simulation imports next (xarray, ~0.3 s), while the worker starts
-        from . import simulate  # noqa: F401
-
-        for i in plan.main:
-            if not plan.waits[i]:
-                entries[i].try_compile()
-        # the inputs, while the worker compiles what the next callees call
-        worker.wait_for(plan.early)
+    # what the simulation imports next (xarray), then the caller's chores, while waiting
+    chores = [lambda: importlib.import_module(f"{__package__}.simulate"), *chores]
+    with worker:
+        for i in sorted(plan.early):  # what the inputs need, while the worker starts
+            entries[i].try_compile()
         inputs = engine.prepare(exp)
-        for i in plan.main:
-            if plan.waits[i]:
-                worker.wait_for(plan.waits[i])
+        with waiting_for(worker, entries, chores):
+            for i in plan.main:
                 entries[i].try_compile()
-        worker.wait_for(plan.before_root)
-        with warnings.catch_warnings():  # the simulation that follows warns, once
-            warnings.simplefilter("ignore")
-            engine.run(inputs)
-        worker.wait_for(plan.worker)
+            with warnings.catch_warnings():  # the simulation that follows warns, once
+                warnings.simplefilter("ignore")
+                engine.run(inputs)  # the split root, started before the worker's last callees
+        worker.wait_for(plan.worker, chores)
     return plan
+
+
+@contextlib.contextmanager
+def waiting_for(worker: Worker, entries, chores=None):
+    """Within the block, a kernel function of the worker's share (``worker.plan.worker``) that
+    this process is about to compile or load, as a callee during another function's type
+    inference or directly, is first waited for (``chores`` run meanwhile), then loaded from the
+    cache. So the split root's compile starts before the worker is done: its front end runs
+    ~0.9 s (of ~4.6 s) before type inference reaches its first callee.
+
+    The worker's dispatchers get an instance attribute ``compile`` (which Numba calls for a
+    signature it does not hold, ``Dispatcher.get_call_template``) for the duration.
+    """
+    tasks: dict = {}
+    for i in worker.plan.worker:
+        tasks.setdefault(entries[i].dispatcher(), []).append(i)
+    for disp, wanted in tasks.items():
+        def compile_after_worker(sig, disp=disp, wanted=tuple(wanted)):
+            worker.wait_for(wanted, chores)
+            return type(disp).compile(disp, sig)
+
+        disp.compile = compile_after_worker
+    try:
+        yield
+    finally:
+        for disp in tasks:
+            del disp.compile
 
 
 def _work(tasks: list[int]) -> None:

@@ -41,11 +41,12 @@ from ..io.atomic import atomic_write
 
 PLAN_PATH = Path(__file__).with_name("kernel_compile_plan.json")
 KERNEL_PREFIX = "recoilsim.kernels."
-#: Share of the split function's callees (by recorded compile time) the worker takes: it starts
-#: later (a new interpreter importing Numba and the kernels) and compiles the spreading kernel
-#: after them, while the command's own process prepares the inputs and compiles the split
-#: function itself.
-WORKER_SHARE = 0.6
+#: Share of the split function's callees (by recorded compile time) the worker takes. The
+#: command's process compiles the preparation's functions while the worker starts, then its
+#: share, then starts the split function itself, whose front end (~0.9 s of ~4.6 s) runs before
+#: type inference needs the worker's callees; on an idle second core both reach that point
+#: together at ~0.7 (benchmarks/README.md, "Session 7, cold and warm demo").
+WORKER_SHARE = 0.7
 
 
 # ------------------------------------------------------------------------------------------
@@ -119,6 +120,10 @@ class Entry:
     cost_s: float
     calls: tuple[int, ...]
 
+    def dispatcher(self):
+        """The Numba dispatcher of this function."""
+        return _resolve(self.func)
+
     def compile(self) -> None:
         """Compile (or load from Numba's cache) this function for these argument types."""
         _resolve(self.func).compile(tuple(decode_type(a) for a in self.args))
@@ -142,13 +147,17 @@ class Entry:
         return True
 
 
-def load(path: Path = PLAN_PATH) -> list[Entry] | None:
-    """The recorded plan, or None if it cannot be read or names a function or type that is gone."""
+def load(path: Path = PLAN_PATH, resolve: bool = True) -> list[Entry] | None:
+    """The recorded plan, or None if it cannot be read or names a function or type that is gone.
+
+    ``resolve=False``: the file is only read, not checked against the kernels (which would
+    import Numba and every kernel module, ~0.5 s): what a command needs to start the worker.
+    """
     try:
         raw = json.loads(Path(path).read_text())
         entries = [Entry(e["func"], tuple(_freeze(a) for a in e["args"]), float(e["cost_s"]), tuple(e["calls"]))
                    for e in raw["functions"]]
-        for e in entries:
+        for e in entries if resolve else ():
             _resolve(e.func)
             for a in e.args:
                 decode_type(a)
@@ -190,12 +199,13 @@ class Split:
     """Who compiles what on a cold start.
 
     ``split_root``: the most expensive function (the brick kernel); its callees are shared out.
-    ``worker``: entries the worker compiles, in this order (closed under calls: the worker never
-    waits): first ``early``, what the functions recorded before the split root (the inputs'
-    preparation) need, then its share of the split root's callees (``before_root``), then the
-    functions recorded after the split root (the spreading), whole. ``main``: the callees the
-    command's own process compiles, in this order; ``waits[i]``: the worker entries that main
-    entry i calls (the process waits for those).
+    ``early``: what the functions recorded before the split root (the inputs' preparation) need;
+    the command's process compiles them first, while the worker starts. ``worker``: entries the
+    worker compiles, in this order (closed under calls: the worker never waits): its share of
+    the split root's callees (``before_root``), those the command's process will wait for first,
+    then the functions recorded after the split root (the spreading), whole. ``main``: the other
+    callees, which the command's own process compiles, in this order; ``waits[i]``: the worker
+    entries that main entry i calls (the process waits for those).
     """
 
     split_root: int
@@ -211,34 +221,34 @@ def split(entries: list[Entry], share: float = WORKER_SHARE, done=frozenset()) -
 
     The worker takes the split root's direct callees from the last one backwards, each with
     everything it calls, while their recorded compile time stays within ``share`` of the
-    root's callees' total; the command's process compiles the other callees, those whose calls
-    the worker does not compile first. ``done``: entries the command's process holds already
-    (compiled by nobody).
+    root's callees' total (those not in ``early``); the command's process compiles the other
+    callees, those whose calls the worker does not compile first. ``done``: entries the
+    command's process holds already (compiled by nobody).
     """
     called = {c for e in entries for c in e.calls}
     roots = [i for i in range(len(entries)) if i not in called]
     total = {i: sum(entries[j].cost_s for j in _closure(entries, i)) for i in roots}
     root = max(roots, key=lambda i: total[i])
-    below = _closure(entries, root) - {root} - set(done)
-    budget = share * sum(entries[j].cost_s for j in below)
     early = set().union(*(_closure(entries, r) for r in roots if r < root)) - set(done)
+    below = _closure(entries, root) - {root} - set(done) - early
+    budget = share * sum(entries[j].cost_s for j in below)
     chosen: set[int] = set()
     for c in reversed(entries[root].calls):
         add = (_closure(entries, c) & below) - chosen
         if sum(entries[j].cost_s for j in chosen | add) <= budget:
             chosen |= add
-    late = set().union(*(_closure(entries, r) for r in roots if r > root)) - set(done)
-    worker = early | chosen | late
+    late = set().union(*(_closure(entries, r) for r in roots if r > root)) - set(done) - early
+    worker = chosen | late
     main = below - worker
     waits = {i: tuple(sorted(_closure(entries, i) & worker)) for i in main}
     order = sorted(main, key=lambda i: (bool(waits[i]), i))  # entries that need the worker last
-    # the worker's order: what the preparation needs, then what the main process waits for, in
-    # the order it does, then the rest (each group in recorded order: callees first)
-    seq = sorted(early)
+    # the worker's order: what the main process waits for, in the order it does, then the rest
+    # (each group in recorded order: callees first)
+    seq: list[int] = []
     for i in order:
         seq += [j for j in waits[i] if j not in seq]
     seq += sorted(chosen - set(seq)) + sorted(late - set(seq))
-    return Split(root, tuple(seq), tuple(order), waits, frozenset(early), frozenset(below & worker))
+    return Split(root, tuple(seq), tuple(order), waits, frozenset(early), frozenset(chosen))
 
 
 # ------------------------------------------------------------------------------------------
