@@ -13,7 +13,7 @@ from recoilsim.forward.simulate import simulate
 from recoilsim.io.stopping_choice import straggling_label
 from recoilsim.kernels.brick_types import Bricks
 from recoilsim.kernels.kinematics import C_M_PER_NS, U_MEV
-from recoilsim.kernels.channel_depth import depth_row
+from recoilsim.kernels.channel_depth import depth_rows
 from recoilsim.model.experiment import reference_experiment
 from recoilsim.model.sample import Layer, Profile, Sample
 
@@ -133,11 +133,9 @@ def _bricks(ta, tb, x_mid):
     return Bricks(ta.shape[1], ta, tb, z + 1.0, z, x_mid, z, z, False)
 
 
-@pytest.mark.parametrize("with_elements", [False, True])
-def test_channel_depths_hand_made_bricks(with_elements):
+def test_channel_depths_hand_made_bricks():
     """Two bricks 0..2 and 2..6 (1e15 at/cm2), flight times 10..12 and 12..20 ns: depth is
-    linear in time inside each brick, NaN outside; a species without bricks is NaN; the element
-    rows asked for are copies of their species' rows."""
+    linear in time inside each brick, NaN outside; a species without bricks is NaN."""
     b = _bricks([[10.0, 12.0], [0.0, 0.0]], [[12.0, 20.0], [0.0, 0.0]], [[1.0, 4.0], [0.0, 0.0]])
     x_edge = brick_edge_depths(b.x_mid, b.n)
     assert np.array_equal(x_edge, [0.0, 2.0, 6.0])
@@ -145,15 +143,10 @@ def test_channel_depths_hand_made_bricks(with_elements):
     expect = [np.nan, 0.0, 1.0, 2.0, 4.0, 6.0, np.nan]
     for t, exp_row in ((times, expect), (times[::-1].copy(), expect[::-1])):  # rising, falling
         out = np.zeros((2, 2, times.size))
-        el_out = np.zeros((2, 3, times.size))
-        extra = (el_out, np.array([2, 0])) if with_elements else ()
-        channel_depths(t, b, np.stack([x_edge, 10 * x_edge]), out, *extra)
+        channel_depths(t, b, np.stack([x_edge, 10 * x_edge]), out)
         assert np.array_equal(out[0, 0], exp_row, equal_nan=True)
         assert np.array_equal(out[1, 0], 10 * np.array(exp_row), equal_nan=True)
         assert np.isnan(out[:, 1]).all()
-        if with_elements:  # species 0 -> element 2, species 1 -> element 0, element 1 untouched
-            assert np.array_equal(el_out[:, 2], out[:, 0], equal_nan=True)
-            assert np.isnan(el_out[:, 0]).all() and not el_out[:, 1].any()
 
 
 def test_channel_depths_no_bricks_at_all():
@@ -166,9 +159,11 @@ def test_channel_depths_no_bricks_at_all():
 @pytest.mark.parametrize("falling", [False, True])
 def test_channel_depths_are_np_interp(falling):
     """The one-pass kernel gives np.interp's values bit for bit: random bricks, some of zero
-    duration, edges exactly on a channel time, times out of depth order, one scale without any
-    depth (all NaN), two with a NaN part (one of them without any depth for one species) and one
-    whose slope overflows (these three by np.interp)."""
+    duration, edges exactly on a channel time (also the last finite edge before NaN depths, where
+    np.interp takes the edge's depth and the formula would give NaN), times out of depth order
+    (by np.interp itself), one scale without any depth (all NaN), two with a NaN part (one of them
+    without any depth for one species), one whose slope overflows and one with a run of infinite
+    depths (np.interp's second try gives inf between equal infinities)."""
     rng = np.random.default_rng(7)
     n = 300
     ta = np.sort(rng.uniform(50.0, 400.0, (3, n)), axis=1)
@@ -182,6 +177,9 @@ def test_channel_depths_are_np_interp(falling):
     times = np.arange(40.0, 420.0, 0.01)
     times[5000] = ta[0, 30]  # edges exactly on a channel time: inside and the last one
     times[np.searchsorted(times, tb[0, -1])] = tb[0, -1]
+    times[np.searchsorted(times, ta[0, 149])] = ta[0, 149]  # the last edges of finite depth on "nm"
+    times[np.searchsorted(times, ta[2, 149])] = ta[2, 149]
+    times[np.searchsorted(times, ta[0, 150])] = ta[0, 150]
     times = np.sort(times)[::-1].copy() if falling else np.sort(times)
     nm = x_edge.copy()
     nm[150:] = np.nan
@@ -189,22 +187,28 @@ def test_channel_depths_are_np_interp(falling):
     steep[200:202] = [1.7e308, -1.7e308]  # finite depths, an infinite slope between them
     top = x_edge.copy()
     top[20:] = np.nan  # depths above brick 20 only: none at all for species 2
-    scales = np.stack([x_edge, np.full_like(x_edge, np.nan), nm, 3 * x_edge, steep, top])
-    out = np.empty((6, 3, times.size))
+    infinite = x_edge.copy()
+    infinite[100:110] = np.inf
+    scales = np.stack([x_edge, np.full_like(x_edge, np.nan), nm, 3 * x_edge, steep, top, infinite])
+    out = np.empty((7, 3, times.size))
     channel_depths(times, b, scales, out)
     for i in range(3):  # the plain way: np.interp over the species' edges sorted by time (stable)
         cols = [j for j in range(n) if ta[i, j] > 0]
         pairs = sorted([(ta[i, j], j) for j in cols] + [(tb[i, cols[-1]], cols[-1] + 1)], key=lambda p: p[0])
         t_e, e = np.array([p[0] for p in pairs]), [p[1] for p in pairs]
-        for s in range(6):
+        for s in range(7):
             expect = np.interp(times, t_e, scales[s, e], left=np.nan, right=np.nan)
             assert np.array_equal(out[s, i], expect, equal_nan=True), (s, i)
     assert np.isfinite(out[0]).sum() > 3 * 30000 and np.isnan(out[1]).all() and np.isnan(out[5, 2]).all()
-    # the kernel leaves a scale with an overflowing slope to np.interp
-    t_e = np.sort(np.append(ta[0], tb[0, -1]), kind="stable")
-    t_up = np.sort(times)
-    row = np.zeros(times.size)
-    assert depth_row(t_up, t_e, x_edge, row, row) and not depth_row(t_up, t_e, steep, row, row)
+    assert np.isfinite(out[2]).sum(axis=1).min() > 0 and np.isinf(out[6]).sum(axis=1).min() > 0
+    assert (np.abs(out[4]) > 1e300).sum(axis=1).min() > 0 and np.isinf(out[4]).sum(axis=1).min() > 0
+    # the kernel leaves only the species whose times are out of depth order (1) to np.interp,
+    # unless none of its edges has a depth (NaN in any order)
+    rows = np.zeros((3, times.size))
+    done = np.zeros(3, dtype=bool)
+    for scale in scales:
+        depth_rows(np.sort(times), ta, tb, n, scale, rows, done)
+        assert done.tolist() == [True, bool(np.isnan(scale).all()), True]
 
 
 def test_element_counts_skip_only_rows_of_zeros():
@@ -236,3 +240,25 @@ def test_flight_energy_closed_form():
     assert np.allclose(rel[:3], 1.0 / np.sqrt(1.0 - beta**2) - 1.0, rtol=1e-14, atol=0.0)
     assert np.allclose(flight_energy_per_mc2(t, L, False)[:3], 0.5 * beta**2, rtol=1e-14, atol=0.0)
     assert np.isnan(rel[3:]).all()  # 2 ns is faster than light over 0.6 m; t = 0
+
+
+def test_results_share_no_mutable_state():
+    """Results are shallow copies of one cached layout: changing one result's values, attrs or
+    variable attrs leaves the next result alone, and every value is this result's own array
+    (no read-only, zero-stride placeholder of the layout is left in)."""
+    exp = reference_experiment()
+    first = simulate(exp)
+    first["counts"].values[:] = -1.0
+    first["isotope_depth_1e15"].values[:] = -1.0
+    first.attrs["title"] = "changed"
+    first["counts"].attrs["units"] = "changed"
+    first["channel"].attrs["note"] = "changed"
+    second = simulate(exp)
+    assert (second["counts"].values >= 0).all() and second["counts"].values.sum() > 0
+    assert not (second["isotope_depth_1e15"].values == -1.0).any()
+    assert second.attrs["title"].startswith("recoilsim") and second["counts"].attrs["units"] == "counts"
+    assert "note" not in second["channel"].attrs
+    for name, var in second.variables.items():
+        if name not in second.xindexes:
+            assert var.values.flags.writeable and 0 not in var.values.strides, name
+            assert var.values.base is not first.variables[name].values.base or var.values.base is None, name

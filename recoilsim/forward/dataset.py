@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 
 import numpy as np
 import xarray as xr
 
 from ..kernels.brick_types import Bricks
 from ..kernels.kinematics import C_M_PER_NS, U_MEV
-from ..kernels.channel_depth import depth_row
+from ..kernels.channel_depth import depth_rows
 from ..model.experiment import Experiment
 from .engine import EngineInputs
 from .species import Species
@@ -102,52 +103,34 @@ def species_edges(bricks: Bricks, i: int) -> tuple[np.ndarray, np.ndarray]:
     return t_e[order], np.append(cols, cols[-1] + 1)[order]
 
 
-def channel_depths(times: np.ndarray, bricks: Bricks, x_edges: np.ndarray, out: np.ndarray,
-                   el_out: np.ndarray | None = None, el_of: np.ndarray | None = None) -> None:
+def channel_depths(times: np.ndarray, bricks: Bricks, x_edges: np.ndarray, out: np.ndarray) -> None:
     """Fill ``out`` (n_scales, n_sp, n_channels) with the depth of origin of every species at every
     channel time, on each depth scale of ``x_edges`` (n_scales, n + 1: the brick edges' depths,
-    e.g. in 1e15 at/cm2 and in nm); species i also fills ``el_out[:, el_of[i]]`` (n_scales,
-    n_elements, n_channels) where ``el_of[i] >= 0``.
+    e.g. in 1e15 at/cm2 and in nm).
 
     Inside a brick the depth is linear in time between the brick's edges; channels outside a
     species' bricks get NaN, and so does a scale without any depth (nm without densities).
     ``times`` rise or fall monotonically with the channel. The values are
-    :func:`numpy.interp`'s: by :func:`recoilsim.kernels.channel_depth.depth_row` (one pass per
-    row), or :func:`numpy.interp` itself where some edge depths or slopes are not finite.
+    :func:`numpy.interp`'s over each species' edges sorted by time: by
+    :func:`recoilsim.kernels.channel_depth.depth_rows` (every species of a scale in one call), or,
+    for a species whose edges are out of time order, by :func:`numpy.interp` itself.
     """
-    rising = times.size < 2 or times[-1] > times[0]
-    t_sorted = times if rising else times[::-1].copy()
-    if el_out is None or el_of is None:
-        el_out, el_of = out[:, :0], np.full(out.shape[1], -1)
-    # NaN rows at once: scales without any depth, species without bricks
-    no_depth = np.isnan(x_edges).all(axis=1)
-    finite = np.isfinite(x_edges).all(axis=1)
+    falling = not (times.size < 2 or times[-1] > times[0])
+    t_up = times[::-1].copy() if falling else times
     live = (bricks.ta[:, :bricks.n] > 0).any(axis=1)
-    dead_el = el_of[~live & (el_of >= 0)]
-    out[no_depth] = np.nan
-    el_out[no_depth] = np.nan
-    for s in np.flatnonzero(~no_depth):
-        out[s, ~live] = np.nan
-        el_out[s, dead_el] = np.nan
-    for i in np.flatnonzero(live):
-        k = int(el_of[i])
-        t_e, edge = species_edges(bricks, i)
-        for s in np.flatnonzero(~no_depth):
-            y = x_edges[s, edge]
-            # falling times: the row is computed in ascending time order, then reversed into place
-            row = out[s, i] if rising else np.empty(times.size)
-            el_done = k >= 0 and rising  # depth_row writes the element row too
-            if not finite[s] and np.isnan(y).all():  # no depth for this species on this scale
-                row[:] = np.nan  # (what np.interp would give, at a fraction of its cost)
-                el_done = False
-            elif not ((finite[s] or np.isfinite(y).all())
-                      and depth_row(t_sorted, t_e, y, row, el_out[s, k] if el_done else row)):
-                row[:] = np.interp(t_sorted, t_e, y, left=np.nan, right=np.nan)
-                el_done = False
-            if not rising:
-                out[s, i] = row[::-1]
-            if k >= 0 and not el_done:
-                el_out[s, k] = out[s, i]
+    done = np.empty(out.shape[1], dtype=bool)
+    for s in range(x_edges.shape[0]):
+        y = x_edges[s]
+        if np.isnan(y).all():  # a scale without any depth
+            out[s] = np.nan
+        else:
+            depth_rows(t_up, bricks.ta, bricks.tb, bricks.n, y, out[s], done)  # in ascending time order
+            for i in np.flatnonzero(~done & live):  # edges out of time order
+                t_e, edge = species_edges(bricks, i)
+                out[s, i] = np.interp(t_up, t_e, y[edge], left=np.nan, right=np.nan)
+            if falling:
+                out[s] = out[s, :, ::-1]  # (numpy copies overlapping operands first)
+            out[s, ~live] = np.nan  # species without bricks
 
 
 def element_counts(spec: np.ndarray, group: np.ndarray, out: np.ndarray) -> np.ndarray:
@@ -190,35 +173,18 @@ def to_dataset(exp: Experiment, inputs: EngineInputs, spec: np.ndarray, bricks: 
     # elements: counts summed over isotopes (in species order); depth and energy from the
     # most abundant isotope of the element
     main = main_isotopes(group, element_counts(spec, group, el_counts), n_el)
-    el_of = np.full(n_sp, -1)
-    el_of[main] = np.arange(n_el)
     x_edge = brick_edge_depths(bricks.x_mid, bricks.n)
     # bricks do not cross layer boundaries and nm are linear in 1e15 at/cm2 inside a layer:
     # interpolating the edges' depths in nm is the exact conversion.
     # (depth, depth_nm) and (el_depth, el_depth_nm) are adjacent in the block
     iso_depths = block[:2 * n_sp].reshape(2, n_sp, det.n_channels)
     el_depths = block[3 * n_sp:3 * n_sp + 2 * n_el].reshape(2, n_el, det.n_channels)
-    channel_depths(times, bricks, np.stack([x_edge, exp.sample.depth_1e15_to_nm(x_edge)]), iso_depths, el_depths, el_of)
+    channel_depths(times, bricks, np.stack([x_edge, exp.sample.depth_1e15_to_nm(x_edge)]), iso_depths)
+    np.take(iso_depths, main, axis=1, out=el_depths, mode="clip")  # (mode "raise" copies through a buffer)
     masses = np.array([sp.mass_u for sp in species], dtype=float)
     per_mc2 = flight_energy_per_mc2(times, det.flight_length_m, exp.options.relativistic)
     np.multiply.outer(masses * U_MEV, per_mc2, out=energy)
     np.multiply.outer(masses[main] * U_MEV, per_mc2, out=el_energy)
-    iso, el = ("isotope", "channel"), ("element", "channel")
-    data = {"counts_isotope": (iso, spec), "counts": (el, el_counts)}
-    coords = {
-        "channel": np.arange(det.n_channels),
-        "isotope": [sp.label for sp in species],
-        "element": elements,
-        "time_ns": ("channel", times),
-        "isotope_depth_1e15": (iso, depth),
-        "isotope_depth_nm": (iso, depth_nm),
-        "isotope_energy_MeV": (iso, energy),
-        "depth_1e15": (el, el_depth),
-        "depth_nm": (el, el_depth_nm),
-        "energy_MeV": (el, el_energy),
-        "isotope_mass_u": ("isotope", masses),
-        "isotope_Z": ("isotope", [sp.Z for sp in species]),
-    }
     attrs = {
         "title": f"recoilsim TOF-ERDA simulation: {exp.name}",
         "experiment": json.dumps(exp.describe()),
@@ -227,9 +193,50 @@ def to_dataset(exp: Experiment, inputs: EngineInputs, spec: np.ndarray, bricks: 
         "n_blocks": int(len(inputs.stack.top) - 1),
         "straggling": straggling,
     }
-    # tuples of plain arrays build faster than prebuilt xr.Variable objects (measured); attrs
-    # through .variables: ds[name] would build a DataArray (with all coords) for each
-    ds = xr.Dataset(data, coords=coords, attrs=attrs)
-    for name, var in ds.variables.items():
+    values = {"counts_isotope": spec, "counts": el_counts, "time_ns": times,
+              "isotope_depth_1e15": depth, "isotope_depth_nm": depth_nm, "isotope_energy_MeV": energy,
+              "depth_1e15": el_depth, "depth_nm": el_depth_nm, "energy_MeV": el_energy,
+              "isotope_mass_u": masses, "isotope_Z": np.array([sp.Z for sp in species])}
+    # a shallow copy of the cached layout (new Variable objects and attrs dicts, the immutable
+    # indexes shared) with this result's arrays put in
+    ds = result_layout(det.n_channels, tuple(sp.label for sp in species), tuple(elements)).copy(deep=False)
+    for name, value in values.items():
+        ds.variables[name].data = value
+    ds.attrs = attrs
+    return ds
+
+
+@lru_cache(maxsize=16)
+def result_layout(n_channels: int, isotopes: tuple[str, ...], elements: tuple[str, ...]) -> xr.Dataset:
+    """The layout of a result with these channels, isotopes and elements: every variable with its
+    dims, dtype and attrs, and the ``channel``, ``isotope`` and ``element`` indexes; every other
+    value is a zero-stride placeholder (no memory), set by :func:`to_dataset` in a shallow copy.
+
+    Cached: xarray's constructor (default indexes, merging, checks) took ~0.4-0.9 ms per result,
+    most of the Dataset's cost at 1024 channels; a shallow copy takes ~0.07 ms. The cached
+    Datasets are never handed out, and what copies share (indexes, index values) is immutable.
+    """
+    def placeholder(dims, dtype=float):
+        shape = tuple({"channel": n_channels, "isotope": len(isotopes), "element": len(elements)}[d] for d in dims)
+        return dims, np.broadcast_to(np.zeros((), dtype), shape)
+
+    iso, el = ("isotope", "channel"), ("element", "channel")
+    data = {"counts_isotope": placeholder(iso), "counts": placeholder(el)}
+    coords = {
+        "channel": np.arange(n_channels),
+        "isotope": list(isotopes),
+        "element": list(elements),
+        "time_ns": placeholder(("channel",)),
+        "isotope_depth_1e15": placeholder(iso),
+        "isotope_depth_nm": placeholder(iso),
+        "isotope_energy_MeV": placeholder(iso),
+        "depth_1e15": placeholder(el),
+        "depth_nm": placeholder(el),
+        "energy_MeV": placeholder(el),
+        "isotope_mass_u": placeholder(("isotope",)),
+        "isotope_Z": placeholder(("isotope",), np.int64),
+    }
+    ds = xr.Dataset(data, coords=coords)
+    for name, var in ds.variables.items():  # (ds[name] would build a DataArray with all coords)
         var.attrs.update(VARIABLE_ATTRS.get(name, {}))
     return ds
