@@ -88,21 +88,128 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
         analysed depth ended.
     """
     S, W, lnE0, dlnE, p_mass, p_klo, p_khi = particles
-    blk_top, blk_fracS, blk_fracW, el_Z = stack
+    blk_top = stack.top
     ms_on = options.multiple_scattering
-    foil_fracS, foil_fracW, foil_path, efoil_fracS, efoil_fracW, efoil_path, _, _, yield_factor = detector
-    sp_p, sp_kind, sp_Z2, sp_dens = species.particle, species.kind, species.Z2, species.density
-    sp_out = species.exit_table
-    eff_E, eff_v, eff_n, K = species.eff_E, species.eff_v, species.eff_n, species.K
+    efoil_path, yield_factor = detector.efoil_path, detector.yield_factor
     cos_in, cos_out = geometry.cos_in, geometry.cos_out
-    Z1 = beam.Z
     t_stop, max_dt, sig_frac, max_bricks = options.t_stop, options.max_dt, options.sig_frac, options.max_bricks
     relativistic, screening = options.relativistic, options.screening
     L_m, sig_timing = detector.flight_length_m, detector.sig_timing
+    n_b = stack.fracS.shape[0]
+    # work arrays, the surface exit tables and the per-species constants (:func:`_workspace`)
+    (Sv, Rt, Qt, G, D, V, G2, D2, V2, x_th, A, A2, cell, out_p, ms_c, msb, ww, ww1, ww_k, Se, Re, Qe, out_emax,
+     bricks, cur, new, p_emin, p_act, spc) = _workspace(particles, stack, beam, species, geometry, detector,
+                                                         max_bricks)
+    bp = beam.particle
+    mb = p_mass[bp]
+    Eb_top = beam.energy_MeV
+    vb_top = 0.0
+    E0 = beam.energy_MeV
+    wb_top = 0.0  # the beam's multiple-scattering half width (rad) at the block top
+    wm1 = 0.0  # ... and its walk moments int L dA, int L^2 dA (:func:`walk_moments`)
+    wm2 = 0.0
+    nbr = np.int64(0)  # bricks so far (not the literal 0: Numba would compile _grown, _record_bricks for Literal[int](0) too)
+    overflow = False
+    done = False
+    tan_in = math.sqrt(1.0 - cos_in * cos_in) / cos_in
+    tan_out = math.sqrt(1.0 - cos_out * cos_out) / cos_out
+    for b in range(n_b):
+        if done:
+            break
+        _block_tables(particles, stack, species, b, ms_on, x_th, p_act, ms_c, msb, spc, Sv, Rt, Qt)
+        thick = blk_top[b + 1] - blk_top[b]
+        # state at the block top
+        Eb = _state(0.0, Eb_top, vb_top, lnE0, dlnE, bp, mb, p_klo[bp], p_khi[bp], E0, geometry, L_m, relativistic,
+                    spc, Sv, Rt, Qt, G, D, V, tan_in, tan_out, cur)
+        _variances(0.0, Eb_top, Eb, lnE0, dlnE, E0, geometry, sig_timing, efoil_path, screening, ms_on, spc, Se, Re,
+                   Qe, tan_in, tan_out, wb_top, wm1, wm2, A, msb, ww, ww1, cur)
+        d = 0.0
+        dx = thick
+        while d < thick:
+            if dx > thick - d:
+                dx = thick - d
+            dn = d + dx
+            Eb = _state(dn, Eb_top, vb_top, lnE0, dlnE, bp, mb, p_klo[bp], p_khi[bp], E0, geometry, L_m, relativistic,
+                        spc, Sv, Rt, Qt, G, D, V, tan_in, tan_out, new)
+            worst = _worst_step(cur, new, t_stop, max_dt, sig_frac)
+            if worst > 1.0 and dx > 1e-7 * (thick + 1.0):
+                dx *= max(0.1, 0.8 / worst)
+                continue
+            if worst > 1e29:
+                worst = 0.0
+            # the step is taken: the variances and cross sections of the new state
+            _variances(dn, Eb_top, Eb, lnE0, dlnE, E0, geometry, sig_timing, efoil_path, screening, ms_on, spc, Se,
+                       Re, Qe, tan_in, tan_out, wb_top, wm1, wm2, A, msb, ww, ww1, new)
+            if nbr >= max_bricks:
+                overflow = True
+                done = True
+                break
+            if nbr >= bricks.shape[2]:
+                bricks = _grown(bricks, nbr, min(2 * bricks.shape[2], max_bricks))
+            alive = _record_bricks(bricks, nbr, cur, new, species, b, blk_top[b] + d, dx, yield_factor, t_stop)
+            nbr += 1
+            cur, new = new, cur
+            d = dn
+            if worst > 0.0:
+                dx = dx * min(2.0, 0.9 / worst)
+            else:
+                dx = 2.0 * dx
+            if not alive:
+                done = True
+                break
+        if done:
+            break
+        # beam and exit tables to the next block
+        Eb_new, vb_new = cross_path(Sv, Rt, Qt, bp, lnE0, dlnE, math.exp(dlnE), mb, p_klo[bp], p_khi[bp], Eb_top,
+                                    vb_top, thick / cos_in)
+        if Eb_new <= 0.0:
+            break
+        if ms_on:
+            wb_top, wm1, wm2 = _beam_walk_down(wb_top, wm1, wm2, Eb_top, Eb_new, E0, msb, thick / cos_in, ww1)
+        Eb_top = Eb_new
+        vb_top = vb_new
+        _exit_tables_next(particles, ms_on, thick / cos_out, out_p, p_act, p_emin, out_emax, Sv, Rt, Qt, G, D, V,
+                          x_th, G2, D2, V2, cell, A, A2, msb, ww_k)
+        # the tables at the block bottom become those at the next block's top
+        G, G2 = G2, G
+        D, D2 = D2, D
+        V, V2 = V2, V
+    out = bricks[:, :, :nbr].copy()
+    return Bricks(nbr, out[0], out[1], out[2], out[3], out[4], out[5], out[6], overflow)
+
+
+@njit(**INTERNAL)
+def _workspace(particles, stack, beam, species, geometry, detector, max_bricks):
+    """The work arrays of :func:`simulate_bricks`, the surface exit tables and the per-species constants.
+
+    Returns, in this order: the block tables Sv, Rt, Qt (row per particle: stopping, range,
+    straggling integral), the exit tables G, D, V at the current block top and G2, D2, V2 at its
+    bottom (row per exit table; G, D, V filled at the surface behind the T1 foil,
+    :func:`exit_tables.exit_tables_surface`), the loss threshold x_th of each exit table, the
+    multiple-scattering half widths of the way out A (block top) and A2 (bottom), ``cell``
+    (:func:`exit_tables.exit_tables_down`), each exit table's particle out_p, the
+    multiple-scattering constants ms_c of each exit table's particle (rows 2o, 2o + 1) and of the
+    beam (last two rows) in each element and their block rows msb
+    (:func:`multiple_scattering.ms_block_constants`), the walk rows ww, ww1, ww_k
+    (:func:`multiple_scattering.walk_half_widths`, :func:`multiple_scattering.walk_half_width`,
+    :func:`multiple_scattering.ms_exit_tables_down`), the energy-detector foil tables Se, Re, Qe,
+    the highest energy out_emax each exit table's particle is made with, the brick output
+    (7, n_sp, min(512, max_bricks)), the states cur and new (N_STATE_ROWS, n_sp), each
+    particle's lowest table energy p_emin (MeV), the particles whose tables are needed p_act
+    (the beam and the active species', :func:`_active_species`) and the per-species constants
+    spc (:func:`_species_constants`).
+
+    One function so that the allocations' numpy overloads are resolved and compiled outside the
+    kernel's own type inference (benchmarks/README.md, "Session 8, cold compile").
+    """
+    S, W, lnE0, dlnE, p_mass, p_klo, p_khi = particles
+    el_Z = stack.el_Z
+    foil_fracS, foil_fracW, foil_path, efoil_fracS, efoil_fracW, efoil_path, _, _, _ = detector
+    sp_p, sp_kind, sp_Z2 = species.particle, species.kind, species.Z2
+    sp_out = species.exit_table
+    Z1 = beam.Z
     n_p = S.shape[0]
     n_grid = S.shape[2]
-    step = math.exp(dlnE)  # ratio of neighbouring table energies
-    n_b = blk_fracS.shape[0]
     n_sp = sp_p.shape[0]
     n_out = 0
     for s in range(n_sp):
@@ -132,7 +239,6 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
             ms_c[2 * o, j] = lnc[j]
             ms_c[2 * o + 1, j] = tc[j]
     msb = np.empty((3 * n_out + 4, el_Z.shape[0]))  # ... in the current block (:func:`multiple_scattering.ms_block_constants`)
-    i_beam = 3 * n_out
     ww = np.zeros((9, n_sp))  # the outgoing particles' walks of a state (:func:`multiple_scattering.walk_half_widths`)
     ww1 = np.zeros((9, 1))  # ... one walk (:func:`multiple_scattering.walk_half_width`)
     ww_k = np.zeros((9, n_grid))  # ... and the nodes of an exit table (:func:`multiple_scattering.ms_exit_tables_down`)
@@ -152,164 +258,142 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
     # highest energy each exit table's particle is made with (multiple-scattering tables stop there)
     out_emax = np.zeros(n_out)
     for s in range(n_sp):
-        out_emax[sp_out[s]] = max(out_emax[sp_out[s]], K[s] * beam.energy_MeV)
+        out_emax[sp_out[s]] = max(out_emax[sp_out[s]], species.K[s] * beam.energy_MeV)
     # outputs
-    # bricks[q, s, i]: q = 0 ta, 1 tb, 2 Y, 3 sig_t, 4 x_mid, 5 e_det, 6 sig_e (see Returns);
+    # bricks[q, s, i]: q = 0 ta, 1 tb, 2 Y, 3 sig_t, 4 x_mid, 5 e_det, 6 sig_e (see simulate_bricks' Returns);
     # grows by doubling up to max_bricks (a few hundred kB for the reference case, not MBs)
-    cap = min(512, max_bricks)
-    bricks = np.empty((7, n_sp, cap))
+    bricks = np.empty((7, n_sp, min(512, max_bricks)))
     # state at the current depth and at the trial depth: rows t, var_t, e_det, var_e, sigma
     cur = np.zeros((N_STATE_ROWS, n_sp))
     new = np.zeros((N_STATE_ROWS, n_sp))
     p_emin = np.empty(n_p)  # lowest energy on each particle's tables (MeV)
     for p in range(n_p):
         p_emin[p] = p_mass[p] * math.exp(lnE0 + p_klo[p] * dlnE)
-    bp = beam.particle
-    mb = p_mass[bp]
-    Eb_top = beam.energy_MeV
-    vb_top = 0.0
-    E0 = beam.energy_MeV
-    wb_top = 0.0  # the beam's multiple-scattering half width (rad) at the block top
-    wm1 = 0.0  # ... and its walk moments int L dA, int L^2 dA (:func:`walk_moments`)
-    wm2 = 0.0
-    nbr = 0
-    overflow = False
-    done = False
-    tan_in = math.sqrt(1.0 - cos_in * cos_in) / cos_in
-    tan_out = math.sqrt(1.0 - cos_out * cos_out) / cos_out
-    act = _active_species(particles, stack, beam, sp_dens, cos_in, Sv, Rt, Qt)
+    act = _active_species(particles, stack, beam, species.density, geometry.cos_in, Sv, Rt, Qt)
     p_act = np.zeros(n_p, dtype=np.bool_)  # particles whose tables are needed: the beam, active species'
-    p_act[bp] = True
+    p_act[beam.particle] = True
     for s in range(n_sp):
         if act[s]:
             p_act[sp_p[s]] = True
     spc = _species_constants(particles, species, act, p_emin)
-    for b in range(n_b):
-        if done:
-            break
-        for s in range(n_sp):  # the block's rows of spc
-            spc[SPC_X_TH, s] = x_th[sp_out[s]]
-            spc[SPC_DENS, s] = sp_dens[s, b]
-        for p in range(n_p):
-            if p_act[p]:
-                fill_tables(S, W, p, blk_fracS, blk_fracW, b, p_mass[p], lnE0, dlnE, p_klo[p], p_khi[p], Sv, Rt, Qt)
-        if ms_on:
-            ms_block_constants(ms_c, blk_fracW, b, msb)
-        thick = blk_top[b + 1] - blk_top[b]
-        # state at the block top
-        Eb = _state(0.0, Eb_top, vb_top, lnE0, dlnE, bp, mb, p_klo[bp], p_khi[bp], E0, geometry, L_m, relativistic,
-                    spc, Sv, Rt, Qt, G, D, V, tan_in, tan_out, cur)
-        _variances(0.0, Eb_top, Eb, lnE0, dlnE, E0, geometry, sig_timing, efoil_path, screening, ms_on, spc, Se, Re,
-                   Qe, tan_in, tan_out, wb_top, wm1, wm2, A, msb, ww, ww1, cur)
-        d = 0.0
-        dx = thick
-        while d < thick:
-            if dx > thick - d:
-                dx = thick - d
-            dn = d + dx
-            Eb = _state(dn, Eb_top, vb_top, lnE0, dlnE, bp, mb, p_klo[bp], p_khi[bp], E0, geometry, L_m, relativistic,
-                        spc, Sv, Rt, Qt, G, D, V, tan_in, tan_out, new)
-            # largest time step among species still inside the window
-            # (a species lost within the step counts as an infinite step until the step is tiny)
-            # (relative to the species' allowed width: max_dt or sig_frac x its time sigma)
-            worst = 0.0
-            for s in range(n_sp):
-                t_c = cur[0, s]
-                sg = _sig_time(t_c, cur[1, s])
-                if t_c > 0.0 and t_c < t_stop + 6.0 * sg:
-                    if new[0, s] > 0.0:
-                        # beyond t_stop only the Gaussian tail reaches the window
-                        allow = max(max_dt, (sig_frac if t_c < t_stop else max(sig_frac, 0.5)) * sg)
-                        dtt = abs(new[0, s] - t_c) / allow
-                    else:
-                        dtt = 1e30
-                    if dtt > worst:
-                        worst = dtt
-            if worst > 1.0 and dx > 1e-7 * (thick + 1.0):
-                dx *= max(0.1, 0.8 / worst)
-                continue
-            if worst > 1e29:
-                worst = 0.0
-            # the step is taken: the variances and cross sections of the new state
-            _variances(dn, Eb_top, Eb, lnE0, dlnE, E0, geometry, sig_timing, efoil_path, screening, ms_on, spc, Se,
-                       Re, Qe, tan_in, tan_out, wb_top, wm1, wm2, A, msb, ww, ww1, new)
-            if nbr >= max_bricks:
-                overflow = True
-                done = True
-                break
-            if nbr >= cap:
-                cap = min(2 * cap, max_bricks)
-                grown = np.empty((7, n_sp, cap))
-                for q in range(7):
-                    for s in range(n_sp):
-                        for i in range(nbr):
-                            grown[q, s, i] = bricks[q, s, i]
-                bricks = grown
-            # record the brick
-            x_a = blk_top[b] + d
-            alive = False
-            for s in range(n_sp):
-                t_c = cur[0, s]
-                t_n = new[0, s]
-                if t_c > 0.0 and t_n > 0.0:
-                    dens = sp_dens[s, b]
-                    yl = 0.5 * (cur[4, s] + new[4, s]) * dens * dx * yield_factor
-                    em = 0.5 * (cur[2, s] + new[2, s])
-                    if eff_n[s] > 0:
-                        yl *= _interp_clip(eff_E, eff_v, s, eff_n[s], em)
-                    bricks[0, s, nbr] = t_c
-                    bricks[1, s, nbr] = t_n
-                    bricks[2, s, nbr] = yl
-                    bricks[3, s, nbr] = _sig_time(0.5 * (t_c + t_n), 0.5 * (cur[1, s] + new[1, s]))
-                    bricks[4, s, nbr] = x_a + 0.5 * dx
-                    bricks[5, s, nbr] = em
-                    bricks[6, s, nbr] = math.sqrt(0.5 * (cur[3, s] + new[3, s]))
-                    if t_c < t_stop + 6.0 * _sig_time(t_c, cur[1, s]):
-                        alive = True
-                else:  # no brick of this species here
-                    for q in range(7):
-                        bricks[q, s, nbr] = 0.0
-            nbr += 1
-            cur, new = new, cur
-            d = dn
-            if worst > 0.0:
-                dx = dx * min(2.0, 0.9 / worst)
+    return (Sv, Rt, Qt, G, D, V, G2, D2, V2, x_th, A, A2, cell, out_p, ms_c, msb, ww, ww1, ww_k, Se, Re, Qe, out_emax,
+            bricks, cur, new, p_emin, p_act, spc)
+
+
+@njit(**INTERNAL)
+def _block_tables(particles, stack, species, b, ms_on, x_th, p_act, ms_c, msb, spc, Sv, Rt, Qt):
+    """Enter block b: its rows of the per-species constants ``spc`` (the loss threshold of each
+    species' exit table, its density in the block), the block tables Sv, Rt, Qt of every particle
+    needed (``p_act``, :func:`range_tables.fill_tables`) and, with ``ms_on``, the block's
+    multiple-scattering constants ``msb`` (:func:`multiple_scattering.ms_block_constants`)."""
+    S, W, lnE0, dlnE, p_mass, p_klo, p_khi = particles
+    sp_out, sp_dens = species.exit_table, species.density
+    for s in range(sp_out.shape[0]):
+        spc[SPC_X_TH, s] = x_th[sp_out[s]]
+        spc[SPC_DENS, s] = sp_dens[s, b]
+    for p in range(S.shape[0]):
+        if p_act[p]:
+            fill_tables(S, W, p, stack.fracS, stack.fracW, b, p_mass[p], lnE0, dlnE, p_klo[p], p_khi[p], Sv, Rt, Qt)
+    if ms_on:
+        ms_block_constants(ms_c, stack.fracW, b, msb)
+
+
+@njit(**INTERNAL)
+def _worst_step(cur, new, t_stop, max_dt, sig_frac):
+    """The largest time step (relative to the species' allowed width: ``max_dt`` or ``sig_frac``
+    times its time sigma) between the states ``cur`` and ``new`` among species still inside the
+    window; a species lost within the step counts as an infinite step (1e30)."""
+    worst = 0.0
+    for s in range(cur.shape[1]):
+        t_c = cur[0, s]
+        sg = _sig_time(t_c, cur[1, s])
+        if t_c > 0.0 and t_c < t_stop + 6.0 * sg:
+            if new[0, s] > 0.0:
+                # beyond t_stop only the Gaussian tail reaches the window
+                allow = max(max_dt, (sig_frac if t_c < t_stop else max(sig_frac, 0.5)) * sg)
+                dtt = abs(new[0, s] - t_c) / allow
             else:
-                dx = 2.0 * dx
-            if not alive:
-                done = True
-                break
-        if done:
-            break
-        # beam and exit tables to the next block
-        Eb_new, vb_new = cross_path(Sv, Rt, Qt, bp, lnE0, dlnE, step, mb, p_klo[bp], p_khi[bp], Eb_top, vb_top,
-                                    thick / cos_in)
-        if Eb_new <= 0.0:
-            break
-        if ms_on:
-            wb_new = walk_half_width(wb_top, Eb_top, Eb_new, msb, i_beam, thick / cos_in, ww1)[0]
-            wm1, wm2 = walk_moments(wb_top, wb_new, E0 - Eb_top, E0 - Eb_new, wm1, wm2)
-            wb_top = wb_new
-        Eb_top = Eb_new
-        vb_top = vb_new
-        for o in range(n_out):
-            p = out_p[o]
-            if not p_act[p]:
-                continue
-            x_th[o] = exit_tables_down(G, D, V, o, x_th[o], p_emin[p], Sv, Rt, Qt, p, thick / cos_out, lnE0, dlnE,
-                                       p_mass[p], p_klo[p], p_khi[p], G2, D2, V2, cell)
-            if ms_on and out_emax[o] > 0.0:
-                k_to = int((math.log(out_emax[o] / p_mass[p]) - lnE0) / dlnE) + 2
-                ms_exit_tables_down(A, o, cell, thick / cos_out, lnE0, dlnE, p_mass[p], max(p_klo[p], int(x_th[o])),
-                                    min(p_khi[p], k_to), msb, 3 * o, A2, ww_k)
-                for k in range(p_klo[p], p_khi[p] + 1):  # (copied: nodes it does not fill keep their last values;
-                    A[o, k] = A2[o, k]  # nodes outside the particle's klo..khi are never read)
-        # the tables at the block bottom become those at the next block's top
-        G, G2 = G2, G
-        D, D2 = D2, D
-        V, V2 = V2, V
-    out = bricks[:, :, :nbr].copy()
-    return Bricks(nbr, out[0], out[1], out[2], out[3], out[4], out[5], out[6], overflow)
+                dtt = 1e30
+            if dtt > worst:
+                worst = dtt
+    return worst
+
+
+@njit(**INTERNAL)
+def _grown(bricks, nbr, cap):
+    """A (7, n_sp, cap) brick output holding the first nbr bricks of ``bricks``."""
+    grown = np.empty((7, bricks.shape[1], cap))
+    for q in range(7):
+        for s in range(bricks.shape[1]):
+            for i in range(nbr):
+                grown[q, s, i] = bricks[q, s, i]
+    return grown
+
+
+@njit(**INTERNAL)
+def _record_bricks(bricks, i, cur, new, species, b, x_a, dx, yield_factor, t_stop):
+    """Write brick i of every species between the states ``cur`` (depth x_a) and ``new`` (x_a + dx) in
+    block b: its times, yield (slab method, times the species' detection efficiency at its mean
+    energy), time sigma, mid depth, energy and energy sigma at the energy detector (zeros where a
+    species has no brick). Returns whether a species' brick is still inside the window (before
+    ``t_stop`` plus 6 of its time sigmas)."""
+    eff_E, eff_v, eff_n = species.eff_E, species.eff_v, species.eff_n
+    alive = False
+    for s in range(cur.shape[1]):
+        t_c = cur[0, s]
+        t_n = new[0, s]
+        if t_c > 0.0 and t_n > 0.0:
+            dens = species.density[s, b]
+            yl = 0.5 * (cur[4, s] + new[4, s]) * dens * dx * yield_factor
+            em = 0.5 * (cur[2, s] + new[2, s])
+            if eff_n[s] > 0:
+                yl *= _interp_clip(eff_E, eff_v, s, eff_n[s], em)
+            bricks[0, s, i] = t_c
+            bricks[1, s, i] = t_n
+            bricks[2, s, i] = yl
+            bricks[3, s, i] = _sig_time(0.5 * (t_c + t_n), 0.5 * (cur[1, s] + new[1, s]))
+            bricks[4, s, i] = x_a + 0.5 * dx
+            bricks[5, s, i] = em
+            bricks[6, s, i] = math.sqrt(0.5 * (cur[3, s] + new[3, s]))
+            if t_c < t_stop + 6.0 * _sig_time(t_c, cur[1, s]):
+                alive = True
+        else:  # no brick of this species here
+            for q in range(7):
+                bricks[q, s, i] = 0.0
+    return alive
+
+
+@njit(**INTERNAL)
+def _beam_walk_down(wb_top, wm1, wm2, Eb_top, Eb_new, E0, msb, path, ww1):
+    """The beam's multiple-scattering half width and walk moments at the bottom of a block crossed
+    along ``path`` (1e15 at/cm2) from energy Eb_top to Eb_new (:func:`multiple_scattering.walk_half_width`,
+    :func:`multiple_scattering.walk_moments`); the beam's rows of msb start at msb.shape[0] - 4."""
+    wb_new = walk_half_width(wb_top, Eb_top, Eb_new, msb, msb.shape[0] - 4, path, ww1)[0]
+    wm1, wm2 = walk_moments(wb_top, wb_new, E0 - Eb_top, E0 - Eb_new, wm1, wm2)
+    return wb_new, wm1, wm2
+
+
+@njit(**INTERNAL)
+def _exit_tables_next(particles, ms_on, path_out, out_p, p_act, p_emin, out_emax, Sv, Rt, Qt, G, D, V, x_th, G2, D2,
+                      V2, cell, A, A2, msb, ww_k):
+    """The exit tables G2, D2, V2 (and loss thresholds x_th) at the bottom of a block from those at its top G, D, V
+    and the block tables Sv, Rt, Qt (path ``path_out`` across it on the way out,
+    :func:`exit_tables.exit_tables_down`), for every exit table whose particle is needed (``p_act``); with
+    ``ms_on`` also the multiple-scattering half widths A (:func:`multiple_scattering.ms_exit_tables_down`, up to
+    each particle's highest energy ``out_emax``; written to A2 and copied back to A)."""
+    S, W, lnE0, dlnE, p_mass, p_klo, p_khi = particles
+    for o in range(out_p.shape[0]):
+        p = out_p[o]
+        if not p_act[p]:
+            continue
+        x_th[o] = exit_tables_down(G, D, V, o, x_th[o], p_emin[p], Sv, Rt, Qt, p, path_out, lnE0, dlnE,
+                                   p_mass[p], p_klo[p], p_khi[p], G2, D2, V2, cell)
+        if ms_on and out_emax[o] > 0.0:
+            k_to = int((math.log(out_emax[o] / p_mass[p]) - lnE0) / dlnE) + 2
+            ms_exit_tables_down(A, o, cell, path_out, lnE0, dlnE, p_mass[p], max(p_klo[p], int(x_th[o])),
+                                min(p_khi[p], k_to), msb, 3 * o, A2, ww_k)
+            for k in range(p_klo[p], p_khi[p] + 1):  # (copied: nodes it does not fill keep their last values;
+                A[o, k] = A2[o, k]  # nodes outside the particle's klo..khi are never read)
 
 
 SIG_T_MAX_FRACTION = 0.05
