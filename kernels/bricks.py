@@ -88,18 +88,53 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
         analysed depth ended.
     """
     S, W, lnE0, dlnE, p_mass, p_klo, p_khi = particles
-    blk_top = stack.top
+    blk_top, blk_fracS, blk_fracW, el_Z = stack
     ms_on = options.multiple_scattering
-    efoil_path, yield_factor = detector.efoil_path, detector.yield_factor
+    foil_fracS, foil_fracW, foil_path, efoil_fracS, efoil_fracW, efoil_path, _, _, yield_factor = detector
+    sp_p, sp_kind, sp_Z2, sp_dens = species.particle, species.kind, species.Z2, species.density
+    sp_out = species.exit_table
+    K = species.K
     cos_in, cos_out = geometry.cos_in, geometry.cos_out
+    Z1 = beam.Z
     t_stop, max_dt, sig_frac, max_bricks = options.t_stop, options.max_dt, options.sig_frac, options.max_bricks
     relativistic, screening = options.relativistic, options.screening
     L_m, sig_timing = detector.flight_length_m, detector.sig_timing
-    n_b = stack.fracS.shape[0]
-    # work arrays, the surface exit tables and the per-species constants (:func:`_workspace`)
-    (Sv, Rt, Qt, G, D, V, G2, D2, V2, x_th, A, A2, cell, out_p, ms_c, msb, ww, ww1, ww_k, Se, Re, Qe, out_emax,
-     bricks, cur, new, p_emin, p_act, spc) = _workspace(particles, stack, beam, species, geometry, detector,
-                                                         max_bricks)
+    n_p = S.shape[0]
+    n_b = blk_fracS.shape[0]
+    n_sp = sp_p.shape[0]
+    # work arrays (:func:`_workspace`; arrays are copied by explicit loops throughout: a slice assignment makes
+    # Numba compile its shape-mismatch error message, string formatting included, ~3 s of a cold start)
+    (Sv, Rt, Qt, G, D, V, G2, D2, V2, x_th, A, A2, cell, out_p, out_Z, ms_c, msb, ww, ww1, ww_k, Sf, Rf, Qf, Se, Re,
+     Qe, out_emax, bricks, cur, new, p_emin, p_act) = _workspace(particles, species, Z1, el_Z.shape[0], max_bricks)
+    n_out = x_th.shape[0]
+    # multiple-scattering constants of each exit table's particle (rows 2o, 2o + 1) and of the
+    # beam (last two rows) in each element (:func:`multiple_scattering.walk_half_width`)
+    for o in range(n_out + 1):
+        lnc, tc = ms_constants(out_Z[o] if o < n_out else float(Z1), el_Z)
+        for j in range(el_Z.shape[0]):
+            ms_c[2 * o, j] = lnc[j]
+            ms_c[2 * o + 1, j] = tc[j]
+    i_beam = 3 * n_out  # the beam's rows of msb
+    # foil tables and surface exit tables
+    foil_S = _rows2(foil_fracS, efoil_fracS)  # row 0: T1 foil, row 1: energy-detector foils
+    foil_W = _rows2(foil_fracW, efoil_fracW)
+    for o in range(n_out):
+        p = out_p[o]
+        m = p_mass[p]
+        for f in range(2):  # (a loop: a literal row index would make Numba compile fill_tables once per value)
+            if (foil_path if f == 0 else efoil_path) > 0.0:
+                fill_tables(S, W, p, foil_S, foil_W, f, m, lnE0, dlnE, p_klo[p], p_khi[p], Sf if f == 0 else Se,
+                            Rf if f == 0 else Re, Qf if f == 0 else Qe)
+        x_th[o] = exit_tables_surface(Sf, Rf, Qf, p, foil_path, lnE0, dlnE, m, p_klo[p], p_khi[p], G, D, V, o)
+    # highest energy each exit table's particle is made with (multiple-scattering tables stop there)
+    for s in range(n_sp):
+        out_emax[sp_out[s]] = max(out_emax[sp_out[s]], K[s] * beam.energy_MeV)
+    act = _active_species(particles, stack, beam, sp_dens, cos_in, Sv, Rt, Qt)
+    p_act[beam.particle] = True  # particles whose tables are needed: the beam, active species'
+    for s in range(n_sp):
+        if act[s]:
+            p_act[sp_p[s]] = True
+    spc = _species_constants(particles, species, act, p_emin)
     bp = beam.particle
     mb = p_mass[bp]
     Eb_top = beam.energy_MeV
@@ -116,7 +151,14 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
     for b in range(n_b):
         if done:
             break
-        _block_tables(particles, stack, species, b, ms_on, x_th, p_act, ms_c, msb, spc, Sv, Rt, Qt)
+        for s in range(n_sp):  # the block's rows of spc
+            spc[SPC_X_TH, s] = x_th[sp_out[s]]
+            spc[SPC_DENS, s] = sp_dens[s, b]
+        for p in range(n_p):
+            if p_act[p]:
+                fill_tables(S, W, p, blk_fracS, blk_fracW, b, p_mass[p], lnE0, dlnE, p_klo[p], p_khi[p], Sv, Rt, Qt)
+        if ms_on:
+            ms_block_constants(ms_c, blk_fracW, b, msb)
         thick = blk_top[b + 1] - blk_top[b]
         # state at the block top
         Eb = _state(0.0, Eb_top, vb_top, lnE0, dlnE, bp, mb, p_klo[bp], p_khi[bp], E0, geometry, L_m, relativistic,
@@ -165,11 +207,23 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
         if Eb_new <= 0.0:
             break
         if ms_on:
-            wb_top, wm1, wm2 = _beam_walk_down(wb_top, wm1, wm2, Eb_top, Eb_new, E0, msb, thick / cos_in, ww1)
+            wb_new = walk_half_width(wb_top, Eb_top, Eb_new, msb, i_beam, thick / cos_in, ww1)[0]
+            wm1, wm2 = walk_moments(wb_top, wb_new, E0 - Eb_top, E0 - Eb_new, wm1, wm2)
+            wb_top = wb_new
         Eb_top = Eb_new
         vb_top = vb_new
-        _exit_tables_next(particles, ms_on, thick / cos_out, out_p, p_act, p_emin, out_emax, Sv, Rt, Qt, G, D, V,
-                          x_th, G2, D2, V2, cell, A, A2, msb, ww_k)
+        for o in range(n_out):
+            p = out_p[o]
+            if not p_act[p]:
+                continue
+            x_th[o] = exit_tables_down(G, D, V, o, x_th[o], p_emin[p], Sv, Rt, Qt, p, thick / cos_out, lnE0, dlnE,
+                                       p_mass[p], p_klo[p], p_khi[p], G2, D2, V2, cell)
+            if ms_on and out_emax[o] > 0.0:
+                k_to = int((math.log(out_emax[o] / p_mass[p]) - lnE0) / dlnE) + 2
+                ms_exit_tables_down(A, o, cell, thick / cos_out, lnE0, dlnE, p_mass[p], max(p_klo[p], int(x_th[o])),
+                                    min(p_khi[p], k_to), msb, 3 * o, A2, ww_k)
+                for k in range(p_klo[p], p_khi[p] + 1):  # (copied: nodes it does not fill keep their last values;
+                    A[o, k] = A2[o, k]  # nodes outside the particle's klo..khi are never read)
         # the tables at the block bottom become those at the next block's top
         G, G2 = G2, G
         D, D2 = D2, D
@@ -179,35 +233,30 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
 
 
 @njit(**INTERNAL)
-def _workspace(particles, stack, beam, species, geometry, detector, max_bricks):
-    """The work arrays of :func:`simulate_bricks`, the surface exit tables and the per-species constants.
+def _workspace(particles, species, Z1, n_el, max_bricks):
+    """The work arrays of :func:`simulate_bricks`, allocated outside its own type inference (their numpy
+    overloads are resolved and compiled here, in a function the cold start compiles beside the kernel;
+    benchmarks/README.md, "Session 8, cold compile").
 
-    Returns, in this order: the block tables Sv, Rt, Qt (row per particle: stopping, range,
-    straggling integral), the exit tables G, D, V at the current block top and G2, D2, V2 at its
-    bottom (row per exit table; G, D, V filled at the surface behind the T1 foil,
-    :func:`exit_tables.exit_tables_surface`), the loss threshold x_th of each exit table, the
-    multiple-scattering half widths of the way out A (block top) and A2 (bottom), ``cell``
-    (:func:`exit_tables.exit_tables_down`), each exit table's particle out_p, the
-    multiple-scattering constants ms_c of each exit table's particle (rows 2o, 2o + 1) and of the
-    beam (last two rows) in each element and their block rows msb
-    (:func:`multiple_scattering.ms_block_constants`), the walk rows ww, ww1, ww_k
-    (:func:`multiple_scattering.walk_half_widths`, :func:`multiple_scattering.walk_half_width`,
-    :func:`multiple_scattering.ms_exit_tables_down`), the energy-detector foil tables Se, Re, Qe,
-    the highest energy out_emax each exit table's particle is made with, the brick output
-    (7, n_sp, min(512, max_bricks)), the states cur and new (N_STATE_ROWS, n_sp), each
-    particle's lowest table energy p_emin (MeV), the particles whose tables are needed p_act
-    (the beam and the active species', :func:`_active_species`) and the per-species constants
-    spc (:func:`_species_constants`).
-
-    One function so that the allocations' numpy overloads are resolved and compiled outside the
-    kernel's own type inference (benchmarks/README.md, "Session 8, cold compile").
+    Returns, in this order (n_p particles, n_grid table nodes, n_sp species, n_out exit tables, n_el
+    elements; zeros unless noted): the block tables Sv, Rt, Qt (n_p, n_grid: stopping, range,
+    straggling integral); the exit tables G, D, V at the current block top and G2, D2, V2 at its
+    bottom (n_out, n_grid); the loss threshold x_th of each exit table (n_out); the
+    multiple-scattering half widths of the way out A (block top) and A2 (bottom) (n_out, n_grid);
+    ``cell`` (3, n_grid, :func:`exit_tables.exit_tables_down`); each exit table's particle out_p
+    (int64) and its atomic number out_Z (the target's for a recoil, ``Z1`` for the scattered
+    beam); the multiple-scattering constants ms_c (2 n_out + 2, n_el, empty) and their block rows
+    msb (3 n_out + 4, n_el, empty; :func:`multiple_scattering.ms_block_constants`); the walk rows
+    ww (9, n_sp), ww1 (9, 1), ww_k (9, n_grid) (:func:`multiple_scattering.walk_half_widths`,
+    :func:`multiple_scattering.walk_half_width`, :func:`multiple_scattering.ms_exit_tables_down`);
+    the T1 foil tables Sf, Rf, Qf and the energy-detector foil tables Se, Re, Qe (n_p, n_grid);
+    out_emax (n_out); the brick output (7, n_sp, min(512, max_bricks), empty); the states cur and
+    new (N_STATE_ROWS, n_sp); each particle's lowest table energy p_emin (MeV, n_p); p_act (n_p,
+    bool, all False).
     """
     S, W, lnE0, dlnE, p_mass, p_klo, p_khi = particles
-    el_Z = stack.el_Z
-    foil_fracS, foil_fracW, foil_path, efoil_fracS, efoil_fracW, efoil_path, _, _, _ = detector
     sp_p, sp_kind, sp_Z2 = species.particle, species.kind, species.Z2
     sp_out = species.exit_table
-    Z1 = beam.Z
     n_p = S.shape[0]
     n_grid = S.shape[2]
     n_sp = sp_p.shape[0]
@@ -228,38 +277,14 @@ def _workspace(particles, stack, beam, species, geometry, detector, max_bricks):
     for s in range(n_sp):
         out_p[sp_out[s]] = sp_p[s]
         out_Z[sp_out[s]] = sp_Z2[s] if sp_kind[s] == 0 else Z1
-    # (arrays are copied by explicit loops throughout: a slice assignment makes Numba compile its
-    # shape-mismatch error message, string formatting included, ~3 s of a cold start)
-    # multiple-scattering constants of each exit table's particle (rows 2o, 2o + 1) and of the
-    # beam (last two rows) in each element (:func:`multiple_scattering.walk_half_width`)
-    ms_c = np.empty((2 * n_out + 2, el_Z.shape[0]))
-    for o in range(n_out + 1):
-        lnc, tc = ms_constants(out_Z[o] if o < n_out else float(Z1), el_Z)
-        for j in range(el_Z.shape[0]):
-            ms_c[2 * o, j] = lnc[j]
-            ms_c[2 * o + 1, j] = tc[j]
-    msb = np.empty((3 * n_out + 4, el_Z.shape[0]))  # ... in the current block (:func:`multiple_scattering.ms_block_constants`)
-    ww = np.zeros((9, n_sp))  # the outgoing particles' walks of a state (:func:`multiple_scattering.walk_half_widths`)
-    ww1 = np.zeros((9, 1))  # ... one walk (:func:`multiple_scattering.walk_half_width`)
-    ww_k = np.zeros((9, n_grid))  # ... and the nodes of an exit table (:func:`multiple_scattering.ms_exit_tables_down`)
-    # foil tables and surface exit tables
+    ms_c = np.empty((2 * n_out + 2, n_el))
+    msb = np.empty((3 * n_out + 4, n_el))
+    ww = np.zeros((9, n_sp))
+    ww1 = np.zeros((9, 1))
+    ww_k = np.zeros((9, n_grid))
     Sf, Rf, Qf = _zeros3(n_p, n_grid)  # T1 foil
     Se, Re, Qe = _zeros3(n_p, n_grid)  # foils in front of the energy detector
-    foil_S = _rows2(foil_fracS, efoil_fracS)  # row 0: T1 foil, row 1: energy-detector foils
-    foil_W = _rows2(foil_fracW, efoil_fracW)
-    for o in range(n_out):
-        p = out_p[o]
-        m = p_mass[p]
-        for f in range(2):  # (a loop: a literal row index would make Numba compile fill_tables once per value)
-            if (foil_path if f == 0 else efoil_path) > 0.0:
-                fill_tables(S, W, p, foil_S, foil_W, f, m, lnE0, dlnE, p_klo[p], p_khi[p], Sf if f == 0 else Se,
-                            Rf if f == 0 else Re, Qf if f == 0 else Qe)
-        x_th[o] = exit_tables_surface(Sf, Rf, Qf, p, foil_path, lnE0, dlnE, m, p_klo[p], p_khi[p], G, D, V, o)
-    # highest energy each exit table's particle is made with (multiple-scattering tables stop there)
     out_emax = np.zeros(n_out)
-    for s in range(n_sp):
-        out_emax[sp_out[s]] = max(out_emax[sp_out[s]], species.K[s] * beam.energy_MeV)
-    # outputs
     # bricks[q, s, i]: q = 0 ta, 1 tb, 2 Y, 3 sig_t, 4 x_mid, 5 e_det, 6 sig_e (see simulate_bricks' Returns);
     # grows by doubling up to max_bricks (a few hundred kB for the reference case, not MBs)
     bricks = np.empty((7, n_sp, min(512, max_bricks)))
@@ -269,33 +294,9 @@ def _workspace(particles, stack, beam, species, geometry, detector, max_bricks):
     p_emin = np.empty(n_p)  # lowest energy on each particle's tables (MeV)
     for p in range(n_p):
         p_emin[p] = p_mass[p] * math.exp(lnE0 + p_klo[p] * dlnE)
-    act = _active_species(particles, stack, beam, species.density, geometry.cos_in, Sv, Rt, Qt)
-    p_act = np.zeros(n_p, dtype=np.bool_)  # particles whose tables are needed: the beam, active species'
-    p_act[beam.particle] = True
-    for s in range(n_sp):
-        if act[s]:
-            p_act[sp_p[s]] = True
-    spc = _species_constants(particles, species, act, p_emin)
-    return (Sv, Rt, Qt, G, D, V, G2, D2, V2, x_th, A, A2, cell, out_p, ms_c, msb, ww, ww1, ww_k, Se, Re, Qe, out_emax,
-            bricks, cur, new, p_emin, p_act, spc)
-
-
-@njit(**INTERNAL)
-def _block_tables(particles, stack, species, b, ms_on, x_th, p_act, ms_c, msb, spc, Sv, Rt, Qt):
-    """Enter block b: its rows of the per-species constants ``spc`` (the loss threshold of each
-    species' exit table, its density in the block), the block tables Sv, Rt, Qt of every particle
-    needed (``p_act``, :func:`range_tables.fill_tables`) and, with ``ms_on``, the block's
-    multiple-scattering constants ``msb`` (:func:`multiple_scattering.ms_block_constants`)."""
-    S, W, lnE0, dlnE, p_mass, p_klo, p_khi = particles
-    sp_out, sp_dens = species.exit_table, species.density
-    for s in range(sp_out.shape[0]):
-        spc[SPC_X_TH, s] = x_th[sp_out[s]]
-        spc[SPC_DENS, s] = sp_dens[s, b]
-    for p in range(S.shape[0]):
-        if p_act[p]:
-            fill_tables(S, W, p, stack.fracS, stack.fracW, b, p_mass[p], lnE0, dlnE, p_klo[p], p_khi[p], Sv, Rt, Qt)
-    if ms_on:
-        ms_block_constants(ms_c, stack.fracW, b, msb)
+    p_act = np.zeros(n_p, dtype=np.bool_)
+    return (Sv, Rt, Qt, G, D, V, G2, D2, V2, x_th, A, A2, cell, out_p, out_Z, ms_c, msb, ww, ww1, ww_k, Sf, Rf, Qf,
+            Se, Re, Qe, out_emax, bricks, cur, new, p_emin, p_act)
 
 
 @njit(**INTERNAL)
@@ -361,39 +362,6 @@ def _record_bricks(bricks, i, cur, new, species, b, x_a, dx, yield_factor, t_sto
             for q in range(7):
                 bricks[q, s, i] = 0.0
     return alive
-
-
-@njit(**INTERNAL)
-def _beam_walk_down(wb_top, wm1, wm2, Eb_top, Eb_new, E0, msb, path, ww1):
-    """The beam's multiple-scattering half width and walk moments at the bottom of a block crossed
-    along ``path`` (1e15 at/cm2) from energy Eb_top to Eb_new (:func:`multiple_scattering.walk_half_width`,
-    :func:`multiple_scattering.walk_moments`); the beam's rows of msb start at msb.shape[0] - 4."""
-    wb_new = walk_half_width(wb_top, Eb_top, Eb_new, msb, msb.shape[0] - 4, path, ww1)[0]
-    wm1, wm2 = walk_moments(wb_top, wb_new, E0 - Eb_top, E0 - Eb_new, wm1, wm2)
-    return wb_new, wm1, wm2
-
-
-@njit(**INTERNAL)
-def _exit_tables_next(particles, ms_on, path_out, out_p, p_act, p_emin, out_emax, Sv, Rt, Qt, G, D, V, x_th, G2, D2,
-                      V2, cell, A, A2, msb, ww_k):
-    """The exit tables G2, D2, V2 (and loss thresholds x_th) at the bottom of a block from those at its top G, D, V
-    and the block tables Sv, Rt, Qt (path ``path_out`` across it on the way out,
-    :func:`exit_tables.exit_tables_down`), for every exit table whose particle is needed (``p_act``); with
-    ``ms_on`` also the multiple-scattering half widths A (:func:`multiple_scattering.ms_exit_tables_down`, up to
-    each particle's highest energy ``out_emax``; written to A2 and copied back to A)."""
-    S, W, lnE0, dlnE, p_mass, p_klo, p_khi = particles
-    for o in range(out_p.shape[0]):
-        p = out_p[o]
-        if not p_act[p]:
-            continue
-        x_th[o] = exit_tables_down(G, D, V, o, x_th[o], p_emin[p], Sv, Rt, Qt, p, path_out, lnE0, dlnE,
-                                   p_mass[p], p_klo[p], p_khi[p], G2, D2, V2, cell)
-        if ms_on and out_emax[o] > 0.0:
-            k_to = int((math.log(out_emax[o] / p_mass[p]) - lnE0) / dlnE) + 2
-            ms_exit_tables_down(A, o, cell, path_out, lnE0, dlnE, p_mass[p], max(p_klo[p], int(x_th[o])),
-                                min(p_khi[p], k_to), msb, 3 * o, A2, ww_k)
-            for k in range(p_klo[p], p_khi[p] + 1):  # (copied: nodes it does not fill keep their last values;
-                A[o, k] = A2[o, k]  # nodes outside the particle's klo..khi are never read)
 
 
 SIG_T_MAX_FRACTION = 0.05
