@@ -90,51 +90,44 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
     S, W, lnE0, dlnE, p_mass, p_klo, p_khi = particles
     blk_top, blk_fracS, blk_fracW, el_Z = stack
     ms_on = options.multiple_scattering
-    foil_fracS, foil_fracW, foil_path, efoil_fracS, efoil_fracW, efoil_path, _, _, yield_factor = detector
-    sp_p, sp_kind, sp_Z2, sp_dens = species.particle, species.kind, species.Z2, species.density
-    sp_out = species.exit_table
-    K = species.K
+    efoil_path, yield_factor = detector.efoil_path, detector.yield_factor
+    sp_p, sp_out, sp_dens = species.particle, species.exit_table, species.density
+    eff_E, eff_v, eff_n = species.eff_E, species.eff_v, species.eff_n
     cos_in, cos_out = geometry.cos_in, geometry.cos_out
-    Z1 = beam.Z
     t_stop, max_dt, sig_frac, max_bricks = options.t_stop, options.max_dt, options.sig_frac, options.max_bricks
     relativistic, screening = options.relativistic, options.screening
     L_m, sig_timing = detector.flight_length_m, detector.sig_timing
     n_p = S.shape[0]
+    n_grid = S.shape[2]
+    step = math.exp(dlnE)  # ratio of neighbouring table energies
     n_b = blk_fracS.shape[0]
     n_sp = sp_p.shape[0]
-    # work arrays (:func:`_workspace`; arrays are copied by explicit loops throughout: a slice assignment makes
-    # Numba compile its shape-mismatch error message, string formatting included, ~3 s of a cold start)
-    (Sv, Rt, Qt, G, D, V, G2, D2, V2, x_th, A, A2, cell, out_p, out_Z, ms_c, msb, ww, ww1, ww_k, Sf, Rf, Qf, Se, Re,
-     Qe, out_emax, bricks, cur, new, p_emin, p_act) = _workspace(particles, species, Z1, el_Z.shape[0], max_bricks)
-    n_out = x_th.shape[0]
-    # multiple-scattering constants of each exit table's particle (rows 2o, 2o + 1) and of the
-    # beam (last two rows) in each element (:func:`multiple_scattering.walk_half_width`)
-    for o in range(n_out + 1):
-        lnc, tc = ms_constants(out_Z[o] if o < n_out else float(Z1), el_Z)
-        for j in range(el_Z.shape[0]):
-            ms_c[2 * o, j] = lnc[j]
-            ms_c[2 * o + 1, j] = tc[j]
-    i_beam = 3 * n_out  # the beam's rows of msb
-    # foil tables and surface exit tables
-    foil_S = _rows2(foil_fracS, efoil_fracS)  # row 0: T1 foil, row 1: energy-detector foils
-    foil_W = _rows2(foil_fracW, efoil_fracW)
-    for o in range(n_out):
-        p = out_p[o]
-        m = p_mass[p]
-        for f in range(2):  # (a loop: a literal row index would make Numba compile fill_tables once per value)
-            if (foil_path if f == 0 else efoil_path) > 0.0:
-                fill_tables(S, W, p, foil_S, foil_W, f, m, lnE0, dlnE, p_klo[p], p_khi[p], Sf if f == 0 else Se,
-                            Rf if f == 0 else Re, Qf if f == 0 else Qe)
-        x_th[o] = exit_tables_surface(Sf, Rf, Qf, p, foil_path, lnE0, dlnE, m, p_klo[p], p_khi[p], G, D, V, o)
-    # highest energy each exit table's particle is made with (multiple-scattering tables stop there)
+    n_out = 0
     for s in range(n_sp):
-        out_emax[sp_out[s]] = max(out_emax[sp_out[s]], K[s] * beam.energy_MeV)
-    act = _active_species(particles, stack, beam, sp_dens, cos_in, Sv, Rt, Qt)
-    p_act[beam.particle] = True  # particles whose tables are needed: the beam, active species'
-    for s in range(n_sp):
-        if act[s]:
-            p_act[sp_p[s]] = True
-    spc = _species_constants(particles, species, act, p_emin)
+        if sp_out[s] + 1 > n_out:
+            n_out = sp_out[s] + 1
+    # (arrays are copied by explicit loops throughout: a slice assignment makes Numba compile its
+    # shape-mismatch error message, string formatting included, ~3 s of a cold start)
+    Sv, Rt, Qt = _zeros3(n_p, n_grid)  # block tables: stopping, range, straggling integral
+    G, D, V = _zeros3(n_out, n_grid)  # exit tables at the current block top
+    G2, D2, V2 = _zeros3(n_out, n_grid)  # ... and at its bottom
+    A = np.zeros((n_out, n_grid))  # multiple-scattering half width of the way out, block top
+    msb = np.empty((3 * n_out + 4, el_Z.shape[0]))  # ... in the current block (:func:`multiple_scattering.ms_block_constants`)
+    i_beam = 3 * n_out
+    ww = np.zeros((9, n_sp))  # the outgoing particles' walks of a state (:func:`multiple_scattering.walk_half_widths`)
+    ww1 = np.zeros((9, 1))  # ... one walk (:func:`multiple_scattering.walk_half_width`)
+    Se, Re, Qe = _zeros3(n_p, n_grid)  # foils in front of the energy detector
+    # the surface exit tables, the energy-detector foil tables and what the way out needs per block
+    out_p, x_th, ms_c, out_emax, p_emin, A2, cell, ww_k = _surface_tables(particles, stack, beam, species, detector,
+                                                                          G, D, V, Se, Re, Qe)
+    # outputs
+    # bricks[q, s, i]: q = 0 ta, 1 tb, 2 Y, 3 sig_t, 4 x_mid, 5 e_det, 6 sig_e (see Returns);
+    # grows by doubling up to max_bricks (a few hundred kB for the reference case, not MBs)
+    cap = min(512, max_bricks)
+    bricks = np.empty((7, n_sp, cap))
+    # state at the current depth and at the trial depth: rows t, var_t, e_det, var_e, sigma
+    cur = np.zeros((N_STATE_ROWS, n_sp))
+    new = np.zeros((N_STATE_ROWS, n_sp))
     bp = beam.particle
     mb = p_mass[bp]
     Eb_top = beam.energy_MeV
@@ -143,11 +136,18 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
     wb_top = 0.0  # the beam's multiple-scattering half width (rad) at the block top
     wm1 = 0.0  # ... and its walk moments int L dA, int L^2 dA (:func:`walk_moments`)
     wm2 = 0.0
-    nbr = np.int64(0)  # bricks so far (not the literal 0: Numba would compile _grown, _record_bricks for Literal[int](0) too)
+    nbr = np.int64(0)  # bricks so far (not the literal 0: Numba would compile _grown for Literal[int](0) too)
     overflow = False
     done = False
     tan_in = math.sqrt(1.0 - cos_in * cos_in) / cos_in
     tan_out = math.sqrt(1.0 - cos_out * cos_out) / cos_out
+    act = _active_species(particles, stack, beam, sp_dens, cos_in, Sv, Rt, Qt)
+    p_act = np.zeros(n_p, dtype=np.bool_)  # particles whose tables are needed: the beam, active species'
+    p_act[bp] = True
+    for s in range(n_sp):
+        if act[s]:
+            p_act[sp_p[s]] = True
+    spc = _species_constants(particles, species, act, p_emin)
     for b in range(n_b):
         if done:
             break
@@ -173,7 +173,22 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
             dn = d + dx
             Eb = _state(dn, Eb_top, vb_top, lnE0, dlnE, bp, mb, p_klo[bp], p_khi[bp], E0, geometry, L_m, relativistic,
                         spc, Sv, Rt, Qt, G, D, V, tan_in, tan_out, new)
-            worst = _worst_step(cur, new, t_stop, max_dt, sig_frac)
+            # largest time step among species still inside the window
+            # (a species lost within the step counts as an infinite step until the step is tiny)
+            # (relative to the species' allowed width: max_dt or sig_frac x its time sigma)
+            worst = 0.0
+            for s in range(n_sp):
+                t_c = cur[0, s]
+                sg = _sig_time(t_c, cur[1, s])
+                if t_c > 0.0 and t_c < t_stop + 6.0 * sg:
+                    if new[0, s] > 0.0:
+                        # beyond t_stop only the Gaussian tail reaches the window
+                        allow = max(max_dt, (sig_frac if t_c < t_stop else max(sig_frac, 0.5)) * sg)
+                        dtt = abs(new[0, s] - t_c) / allow
+                    else:
+                        dtt = 1e30
+                    if dtt > worst:
+                        worst = dtt
             if worst > 1.0 and dx > 1e-7 * (thick + 1.0):
                 dx *= max(0.1, 0.8 / worst)
                 continue
@@ -186,9 +201,33 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
                 overflow = True
                 done = True
                 break
-            if nbr >= bricks.shape[2]:
-                bricks = _grown(bricks, nbr, min(2 * bricks.shape[2], max_bricks))
-            alive = _record_bricks(bricks, nbr, cur, new, species, b, blk_top[b] + d, dx, yield_factor, t_stop)
+            if nbr >= cap:
+                cap = min(2 * cap, max_bricks)
+                bricks = _grown(bricks, nbr, cap)
+            # record the brick
+            x_a = blk_top[b] + d
+            alive = False
+            for s in range(n_sp):
+                t_c = cur[0, s]
+                t_n = new[0, s]
+                if t_c > 0.0 and t_n > 0.0:
+                    dens = sp_dens[s, b]
+                    yl = 0.5 * (cur[4, s] + new[4, s]) * dens * dx * yield_factor
+                    em = 0.5 * (cur[2, s] + new[2, s])
+                    if eff_n[s] > 0:
+                        yl *= _interp_clip(eff_E, eff_v, s, eff_n[s], em)
+                    bricks[0, s, nbr] = t_c
+                    bricks[1, s, nbr] = t_n
+                    bricks[2, s, nbr] = yl
+                    bricks[3, s, nbr] = _sig_time(0.5 * (t_c + t_n), 0.5 * (cur[1, s] + new[1, s]))
+                    bricks[4, s, nbr] = x_a + 0.5 * dx
+                    bricks[5, s, nbr] = em
+                    bricks[6, s, nbr] = math.sqrt(0.5 * (cur[3, s] + new[3, s]))
+                    if t_c < t_stop + 6.0 * _sig_time(t_c, cur[1, s]):
+                        alive = True
+                else:  # no brick of this species here
+                    for q in range(7):
+                        bricks[q, s, nbr] = 0.0
             nbr += 1
             cur, new = new, cur
             d = dn
@@ -202,8 +241,8 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
         if done:
             break
         # beam and exit tables to the next block
-        Eb_new, vb_new = cross_path(Sv, Rt, Qt, bp, lnE0, dlnE, math.exp(dlnE), mb, p_klo[bp], p_khi[bp], Eb_top,
-                                    vb_top, thick / cos_in)
+        Eb_new, vb_new = cross_path(Sv, Rt, Qt, bp, lnE0, dlnE, step, mb, p_klo[bp], p_khi[bp], Eb_top, vb_top,
+                                    thick / cos_in)
         if Eb_new <= 0.0:
             break
         if ms_on:
@@ -233,91 +272,60 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
 
 
 @njit(**INTERNAL)
-def _workspace(particles, species, Z1, n_el, max_bricks):
-    """The work arrays of :func:`simulate_bricks`, allocated outside its own type inference (their numpy
-    overloads are resolved and compiled here, in a function the cold start compiles beside the kernel;
-    benchmarks/README.md, "Session 8, cold compile").
+def _surface_tables(particles, stack, beam, species, detector, G, D, V, Se, Re, Qe):
+    """What :func:`simulate_bricks` needs before its first block that its depth steps do not use.
 
-    Returns, in this order (n_p particles, n_grid table nodes, n_sp species, n_out exit tables, n_el
-    elements; zeros unless noted): the block tables Sv, Rt, Qt (n_p, n_grid: stopping, range,
-    straggling integral); the exit tables G, D, V at the current block top and G2, D2, V2 at its
-    bottom (n_out, n_grid); the loss threshold x_th of each exit table (n_out); the
-    multiple-scattering half widths of the way out A (block top) and A2 (bottom) (n_out, n_grid);
-    ``cell`` (3, n_grid, :func:`exit_tables.exit_tables_down`); each exit table's particle out_p
-    (int64) and its atomic number out_Z (the target's for a recoil, ``Z1`` for the scattered
-    beam); the multiple-scattering constants ms_c (2 n_out + 2, n_el, empty) and their block rows
-    msb (3 n_out + 4, n_el, empty; :func:`multiple_scattering.ms_block_constants`); the walk rows
-    ww (9, n_sp), ww1 (9, 1), ww_k (9, n_grid) (:func:`multiple_scattering.walk_half_widths`,
-    :func:`multiple_scattering.walk_half_width`, :func:`multiple_scattering.ms_exit_tables_down`);
-    the T1 foil tables Sf, Rf, Qf and the energy-detector foil tables Se, Re, Qe (n_p, n_grid);
-    out_emax (n_out); the brick output (7, n_sp, min(512, max_bricks), empty); the states cur and
-    new (N_STATE_ROWS, n_sp); each particle's lowest table energy p_emin (MeV, n_p); p_act (n_p,
-    bool, all False).
+    Fills the exit tables G, D, V of each exit table at the sample surface, behind the T1 foil
+    (:func:`exit_tables.exit_tables_surface`), and the energy-detector foil tables Se, Re, Qe
+    (:func:`range_tables.fill_tables`). Returns each exit table's particle out_p (int64) and loss
+    threshold x_th (node coordinate); the multiple-scattering constants ms_c of each exit
+    table's particle (rows 2o, 2o + 1) and of the beam (last two rows) in each element
+    (:func:`multiple_scattering.ms_constants`); the highest energy out_emax each exit table's
+    particle is made with (MeV; multiple-scattering tables stop there); each particle's lowest
+    table energy p_emin (MeV); and the work arrays A2 (n_out, n_grid), cell (3, n_grid) and ww_k
+    (9, n_grid) of the way out (:func:`exit_tables.exit_tables_down`,
+    :func:`multiple_scattering.ms_exit_tables_down`). A callee, so that this part of the kernel
+    (and its numpy allocations) is compiled beside the kernel on a cold start (the arrays the
+    depth steps use stay allocated in the kernel: benchmarks/README.md, "Session 8, cold compile").
     """
     S, W, lnE0, dlnE, p_mass, p_klo, p_khi = particles
-    sp_p, sp_kind, sp_Z2 = species.particle, species.kind, species.Z2
-    sp_out = species.exit_table
+    el_Z = stack.el_Z
+    foil_fracS, foil_fracW, foil_path, efoil_fracS, efoil_fracW, efoil_path, _, _, _ = detector
+    sp_p, sp_kind, sp_Z2, sp_out = species.particle, species.kind, species.Z2, species.exit_table
     n_p = S.shape[0]
     n_grid = S.shape[2]
-    n_sp = sp_p.shape[0]
-    n_out = 0
-    for s in range(n_sp):
-        if sp_out[s] + 1 > n_out:
-            n_out = sp_out[s] + 1
-    Sv, Rt, Qt = _zeros3(n_p, n_grid)  # block tables: stopping, range, straggling integral
-    G, D, V = _zeros3(n_out, n_grid)  # exit tables at the current block top
-    G2, D2, V2 = _zeros3(n_out, n_grid)  # ... and at its bottom
+    n_out = G.shape[0]
     x_th = np.zeros(n_out)  # loss threshold of each exit table (node coordinate)
-    A = np.zeros((n_out, n_grid))  # multiple-scattering half width of the way out, block top
-    A2 = np.zeros((n_out, n_grid))  # ... and bottom
-    cell = np.zeros((3, n_grid))  # cells of the energies at a block's top (:func:`exit_tables.exit_tables_down`)
     # out-particle of each exit table and its atomic number
     out_p = np.zeros(n_out, dtype=np.int64)
     out_Z = np.zeros(n_out)
-    for s in range(n_sp):
+    for s in range(sp_p.shape[0]):
         out_p[sp_out[s]] = sp_p[s]
-        out_Z[sp_out[s]] = sp_Z2[s] if sp_kind[s] == 0 else Z1
-    ms_c = np.empty((2 * n_out + 2, n_el))
-    msb = np.empty((3 * n_out + 4, n_el))
-    ww = np.zeros((9, n_sp))
-    ww1 = np.zeros((9, 1))
-    ww_k = np.zeros((9, n_grid))
+        out_Z[sp_out[s]] = sp_Z2[s] if sp_kind[s] == 0 else beam.Z
+    ms_c = np.empty((2 * n_out + 2, el_Z.shape[0]))
+    for o in range(n_out + 1):
+        lnc, tc = ms_constants(out_Z[o] if o < n_out else float(beam.Z), el_Z)
+        for j in range(el_Z.shape[0]):
+            ms_c[2 * o, j] = lnc[j]
+            ms_c[2 * o + 1, j] = tc[j]
     Sf, Rf, Qf = _zeros3(n_p, n_grid)  # T1 foil
-    Se, Re, Qe = _zeros3(n_p, n_grid)  # foils in front of the energy detector
+    foil_S = _rows2(foil_fracS, efoil_fracS)  # row 0: T1 foil, row 1: energy-detector foils
+    foil_W = _rows2(foil_fracW, efoil_fracW)
+    for o in range(n_out):
+        p = out_p[o]
+        m = p_mass[p]
+        for f in range(2):  # (a loop: a literal row index would make Numba compile fill_tables once per value)
+            if (foil_path if f == 0 else efoil_path) > 0.0:
+                fill_tables(S, W, p, foil_S, foil_W, f, m, lnE0, dlnE, p_klo[p], p_khi[p], Sf if f == 0 else Se,
+                            Rf if f == 0 else Re, Qf if f == 0 else Qe)
+        x_th[o] = exit_tables_surface(Sf, Rf, Qf, p, foil_path, lnE0, dlnE, m, p_klo[p], p_khi[p], G, D, V, o)
     out_emax = np.zeros(n_out)
-    # bricks[q, s, i]: q = 0 ta, 1 tb, 2 Y, 3 sig_t, 4 x_mid, 5 e_det, 6 sig_e (see simulate_bricks' Returns);
-    # grows by doubling up to max_bricks (a few hundred kB for the reference case, not MBs)
-    bricks = np.empty((7, n_sp, min(512, max_bricks)))
-    # state at the current depth and at the trial depth: rows t, var_t, e_det, var_e, sigma
-    cur = np.zeros((N_STATE_ROWS, n_sp))
-    new = np.zeros((N_STATE_ROWS, n_sp))
-    p_emin = np.empty(n_p)  # lowest energy on each particle's tables (MeV)
+    for s in range(sp_out.shape[0]):
+        out_emax[sp_out[s]] = max(out_emax[sp_out[s]], species.K[s] * beam.energy_MeV)
+    p_emin = np.empty(n_p)
     for p in range(n_p):
         p_emin[p] = p_mass[p] * math.exp(lnE0 + p_klo[p] * dlnE)
-    p_act = np.zeros(n_p, dtype=np.bool_)
-    return (Sv, Rt, Qt, G, D, V, G2, D2, V2, x_th, A, A2, cell, out_p, out_Z, ms_c, msb, ww, ww1, ww_k, Sf, Rf, Qf,
-            Se, Re, Qe, out_emax, bricks, cur, new, p_emin, p_act)
-
-
-@njit(**INTERNAL)
-def _worst_step(cur, new, t_stop, max_dt, sig_frac):
-    """The largest time step (relative to the species' allowed width: ``max_dt`` or ``sig_frac``
-    times its time sigma) between the states ``cur`` and ``new`` among species still inside the
-    window; a species lost within the step counts as an infinite step (1e30)."""
-    worst = 0.0
-    for s in range(cur.shape[1]):
-        t_c = cur[0, s]
-        sg = _sig_time(t_c, cur[1, s])
-        if t_c > 0.0 and t_c < t_stop + 6.0 * sg:
-            if new[0, s] > 0.0:
-                # beyond t_stop only the Gaussian tail reaches the window
-                allow = max(max_dt, (sig_frac if t_c < t_stop else max(sig_frac, 0.5)) * sg)
-                dtt = abs(new[0, s] - t_c) / allow
-            else:
-                dtt = 1e30
-            if dtt > worst:
-                worst = dtt
-    return worst
+    return out_p, x_th, ms_c, out_emax, p_emin, np.zeros((n_out, n_grid)), np.zeros((3, n_grid)), np.zeros((9, n_grid))
 
 
 @njit(**INTERNAL)
@@ -329,39 +337,6 @@ def _grown(bricks, nbr, cap):
             for i in range(nbr):
                 grown[q, s, i] = bricks[q, s, i]
     return grown
-
-
-@njit(**INTERNAL)
-def _record_bricks(bricks, i, cur, new, species, b, x_a, dx, yield_factor, t_stop):
-    """Write brick i of every species between the states ``cur`` (depth x_a) and ``new`` (x_a + dx) in
-    block b: its times, yield (slab method, times the species' detection efficiency at its mean
-    energy), time sigma, mid depth, energy and energy sigma at the energy detector (zeros where a
-    species has no brick). Returns whether a species' brick is still inside the window (before
-    ``t_stop`` plus 6 of its time sigmas)."""
-    eff_E, eff_v, eff_n = species.eff_E, species.eff_v, species.eff_n
-    alive = False
-    for s in range(cur.shape[1]):
-        t_c = cur[0, s]
-        t_n = new[0, s]
-        if t_c > 0.0 and t_n > 0.0:
-            dens = species.density[s, b]
-            yl = 0.5 * (cur[4, s] + new[4, s]) * dens * dx * yield_factor
-            em = 0.5 * (cur[2, s] + new[2, s])
-            if eff_n[s] > 0:
-                yl *= _interp_clip(eff_E, eff_v, s, eff_n[s], em)
-            bricks[0, s, i] = t_c
-            bricks[1, s, i] = t_n
-            bricks[2, s, i] = yl
-            bricks[3, s, i] = _sig_time(0.5 * (t_c + t_n), 0.5 * (cur[1, s] + new[1, s]))
-            bricks[4, s, i] = x_a + 0.5 * dx
-            bricks[5, s, i] = em
-            bricks[6, s, i] = math.sqrt(0.5 * (cur[3, s] + new[3, s]))
-            if t_c < t_stop + 6.0 * _sig_time(t_c, cur[1, s]):
-                alive = True
-        else:  # no brick of this species here
-            for q in range(7):
-                bricks[q, s, i] = 0.0
-    return alive
 
 
 SIG_T_MAX_FRACTION = 0.05

@@ -154,3 +154,19 @@ def test_species_density_takes_each_layers_abundance_of_its_isotope():
         np.testing.assert_allclose(d[li == 0.4], 0.4 * enriched, rtol=1e-12)
         np.testing.assert_allclose(d[li == 0.2], 0.2 * natural[label], rtol=1e-12)
         assert np.all(d[li == 0.0] == 0.0)
+
+
+def test_brick_output_grown_past_its_first_capacity_keeps_every_brick():
+    """The kernel's brick arrays start at 512 bricks and grow by doubling (``bricks._grown``, a callee
+    of the kernel): the first 512 bricks of a walk that grew past 512 are exactly those of the same
+    walk stopped by a budget of 512 (which never grows), field by field."""
+    inputs = prepare(reference_experiment(max_channel_fraction=0.3, max_sigma_fraction=0.0))  # ~3200 bricks
+    with pytest.warns(UserWarning, match="bricks before the end"):
+        capped = run(dataclasses.replace(inputs, options=inputs.options._replace(max_bricks=512)))
+    grown = run(dataclasses.replace(inputs, options=inputs.options._replace(max_bricks=20000)))
+    assert capped.overflow and capped.n == 512
+    assert not grown.overflow and grown.n > 2048  # grown three times: 512 -> 1024 -> 2048 -> 4096
+    for field in ("ta", "tb", "Y", "sig_t", "x_mid", "e_det", "sig_e"):
+        a, b = getattr(capped, field), getattr(grown, field)
+        assert a.shape[1] == 512 and b.shape[1] == grown.n
+        np.testing.assert_array_equal(a, b[:, :512], err_msg=field)
