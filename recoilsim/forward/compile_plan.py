@@ -43,10 +43,13 @@ PLAN_PATH = Path(__file__).with_name("kernel_compile_plan.json")
 KERNEL_PREFIX = "recoilsim.kernels."
 #: Share of the split function's callees (by recorded compile time) the worker takes. The
 #: command's process compiles the preparation's functions while the worker starts, then its
-#: share, then starts the split function itself, whose front end (~0.9 s of ~4.6 s) runs before
-#: type inference needs the worker's callees; on an idle second core both reach that point
-#: together at ~0.7 (benchmarks/README.md, "Session 7, cold and warm demo").
-WORKER_SHARE = 0.7
+#: share, then starts the split function itself, whose front end runs before type inference
+#: needs the worker's callees; the worker also compiles the spreading, which the command needs
+#: right after the brick kernel. 0.7 balanced the two when the brick kernel's own compile took
+#: ~4.6 s ("Session 7, cold and warm demo" in benchmarks/README.md); with the kernel's setup
+#: split out (~20 % less of its own compile) 0.7 left the worker the longer of the two, 0.6
+#: finishes it ~1.4 s (CPU) before the command ("Session 8, cold compile").
+WORKER_SHARE = 0.6
 
 
 # ------------------------------------------------------------------------------------------
