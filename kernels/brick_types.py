@@ -32,9 +32,6 @@ class Stack(NamedTuple):
     fracS: np.ndarray  #: (n_b, n_el) atomic fractions times stopping factors (for the stopping)
     fracW: np.ndarray  #: (n_b, n_el) atomic fractions (for the straggling)
     el_Z: np.ndarray = np.zeros(0)  #: (n_el,) atomic numbers of the elements (for multiple scattering)
-    #: (n_b,) int64, first block of each block's stopping group (blocks that share transport tables,
-    #: :mod:`stopping_groups`); empty: one group per block
-    group: np.ndarray = np.zeros(0, dtype=np.int64)
 
 
 class Beam(NamedTuple):

@@ -40,7 +40,6 @@ from .multiple_scattering import (HWHM_TO_SIGMA, combined_half_width, ms_block_c
                                   walk_moments)
 from .brick_types import Bricks
 from .range_tables import cross_cell, cross_path, fill_tables, table_cell
-from .stopping_groups import group_compositions, valid_groups
 
 
 @njit(**INTERNAL)
@@ -89,7 +88,7 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
         analysed depth ended.
     """
     S, W, lnE0, dlnE, p_mass, p_klo, p_khi = particles
-    blk_top, blk_fracS, blk_fracW, el_Z, grp = stack
+    blk_top, blk_fracS, blk_fracW, el_Z = stack
     ms_on = options.multiple_scattering
     foil_fracS, foil_fracW, foil_path, efoil_fracS, efoil_fracW, efoil_path, _, _, yield_factor = detector
     sp_p, sp_kind, sp_Z2, sp_dens = species.particle, species.kind, species.Z2, species.density
@@ -185,20 +184,17 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
         if act[s]:
             p_act[sp_p[s]] = True
     spc = _species_constants(particles, species, act, p_emin)
-    grp = valid_groups(grp, n_b)  # blocks of a stopping group share transport tables (:mod:`stopping_groups`)
-    grp_fracS, grp_fracW = group_compositions(blk_top, blk_fracS, blk_fracW, grp)
     for b in range(n_b):
         if done:
             break
-        g0 = grp[b]  # the first block of b's group: its range tables serve the whole group
         for s in range(n_sp):  # the block's rows of spc
             spc[SPC_X_TH, s] = x_th[sp_out[s]]
             spc[SPC_DENS, s] = sp_dens[s, b]
         for p in range(n_p):
-            if p_act[p] and g0 == b:
-                fill_tables(S, W, p, grp_fracS, grp_fracW, b, p_mass[p], lnE0, dlnE, p_klo[p], p_khi[p], Sv, Rt, Qt)
-        if ms_on and g0 == b:
-            ms_block_constants(ms_c, grp_fracW, b, msb)
+            if p_act[p]:
+                fill_tables(S, W, p, blk_fracS, blk_fracW, b, p_mass[p], lnE0, dlnE, p_klo[p], p_khi[p], Sv, Rt, Qt)
+        if ms_on:
+            ms_block_constants(ms_c, blk_fracW, b, msb)
         thick = blk_top[b + 1] - blk_top[b]
         # state at the block top
         Eb = _state(0.0, Eb_top, vb_top, lnE0, dlnE, bp, mb, p_klo[bp], p_khi[bp], E0, geometry, L_m, relativistic,

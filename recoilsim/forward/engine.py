@@ -37,7 +37,7 @@ from ..io.stopping_choice import stopping_source, straggling_tables
 from ..stopping.sources import source_label
 from ..stopping.tables import ParticleTables, StoppingSource, particle_tables
 from .species import Species, build_species
-from .stack import beam_depth_bound, cut_blocks, merge_foils, sample_blocks, stopping_groups, to_columns
+from .stack import beam_depth_bound, cut_blocks, merge_foils, sample_blocks, to_columns
 
 MB_CM2 = 1e-27
 MAX_BRICKS = 20000
@@ -47,12 +47,6 @@ MAX_BRICKS = 20000
 #: enough down to leave every realistic stack untouched (the reference's 150 um LATP substrate
 #: ends at 92 times the bound).
 DEPTH_BOUND_MARGIN = 1000.0
-#: Neighbouring blocks whose compositions differ by at most this (absolute fraction, every
-#: column) share the kernel's range tables, built for their mean composition
-#: (:func:`~recoilsim.forward.stack.stopping_groups`); each block keeps its own exit tables,
-#: depth steps and densities. Spectra move by < 1e-4 of their peak against
-#: one group per block (benchmarks/README.md, "Session 8, kernel"; tests/test_stopping_groups.py).
-STOPPING_GROUP_TOL = 2e-3
 
 
 @dataclass(frozen=True)
@@ -361,7 +355,6 @@ def prepare(exp: Experiment, *, source: StoppingSource | None = None, tables: Pa
         blk_top, fracS, fracW = blk_top[:n_keep + 1], fracS[:n_keep], fracW[:n_keep]
         # (a contiguous copy: a sliced view is another Numba type, a second compile of the kernel)
         outgoing = outgoing._replace(density=np.ascontiguousarray(outgoing.density[:, :n_keep]))
-    group = stopping_groups(blk_top, fracS, fracW, STOPPING_GROUP_TOL)
     foil_S, foil_path = merge_foils(det.foils, elements)
     efoil_S, efoil_path = merge_foils(det.energy_foils, elements)
     foil_col = np.array([[columns.index((e, exp.options.stopping)) for e in elements]], dtype=np.int64)
@@ -376,7 +369,7 @@ def prepare(exp: Experiment, *, source: StoppingSource | None = None, tables: Pa
                                dlnE=float(tables.dlnE), mass=np.array([m for _, m in parts], dtype=np.float64),
                                klo=p_klo, khi=p_khi),
         stack=kt.Stack(top=blk_top, fracS=fracS, fracW=fracW,
-                       el_Z=np.array([float(element(e).number) for e, _ in columns]), group=group),
+                       el_Z=np.array([float(element(e).number) for e, _ in columns])),
         beam=kt.Beam(particle=0, Z=int(beam.Z), mass_u=float(beam.mass_u), energy_MeV=float(exp.beam.energy_MeV)),
         outgoing=outgoing,
         geometry=kt.Geometry(cos_in=cos_in, cos_out=math.cos(math.radians(g.exit_deg)),

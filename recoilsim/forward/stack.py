@@ -123,38 +123,3 @@ def cut_blocks(tops: np.ndarray, fracS: np.ndarray, fracW: np.ndarray, layer_of:
     n = max(1, int(np.searchsorted(tops, depth, side="left")))
     tops = np.append(tops[:n], depth)
     return tops, fracS[:n], fracW[:n], layer_of[:n]
-
-
-
-def stopping_groups(top: np.ndarray, fracS: np.ndarray, fracW: np.ndarray, tol: float) -> np.ndarray:
-    """Stopping groups of neighbouring blocks (``brick_types.Stack.group``: the first block of
-    each block's group), whose blocks share the kernel's range tables (``recoilsim.kernels.stopping_groups``).
-
-    A group runs from its first block b0 over the blocks that follow while each differs from b0
-    by at most ``tol`` in every composition column of ``fracS`` and ``fracW`` (absolute
-    fractions), so that the group's mean composition differs from each of its blocks by at most
-    ``tol``, and is between half and twice as thick as b0: the mean is weighted by areal density,
-    and a thick block would make it its own, leaving the thin blocks' differences from it
-    uncompensated on the way out through them. ``tol`` = 0 groups only blocks of identical
-    composition.
-
-    Parameters
-    ----------
-    top : (n_b + 1,) block boundaries, 1e15 at/cm2
-    fracS, fracW : (n_b, n_col) compositions of the blocks (stopping, straggling)
-    tol : largest composition difference inside a group
-
-    Returns
-    -------
-    (n_b,) int64 array
-    """
-    n_b = fracS.shape[0]
-    group = np.arange(n_b, dtype=np.int64)
-    thick = np.diff(top)
-    g0 = 0
-    for b in range(1, n_b):
-        if 0.5 * thick[g0] <= thick[b] <= 2.0 * thick[g0] and max(np.abs(fracS[b] - fracS[g0]).max(initial=0.0), np.abs(fracW[b] - fracW[g0]).max(initial=0.0)) <= tol:
-            group[b] = g0
-        else:
-            g0 = b
-    return group
