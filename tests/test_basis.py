@@ -84,5 +84,6 @@ def test_model_set_spreads_every_model_as_the_model_does():
         own = m.element_columns(None, b, win)
         assert list(cols) == list(own) == ["Li", "P", "O"]
         for e, (lo, hi) in win.items():
-            for x, y in zip(cols[e], own[e]):
-                np.testing.assert_allclose(x[lo:hi + 1], y[lo:hi + 1], rtol=1e-13, atol=1e-300)
+            for x, y in zip(cols[e], own[e]):  # the set's columns: the window's channels only
+                assert x.shape[0] == hi - lo + 1
+                np.testing.assert_allclose(x, y[lo:hi + 1], rtol=1e-13, atol=1e-300)

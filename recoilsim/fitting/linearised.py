@@ -156,7 +156,9 @@ class LinearisedModel:
         linear background's regressor; time is linear in the channel)."""
         self.win = win
         self.win_slices = [{e: _as_slice(w) for e, w in ws.items()} for ws in win]
+        self.win_local = {}  # (measurement, element, first channel) -> its window from that channel on
         self.sets = {}
+        self.unions = {}
         self.version += 1
         self.bg_u = [{e: (w - w[0]) / max(w[-1] - w[0], 1) if w.size else w * 0.0 for e, w in ws.items()} for ws in win]
 
@@ -179,6 +181,7 @@ class LinearisedModel:
         self.slow0 = [p[i] for i in vec.i_slow]
         self.models = []
         self.sets = {}
+        self.unions = {}
         self.version += 1  # (group, number of models): ModelSet, made on first use (the windows are set by then)
         for g, e in enumerate(self.group_exps):
             first = self.group.index(g)  # a measurement of the group (per-measurement slow parameters: its only one)
@@ -215,14 +218,26 @@ class LinearisedModel:
 
     def _parts(self, g, a, b, n=None):
         """[{element: (A or None, c)}] for the base model and every slow perturbation (the first
-        ``n`` models; only the elements and channels of the group's windows are computed, the
-        models spread together: :class:`~recoilsim.forward.linear_model.ModelSet`)."""
+        ``n`` models; only the elements and channels of the group's windows are computed, from
+        the first channel of the element's window in ``self.unions[g]`` on; the models spread
+        together: :class:`~recoilsim.forward.linear_model.ModelSet`)."""
         done = self.sets[(g, None)].cached(a, b) if (g, None) in self.sets else None
         if done is not None:  # every model already spread at this calibration
             return done[:n]
+        if g not in self.unions:
+            self.unions[g] = _union_windows(self.win, self.group, g)
         if (g, n) not in self.sets:
-            self.sets[(g, n)] = ModelSet(self.models[g][:n], _union_windows(self.win, self.group, g))
+            self.sets[(g, n)] = ModelSet(self.models[g][:n], self.unions[g])
         return self.sets[(g, n)].element_columns(a, b)
+
+    def _local_window(self, mi: int, e: str, first: int):
+        """Measurement mi's window of element e counted from channel ``first`` (the first channel
+        of its group's columns, :meth:`_parts`)."""
+        key = (mi, e, first)
+        if key not in self.win_local:
+            w = self.win_slices[mi][e]
+            self.win_local[key] = slice(w.start - first, w.stop - first) if isinstance(w, slice) else w - first
+        return self.win_local[key]
 
     def evaluate(self, p, slow=True):
         """Model in the windows: list per measurement of {element: (m, u, du_ds, Aeff)}.
@@ -247,7 +262,8 @@ class LinearisedModel:
             v = p[vec.i_prof[mi]]
             corr = self.corr[mi] if self.corr is not None else None
             out = {}
-            for e, w in self.win_slices[mi].items():
+            for e in self.win_slices[mi]:
+                w = self._local_window(mi, e, self.unions[g][e][0])
                 u, du, Aeff = _window_model(parts, e, w, v, xs, vec.slow_h,
                                             None if corr is None else corr[e], self.base[mi])
                 out[e] = (s * u + self.background(p, mi, e), u, du, Aeff)

@@ -98,6 +98,11 @@ class Problem:
         """The measured counts in the windows as one vector (the order of :meth:`model_vec`)."""
         return np.concatenate([self.data[mi][e][w] for mi in range(self.M) for e, w in self.win[mi].items()])
 
+    def row_segments(self) -> list[slice]:
+        """The rows of each measurement in the data vector (:meth:`dvec`)."""
+        ends = np.cumsum([0] + [sum(w.size for w in ws.values()) for ws in self.win])
+        return [slice(int(a), int(b)) for a, b in zip(ends[:-1], ends[1:])]
+
     def model(self, p) -> list[dict]:
         return self.lin.model(p)
 

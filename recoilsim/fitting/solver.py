@@ -84,8 +84,10 @@ def solve(prob: Problem, d, x0=None, max_nfev=None):
         q = full(x)
         J, m = prob.jac_model(q)
         r, dr = deviance_residuals(d, m)
-        data = (dr[:, None] * (J if compress and fr.all() else J[:, fr]), r)  # no copy of J in a compressed solve
-        return [data] if R is None else [data, (R, penalty(q))]
+        Jd = dr[:, None] * (J if compress and fr.all() else J[:, fr])  # no copy of J in a compressed solve
+        # compressed: one row block per measurement (each touches few columns: its own profile)
+        data = [(Jd[sl], r[sl]) for sl in prob.row_segments()] if compress else [(Jd, r)]
+        return data if R is None else data + [(R, penalty(q))]
 
     if compress:
         fun, jac = compressed_residuals(jacobian_and_residuals)
@@ -140,8 +142,14 @@ def compressed_residuals(jacobian_and_residuals):
             else:
                 G = np.zeros((n + 1, n + 1))
                 for J, r in blocks:
-                    G[:n, :n] += J.T @ J
-                    G[:n, n] += J.T @ r
+                    cols = np.flatnonzero(np.any(J != 0.0, axis=0))  # the other columns add exact zeros
+                    if cols.size == n:
+                        G[:n, :n] += J.T @ J
+                        G[:n, n] += J.T @ r
+                    else:
+                        Jc = J[:, cols]
+                        G[np.ix_(cols, cols)] += Jc.T @ Jc
+                        G[cols, n] += Jc.T @ r
                     G[n, n] += r @ r
                 G[n, :n] = G[:n, n]
                 try:
