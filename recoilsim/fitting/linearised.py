@@ -59,6 +59,27 @@ def _union_windows(win, group, g) -> dict:
     return wins
 
 
+def _data_rows(win):
+    """(measurement, element, row slice) of every window in the order of the data vector."""
+    row = 0
+    for mi, ws in enumerate(win):
+        for e, w in ws.items():
+            yield mi, e, slice(row, row + w.size)
+            row += w.size
+
+
+def _local_windows(win_slices, group, g, union) -> dict:
+    """{(measurement, element): its window counted from the first channel of the union window}
+    for the measurements of group g (the group's columns start there: ModelSet)."""
+    out = {}
+    for mi, ws in enumerate(win_slices):
+        if group[mi] == g:
+            for e, w in ws.items():
+                first = union.get(e, (0, 0))[0]
+                out[(mi, e)] = slice(w.start - first, w.stop - first) if isinstance(w, slice) else w - first
+    return out
+
+
 def _as_slice(w: np.ndarray):
     """A window of consecutive channels as a slice (the same values as the index array, viewed
     instead of copied); any other window as it is."""
@@ -156,9 +177,8 @@ class LinearisedModel:
         linear background's regressor; time is linear in the channel)."""
         self.win = win
         self.win_slices = [{e: _as_slice(w) for e, w in ws.items()} for ws in win]
-        self.win_local = {}  # (measurement, element, first channel) -> its window from that channel on
         self.sets = {}
-        self.unions = {}
+        self.unions = {}  # group -> (union windows, {(measurement, element): window in the group's columns})
         self.version += 1
         self.bg_u = [{e: (w - w[0]) / max(w[-1] - w[0], 1) if w.size else w * 0.0 for e, w in ws.items()} for ws in win]
 
@@ -219,25 +239,17 @@ class LinearisedModel:
     def _parts(self, g, a, b, n=None):
         """[{element: (A or None, c)}] for the base model and every slow perturbation (the first
         ``n`` models; only the elements and channels of the group's windows are computed, from
-        the first channel of the element's window in ``self.unions[g]`` on; the models spread
+        the first channel of the element's window in ``self.unions[g][0]`` on; the models spread
         together: :class:`~recoilsim.forward.linear_model.ModelSet`)."""
         done = self.sets[(g, None)].cached(a, b) if (g, None) in self.sets else None
         if done is not None:  # every model already spread at this calibration
             return done[:n]
         if g not in self.unions:
-            self.unions[g] = _union_windows(self.win, self.group, g)
+            union = _union_windows(self.win, self.group, g)
+            self.unions[g] = union, _local_windows(self.win_slices, self.group, g, union)
         if (g, n) not in self.sets:
-            self.sets[(g, n)] = ModelSet(self.models[g][:n], self.unions[g])
+            self.sets[(g, n)] = ModelSet(self.models[g][:n], self.unions[g][0])
         return self.sets[(g, n)].element_columns(a, b)
-
-    def _local_window(self, mi: int, e: str, first: int):
-        """Measurement mi's window of element e counted from channel ``first`` (the first channel
-        of its group's columns, :meth:`_parts`)."""
-        key = (mi, e, first)
-        if key not in self.win_local:
-            w = self.win_slices[mi][e]
-            self.win_local[key] = slice(w.start - first, w.stop - first) if isinstance(w, slice) else w - first
-        return self.win_local[key]
 
     def evaluate(self, p, slow=True):
         """Model in the windows: list per measurement of {element: (m, u, du_ds, Aeff)}.
@@ -263,8 +275,7 @@ class LinearisedModel:
             corr = self.corr[mi] if self.corr is not None else None
             out = {}
             for e in self.win_slices[mi]:
-                w = self._local_window(mi, e, self.unions[g][e][0])
-                u, du, Aeff = _window_model(parts, e, w, v, xs, vec.slow_h,
+                u, du, Aeff = _window_model(parts, e, self.unions[g][1][(mi, e)], v, xs, vec.slow_h,
                                             None if corr is None else corr[e], self.base[mi])
                 out[e] = (s * u + self.background(p, mi, e), u, du, Aeff)
             res.append(out)
@@ -290,26 +301,19 @@ class LinearisedModel:
             J[:, ish] += J[:, ip] @ vec.shape_grad(p, m)
         return J, mvec
 
-    def _rows(self):
-        """(measurement, element, row slice) of every window in the order of the data vector."""
-        row = 0
-        for mi in range(len(self.exps)):
-            for e, w in self.win[mi].items():
-                yield mi, e, slice(row, row + w.size)
-                row += w.size
-
     def _jac_nodes(self, p, n_data):
         vec = self.vec
         ev = self.evaluate(p)
         J = np.zeros((n_data, p.size))
         mvec = np.zeros(n_data)
-        for mi, e, sl in self._rows():
+        prof_cols = [_as_slice(ip) for ip in vec.i_prof]  # consecutive: a view, not a gather
+        for mi, e, sl in _data_rows(self.win):
             s = p[vec.i_s[mi]]
             mm, u, du, Aeff = ev[mi][e]
             mvec[sl] = mm
             J[sl, vec.i_s[mi]] += u
             if Aeff is not None:
-                J[sl, vec.i_prof[mi]] += s * Aeff
+                J[sl, prof_cols[mi]] += s * Aeff
             for k, dk in enumerate(du):
                 J[sl, vec.i_slow[k]] += s * dk
             if vec.i_bg:
@@ -329,6 +333,6 @@ class LinearisedModel:
                 q = p.copy()
                 q[j] += h
                 ev2 = self.evaluate(q, slow=False)
-                for mi, e, sl in self._rows():
+                for mi, e, sl in _data_rows(self.win):
                     J[sl, j] += (ev2[mi][e][0] - ev0[mi][e][0]) / h
         return J, mvec

@@ -29,7 +29,7 @@ from .full_model import max_model_difference
 from .likelihood import deviance, deviance_residuals, goodness_verdict, pearson_chi2
 from .problem import Problem
 from .result import FitResult
-from .solver import solve, weighted_jacobian
+from .solver import fisher, solve, weighted_jacobian
 
 __all__ = ["RHO_MAX", "finish"]
 
@@ -99,7 +99,7 @@ def finish(prob: Problem, d, sol, criterion: str, n_bootstrap: int, seed, progre
     fr = prob.free
     J, m = prob.jac_model(p)
     Jw = weighted_jacobian(J, m, fr)
-    F = Jw.T @ Jw
+    F = fisher(prob, Jw)
     H = F + prob.penalty_matrix()[np.ix_(fr, fr)]
     try:
         C = np.linalg.inv(H)

@@ -36,7 +36,7 @@ from .full_model import full_objective
 from .likelihood import FLOOR, deviance_residuals
 from .problem import Problem
 
-__all__ = ["choose_lambda", "compressed_residuals", "outer_loop", "slow_sigma", "solve"]
+__all__ = ["choose_lambda", "compressed_residuals", "fisher", "outer_loop", "slow_sigma", "solve", "sparse_gram"]
 
 #: deviance: the full model's own noise (thin films re-grid their bricks as the thickness moves)
 FULL_MODEL_NOISE = 0.5
@@ -142,14 +142,8 @@ def compressed_residuals(jacobian_and_residuals):
             else:
                 G = np.zeros((n + 1, n + 1))
                 for J, r in blocks:
-                    cols = np.flatnonzero(np.any(J != 0.0, axis=0))  # the other columns add exact zeros
-                    if cols.size == n:
-                        G[:n, :n] += J.T @ J
-                        G[:n, n] += J.T @ r
-                    else:
-                        Jc = J[:, cols]
-                        G[np.ix_(cols, cols)] += Jc.T @ Jc
-                        G[cols, n] += Jc.T @ r
+                    G[:n, :n] += sparse_gram(J)
+                    G[:n, n] += J.T @ r
                     G[n, n] += r @ r
                 G[n, :n] = G[:n, n]
                 try:
@@ -165,9 +159,29 @@ def compressed_residuals(jacobian_and_residuals):
     return (lambda x: evaluate(x)["c"]), (lambda x: evaluate(x)["J"])
 
 
+def sparse_gram(J) -> np.ndarray:
+    """``J^T J``, computed on the columns of J that are not all zero (the others add exact
+    zeros): a row block of one measurement touches only its own profile's columns. The same
+    sum in another order: equal to ``J.T @ J`` to rounding."""
+    cols = np.flatnonzero(np.any(J != 0.0, axis=0))
+    if cols.size == J.shape[1]:
+        return J.T @ J
+    G = np.zeros((J.shape[1], J.shape[1]))
+    Jc = J[:, cols]
+    G[np.ix_(cols, cols)] = Jc.T @ Jc
+    return G
+
+
 def weighted_jacobian(J, m, free) -> np.ndarray:
     """J / sqrt(m) on the free columns: F = Jw^T Jw is the Poisson Fisher information."""
-    return (J / np.sqrt(np.maximum(m, FLOOR))[:, None])[:, free]
+    Jw = J / np.sqrt(np.maximum(m, FLOOR))[:, None]
+    return Jw if free.all() else Jw[:, free]
+
+
+def fisher(prob: Problem, Jw) -> np.ndarray:
+    """``F = Jw^T Jw`` (:func:`weighted_jacobian`), summed over the measurements' row blocks
+    (:func:`sparse_gram`)."""
+    return sum(sparse_gram(Jw[sl]) for sl in prob.row_segments())
 
 
 def choose_lambda(prob: Problem, d, p0) -> float:
@@ -175,7 +189,7 @@ def choose_lambda(prob: Problem, d, p0) -> float:
     fr = prob.free
     J, m = prob.jac_model(p0)
     Jw = weighted_jacobian(J, m, fr)
-    F = Jw.T @ Jw
+    F = fisher(prob, Jw)
     P1 = prob.penalty_matrix(1.0)[np.ix_(fr, fr)]
     x0 = p0[fr]
     r0 = (d - m) / np.sqrt(np.maximum(m, FLOOR))
@@ -204,7 +218,7 @@ def slow_sigma(prob: Problem, p) -> list[float]:
     fr = prob.free
     J, m = prob.jac_model(p)
     Jw = weighted_jacobian(J, m, fr)
-    H = Jw.T @ Jw + prob.penalty_matrix()[np.ix_(fr, fr)]
+    H = fisher(prob, Jw) + prob.penalty_matrix()[np.ix_(fr, fr)]
     try:
         C = np.linalg.inv(H)
     except np.linalg.LinAlgError:
