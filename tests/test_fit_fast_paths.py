@@ -53,6 +53,19 @@ def test_sparse_gram_and_compressed_blocks_on_block_sparse_columns():
     assert np.isclose(c @ c, r @ r, rtol=1e-13)
     np.testing.assert_allclose(R.T @ c, Jk.T @ r, rtol=1e-11, atol=1e-12)
     np.testing.assert_allclose(R.T @ R, Jk.T @ Jk, rtol=1e-11, atol=1e-11 * np.abs(Jk.T @ Jk).max())
+    # the same blocks given on their own columns only (J_k, r_k, cols_k): the same factor
+    cols = [np.array([0, 1, 2, 7]), np.array([3, 4, 5, 6, 7])]
+    fun2, jac2 = solver.compressed_residuals(lambda x: [(Jk[:120][:, cols[0]], r[:120], cols[0]),
+                                                        (Jk[120:][:, cols[1]], r[120:], cols[1])])
+    np.testing.assert_allclose(fun2(np.zeros(8)), c, rtol=1e-12, atol=1e-12 * np.abs(c).max())
+    np.testing.assert_allclose(jac2(np.zeros(8)), R, rtol=1e-12, atol=1e-12 * np.abs(R).max())
+    # nearly dependent columns: the QR fallback, fed the compact blocks, gives the dense blocks' factor
+    Jq = Jk.copy()
+    Jq[:120, 1] = Jq[:120, 0] * (1 + 1e-8 * rng.normal(size=120))
+    dense_q = solver.compressed_residuals(lambda x: [(Jq[:120], r[:120]), (Jq[120:], r[120:])])[1](np.zeros(8))
+    compact_q = solver.compressed_residuals(lambda x: [(Jq[:120][:, cols[0]], r[:120], cols[0]),
+                                                       (Jq[120:][:, cols[1]], r[120:], cols[1])])[1](np.zeros(8))
+    np.testing.assert_array_equal(compact_q, dense_q)
 
 
 def test_strong_correlations_equal_the_pair_loop():

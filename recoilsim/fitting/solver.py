@@ -84,9 +84,16 @@ def solve(prob: Problem, d, x0=None, max_nfev=None):
         q = full(x)
         J, m = prob.jac_model(q)
         r, dr = deviance_residuals(d, m)
-        Jd = dr[:, None] * (J if compress and fr.all() else J[:, fr])  # no copy of J in a compressed solve
-        # compressed: one row block per measurement (each touches few columns: its own profile)
-        data = [(Jd[sl], r[sl]) for sl in prob.row_segments()] if compress else [(Jd, r)]
+        Jf = J if compress and fr.all() else J[:, fr]  # no copy of J in a compressed solve
+        if not compress:
+            data = [(dr[:, None] * Jf, r)]
+        else:  # one row block per measurement, on the columns it touches (its own profile, shared ones)
+            data = []
+            for sl in prob.row_segments():
+                cols = np.flatnonzero(np.any(Jf[sl] != 0.0, axis=0))
+                Jc = Jf[sl][:, cols]
+                Jc *= dr[sl, None]
+                data.append((Jc, r[sl], cols))
         return data if R is None else data + [(R, penalty(q))]
 
     if compress:
@@ -112,7 +119,9 @@ def compressed_residuals(jacobian_and_residuals):
     """(fun, jac) for :func:`scipy.optimize.least_squares` of the compressed problem.
 
     ``jacobian_and_residuals(x)`` returns the m x n Jacobian J and the m residuals r as a list
-    of row blocks ``(J_k, r_k)`` (the Gram matrix below is summed over them, nothing stacked).
+    of row blocks ``(J_k, r_k)`` or ``(J_k, r_k, cols_k)``, J_k then holding only the columns
+    ``cols_k`` of the block (the others are zero in its rows); the Gram matrix below is summed
+    over the blocks, nothing stacked.
 
     With the triangular factor of ``[J r] = Q [[R, c], [0, rho]]`` (Q orthogonal) of the m x n
     Jacobian J and the residuals r at x, the n + 1 compressed residuals are ``(c, rho)`` and
@@ -134,16 +143,19 @@ def compressed_residuals(jacobian_and_residuals):
 
     def evaluate(x):
         if cache.get("x") is None or not np.array_equal(cache["x"], x):
-            blocks = jacobian_and_residuals(x)
-            n = blocks[0][0].shape[1]
+            n = np.size(x)
+            blocks = [b if len(b) == 3 else (*b, slice(0, n)) for b in jacobian_and_residuals(x)]
             Ra = np.zeros((n + 1, n + 1))
-            if not all(np.all(np.isfinite(J)) and np.all(np.isfinite(r)) for J, r in blocks):
+            if not all(np.all(np.isfinite(J)) and np.all(np.isfinite(r)) for J, r, _ in blocks):
                 Ra[:, n] = np.nan  # the solver shrinks its step on a non-finite cost
             else:
                 G = np.zeros((n + 1, n + 1))
-                for J, r in blocks:
-                    G[:n, :n] += sparse_gram(J)
-                    G[:n, n] += J.T @ r
+                for J, r, cols in blocks:
+                    if isinstance(cols, slice):
+                        G[:n, :n] += sparse_gram(J)
+                    else:
+                        G[np.ix_(cols, cols)] += J.T @ J
+                    G[cols, n] += J.T @ r
                     G[n, n] += r @ r
                 G[n, :n] = G[:n, n]
                 try:
@@ -151,7 +163,12 @@ def compressed_residuals(jacobian_and_residuals):
                     if np.any(np.abs(np.diag(Ra)[:n]) < NEAR_DEPENDENT * np.sqrt(np.diag(G)[:n])):
                         raise linalg.LinAlgError("a column almost in the span of the others")
                 except linalg.LinAlgError:
-                    A = np.vstack([np.column_stack([J, r]) for J, r in blocks])
+                    A = np.zeros((sum(r.size for _, r, _ in blocks), n + 1))
+                    row = 0
+                    for J, r, cols in blocks:
+                        A[row:row + r.size, :n][:, cols] = J
+                        A[row:row + r.size, n] = r
+                        row += r.size
                     Ra[:min(A.shape)] = linalg.qr(A, mode="r", check_finite=False)[0][:n + 1]
             cache.update(x=np.array(x, copy=True), c=Ra[:, n], J=Ra[:, :n])
         return cache
