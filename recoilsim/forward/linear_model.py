@@ -348,16 +348,25 @@ class ModelSet:
         self.windows = dict(windows)
         self.order = list(models)
         self.models = list({id(m): m for m in models}.values())  # a model listed twice is spread once
-        rows, self.parts = [], []
+        rows, self.parts, keys = [], [], []
         for m in self.models:
             part = []
+            tail = (m.detector.timing_tail_ns, m.detector.timing_tail_fraction) if has_tail(m.detector, m.resolution) \
+                else None
             for e, r in m._rows.items():
                 if e in self.windows:
                     part.append((e, len(rows), len(rows) + r.n))
                     rows += r.rows
+                    keys += [(e, tail) + tuple(q.tobytes() for q in row) for row in r.rows]
             self.parts.append(part)
         self.n = len(rows)
-        self.blocks = _blocks(rows) if rows else []
+        # rows equal in bricks, window and tail (an element the slow parameter does not reach)
+        # are spread once: the kernel spreads each row on its own, so the copies are the same
+        first = {}
+        self.src = np.array([first.setdefault(k, i) for i, k in enumerate(keys)], dtype=np.int64)
+        self.rep = np.array(sorted(set(first.values())), dtype=np.int64)  # the rows spread
+        self.src = np.searchsorted(self.rep, self.src)  # row -> its spread row
+        self.blocks = _blocks([rows[i] for i in self.rep]) if rows else []
         self._cache = {}
 
     def cached(self, a_ns: float, b_ns: float) -> list[dict] | None:
@@ -376,7 +385,9 @@ class ModelSet:
             for e, i0, i1 in part:
                 lo[i0:i1], hi[i0:i1] = _tail_window(self.windows[e], m.detector, a, m.resolution)
         m0 = self.models[0]
-        s = _spread_blocks(self.blocks, self.n, a, b, m0.n_channels, m0.resolution, lo, hi)
+        s = _spread_blocks(self.blocks, self.rep.size, a, b, m0.n_channels, m0.resolution, lo[self.rep], hi[self.rep])
+        if self.rep.size < self.n:
+            s = s[self.src]
         own = {}
         for m, part in zip(self.models, self.parts):
             own[id(m)] = {e: m._assemble(e, apply_tail(s[i0:i1], m.detector, a, m.resolution)[
