@@ -108,3 +108,29 @@ def test_element_lookup_cache_keeps_refusals_and_types():
             element(bad)
     with pytest.raises(RecoilsimError, match="element"):
         element("Xx")  # not remembered as anything
+
+
+def test_jacobian_into_a_reused_buffer_equals_a_fresh_one():
+    """The solver writes every Jacobian of a solve into one buffer: the result equals a fresh
+    Jacobian bit for bit, also when the buffer holds the previous point's (nothing stale is
+    added to it)."""
+    import sys
+    import warnings
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from test_bench_fit import _setup
+    from recoilsim.fitting.driver import fit
+    e0, meas, par = _setup()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        prob = fit(e0, meas, par, verify=False).problem
+    p1 = prob.p.copy()
+    p2 = p1.copy()
+    p2[prob.i_prof[0]] *= 1.05
+    p2[prob.vec.i_b[0]] += 0.3
+    buf = np.full((prob.n_data, p1.size), 7.0)
+    for p in (p1, p2, p1):
+        J_fresh, m_fresh = prob.jac_model(p)
+        J_buf, m_buf = prob.jac_model(p, buf)
+        assert J_buf is buf
+        assert np.array_equal(J_buf, J_fresh) and np.array_equal(m_buf, m_fresh)

@@ -80,6 +80,12 @@ def _local_windows(win_slices, group, g, union) -> dict:
     return out
 
 
+def _zeroed(a: np.ndarray) -> np.ndarray:
+    """``a`` set to zero in place (a reused buffer) and returned."""
+    a.fill(0.0)
+    return a
+
+
 def _as_slice(w: np.ndarray):
     """A window of consecutive channels as a slice (the same values as the index array, viewed
     instead of copied); any other window as it is."""
@@ -291,20 +297,21 @@ class LinearisedModel:
         r = self.evaluate(p)
         return np.concatenate([r[mi][e][0] for mi in range(len(self.exps)) for e in self.win[mi]])
 
-    def jacobian(self, p, n_data: int):
+    def jacobian(self, p, n_data: int, out=None):
         """dm/dp (n_data, n_full) and the model m (n_data,); with a shape, its parameters'
-        columns by the chain rule through the (derived) profile values."""
+        columns by the chain rule through the (derived) profile values. ``out``: an
+        (n_data, n_full) array to write J into (overwritten; no fresh memory per call)."""
         vec = self.vec
         p = vec.apply_shape(p)
-        J, mvec = self._jac_nodes(p, n_data)
+        J, mvec = self._jac_nodes(p, n_data, out)
         for m, (ip, ish) in enumerate(zip(vec.i_prof, vec.i_shape)):
             J[:, ish] += J[:, ip] @ vec.shape_grad(p, m)
         return J, mvec
 
-    def _jac_nodes(self, p, n_data):
+    def _jac_nodes(self, p, n_data, out=None):
         vec = self.vec
         ev = self.evaluate(p)
-        J = np.zeros((n_data, p.size))
+        J = np.zeros((n_data, p.size)) if out is None else _zeroed(out)
         mvec = np.zeros(n_data)
         prof_cols = [_as_slice(ip) for ip in vec.i_prof]  # consecutive: a view, not a gather
         for mi, e, sl in _data_rows(self.win):

@@ -109,9 +109,9 @@ class Problem:
     def model_vec(self, p) -> np.ndarray:
         return self.lin.model_vec(p)
 
-    def jac_model(self, p):
-        """dm/dp (n_data, n_full) and the model m (n_data,)."""
-        return self.lin.jacobian(p, self.n_data)
+    def jac_model(self, p, out=None):
+        """dm/dp (n_data, n_full) and the model m (n_data,); ``out``: an array to write it into."""
+        return self.lin.jacobian(p, self.n_data, out)
 
     def build_models(self):
         """Re-build the LinearModels at the current slow values and base profiles."""

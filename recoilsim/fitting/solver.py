@@ -79,10 +79,13 @@ def solve(prob: Problem, d, x0=None, max_nfev=None):
         r, _ = deviance_residuals(d, prob.model_vec(q))
         return r if R is None else np.concatenate([r, penalty(q)])
 
+    J_buf = np.empty((prob.n_data, p_full.size))  # every Jacobian of this solve, written in place
+
     def jacobian_and_residuals(x):
-        """Row blocks (J, r) of the residuals' Jacobian and the residuals: data, then penalty."""
+        """Row blocks (J, r) of the residuals' Jacobian and the residuals: data, then penalty
+        (copies: J_buf is the next call's)."""
         q = full(x)
-        J, m = prob.jac_model(q)
+        J, m = prob.jac_model(q, J_buf)
         r, dr = deviance_residuals(d, m)
         Jf = J if compress and fr.all() else J[:, fr]  # no copy of J in a compressed solve
         if not compress:
