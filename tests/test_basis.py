@@ -84,5 +84,33 @@ def test_model_set_spreads_every_model_as_the_model_does():
         own = m.element_columns(None, b, win)
         assert list(cols) == list(own) == ["Li", "P", "O"]
         for e, (lo, hi) in win.items():
+            for x, y in zip(cols[e], own[e]):  # the set's columns: the window's channels only
+                assert x.shape[0] == hi - lo + 1
+                np.testing.assert_allclose(x, y[lo:hi + 1], rtol=1e-13, atol=1e-300)
+
+
+def test_model_set_spreads_equal_rows_once():
+    """Two LinearModels of the same experiment (separate objects: equal rows) and one with a
+    timing tail (equal bricks, but its window reaches further): the equal rows are spread once
+    and copied, the tail model's rows are not merged with them; every model's columns equal
+    its own spreading."""
+    import dataclasses
+    from recoilsim.forward.linear_model import ModelSet
+    e0 = reference_experiment()
+    e1 = dataclasses.replace(e0, detector=dataclasses.replace(e0.detector, timing_tail_ns=0.5, timing_tail_fraction=0.3))
+    models = [LinearModel(e, "Li", 1, NODES[:6]) for e in (e0, e0, e1)]
+    win = {"Li": (550, 660), "P": (600, 900)}
+    ms = ModelSet(models, win)
+    per_model = ms.n // 3
+    assert ms.rep.size == 2 * per_model  # the second model's rows are the first's
+    b = e0.detector.calibration_b_ns + 0.21
+    joint = ms.element_columns(e0.detector.calibration_a_ns, b)
+    for e in win:
+        for x, y in zip(joint[0][e], joint[1][e]):
+            assert (x is None and y is None) or np.array_equal(x, y)
+    for m, cols in zip(models, joint):
+        own = m.element_columns(None, b, win)
+        for e, (lo, hi) in win.items():
             for x, y in zip(cols[e], own[e]):
-                np.testing.assert_allclose(x[lo:hi + 1], y[lo:hi + 1], rtol=1e-13, atol=1e-300)
+                if y is not None:
+                    np.testing.assert_allclose(x, y[lo:hi + 1], rtol=1e-13, atol=1e-300)

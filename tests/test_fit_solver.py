@@ -22,9 +22,17 @@ from test_bench_fit import _setup  # noqa: E402
 
 
 def _full(jacobian_and_residuals):
-    """(fun, jac) of the uncompressed problem from the same callback of (J, r) row blocks."""
+    """(fun, jac) of the uncompressed problem from the same callback of (J, r) or (J, r, cols)
+    row blocks (J on the columns cols only: the rest zero)."""
+    def block(b, i, n):
+        if i == 1 or len(b) == 2:
+            return b[i]
+        J = np.zeros((b[1].size, n))
+        J[:, b[2]] = b[0]
+        return J
+
     def stack(x, i):
-        return np.concatenate([b[i] for b in jacobian_and_residuals(x)])
+        return np.concatenate([block(b, i, np.size(x)) for b in jacobian_and_residuals(x)])
 
     return (lambda x: stack(x, 1)), (lambda x: stack(x, 0))
 

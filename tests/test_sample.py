@@ -135,3 +135,28 @@ def test_profile_that_empties_layer_is_an_error():
     l = Layer("Li", areal_density_1e15=10, profiles=[Profile("Li", [0, 5], [0.0, 1.0], depth_unit="1e15")])
     with pytest.raises(RecoilsimError, match="leave atoms"):
         l.fractions_at(np.array([0.0]), ["Li"])
+
+
+def test_recoil_isotopes_first_layer_wins_and_no_repeats():
+    """Each (Z, A) once, in the order the recoils are given, mass numbers ascending within an
+    element; an isotope of several layers comes with the first layer's abundance (layer 0
+    natural Li, layer 1 enriched Li, layer 2 pure 6Li through a profile of an element absent
+    from its composition); a named isotope and its element do not repeat it."""
+    import dataclasses
+    from recoilsim.model.sample import Sample
+    e = reference_experiment()
+    layers = [Layer({"Li": 0.5, "O": 0.5}, thickness_nm=20, density_g_cm3=2.0, name="a"),
+              Layer({"Li": 0.4, "O": 0.6}, thickness_nm=20, density_g_cm3=2.0, name="b",
+                    enrichment={"Li": {6: 0.95, 7: 0.05}}),
+              Layer({"Si": 1.0}, thickness_nm=20, density_g_cm3=2.3, name="c",
+                    profiles=[Profile("Li", np.array([0.0, 10.0]), np.array([0.01, 0.01]), kind="fraction")],
+                    enrichment={"Li": {6: 1.0}})]
+    exp = dataclasses.replace(e, sample=Sample(layers), recoils=["7Li", "O", "Li", "Si"])
+    isos = exp.recoil_isotopes()
+    assert [i.name for i in isos] == ["7Li", "16O", "17O", "18O", "6Li", "28Si", "29Si", "30Si"]
+    nat = {i.A: i.abundance for i in natural_isotopes("Li")}
+    assert isos[4].abundance == pytest.approx(nat[6], rel=1e-12)
+    only_b = dataclasses.replace(e, sample=Sample(layers[1:]), recoils=["Li"])
+    assert [(i.name, i.abundance) for i in only_b.recoil_isotopes()] == [("6Li", 0.95), ("7Li", 0.05)]
+    only_c = dataclasses.replace(e, sample=Sample(layers[2:]), recoils=["Li"])
+    assert [(i.name, i.abundance) for i in only_c.recoil_isotopes()] == [("6Li", 1.0)]

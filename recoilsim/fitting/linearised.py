@@ -59,6 +59,33 @@ def _union_windows(win, group, g) -> dict:
     return wins
 
 
+def _data_rows(win):
+    """(measurement, element, row slice) of every window in the order of the data vector."""
+    row = 0
+    for mi, ws in enumerate(win):
+        for e, w in ws.items():
+            yield mi, e, slice(row, row + w.size)
+            row += w.size
+
+
+def _local_windows(win_slices, group, g, union) -> dict:
+    """{(measurement, element): its window counted from the first channel of the union window}
+    for the measurements of group g (the group's columns start there: ModelSet)."""
+    out = {}
+    for mi, ws in enumerate(win_slices):
+        if group[mi] == g:
+            for e, w in ws.items():
+                first = union.get(e, (0, 0))[0]
+                out[(mi, e)] = slice(w.start - first, w.stop - first) if isinstance(w, slice) else w - first
+    return out
+
+
+def _zeroed(a: np.ndarray) -> np.ndarray:
+    """``a`` set to zero in place (a reused buffer) and returned."""
+    a.fill(0.0)
+    return a
+
+
 def _as_slice(w: np.ndarray):
     """A window of consecutive channels as a slice (the same values as the index array, viewed
     instead of copied); any other window as it is."""
@@ -157,6 +184,7 @@ class LinearisedModel:
         self.win = win
         self.win_slices = [{e: _as_slice(w) for e, w in ws.items()} for ws in win]
         self.sets = {}
+        self.unions = {}  # group -> (union windows, {(measurement, element): window in the group's columns})
         self.version += 1
         self.bg_u = [{e: (w - w[0]) / max(w[-1] - w[0], 1) if w.size else w * 0.0 for e, w in ws.items()} for ws in win]
 
@@ -179,6 +207,7 @@ class LinearisedModel:
         self.slow0 = [p[i] for i in vec.i_slow]
         self.models = []
         self.sets = {}
+        self.unions = {}
         self.version += 1  # (group, number of models): ModelSet, made on first use (the windows are set by then)
         for g, e in enumerate(self.group_exps):
             first = self.group.index(g)  # a measurement of the group (per-measurement slow parameters: its only one)
@@ -215,13 +244,17 @@ class LinearisedModel:
 
     def _parts(self, g, a, b, n=None):
         """[{element: (A or None, c)}] for the base model and every slow perturbation (the first
-        ``n`` models; only the elements and channels of the group's windows are computed, the
-        models spread together: :class:`~recoilsim.forward.linear_model.ModelSet`)."""
+        ``n`` models; only the elements and channels of the group's windows are computed, from
+        the first channel of the element's window in ``self.unions[g][0]`` on; the models spread
+        together: :class:`~recoilsim.forward.linear_model.ModelSet`)."""
         done = self.sets[(g, None)].cached(a, b) if (g, None) in self.sets else None
         if done is not None:  # every model already spread at this calibration
             return done[:n]
+        if g not in self.unions:
+            union = _union_windows(self.win, self.group, g)
+            self.unions[g] = union, _local_windows(self.win_slices, self.group, g, union)
         if (g, n) not in self.sets:
-            self.sets[(g, n)] = ModelSet(self.models[g][:n], _union_windows(self.win, self.group, g))
+            self.sets[(g, n)] = ModelSet(self.models[g][:n], self.unions[g][0])
         return self.sets[(g, n)].element_columns(a, b)
 
     def evaluate(self, p, slow=True):
@@ -247,8 +280,8 @@ class LinearisedModel:
             v = p[vec.i_prof[mi]]
             corr = self.corr[mi] if self.corr is not None else None
             out = {}
-            for e, w in self.win_slices[mi].items():
-                u, du, Aeff = _window_model(parts, e, w, v, xs, vec.slow_h,
+            for e in self.win_slices[mi]:
+                u, du, Aeff = _window_model(parts, e, self.unions[g][1][(mi, e)], v, xs, vec.slow_h,
                                             None if corr is None else corr[e], self.base[mi])
                 out[e] = (s * u + self.background(p, mi, e), u, du, Aeff)
             res.append(out)
@@ -264,36 +297,30 @@ class LinearisedModel:
         r = self.evaluate(p)
         return np.concatenate([r[mi][e][0] for mi in range(len(self.exps)) for e in self.win[mi]])
 
-    def jacobian(self, p, n_data: int):
+    def jacobian(self, p, n_data: int, out=None):
         """dm/dp (n_data, n_full) and the model m (n_data,); with a shape, its parameters'
-        columns by the chain rule through the (derived) profile values."""
+        columns by the chain rule through the (derived) profile values. ``out``: an
+        (n_data, n_full) array to write J into (overwritten; no fresh memory per call)."""
         vec = self.vec
         p = vec.apply_shape(p)
-        J, mvec = self._jac_nodes(p, n_data)
+        J, mvec = self._jac_nodes(p, n_data, out)
         for m, (ip, ish) in enumerate(zip(vec.i_prof, vec.i_shape)):
             J[:, ish] += J[:, ip] @ vec.shape_grad(p, m)
         return J, mvec
 
-    def _rows(self):
-        """(measurement, element, row slice) of every window in the order of the data vector."""
-        row = 0
-        for mi in range(len(self.exps)):
-            for e, w in self.win[mi].items():
-                yield mi, e, slice(row, row + w.size)
-                row += w.size
-
-    def _jac_nodes(self, p, n_data):
+    def _jac_nodes(self, p, n_data, out=None):
         vec = self.vec
         ev = self.evaluate(p)
-        J = np.zeros((n_data, p.size))
+        J = np.zeros((n_data, p.size)) if out is None else _zeroed(out)
         mvec = np.zeros(n_data)
-        for mi, e, sl in self._rows():
+        prof_cols = [_as_slice(ip) for ip in vec.i_prof]  # consecutive: a view, not a gather
+        for mi, e, sl in _data_rows(self.win):
             s = p[vec.i_s[mi]]
             mm, u, du, Aeff = ev[mi][e]
             mvec[sl] = mm
             J[sl, vec.i_s[mi]] += u
             if Aeff is not None:
-                J[sl, vec.i_prof[mi]] += s * Aeff
+                J[sl, prof_cols[mi]] += s * Aeff
             for k, dk in enumerate(du):
                 J[sl, vec.i_slow[k]] += s * dk
             if vec.i_bg:
@@ -313,6 +340,6 @@ class LinearisedModel:
                 q = p.copy()
                 q[j] += h
                 ev2 = self.evaluate(q, slow=False)
-                for mi, e, sl in self._rows():
+                for mi, e, sl in _data_rows(self.win):
                     J[sl, j] += (ev2[mi][e][0] - ev0[mi][e][0]) / h
         return J, mvec

@@ -29,7 +29,7 @@ from .full_model import max_model_difference
 from .likelihood import deviance, deviance_residuals, goodness_verdict, pearson_chi2
 from .problem import Problem
 from .result import FitResult
-from .solver import solve, weighted_jacobian
+from .solver import fisher, solve, weighted_jacobian
 
 __all__ = ["RHO_MAX", "finish"]
 
@@ -48,14 +48,13 @@ def strong_correlations(prob: Problem, C, fr) -> list:
     with np.errstate(over="ignore", invalid="ignore"):
         R = C / np.outer(sd, sd)
     names = np.array(prob.names)[fr]
-    quantity = [k[0][0] for k, f in zip(prob.vec.keys, fr) if f]
+    quantity = np.array([k[0][0] for k, f in zip(prob.vec.keys, fr) if f], dtype=object)
     prof = prob.vec.profile_mask()[fr]
-    out = []
-    for i in range(R.shape[0]):
-        for j in range(i + 1, R.shape[0]):
-            calib = {quantity[i], quantity[j]} == {"calibration_a", "calibration_b"}
-            if abs(R[i, j]) > RHO_MAX and not (prof[i] and prof[j]) and not calib:
-                out.append((str(names[i]), str(names[j]), float(R[i, j])))
+    qa, qb = quantity == "calibration_a", quantity == "calibration_b"
+    i, j = np.triu_indices(R.shape[0], 1)  # every pair i < j, row by row
+    calib = (qa[i] & qb[j]) | (qb[i] & qa[j])
+    hit = (np.abs(R[i, j]) > RHO_MAX) & ~(prof[i] & prof[j]) & ~calib
+    out = [(str(names[a]), str(names[b]), float(R[a, b])) for a, b in zip(i[hit], j[hit])]
     return sorted(out, key=lambda t: -abs(t[2]))
 
 
@@ -100,7 +99,7 @@ def finish(prob: Problem, d, sol, criterion: str, n_bootstrap: int, seed, progre
     fr = prob.free
     J, m = prob.jac_model(p)
     Jw = weighted_jacobian(J, m, fr)
-    F = Jw.T @ Jw
+    F = fisher(prob, Jw)
     H = F + prob.penalty_matrix()[np.ix_(fr, fr)]
     try:
         C = np.linalg.inv(H)

@@ -98,15 +98,20 @@ class Problem:
         """The measured counts in the windows as one vector (the order of :meth:`model_vec`)."""
         return np.concatenate([self.data[mi][e][w] for mi in range(self.M) for e, w in self.win[mi].items()])
 
+    def row_segments(self) -> list[slice]:
+        """The rows of each measurement in the data vector (:meth:`dvec`)."""
+        ends = np.cumsum([0] + [sum(w.size for w in ws.values()) for ws in self.win])
+        return [slice(int(a), int(b)) for a, b in zip(ends[:-1], ends[1:])]
+
     def model(self, p) -> list[dict]:
         return self.lin.model(p)
 
     def model_vec(self, p) -> np.ndarray:
         return self.lin.model_vec(p)
 
-    def jac_model(self, p):
-        """dm/dp (n_data, n_full) and the model m (n_data,)."""
-        return self.lin.jacobian(p, self.n_data)
+    def jac_model(self, p, out=None):
+        """dm/dp (n_data, n_full) and the model m (n_data,); ``out``: an array to write it into."""
+        return self.lin.jacobian(p, self.n_data, out)
 
     def build_models(self):
         """Re-build the LinearModels at the current slow values and base profiles."""

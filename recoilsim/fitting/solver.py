@@ -36,7 +36,7 @@ from .full_model import full_objective
 from .likelihood import FLOOR, deviance_residuals
 from .problem import Problem
 
-__all__ = ["choose_lambda", "compressed_residuals", "outer_loop", "slow_sigma", "solve"]
+__all__ = ["choose_lambda", "compressed_residuals", "fisher", "outer_loop", "slow_sigma", "solve", "sparse_gram"]
 
 #: deviance: the full model's own noise (thin films re-grid their bricks as the thickness moves)
 FULL_MODEL_NOISE = 0.5
@@ -79,13 +79,25 @@ def solve(prob: Problem, d, x0=None, max_nfev=None):
         r, _ = deviance_residuals(d, prob.model_vec(q))
         return r if R is None else np.concatenate([r, penalty(q)])
 
+    J_buf = np.empty((prob.n_data, p_full.size))  # every Jacobian of this solve, written in place
+
     def jacobian_and_residuals(x):
-        """Row blocks (J, r) of the residuals' Jacobian and the residuals: data, then penalty."""
+        """Row blocks (J, r) of the residuals' Jacobian and the residuals: data, then penalty
+        (copies: J_buf is the next call's)."""
         q = full(x)
-        J, m = prob.jac_model(q)
+        J, m = prob.jac_model(q, J_buf)
         r, dr = deviance_residuals(d, m)
-        data = (dr[:, None] * (J if compress and fr.all() else J[:, fr]), r)  # no copy of J in a compressed solve
-        return [data] if R is None else [data, (R, penalty(q))]
+        Jf = J if compress and fr.all() else J[:, fr]  # no copy of J in a compressed solve
+        if not compress:
+            data = [(dr[:, None] * Jf, r)]
+        else:  # one row block per measurement, on the columns it touches (its own profile, shared ones)
+            data = []
+            for sl in prob.row_segments():
+                cols = np.flatnonzero(np.any(Jf[sl] != 0.0, axis=0))
+                Jc = Jf[sl][:, cols]
+                Jc *= dr[sl, None]
+                data.append((Jc, r[sl], cols))
+        return data if R is None else data + [(R, penalty(q))]
 
     if compress:
         fun, jac = compressed_residuals(jacobian_and_residuals)
@@ -110,7 +122,9 @@ def compressed_residuals(jacobian_and_residuals):
     """(fun, jac) for :func:`scipy.optimize.least_squares` of the compressed problem.
 
     ``jacobian_and_residuals(x)`` returns the m x n Jacobian J and the m residuals r as a list
-    of row blocks ``(J_k, r_k)`` (the Gram matrix below is summed over them, nothing stacked).
+    of row blocks ``(J_k, r_k)`` or ``(J_k, r_k, cols_k)``, J_k then holding only the columns
+    ``cols_k`` of the block (the others are zero in its rows); the Gram matrix below is summed
+    over the blocks, nothing stacked.
 
     With the triangular factor of ``[J r] = Q [[R, c], [0, rho]]`` (Q orthogonal) of the m x n
     Jacobian J and the residuals r at x, the n + 1 compressed residuals are ``(c, rho)`` and
@@ -132,16 +146,19 @@ def compressed_residuals(jacobian_and_residuals):
 
     def evaluate(x):
         if cache.get("x") is None or not np.array_equal(cache["x"], x):
-            blocks = jacobian_and_residuals(x)
-            n = blocks[0][0].shape[1]
+            n = np.size(x)
+            blocks = [b if len(b) == 3 else (*b, slice(0, n)) for b in jacobian_and_residuals(x)]
             Ra = np.zeros((n + 1, n + 1))
-            if not all(np.all(np.isfinite(J)) and np.all(np.isfinite(r)) for J, r in blocks):
+            if not all(np.all(np.isfinite(J)) and np.all(np.isfinite(r)) for J, r, _ in blocks):
                 Ra[:, n] = np.nan  # the solver shrinks its step on a non-finite cost
             else:
                 G = np.zeros((n + 1, n + 1))
-                for J, r in blocks:
-                    G[:n, :n] += J.T @ J
-                    G[:n, n] += J.T @ r
+                for J, r, cols in blocks:
+                    if isinstance(cols, slice):
+                        G[:n, :n] += sparse_gram(J)
+                    else:
+                        G[np.ix_(cols, cols)] += J.T @ J
+                    G[cols, n] += J.T @ r
                     G[n, n] += r @ r
                 G[n, :n] = G[:n, n]
                 try:
@@ -149,7 +166,12 @@ def compressed_residuals(jacobian_and_residuals):
                     if np.any(np.abs(np.diag(Ra)[:n]) < NEAR_DEPENDENT * np.sqrt(np.diag(G)[:n])):
                         raise linalg.LinAlgError("a column almost in the span of the others")
                 except linalg.LinAlgError:
-                    A = np.vstack([np.column_stack([J, r]) for J, r in blocks])
+                    A = np.zeros((sum(r.size for _, r, _ in blocks), n + 1))
+                    row = 0
+                    for J, r, cols in blocks:
+                        A[row:row + r.size, :n][:, cols] = J
+                        A[row:row + r.size, n] = r
+                        row += r.size
                     Ra[:min(A.shape)] = linalg.qr(A, mode="r", check_finite=False)[0][:n + 1]
             cache.update(x=np.array(x, copy=True), c=Ra[:, n], J=Ra[:, :n])
         return cache
@@ -157,9 +179,29 @@ def compressed_residuals(jacobian_and_residuals):
     return (lambda x: evaluate(x)["c"]), (lambda x: evaluate(x)["J"])
 
 
+def sparse_gram(J) -> np.ndarray:
+    """``J^T J``, computed on the columns of J that are not all zero (the others add exact
+    zeros): a row block of one measurement touches only its own profile's columns. The same
+    sum in another order: equal to ``J.T @ J`` to rounding."""
+    cols = np.flatnonzero(np.any(J != 0.0, axis=0))
+    if cols.size == J.shape[1]:
+        return J.T @ J
+    G = np.zeros((J.shape[1], J.shape[1]))
+    Jc = J[:, cols]
+    G[np.ix_(cols, cols)] = Jc.T @ Jc
+    return G
+
+
 def weighted_jacobian(J, m, free) -> np.ndarray:
     """J / sqrt(m) on the free columns: F = Jw^T Jw is the Poisson Fisher information."""
-    return (J / np.sqrt(np.maximum(m, FLOOR))[:, None])[:, free]
+    Jw = J / np.sqrt(np.maximum(m, FLOOR))[:, None]
+    return Jw if free.all() else Jw[:, free]
+
+
+def fisher(prob: Problem, Jw) -> np.ndarray:
+    """``F = Jw^T Jw`` (:func:`weighted_jacobian`), summed over the measurements' row blocks
+    (:func:`sparse_gram`)."""
+    return sum(sparse_gram(Jw[sl]) for sl in prob.row_segments())
 
 
 def choose_lambda(prob: Problem, d, p0) -> float:
@@ -167,7 +209,7 @@ def choose_lambda(prob: Problem, d, p0) -> float:
     fr = prob.free
     J, m = prob.jac_model(p0)
     Jw = weighted_jacobian(J, m, fr)
-    F = Jw.T @ Jw
+    F = fisher(prob, Jw)
     P1 = prob.penalty_matrix(1.0)[np.ix_(fr, fr)]
     x0 = p0[fr]
     r0 = (d - m) / np.sqrt(np.maximum(m, FLOOR))
@@ -196,7 +238,7 @@ def slow_sigma(prob: Problem, p) -> list[float]:
     fr = prob.free
     J, m = prob.jac_model(p)
     Jw = weighted_jacobian(J, m, fr)
-    H = Jw.T @ Jw + prob.penalty_matrix()[np.ix_(fr, fr)]
+    H = fisher(prob, Jw) + prob.penalty_matrix()[np.ix_(fr, fr)]
     try:
         C = np.linalg.inv(H)
     except np.linalg.LinAlgError:

@@ -49,6 +49,16 @@ def _hat_index(depth, nodes):
     return k, t
 
 
+def _node_rows(pieces, n_nodes: int) -> list:
+    """One row (ta, tb, y, sig_t) per node from ``pieces`` [(node, ta, tb, y, sig_t)]: each node's
+    bricks in the order of the pieces and, within a piece, of its bricks (a stable sort by node)."""
+    k = np.concatenate([pc[0] for pc in pieces])
+    order = np.argsort(k, kind="stable")
+    cols = [np.concatenate([pc[q] for pc in pieces])[order] for q in range(1, 5)]
+    edges = np.searchsorted(k[order], np.arange(n_nodes + 1), side="left")
+    return [tuple(c[edges[j]:edges[j + 1]] for c in cols) for j in range(n_nodes)]
+
+
 def _blocks(rows) -> list:
     """Rows (ta, tb, y, sig_t) grouped in blocks of similar length (the longest at most twice
     the shortest), zero-padded (the kernel skips y <= 0): [(row indices, [ta, tb, y, sig_t])]."""
@@ -224,7 +234,7 @@ class LinearModel:
         for e in self.elements:
             sps = [i for i, sp in enumerate(species) if sp.kind == 0 and sp.element == e]
             rows_c = [], [], [], []
-            node_rows = [[[], [], [], []] for _ in range(nodes.size)]
+            pieces = []  # (node, ta, tb, y, sig_t) per species and hat side, in that order
             dep = False
             for s in sps:
                 y = Y[s, :n]
@@ -243,16 +253,12 @@ class LinearModel:
                 for k_off, wgt in ((0, 1.0 - tt[s, sel]), (1, tt[s, sel])):
                     if nodes.size == 1 and k_off == 1:
                         continue
-                    kn = kk[s, sel] + k_off
                     yy = per_unit[sel] * wgt
-                    for k in np.unique(kn):
-                        m = (kn == k) & (yy > 0)
-                        nr = node_rows[k]
-                        for q, arr in enumerate((ta[s, sel], tb[s, sel], yy, sig_t[s, sel])):
-                            nr[q].append(arr[m])
+                    m = yy > 0
+                    pieces.append((kk[s, sel][m] + k_off, ta[s, sel][m], tb[s, sel][m], yy[m], sig_t[s, sel][m]))
             rows = [tuple(np.concatenate(q) for q in rows_c)]
             if dep:
-                rows += [tuple(np.concatenate(q) if q else np.zeros(0) for q in nr) for nr in node_rows]
+                rows += _node_rows(pieces, nodes.size)
             self._rows[e] = _Rows(rows)
             self._sign[e] = (1.0 if e == element else -f) if dep else 0.0
         self._cache = {}
@@ -342,16 +348,25 @@ class ModelSet:
         self.windows = dict(windows)
         self.order = list(models)
         self.models = list({id(m): m for m in models}.values())  # a model listed twice is spread once
-        rows, self.parts = [], []
+        rows, self.parts, keys = [], [], []
         for m in self.models:
             part = []
+            tail = (m.detector.timing_tail_ns, m.detector.timing_tail_fraction) if has_tail(m.detector, m.resolution) \
+                else None
             for e, r in m._rows.items():
                 if e in self.windows:
                     part.append((e, len(rows), len(rows) + r.n))
                     rows += r.rows
+                    keys += [(e, tail) + tuple(q.tobytes() for q in row) for row in r.rows]
             self.parts.append(part)
         self.n = len(rows)
-        self.blocks = _blocks(rows) if rows else []
+        # rows equal in bricks, window and tail (an element the slow parameter does not reach)
+        # are spread once: the kernel spreads each row on its own, so the copies are the same
+        first = {}
+        self.src = np.array([first.setdefault(k, i) for i, k in enumerate(keys)], dtype=np.int64)
+        self.rep = np.array(sorted(set(first.values())), dtype=np.int64)  # the rows spread
+        self.src = np.searchsorted(self.rep, self.src)  # row -> its spread row
+        self.blocks = _blocks([rows[i] for i in self.rep]) if rows else []
         self._cache = {}
 
     def cached(self, a_ns: float, b_ns: float) -> list[dict] | None:
@@ -359,8 +374,8 @@ class ModelSet:
         return self._cache.get((float(a_ns), float(b_ns)))
 
     def element_columns(self, a_ns: float, b_ns: float) -> list[dict]:
-        """Per model {element: (A or None, c)} at calibration t = a_ns * channel + b_ns
-        (values outside each element's window incomplete)."""
+        """Per model {element: (A or None, c)} at calibration t = a_ns * channel + b_ns, on the
+        channels of the element's window only: row i is channel ``windows[element][0] + i``."""
         key = (float(a_ns), float(b_ns))
         if key in self._cache:
             return self._cache[key]
@@ -370,10 +385,13 @@ class ModelSet:
             for e, i0, i1 in part:
                 lo[i0:i1], hi[i0:i1] = _tail_window(self.windows[e], m.detector, a, m.resolution)
         m0 = self.models[0]
-        s = _spread_blocks(self.blocks, self.n, a, b, m0.n_channels, m0.resolution, lo, hi)
+        s = _spread_blocks(self.blocks, self.rep.size, a, b, m0.n_channels, m0.resolution, lo[self.rep], hi[self.rep])
+        if self.rep.size < self.n:
+            s = s[self.src]
         own = {}
         for m, part in zip(self.models, self.parts):
-            own[id(m)] = {e: m._assemble(e, apply_tail(s[i0:i1], m.detector, a, m.resolution)) for e, i0, i1 in part}
+            own[id(m)] = {e: m._assemble(e, apply_tail(s[i0:i1], m.detector, a, m.resolution)[
+                :, self.windows[e][0]:self.windows[e][1] + 1]) for e, i0, i1 in part}
         out = [own[id(m)] for m in self.order]
         if len(self._cache) > 64:
             self._cache.clear()

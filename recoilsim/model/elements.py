@@ -60,6 +60,21 @@ def element(ident: str | int):
         If the element is unknown (allowed: H..U, Z 1-92).
     """
     try:
+        return _element_cached(ident)
+    except TypeError:  # unhashable: not a symbol or a number
+        return _element(ident)
+
+
+@lru_cache(maxsize=512, typed=True)
+def _element_cached(ident):
+    """:func:`_element`, remembered per identifier (and type: ``True`` is refused, ``1`` is H);
+    periodictable's elements are module-level singletons, and refusals are not remembered."""
+    return _element(ident)
+
+
+def _element(ident):
+    """The lookup of :func:`element`."""
+    try:
         if isinstance(ident, bool):
             raise KeyError
         if isinstance(ident, (int,)) or (isinstance(ident, str) and ident.strip().isdigit()):

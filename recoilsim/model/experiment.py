@@ -155,19 +155,21 @@ class Experiment:
         layer's enrichment).
         """
         out: list[Isotope] = []
+        seen = set()  # (Z, A) in out
         for r in self.recoils:
             p = _parse_recoil(r)
             if isinstance(p, Isotope):
                 cands = [p]
             else:
-                cands = []
+                cands = {}  # A -> the first layer's isotope of that mass number
                 for layer in self.sample.layers:
-                    if p in layer.elements():
+                    if p in layer.fractions or any(q.element == p for q in layer.profiles):
                         for i in natural_isotopes(p, layer.enrichment.get(p)):
-                            if all(c.A != i.A for c in cands):
-                                cands.append(i)
+                            cands.setdefault(i.A, i)
+                cands = list(cands.values())
             for c in sorted(cands, key=lambda x: x.A):
-                if all((o.Z, o.A) != (c.Z, c.A) for o in out):
+                if (c.Z, c.A) not in seen:
+                    seen.add((c.Z, c.A))
                     out.append(c)
         return out
 
