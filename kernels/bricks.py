@@ -112,7 +112,8 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
     G, D, V = _zeros3(n_out, n_grid)  # exit tables at the current block top
     G2, D2, V2 = _zeros3(n_out, n_grid)  # ... and at its bottom
     A = np.zeros((n_out, n_grid))  # multiple-scattering half width of the way out, block top
-    msb = np.empty((3 * n_out + 4, el_Z.shape[0]))  # ... in the current block (:func:`multiple_scattering.ms_block_constants`)
+    # multiple-scattering constants in the current block (:func:`multiple_scattering.ms_block_constants`)
+    msb = np.empty((3 * n_out + 4, el_Z.shape[0]))
     i_beam = 3 * n_out
     ww = np.zeros((9, n_sp))  # the outgoing particles' walks of a state (:func:`multiple_scattering.walk_half_widths`)
     ww1 = np.zeros((9, 1))  # ... one walk (:func:`multiple_scattering.walk_half_width`)
