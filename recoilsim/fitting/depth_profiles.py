@@ -40,8 +40,8 @@ import xarray as xr
 from ..errors import RecoilsimError
 from ..forward.node_response import NodeResponse
 from ..model.depth_grid import DepthGrid
-from .blas_threads import one_blas_thread
 from ..model.experiment import Experiment
+from .blas_threads import one_blas_thread
 from .depth_resolution import annotate_profiles
 from .laplace import evidence_weights, mixture_samples, plateau_end, scan_lambdas
 from .likelihood import deviance, goodness_verdict

@@ -163,7 +163,7 @@ class Experiment:
             else:
                 cands = {}  # A -> the first layer's isotope of that mass number
                 for layer in self.sample.layers:
-                    if p in layer.fractions or any(q.element == p for q in layer.profiles):
+                    if p in layer.elements():
                         for i in natural_isotopes(p, layer.enrichment.get(p)):
                             cands.setdefault(i.A, i)
                 cands = list(cands.values())
