@@ -151,7 +151,8 @@ def _summary_table(ds, exp, title: str):
 
 def _run_simulation(exp, worker, tofe: bool = False):
     """Simulate ``exp``; ``worker``: the cold start's (``early_worker``), or None."""
-    from .forward.cold_start import collector_paused, compile_ahead
+    from .forward.cold_start import compile_ahead
+    from .forward.compile_plan import collector_paused
     from .workflows.progress import simulation_status
     from .workflows.startup import import_output_modules
 

@@ -348,14 +348,14 @@ def _garbage_cycle():
 
 def test_the_collector_is_paused_within_and_restored_after(unfrozen):
     assert gc.isenabled()
-    with cold_start.collector_paused():
+    with compile_plan.collector_paused():
         assert not gc.isenabled()
         ref = _garbage_cycle()
         gc.collect()  # an explicit collection still runs
         assert ref() is None
     assert gc.isenabled()
     with pytest.raises(ZeroDivisionError):
-        with cold_start.collector_paused(freeze=True):
+        with compile_plan.collector_paused(freeze=True):
             1 / 0
     assert gc.isenabled()
 
@@ -363,20 +363,20 @@ def test_the_collector_is_paused_within_and_restored_after(unfrozen):
 def test_a_disabled_collector_stays_disabled_and_nothing_is_frozen(unfrozen):
     gc.disable()
     frozen = gc.get_freeze_count()
-    with cold_start.collector_paused(freeze=True):
+    with compile_plan.collector_paused(freeze=True):
         pass
     assert not gc.isenabled() and gc.get_freeze_count() == frozen
 
 
 def test_freeze_keeps_the_block_s_leftovers_out_of_later_collections(unfrozen):
-    with cold_start.collector_paused(freeze=True):
+    with compile_plan.collector_paused(freeze=True):
         ref = _garbage_cycle()
     gc.collect()
     assert ref() is not None  # frozen: no collection scans it
     gc.unfreeze()
     gc.collect()
     assert ref() is None
-    with cold_start.collector_paused():  # not frozen: the next collection frees it
+    with compile_plan.collector_paused():  # not frozen: the next collection frees it
         ref = _garbage_cycle()
     gc.collect()
     assert ref() is None

@@ -24,7 +24,8 @@ Numba (:func:`likely_cache_dir`). :func:`compile_ahead` then checks the cache wi
 rules, and runs ``chores`` (imports the command needs later) whenever it would wait for the
 worker.
 
-Python's cyclic garbage collector is paused while the kernels compile (:func:`collector_paused`:
+Python's cyclic garbage collector is paused while the kernels compile
+(:func:`recoilsim.forward.compile_plan.collector_paused`:
 the worker for its whole run, the ``demo``/``simulate`` commands around their simulation): a cold
 compile allocates ~0.5 M objects that live until it ends, and the collector, which runs every
 700 allocations, scanned them again and again: ~2 s of CPU of a ~14 s compile
@@ -38,7 +39,6 @@ missing itself (the simulation's own first calls compile what is not cached).
 from __future__ import annotations
 
 import contextlib
-import gc
 import hashlib
 import importlib
 import importlib.util
@@ -316,34 +316,12 @@ def waiting_for(worker: Worker, entries, chores=None):
             del disp.compile
 
 
-@contextlib.contextmanager
-def collector_paused(freeze: bool = False):
-    """Python's cyclic garbage collector off within the block (a Numba compile), as it was after.
-
-    ``freeze``: at the end, the objects the block left are moved to the collector's permanent
-    generation (:func:`gc.freeze`) before it is enabled again, so that no later collection scans
-    them, not even the collection at interpreter exit: for a process that exits soon after its
-    compile (the compile's garbage, ~80 MB, is then freed with the process). Without it, the
-    first collections after the block scan everything it allocated (~0.2-0.7 s). A collector
-    that was disabled before stays disabled, and nothing is frozen.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            if freeze:
-                gc.freeze()
-            gc.enable()
-
-
 def _work(tasks: list[int]) -> None:
     """The worker: compile the plan entries ``tasks`` in order, reporting each as done (also one
     that failed to compile: the command's process then compiles what it needs itself), with the
     garbage collector paused and its leftovers frozen (the process ends with the compile; frozen
     objects are not scanned by the collection at interpreter exit either)."""
-    with collector_paused(freeze=True):
+    with compile_plan.collector_paused(freeze=True):
         entries = compile_plan.load()
         if entries is None:
             sys.exit(1)
