@@ -1,6 +1,6 @@
 """Where a cold compile goes: every function Numba compiles for the reference case, with CPU times.
 
-    NUMBA_CACHE_DIR=$(mktemp -d) RECOILSIM_COLD_START=0 python benchmarks/compile_profile.py [--json out.json]
+    NUMBA_CACHE_DIR=$(mktemp -d) RECOILSIM_COLD_START=0 python benchmarks/compile_profile.py [--json out.json] [--collector-paused]
 
 Runs ``prepare`` + ``run`` + ``spread`` of the forward benchmark's reference experiment once in
 this process (its Numba cache must be empty for a cold profile) and prints, per compiled function
@@ -9,7 +9,9 @@ included), the CPU time of its compile, inclusive and exclusive (without the fun
 inside it), and of the exclusive part the LLVM work on its own library: the function passes on
 its IR, the module passes after its callees are linked in, the machine code, and writing its
 cache entry. CPU is this thread's (``time.thread_time``): a neighbour's load slows it down but is
-not counted in it.
+not counted in it. ``--collector-paused``: compile with Python's garbage collector paused, as the
+``demo``/``simulate`` commands and the cold-start worker do
+(:func:`recoilsim.forward.compile_plan.collector_paused`); without it, as a library call does.
 """
 
 from __future__ import annotations
@@ -22,9 +24,13 @@ from collections import defaultdict
 PHASES = ("function passes", "module passes", "machine code", "cache write")
 
 
-def profile() -> list[dict]:
+def profile(collector_paused: bool = False) -> list[dict]:
     """Compile the reference case's kernels here; one row per compiled function and signature."""
+    import contextlib
+
     from numba.core import caching, codegen, event
+
+    from recoilsim.forward import compile_plan
 
     rows: list[dict] = []
     stack: list[dict] = []
@@ -77,9 +83,10 @@ def profile() -> list[dict]:
 
         exp = ref_exp()
         det = exp.detector
-        inputs = engine.prepare(exp)
-        engine.spread(engine.run(inputs), det.calibration_a_ns, det.calibration_b_ns, det.n_channels,
-                      exp.options.resolution)
+        with compile_plan.collector_paused(freeze=True) if collector_paused else contextlib.nullcontext():
+            inputs = engine.prepare(exp)
+            engine.spread(engine.run(inputs), det.calibration_a_ns, det.calibration_b_ns, det.n_channels,
+                          exp.options.resolution)
     finally:
         event.unregister("numba:compile", listener)
         for cls, method, original in patches:
@@ -115,9 +122,10 @@ def table(rows: list[dict]) -> str:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", help="also write the rows as JSON to this file")
+    parser.add_argument("--collector-paused", action="store_true", help="compile with the garbage collector paused")
     args = parser.parse_args()
     t0 = time.process_time()
-    rows = profile()
+    rows = profile(args.collector_paused)
     print(table(rows))
     print(f"\nprocess CPU for the whole first prepare+run+spread: {time.process_time() - t0:.2f} s")
     if args.json:
