@@ -14,8 +14,8 @@ The exact signatures come from a plan recorded once from a cold run of the refer
 (:func:`record`, ``python -m recoilsim.forward.compile_plan``), shipped as
 ``kernel_compile_plan.json`` beside this module: every kernel function compiled, in the order its
 compilation ended (callees before callers), its argument types, every kernel function it calls
-(all calls seen by type inference, not only the first) and its own compile time (without its
-kernel callees). A plan that no longer matches the kernels (a changed signature) costs time, not
+(all calls seen by type inference, not only the first) and its own compile time (CPU of the
+compiling thread, without its kernel callees). A plan that no longer matches the kernels (a changed signature) costs time, not
 correctness: the worker compiles a signature nobody uses and the command compiles the one it
 needs itself; ``tests/test_cold_start.py`` fails until the plan is recorded again.
 
@@ -308,14 +308,14 @@ def _record_here() -> list[dict]:
         def on_start(self, ev):
             disp = ev.data["dispatcher"]
             if is_kernel(disp):
-                stack.append([key_of(disp, ev.data["args"]), time.perf_counter(), 0.0])
+                stack.append([key_of(disp, ev.data["args"]), time.thread_time(), 0.0])
 
         def on_end(self, ev):
             disp = ev.data["dispatcher"]
             if not is_kernel(disp):
                 return
             key, t0, children = stack.pop()
-            incl = time.perf_counter() - t0
+            incl = time.thread_time() - t0
             if stack:
                 stack[-1][2] += incl
             index[key] = len(done)
