@@ -1,4 +1,4 @@
-"""Rutherford cross sections in the laboratory frame with electron screening (Numba kernels).
+"""Rutherford cross sections in the laboratory frame with electron screening.
 
 Units: energies MeV, masses u, angles radians, cross sections mb/sr.
 

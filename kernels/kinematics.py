@@ -1,4 +1,4 @@
-"""Elastic two-body kinematics and flight times (Numba kernels).
+"""Elastic two-body kinematics and flight times.
 
 Units: energies MeV, masses u, angles radians, lengths m, times ns.
 Sources: non-relativistic elastic collision kinematics as in Tesmer & Nastasi (eds.),

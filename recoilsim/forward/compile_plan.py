@@ -15,9 +15,10 @@ The exact signatures come from a plan recorded once from a cold run of the refer
 ``kernel_compile_plan.json`` beside this module: every kernel function compiled, in the order its
 compilation ended (callees before callers), its argument types, every kernel function it calls
 (all calls seen by type inference, not only the first) and its own compile time (CPU of the
-compiling thread, without its kernel callees). A plan that no longer matches the kernels (a changed signature) costs time, not
-correctness: the worker compiles a signature nobody uses and the command compiles the one it
-needs itself; ``tests/test_cold_start.py`` fails until the plan is recorded again.
+compiling thread, without its kernel callees). A plan that no longer matches the kernels (a
+changed signature) costs time, not correctness: the worker compiles a signature nobody uses and
+the command compiles the one it needs itself; ``tests/test_cold_start.py`` fails until the plan
+is recorded again.
 
 Every compile of a cold start runs with Python's garbage collector paused
 (:func:`collector_paused`): the collector otherwise scans the compile's ~0.5 M live objects
