@@ -1,6 +1,7 @@
 """Where a cold compile goes: every function Numba compiles for the reference case, with CPU times.
 
-    NUMBA_CACHE_DIR=$(mktemp -d) RECOILSIM_COLD_START=0 python benchmarks/compile_profile.py [--json out.json] [--collector-paused]
+    NUMBA_CACHE_DIR=$(mktemp -d) RECOILSIM_COLD_START=0 \
+        python benchmarks/compile_profile.py [--json out.json] [--collector-paused]
 
 Runs ``prepare`` + ``run`` + ``spread`` of the forward benchmark's reference experiment once in
 this process (its Numba cache must be empty for a cold profile) and prints, per compiled function
@@ -29,8 +30,6 @@ def profile(collector_paused: bool = False) -> list[dict]:
     import contextlib
 
     from numba.core import caching, codegen, event
-
-    from recoilsim.forward import compile_plan
 
     rows: list[dict] = []
     stack: list[dict] = []
@@ -83,7 +82,12 @@ def profile(collector_paused: bool = False) -> list[dict]:
 
         exp = ref_exp()
         det = exp.detector
-        with compile_plan.collector_paused(freeze=True) if collector_paused else contextlib.nullcontext():
+        paused = contextlib.nullcontext()
+        if collector_paused:
+            from recoilsim.forward.compile_plan import collector_paused as pause
+
+            paused = pause(freeze=True)
+        with paused:
             inputs = engine.prepare(exp)
             engine.spread(engine.run(inputs), det.calibration_a_ns, det.calibration_b_ns, det.n_channels,
                           exp.options.resolution)
@@ -96,7 +100,8 @@ def profile(collector_paused: bool = False) -> list[dict]:
 
 def table(rows: list[dict]) -> str:
     """Markdown table, largest exclusive time first, with totals for our kernels and the rest."""
-    lines = ["| function (signatures) | n | incl. CPU s | excl. CPU s | fn passes | module passes | machine code | cache write |",
+    lines = ["| function (signatures) | n | incl. CPU s | excl. CPU s | "
+             "fn passes | module passes | machine code | cache write |",
              "|---|---|---|---|---|---|---|---|"]
     by = defaultdict(lambda: defaultdict(float))
     for r in rows:

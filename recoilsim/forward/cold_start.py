@@ -28,7 +28,7 @@ Python's cyclic garbage collector is paused while the kernels compile
 (:func:`recoilsim.forward.compile_plan.collector_paused`:
 the worker for its whole run, the ``demo``/``simulate`` commands around their simulation): a cold
 compile allocates ~0.5 M objects that live until it ends, and the collector, which runs every
-700 allocations, scanned them again and again: ~2 s of CPU of a ~14 s compile
+700 allocations, scanned them again and again: 1-2 s of CPU of a 12-15 s compile
 (benchmarks/README.md, "Session 9, cold compile").
 
 Failures cost time, never results: if the worker cannot start, fails, or has not reported within

@@ -22,8 +22,8 @@ is recorded again.
 
 Every compile of a cold start runs with Python's garbage collector paused
 (:func:`collector_paused`): the collector otherwise scans the compile's ~0.5 M live objects
-every 700 allocations, ~2 s of CPU of a ~14 s compile (benchmarks/README.md, "Session 9, cold
-compile"); the recording here too, so that the recorded costs are those of the cold start.
+every 700 allocations, 1-2 s of CPU of a 12-15 s compile (benchmarks/README.md, "Session 9,
+cold compile"); the recording here too, so that the recorded costs are those of the cold start.
 
 Cached callees still cost their caller: Numba links each callee's optimised LLVM module into the
 caller's and optimises and compiles the whole module again (``numba/core/codegen.py``,
