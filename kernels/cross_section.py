@@ -1,19 +1,24 @@
-"""Rutherford cross sections in the laboratory frame with electron screening (Numba kernels).
+"""Rutherford cross sections in the laboratory frame with electron screening.
 
 Units: energies MeV, masses u, angles radians, cross sections mb/sr.
+
+Compiled kernels: :func:`cross_section_at` (the brick kernel's per-species form) and
+:func:`_andersen`. The others are plain Python: only the Python layer calls them (once per
+species and simulation), and their Numba compiles (~0.1 s each) cost more in a cold start than
+they ever run (benchmarks/README.md, "Session 9, cold compile"). They do the floating-point
+operations of their compiled form, in the same order (an integer power as Numba computes it, by
+squaring), so they give the same results.
 """
 
 import math
 
 from numba import njit
 
-from .jit_options import INTERNAL
 
 E2_MEV_FM = 1.439964548  # e^2 / (4 pi eps0) in MeV fm (CODATA 2018)
 FM2_TO_MB = 10.0  # 1 fm^2 = 10 mb
 
 
-@njit(cache=True)
 def rutherford_recoil(Z1, M1, Z2, M2, E1, phi):
     """Rutherford recoil cross section in the lab frame, mb/sr.
 
@@ -29,7 +34,6 @@ def rutherford_recoil(Z1, M1, Z2, M2, E1, phi):
     return a * a * r * r / (c * c * c) * FM2_TO_MB
 
 
-@njit(cache=True)
 def rutherford_scatter(Z1, M1, Z2, M2, E1, theta, root):
     """Rutherford cross section (mb/sr) of the scattered projectile in the lab frame.
 
@@ -55,7 +59,8 @@ def rutherford_scatter(Z1, M1, Z2, M2, E1, theta, root):
     ecm = E1 * M2 / (M1 + M2)
     s2 = math.sin(0.5 * tc)
     b = Z1 * Z2 * E2_MEV_FM / (4.0 * ecm)
-    dcm = b * b / (s2 ** 4)
+    s2_sq = s2 * s2
+    dcm = b * b / (s2_sq * s2_sq)  # s2^4 by squaring, as Numba computed it
     ct = math.cos(tc)
     den = abs(1.0 + x * ct)
     if den == 0.0:
@@ -64,7 +69,6 @@ def rutherford_scatter(Z1, M1, Z2, M2, E1, theta, root):
     return dcm * jac * FM2_TO_MB
 
 
-@njit(cache=True)
 def andersen_factor(Z1, M1, Z2, M2, E1, theta_cm):
     """Andersen screening correction F = sigma_screened / sigma_Rutherford.
 
@@ -84,13 +88,12 @@ def andersen_factor(Z1, M1, Z2, M2, E1, theta_cm):
     return _andersen(r, 0.5 / s)
 
 
-@njit(**INTERNAL)
+@njit(cache=True, error_model="numpy")  # called by cross_section_at and, from Python, andersen_factor
 def _andersen(r, q):
     """Andersen's F for r = V1/E_cm and q = 1/(2 sin(theta_cm/2)): (1 + r/2)^2 / (1 + r + (q r)^2)^2."""
     return (1.0 + 0.5 * r) ** 2 / (1.0 + r + (q * r) ** 2) ** 2
 
 
-@njit(cache=True)
 def lecuyer_factor(Z1, M1, Z2, M2, E1):
     """L'Ecuyer screening correction F = 1 - 0.04873 Z1 Z2^(4/3) / E_cm (E_cm in keV).
 
@@ -105,7 +108,6 @@ def lecuyer_factor(Z1, M1, Z2, M2, E1):
     return f if f > 0.0 else 0.0
 
 
-@njit(cache=True)
 def recoil_cross_section(Z1, M1, Z2, M2, E1, phi, screening):
     """Screened recoil cross section (mb/sr): Rutherford times the chosen screening factor.
 
@@ -119,7 +121,6 @@ def recoil_cross_section(Z1, M1, Z2, M2, E1, phi, screening):
     return s
 
 
-@njit(cache=True)
 def recoil_cross_section_coeffs(Z1, M1, Z2, M2, phi, screening):
     """The energy-independent parts of :func:`recoil_cross_section`, for many energies:
     (c, w, q) with sigma(E1) = c / E1^2 * F, where F = 1 (no screening),
@@ -130,7 +131,6 @@ def recoil_cross_section_coeffs(Z1, M1, Z2, M2, phi, screening):
                             screening)
 
 
-@njit(cache=True)
 def scatter_cross_section_coeffs(Z1, M1, Z2, M2, theta, root, screening):
     """The energy-independent parts (c, w, q) of the screened cross section of the scattered
     projectile (root +1 / -1), in the form of :func:`recoil_cross_section_coeffs`.
@@ -150,7 +150,6 @@ def scatter_cross_section_coeffs(Z1, M1, Z2, M2, theta, root, screening):
     return _screened_coeffs(c, Z1, M1, Z2, M2, tc, screening)
 
 
-@njit(cache=True)
 def _screened_coeffs(c, Z1, M1, Z2, M2, theta_cm, screening):
     """(c, w, q) of :func:`recoil_cross_section_coeffs` from the Rutherford part c at 1 MeV and
     the centre-of-mass angle theta_cm."""

@@ -1,9 +1,15 @@
-"""Elastic two-body kinematics and flight times (Numba kernels).
+"""Elastic two-body kinematics and flight times.
 
 Units: energies MeV, masses u, angles radians, lengths m, times ns.
 Sources: non-relativistic elastic collision kinematics as in Tesmer & Nastasi (eds.),
 Handbook of Modern Ion Beam Materials Analysis (MRS 1995), ch. 4 (RBS) and ch. 5 (ERD):
 recoil factor eq. (5.1), scattering factor with both roots eq. (4.1).
+
+Only :func:`flight_time_ns` is a compiled kernel (the brick kernel calls it). The others are
+plain Python: only the Python layer calls them, a few times per simulation, and a Numba compile
+of each (~0.1 s) cost more in a cold start than they ever run (benchmarks/README.md,
+"Session 9, cold compile"); the same floating-point operations in the same order, so the same
+results.
 """
 
 import math
@@ -14,7 +20,6 @@ U_MEV = 931.49410242  # atomic mass unit in MeV/c^2 (CODATA 2018)
 C_M_PER_NS = 0.299792458  # speed of light in m/ns
 
 
-@njit(cache=True)
 def recoil_factor(M1, M2, phi):
     """Kinematic factor of the recoil, E2 = K_r E1.
 
@@ -27,7 +32,6 @@ def recoil_factor(M1, M2, phi):
     return 4.0 * M1 * M2 * c * c / ((M1 + M2) * (M1 + M2))
 
 
-@njit(cache=True)
 def scatter_factor(M1, M2, theta, root):
     """Kinematic factor of the scattered projectile, E1' = K_s E1.
 
@@ -52,7 +56,6 @@ def scatter_factor(M1, M2, theta, root):
     return v * v / ((M1 + M2) * (M1 + M2))
 
 
-@njit(cache=True)
 def scatter_cm_angle(M1, M2, theta, root):
     """Centre-of-mass scattering angle (rad) for lab angle ``theta`` and a root (+1 / -1).
 
@@ -89,7 +92,6 @@ def flight_time_ns(E, M, L, relativistic):
     return L / (beta * C_M_PER_NS)
 
 
-@njit(cache=True)
 def energy_from_time(t_ns, M, L, relativistic):
     """Kinetic energy (MeV) of a particle of mass M (u) that flies L (m) in t_ns (ns).
 

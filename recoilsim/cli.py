@@ -152,11 +152,13 @@ def _summary_table(ds, exp, title: str):
 def _run_simulation(exp, worker, tofe: bool = False):
     """Simulate ``exp``; ``worker``: the cold start's (``early_worker``), or None."""
     from .forward.cold_start import compile_ahead
+    from .forward.compile_plan import collector_paused
     from .workflows.progress import simulation_status
     from .workflows.startup import import_output_modules
 
     con = _console(stderr=True)
-    with con.status(simulation_status(exp.name)):
+    # the garbage collector off during a cold compile, its leftovers frozen (the command exits soon)
+    with con.status(simulation_status(exp.name)), collector_paused(freeze=True):
         # a cold kernel cache: compile on two cores (forward/cold_start.py)
         compile_ahead(exp, worker=worker, chores=[import_output_modules])
         from .forward.simulate import simulate

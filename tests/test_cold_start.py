@@ -6,12 +6,14 @@ The end-to-end tests run in a fresh interpreter with an empty ``NUMBA_CACHE_DIR`
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import subprocess
 import sys
 import textwrap
 import time
+import weakref
 
 import numpy as np
 import pytest
@@ -201,11 +203,15 @@ def _check_shared_out(res) -> set:
 
 def test_an_early_worker_compiles_nothing_twice(tmp_path):
     """The worker started before this process imports Numba (``start_early``, as the commands
-    do): the same rule, with the preparation's functions compiled here."""
+    do): the same rule. The preparation compiles no kernel (its kinematics and cross-section
+    functions are plain Python), so the plan has no early group: everything it records is
+    reached from the brick kernel or recorded after it."""
     here = _check_shared_out(_cold_run(tmp_path, "early"))
     entries = compile_plan.load()
-    early = compile_plan.split(entries).early
-    assert early and {entries[i].key() for i in early} <= here
+    plan = compile_plan.split(entries)
+    assert plan.early == frozenset()
+    assert all(i == plan.split_root or i in plan.worker or i in plan.main for i in range(len(entries)))
+    assert {entries[i].key() for i in plan.main} | {entries[plan.split_root].key()} <= here
 
 
 def test_cold_start_falls_back_when_the_worker_fails(tmp_path):
@@ -319,3 +325,88 @@ def test_every_example_gives_the_brick_kernel_the_reference_types():
     assert examples
     for p in examples:
         assert kernel_types(load_experiment(p)) == ref, p.name
+
+
+# ------------------------------------------------------------------------------------------
+# the garbage collector during a compile
+# ------------------------------------------------------------------------------------------
+
+@pytest.fixture
+def unfrozen():
+    """Whatever a test froze goes back to the collector (the rest of the session collects it)."""
+    yield
+    gc.unfreeze()
+    gc.enable()
+
+
+class _Node:
+    pass
+
+
+def _garbage_cycle():
+    """A reference cycle no one holds (only the cyclic collector frees it); a weak reference to it."""
+    node = _Node()
+    node.self = node
+    return weakref.ref(node)
+
+
+def test_the_collector_is_paused_within_and_restored_after(unfrozen):
+    assert gc.isenabled()
+    with compile_plan.collector_paused():
+        assert not gc.isenabled()
+        ref = _garbage_cycle()
+        gc.collect()  # an explicit collection still runs
+        assert ref() is None
+    assert gc.isenabled()
+    with pytest.raises(ZeroDivisionError):
+        with compile_plan.collector_paused(freeze=True):
+            1 / 0
+    assert gc.isenabled()
+
+
+def test_a_disabled_collector_stays_disabled_and_nothing_is_frozen(unfrozen):
+    gc.disable()
+    frozen = gc.get_freeze_count()
+    with compile_plan.collector_paused(freeze=True):
+        pass
+    assert not gc.isenabled() and gc.get_freeze_count() == frozen
+
+
+def test_freeze_keeps_the_block_s_leftovers_out_of_later_collections(unfrozen):
+    with compile_plan.collector_paused(freeze=True):
+        ref = _garbage_cycle()
+    gc.collect()
+    assert ref() is not None  # frozen: no collection scans it
+    gc.unfreeze()
+    gc.collect()
+    assert ref() is None
+    with compile_plan.collector_paused():  # not frozen: the next collection frees it
+        ref = _garbage_cycle()
+    gc.collect()
+    assert ref() is None
+
+
+def test_the_worker_compiles_with_the_collector_paused(monkeypatch, capsys, unfrozen):
+    seen = []
+
+    class Probe:
+        def try_compile(self):
+            seen.append(gc.isenabled())
+            return True
+
+    monkeypatch.setattr(compile_plan, "load", lambda: [Probe(), Probe()])
+    cold_start._work([1, 0])
+    assert seen == [False, False]
+    assert capsys.readouterr().out == "done 1\ndone 0\n"
+
+
+def test_the_commands_simulate_with_the_collector_paused(monkeypatch, unfrozen):
+    from recoilsim import cli
+    from recoilsim.forward import simulate as simulate_module
+    from recoilsim.model.experiment import reference_experiment
+
+    seen = []
+    monkeypatch.setattr(cold_start, "compile_ahead", lambda *a, **k: seen.append(gc.isenabled()))
+    monkeypatch.setattr(simulate_module, "simulate", lambda exp, **k: seen.append(gc.isenabled()) or "dataset")
+    assert cli._run_simulation(reference_experiment(), None) == "dataset"
+    assert seen == [False, False] and gc.isenabled()

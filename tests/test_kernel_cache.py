@@ -86,16 +86,17 @@ def test_no_writable_cache_location_compiles_without_cache(tmp_path):
             "with warnings.catch_warnings(record=True) as w:\n"
             "    warnings.simplefilter('always')\n"
             "    import recoilsim.kernels as k\n"
-            "    from recoilsim.kernels.kinematics import recoil_factor\n"
+            "    from recoilsim.kernels.kinematics import flight_time_ns\n"
             "assert k.__file__.startswith(%r), k.__file__\n"
             "print([str(x.message) for x in w])\n"
-            "print(recoil_factor(63.0, 7.0, math.radians(40.0)))\n" % str(site))
+            "print(flight_time_ns(9.0, 63.0, 0.6, False))\n" % str(site))
     res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300,
                          cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     warned, value = res.stdout.strip().splitlines()
     assert "no writable Numba cache folder" in warned
-    # closed form: K = 4 m1 m2 cos^2(phi) / (m1 + m2)^2
+    # classical time of flight t = L / v, v = sqrt(2 E / m): 9 MeV, 63 u (931.494 MeV/c^2 each), 0.6 m
     import math
 
-    assert float(value) == pytest.approx(4 * 63 * 7 * math.cos(math.radians(40)) ** 2 / 70 ** 2, rel=1e-12)
+    v_m_per_ns = 0.299792458 * math.sqrt(2 * 9.0 / (63.0 * 931.49410242))
+    assert float(value) == pytest.approx(0.6 / v_m_per_ns, rel=1e-12)

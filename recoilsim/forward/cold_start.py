@@ -24,6 +24,13 @@ Numba (:func:`likely_cache_dir`). :func:`compile_ahead` then checks the cache wi
 rules, and runs ``chores`` (imports the command needs later) whenever it would wait for the
 worker.
 
+Python's cyclic garbage collector is paused while the kernels compile
+(:func:`recoilsim.forward.compile_plan.collector_paused`:
+the worker for its whole run, the ``demo``/``simulate`` commands around their simulation): a cold
+compile allocates ~0.5 M objects that live until it ends, and the collector, which runs every
+700 allocations, scanned them again and again: 1-2 s of CPU of a 12-15 s compile
+(benchmarks/README.md, "Session 9, cold compile").
+
 Failures cost time, never results: if the worker cannot start, fails, or has not reported within
 :data:`WORKER_TIMEOUT_S`, it is killed and reaped, and this process compiles whatever is
 missing itself (the simulation's own first calls compile what is not cached).
@@ -311,14 +318,17 @@ def waiting_for(worker: Worker, entries, chores=None):
 
 def _work(tasks: list[int]) -> None:
     """The worker: compile the plan entries ``tasks`` in order, reporting each as done (also one
-    that failed to compile: the command's process then compiles what it needs itself)."""
-    entries = compile_plan.load()
-    if entries is None:
-        sys.exit(1)
-    for i in tasks:
-        entries[i].try_compile()
-        sys.stdout.write(f"done {i}\n")
-        sys.stdout.flush()
+    that failed to compile: the command's process then compiles what it needs itself), with the
+    garbage collector paused and its leftovers frozen (the process ends with the compile; frozen
+    objects are not scanned by the collection at interpreter exit either)."""
+    with compile_plan.collector_paused(freeze=True):
+        entries = compile_plan.load()
+        if entries is None:
+            sys.exit(1)
+        for i in tasks:
+            entries[i].try_compile()
+            sys.stdout.write(f"done {i}\n")
+            sys.stdout.flush()
 
 
 if __name__ == "__main__":

@@ -14,10 +14,16 @@ The exact signatures come from a plan recorded once from a cold run of the refer
 (:func:`record`, ``python -m recoilsim.forward.compile_plan``), shipped as
 ``kernel_compile_plan.json`` beside this module: every kernel function compiled, in the order its
 compilation ended (callees before callers), its argument types, every kernel function it calls
-(all calls seen by type inference, not only the first) and its own compile time (without its
-kernel callees). A plan that no longer matches the kernels (a changed signature) costs time, not
-correctness: the worker compiles a signature nobody uses and the command compiles the one it
-needs itself; ``tests/test_cold_start.py`` fails until the plan is recorded again.
+(all calls seen by type inference, not only the first) and its own compile time (CPU of the
+compiling thread, without its kernel callees). A plan that no longer matches the kernels (a
+changed signature) costs time, not correctness: the worker compiles a signature nobody uses and
+the command compiles the one it needs itself; ``tests/test_cold_start.py`` fails until the plan
+is recorded again.
+
+Every compile of a cold start runs with Python's garbage collector paused
+(:func:`collector_paused`): the collector otherwise scans the compile's ~0.5 M live objects
+every 700 allocations, 1-2 s of CPU of a 12-15 s compile (benchmarks/README.md, "Session 9,
+cold compile"); the recording here too, so that the recorded costs are those of the cold start.
 
 Cached callees still cost their caller: Numba links each callee's optimised LLVM module into the
 caller's and optimises and compiles the whole module again (``numba/core/codegen.py``,
@@ -27,6 +33,8 @@ and first optimisation, not its share of the caller's code generation.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import importlib
 import json
 import os
@@ -254,6 +262,28 @@ def split(entries: list[Entry], share: float = WORKER_SHARE, done=frozenset()) -
     return Split(root, tuple(seq), tuple(order), waits, frozenset(early), frozenset(chosen))
 
 
+@contextlib.contextmanager
+def collector_paused(freeze: bool = False):
+    """Python's cyclic garbage collector off within the block (a Numba compile), as it was after.
+
+    ``freeze``: at the end, the objects the block left are moved to the collector's permanent
+    generation (:func:`gc.freeze`) before it is enabled again, so that no later collection scans
+    them, not even the collection at interpreter exit: for a process that exits soon after its
+    compile (the compile's garbage, ~80 MB, is then freed with the process). Without it, the
+    first collections after the block scan everything it allocated (~0.2-0.7 s). A collector
+    that was disabled before stays disabled, and nothing is frozen.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            if freeze:
+                gc.freeze()
+            gc.enable()
+
+
 # ------------------------------------------------------------------------------------------
 # recording
 # ------------------------------------------------------------------------------------------
@@ -279,14 +309,14 @@ def _record_here() -> list[dict]:
         def on_start(self, ev):
             disp = ev.data["dispatcher"]
             if is_kernel(disp):
-                stack.append([key_of(disp, ev.data["args"]), time.perf_counter(), 0.0])
+                stack.append([key_of(disp, ev.data["args"]), time.thread_time(), 0.0])
 
         def on_end(self, ev):
             disp = ev.data["dispatcher"]
             if not is_kernel(disp):
                 return
             key, t0, children = stack.pop()
-            incl = time.perf_counter() - t0
+            incl = time.thread_time() - t0
             if stack:
                 stack[-1][2] += incl
             index[key] = len(done)
@@ -307,7 +337,8 @@ def _record_here() -> list[dict]:
         from ..model.experiment import reference_experiment
         from .simulate import simulate
 
-        simulate(reference_experiment())
+        with collector_paused(freeze=True):  # as in the commands and the worker
+            simulate(reference_experiment())
     finally:
         Dispatcher.get_call_template = original
         event.unregister("numba:compile", listener)
