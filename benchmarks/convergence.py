@@ -1,7 +1,9 @@
 """Convergence yardstick of the brick kernel's tabulation: how far today's spectra are from the
 same physical model computed with finer numerics.
 
-    python benchmarks/convergence.py [--out conv.npz] [--cases reference,reference_li_excess]
+    python benchmarks/convergence.py [--out table.json] [--save-finest finest.npz] [--cases reference,...]
+    cd /tmp && NUMBA_CACHE_DIR=/tmp/main_cache /work/main/.venv/bin/python /path/to/benchmarks/convergence.py
+        (main's code, this checkout's yardstick and cases)
 
 The physical model (stopping and straggling log-log interpolated between the tables' nodes,
 blocks of uniform composition) is kept; only the numerics that interpolate across blocks are
@@ -14,7 +16,9 @@ refined:
   the exit tables G, D, V and the multiple-scattering exit tables A are then interpolated over
   cells m times narrower;
 * ``k``: every block cut into k sub-blocks of identical composition (more resamplings of the
-  exit tables, more bricks: depth steps restart at block boundaries);
+  exit tables, but also more bricks: depth steps restart at block boundaries, so k also moves
+  the brick discretisation, which is not what this yardstick is for; SETTINGS keeps k = 1)
+  (both by :func:`recoilsim.forward.refinement.refined`, which can also make bricks narrower);
 * ``stride 1``: the multiple-scattering exit tables computed at every energy node (the kernel's
   ``MS_NODE_STRIDE`` and ``MS_THIN_STRIDE`` set to 1 in a child process with its own empty
   Numba cache, since Numba freezes module globals into the compiled code).
@@ -27,7 +31,6 @@ Runs two child processes (one per stride), ~1-3 min on a shared 2-core box.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import subprocess
@@ -43,38 +46,19 @@ ROOT = Path(__file__).resolve().parent.parent
 SETTINGS = [(1, 1), (2, 1), (4, 1), (8, 1), (16, 1)]
 
 
-def _loglog_refined(a: np.ndarray, m: int) -> np.ndarray:
-    """Table rows (last axis: energy nodes) with every cell cut into m, the new nodes log-log
-    interpolated (linearly where a node is not positive)."""
-    n = a.shape[-1]
-    t = np.arange((n - 1) * m + 1) / m
-    k = np.minimum(t.astype(np.int64), n - 2)
-    f = t - k
-    lo, hi = a[..., k], a[..., k + 1]
-    pos = (lo > 0) & (hi > 0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ll = np.exp(np.log(np.where(pos, lo, 1.0)) * (1 - f) + np.log(np.where(pos, hi, 1.0)) * f)
-    return np.where(pos, ll, lo + f * (hi - lo))
-
-
 def refined_inputs(inputs, m: int, k: int, q: int = 1):
-    """EngineInputs with the energy grid refined m times, every block cut into k sub-blocks and
-    bricks q times narrower (``max_dt`` and ``sig_frac`` divided by q)."""
-    p = inputs.particles
-    opt = inputs.options._replace(max_dt=inputs.options.max_dt / q, sig_frac=inputs.options.sig_frac / q,
-                                  max_bricks=inputs.options.max_bricks * q)
-    if m > 1:
-        p = p._replace(S=np.ascontiguousarray(_loglog_refined(p.S, m)), W=np.ascontiguousarray(_loglog_refined(p.W, m)),
-                       dlnE=p.dlnE / m, klo=p.klo * m, khi=p.khi * m)
-    st = inputs.stack
-    sp = inputs.outgoing
-    if k > 1:
-        top = st.top
-        sub = (top[:-1, None] + (top[1:] - top[:-1])[:, None] * (np.arange(k) / k)[None, :]).ravel()
-        st = st._replace(top=np.append(sub, top[-1]), fracS=np.ascontiguousarray(np.repeat(st.fracS, k, axis=0)),
-                         fracW=np.ascontiguousarray(np.repeat(st.fracW, k, axis=0)))
-        sp = sp._replace(density=np.ascontiguousarray(np.repeat(sp.density, k, axis=1)))
-    return dataclasses.replace(inputs, particles=p, stack=st, outgoing=sp, options=opt)
+    """:func:`recoilsim.forward.refinement.refined` of this checkout, loaded from its file, so that
+    the yardstick is the same when the installed recoilsim is another checkout (an A/B against main)."""
+    import importlib.util
+
+    name = "recoilsim.forward.refinement"
+    mod = sys.modules.get(name)
+    if mod is None:
+        spec = importlib.util.spec_from_file_location(name, ROOT / "recoilsim" / "forward" / "refinement.py")
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules[name] = mod
+        spec.loader.exec_module(mod)
+    return mod.refined(inputs, grid=m, blocks=k, bricks=q)
 
 
 def cases():
@@ -165,6 +149,7 @@ def table(files: dict[str, dict]) -> dict:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default=None, help="write the table as JSON here")
+    ap.add_argument("--save-finest", default=None, help="write the finest setting's spectra here (.npz)")
     ap.add_argument("--cases", default="", help="comma-separated case names (default: all)")
     ap.add_argument("--child", choices=("default", "1"), help=argparse.SUPPRESS)
     ap.add_argument("--child-out", help=argparse.SUPPRESS)
@@ -185,6 +170,9 @@ def main(argv=None) -> int:
             with np.load(path) as z:
                 files[stride] = {key: z[key] for key in z.files}
     rows = table(files)
+    if args.save_finest:
+        tail = "/{}/{}/".format(*SETTINGS[-1])
+        np.savez(args.save_finest, **{key: v for key, v in files["1"].items() if tail in key})
     for case, row in rows.items():
         print(case)
         for setting, v in row.items():

@@ -8,7 +8,12 @@ guide, "energy loss"; Szilagyi et al., NIM B 100 (1995) 103). Between table node
 interpolated and R is its exact integral (:func:`range_at`), so dR/dE = 1/S holds inside every
 cell too. The straggling integral Q(E) = int W/S^3 dE carries the energy variance along a path:
 after a homogeneous path var_out = S(E_out)^2 [var_in/S(E_in)^2 + Q(E_in) - Q(E_out)] (the
-(S_out/S_in)^2 propagation rule; Szilagyi et al. 1995, eq. 8).
+(S_out/S_in)^2 propagation rule; Szilagyi et al. 1995, eq. 8). Its integrand per ln E,
+q = W E/S^3, is log-linear in each cell (W and S log-log), and Q is its exact integral inside
+the cells too (:func:`q_at`; Q taken linear in each cell made the straggling rate of a short
+path wrong by up to half the cell's change of q, a ripple of the brick sigmas with the period
+of the table: 1.3e-4 of a spectrum's peak in the reference case, benchmarks/README.md,
+"Session 9, kernel"). The Q table holds three rows per particle (:func:`new_tables`).
 
 Units: MeV, u, 1e15 atoms/cm2; stopping tables in eV/(1e15 atoms/cm2), straggling tables in
 MeV^2 per 1e15 atoms/cm2.
@@ -16,6 +21,7 @@ MeV^2 per 1e15 atoms/cm2.
 
 import math
 
+import numpy as np
 from numba import njit
 
 from .jit_options import INTERNAL
@@ -42,7 +48,7 @@ def logmean(a, b):
 @njit(**INTERNAL)
 def fill_tables(S, W, p, frac_S, frac_W, b, mass, lnE0, dlnE, klo, khi, Sv, R, Q):
     """Stopping Sv[p] (MeV per 1e15 at/cm2), range R[p] (1e15 at/cm2) and straggling integral
-    Q[p] of particle p (tables S[p], W[p]) in composition b (rows b of frac_S, frac_W), on table
+    Q[p] (and its cell rows, :func:`new_tables`) of particle p (tables S[p], W[p]) in composition b (rows b of frac_S, frac_W), on table
     nodes klo..khi (Bragg's rule over elements).
 
     R and Q are integrated exactly for the log-log interpolated S and W. R(E_klo) = 2 E/S,
@@ -64,6 +70,7 @@ def fill_tables(S, W, p, frac_S, frac_W, b, mass, lnE0, dlnE, klo, khi, Sv, R, Q
         Sv[p, k] *= EV
     h = dlnE
     step = math.exp(h)
+    n_p = Q.shape[0] // 3
     E = mass * math.exp(lnE0 + klo * h)
     g_prev = E / Sv[p, klo]
     q_prev = Q[p, klo] * E / Sv[p, klo] ** 3
@@ -74,9 +81,48 @@ def fill_tables(S, W, p, frac_S, frac_W, b, mass, lnE0, dlnE, klo, khi, Sv, R, Q
         g = E / Sv[p, k]
         q = Q[p, k] * E / Sv[p, k] ** 3
         R[p, k] = R[p, k - 1] + h * logmean(g_prev, g)
-        Q[p, k] = Q[p, k - 1] + h * logmean(q_prev, q)
+        dQ = h * logmean(q_prev, q)
+        Q[p, k] = Q[p, k - 1] + dQ
+        # the cell's log slope L of q and the amplitude a of :func:`q_at` (linear where q is not positive)
+        L = 0.0
+        if q_prev > 0.0 and q > 0.0:
+            x = (q - q_prev) / (q + q_prev)
+            x2 = x * x
+            # ln(b/a) = 2 artanh(x), series to x^7 (next term x^9/9 < 2e-10 for |x| < 0.1)
+            L = 2.0 * x * (1.0 + x2 * (1.0 / 3.0 + x2 * (0.2 + x2 / 7.0))) if x2 < 0.01 else math.log(q / q_prev)
+        Q[n_p + p, k - 1] = L
+        Q[2 * n_p + p, k - 1] = dQ / expm1_ratio(L)
         g_prev = g
         q_prev = q
+    Q[n_p + p, khi] = 0.0
+    Q[2 * n_p + p, khi] = 0.0
+
+
+@njit(cache=True, inline="always")
+def new_tables(n_p, n_grid):
+    """Zeroed block tables of n_p particles: stopping (n_p, n_grid), range (n_p, n_grid) and the
+    straggling integral (3 n_p, n_grid): row p Q, row n_p + p the log slope L_k of its integrand q
+    in cell k, row 2 n_p + p the amplitude a_k of :func:`q_at`. (Inlined, as the kernel's other
+    allocations: a literal size would compile it once per value.)"""
+    return np.zeros((n_p, n_grid)), np.zeros((n_p, n_grid)), np.zeros((3 * n_p, n_grid))
+
+
+@njit(**INTERNAL)
+def expm1_ratio(y):
+    """(e^y - 1)/y (1 at y = 0), by its series for |y| < 0.1 (to y^5: within 2e-10)."""
+    if abs(y) < 0.1:
+        return 1.0 + y * (0.5 + y * (1.0 / 6.0 + y * (1.0 / 24.0 + y * (1.0 / 120.0 + y * (1.0 / 720.0)))))
+    return math.expm1(y) / y
+
+
+@njit(**INTERNAL)
+def q_at(Q, p, k, t):
+    """Straggling integral Q of particle p at fraction t of cell k: the exact integral of the
+    log-linear integrand, Q_k + a_k t (e^(t L_k) - 1)/(t L_k) with L_k = ln(q_(k+1)/q_k) and
+    a_k = (Q_(k+1) - Q_k) L_k/(e^L_k - 1) (= h q_k), so that t = 1 gives Q_(k+1)
+    (:func:`fill_tables`; rows of :func:`new_tables`)."""
+    n_p = Q.shape[0] // 3
+    return Q[p, k] + Q[2 * n_p + p, k] * t * expm1_ratio(t * Q[n_p + p, k])
 
 
 @njit(**INTERNAL)
@@ -165,7 +211,7 @@ def cross_cell(Sv, R, Q, p, lnE0, dlnE, step, mass, klo, khi, k, t, var, path):
     j, t2, s2, e_r = range_cell(Sv, R, p, step, dlnE, klo, khi, r)
     if j < 0:
         return 0.0, 0.0, k, t, s1, 0.0
-    dq = (Q[p, k] + t * (Q[p, k + 1] - Q[p, k])) - (Q[p, j] + t2 * (Q[p, j + 1] - Q[p, j]))  # Q linear in each cell
+    dq = q_at(Q, p, k, t) - q_at(Q, p, j, t2)
     if dq < 0.0:
         dq = 0.0
     return mass * math.exp(lnE0 + j * dlnE) * e_r, s2 * s2 * (var / (s1 * s1) + dq), j, t2, s1, s2
