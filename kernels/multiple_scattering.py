@@ -431,15 +431,16 @@ def ms_exit_tables_down(A, o, cell, path, lnE0, dlnE, mass, k0, k1, mb, i_c, A2,
     m1 = _ms_walk_nodes(A2, o, cell, lnE0, dlnE, mass, k0, k1, MS_THIN_STRIDE, i_c, ww, 0)
     walk_half_widths(ww, m1, mb, path)
     thick = False
-    for c in range(m1):
+    for c in range(m1):  # row 3 (E_to, read by the walk) becomes the increment, row 1 the finer stride's flag
         k = int(ww[9, c])
         w = ww[0, c]
         ww[0, c] = -1.0  # (done: the second pass skips it)
-        ww[1, c] = 0.0  # the interval above the node gets the finer stride
+        ww[1, c] = 0.0
+        ww[3, c] = 0.0
         if w >= 0.0:
-            inc = w - A2[o, k]
+            ww[3, c] = w - A2[o, k]
             A2[o, k] = w
-            if inc >= MS_THIN_FRACTION * w:
+            if ww[3, c] >= MS_THIN_FRACTION * w:  # the intervals on both sides get the finer stride
                 thick = True
                 ww[1, c] = 1.0
                 if c > 0:
@@ -453,26 +454,41 @@ def ms_exit_tables_down(A, o, cell, path, lnE0, dlnE, mass, k0, k1, mb, i_c, A2,
                                    a + (int(ww[9, c + 1]) - 1 - a) // MS_NODE_STRIDE * MS_NODE_STRIDE, MS_NODE_STRIDE,
                                    i_c, ww, m)
         walk_half_widths(ww, m, mb, path)
-    for c in range(m1, m):
-        if ww[0, c] >= 0.0:
-            A2[o, int(ww[9, c])] = ww[0, c]
-    # the increments between walked nodes: nodes a < b walked, nothing walked between
-    a = k0
-    inc_a = A2[o, a] - _carried(A, o, cell, k0, k1, a)
-    for b in range(k0 + 1, k1 + 1):
-        if not _ms_walked(k0, k1, b, ww, m1):
-            continue
-        inc_b = A2[o, b] - _carried(A, o, cell, k0, k1, b)
-        if b > a + 1:
-            geometric = inc_a > 0.0 and inc_b > 0.0
-            rho = (inc_b / inc_a) ** (1.0 / (b - a)) if geometric else 1.0
-            add = inc_a
-            for i in range(a + 1, b):
-                add = add * rho if geometric else inc_a + (inc_b - inc_a) * (i - a) / (b - a)
-                if cell[0, i] >= 0.0:  # (0: stops in the block)
-                    A2[o, i] += add
-        a = b
-        inc_a = inc_b
+        for c in range(m1, m):
+            k = int(ww[9, c])
+            ww[3, c] = 0.0
+            if ww[0, c] >= 0.0:
+                ww[3, c] = ww[0, c] - A2[o, k]
+                A2[o, k] = ww[0, c]
+    # the increments between walked nodes (the first pass's, with the second pass's inside the flagged intervals)
+    c2 = m1
+    for c in range(m1 - 1):
+        a = c
+        while True:
+            if ww[1, c] > 0.0 and c2 < m and ww[9, c2] < ww[9, c + 1]:
+                b = c2
+                c2 += 1
+            else:
+                b = c + 1
+            _ms_fill_increments(A2, o, cell, int(ww[9, a]), int(ww[9, b]), ww[3, a], ww[3, b])
+            if b == c + 1:
+                break
+            a = b
+
+
+@njit(**INTERNAL)
+def _ms_fill_increments(A2, o, cell, a, b, inc_a, inc_b):
+    """Adds to A2 between walked nodes a < b the block's increment, geometric between inc_a and
+    inc_b (linear where they are not both positive); nodes whose particle stops in the block keep 0."""
+    if b <= a + 1:
+        return
+    geometric = inc_a > 0.0 and inc_b > 0.0
+    rho = (inc_b / inc_a) ** (1.0 / (b - a)) if geometric else 1.0
+    add = inc_a
+    for i in range(a + 1, b):
+        add = add * rho if geometric else inc_a + (inc_b - inc_a) * (i - a) / (b - a)
+        if cell[0, i] >= 0.0:
+            A2[o, i] += add
 
 
 @njit(**INTERNAL)
@@ -494,16 +510,6 @@ def _carried(A, o, cell, k0, k1, k):
     h01 = 3.0 * t2 - 2.0 * t * t2
     return max((1.0 - h01) * a0 + (t * t2 - 2.0 * t2 + t) * 0.5 * (a1 - A[o, j - 1]) + h01 * a1
                + (t * t2 - t2) * 0.5 * (A[o, j + 2] - a0), 0.0)
-
-
-@njit(**INTERNAL)
-def _ms_walked(k0, k1, k, ww, m1):
-    """Whether node k was walked by :func:`ms_exit_tables_down`: on the first pass's grid, the last node, or on the
-    second pass's grid inside an interval of the first pass marked in ww[1] (rows kept by its first pass)."""
-    if k == k1 or (k - k0) % MS_THIN_STRIDE == 0:
-        return True
-    c = (k - k0) // MS_THIN_STRIDE
-    return c < m1 and ww[1, c] > 0.0 and (k - k0 - c * MS_THIN_STRIDE) % MS_NODE_STRIDE == 0
 
 
 @njit(**INTERNAL)

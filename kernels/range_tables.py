@@ -10,10 +10,11 @@ cell too. The straggling integral Q(E) = int W/S^3 dE carries the energy varianc
 after a homogeneous path var_out = S(E_out)^2 [var_in/S(E_in)^2 + Q(E_in) - Q(E_out)] (the
 (S_out/S_in)^2 propagation rule; Szilagyi et al. 1995, eq. 8). Its integrand per ln E,
 q = W E/S^3, is log-linear in each cell (W and S log-log), and Q is its exact integral inside
-the cells too (:func:`q_at`; Q taken linear in each cell made the straggling rate of a short
-path wrong by up to half the cell's change of q, a ripple of the brick sigmas with the period
-of the table: 1.3e-4 of a spectrum's peak in the reference case, benchmarks/README.md,
-"Session 9, kernel"). The Q table holds three rows per particle (:func:`new_tables`).
+the cells too, to second order in the cell (:func:`q_at`; Q taken linear in each cell made the
+straggling rate of a short path wrong by up to half the cell's change of q, a ripple of the
+brick sigmas with the period of the table: 1.3e-4 of a spectrum's peak in the reference case,
+benchmarks/README.md, "Session 9, kernel"). The Q table holds two rows per particle
+(:func:`new_tables`).
 
 Units: MeV, u, 1e15 atoms/cm2; stopping tables in eV/(1e15 atoms/cm2), straggling tables in
 MeV^2 per 1e15 atoms/cm2.
@@ -70,7 +71,7 @@ def fill_tables(S, W, p, frac_S, frac_W, b, mass, lnE0, dlnE, klo, khi, Sv, R, Q
         Sv[p, k] *= EV
     h = dlnE
     step = math.exp(h)
-    n_p = Q.shape[0] // 3
+    n_p = Q.shape[0] // 2
     E = mass * math.exp(lnE0 + klo * h)
     g_prev = E / Sv[p, klo]
     q_prev = Q[p, klo] * E / Sv[p, klo] ** 3
@@ -83,46 +84,35 @@ def fill_tables(S, W, p, frac_S, frac_W, b, mass, lnE0, dlnE, klo, khi, Sv, R, Q
         R[p, k] = R[p, k - 1] + h * logmean(g_prev, g)
         dQ = h * logmean(q_prev, q)
         Q[p, k] = Q[p, k - 1] + dQ
-        # the cell's log slope L of q and the amplitude a of :func:`q_at` (linear where q is not positive)
-        L = 0.0
-        if q_prev > 0.0 and q > 0.0:
-            x = (q - q_prev) / (q + q_prev)
-            x2 = x * x
-            # ln(b/a) = 2 artanh(x), series to x^7 (next term x^9/9 < 2e-10 for |x| < 0.1)
-            L = 2.0 * x * (1.0 + x2 * (1.0 / 3.0 + x2 * (0.2 + x2 / 7.0))) if x2 < 0.01 else math.log(q / q_prev)
-        Q[n_p + p, k - 1] = L
-        Q[2 * n_p + p, k - 1] = dQ / expm1_ratio(L)
+        # the cell's curvature of Q for :func:`q_at`: tanh(L/2) = (q_(k+1) - q_k)/(q_(k+1) + q_k), L the log slope of q
+        Q[n_p + p, k - 1] = (q - q_prev) / (q + q_prev) if q_prev > 0.0 and q > 0.0 else 0.0
         g_prev = g
         q_prev = q
     Q[n_p + p, khi] = 0.0
-    Q[2 * n_p + p, khi] = 0.0
 
 
 @njit(cache=True, inline="always")
 def new_tables(n_p, n_grid):
     """Zeroed block tables of n_p particles: stopping (n_p, n_grid), range (n_p, n_grid) and the
-    straggling integral (3 n_p, n_grid): row p Q, row n_p + p the log slope L_k of its integrand q
-    in cell k, row 2 n_p + p the amplitude a_k of :func:`q_at`. (Inlined, as the kernel's other
-    allocations: a literal size would compile it once per value.)"""
-    return np.zeros((n_p, n_grid)), np.zeros((n_p, n_grid)), np.zeros((3 * n_p, n_grid))
-
-
-@njit(**INTERNAL)
-def expm1_ratio(y):
-    """(e^y - 1)/y (1 at y = 0), by its series for |y| < 0.1 (to y^5: within 2e-10)."""
-    if abs(y) < 0.1:
-        return 1.0 + y * (0.5 + y * (1.0 / 6.0 + y * (1.0 / 24.0 + y * (1.0 / 120.0 + y * (1.0 / 720.0)))))
-    return math.expm1(y) / y
+    straggling integral (2 n_p, n_grid): row p Q, row n_p + p the curvature c_k of :func:`q_at` in
+    cell k. (Inlined, as the kernel's other allocations: a literal size would compile it once per
+    value.)"""
+    return np.zeros((n_p, n_grid)), np.zeros((n_p, n_grid)), np.zeros((2 * n_p, n_grid))
 
 
 @njit(**INTERNAL)
 def q_at(Q, p, k, t):
-    """Straggling integral Q of particle p at fraction t of cell k: the exact integral of the
-    log-linear integrand, Q_k + a_k t (e^(t L_k) - 1)/(t L_k) with L_k = ln(q_(k+1)/q_k) and
-    a_k = (Q_(k+1) - Q_k) L_k/(e^L_k - 1) (= h q_k), so that t = 1 gives Q_(k+1)
-    (:func:`fill_tables`; rows of :func:`new_tables`)."""
-    n_p = Q.shape[0] // 3
-    return Q[p, k] + Q[2 * n_p + p, k] * t * expm1_ratio(t * Q[n_p + p, k])
+    """Straggling integral Q of particle p at fraction t of cell k (rows of :func:`new_tables`).
+
+    The integrand per ln E, q, is log-linear in the cell (log slope L), so the exact integral is
+    Q_k + (Q_(k+1) - Q_k) f(t), f(t) = (e^(tL) - 1)/(e^L - 1) = t + (L/2) t(t - 1)
+    + L^2 t(t - 1)(2t - 1)/12 + O(L^3). Taken as t + c t(t - 1) with c = tanh(L/2) =
+    (q_(k+1) - q_k)/(q_(k+1) + q_k) (:func:`fill_tables`): within 0.008 L^2 of the cell's
+    increment (|L| < 0.1 in the tables: 1e-4 of it, where Q linear in t was off by up to L/8
+    and its rate by L/2).
+    """
+    n_p = Q.shape[0] // 2
+    return Q[p, k] + (Q[p, k + 1] - Q[p, k]) * t * (1.0 + Q[n_p + p, k] * (t - 1.0))
 
 
 @njit(**INTERNAL)
