@@ -428,7 +428,8 @@ def ms_exit_tables_down(A, o, cell, path, lnE0, dlnE, mass, k0, k1, mb, i_c, A2,
     for k in range(k0, k1 + 1):  # the half width at the block top carried down: A(E1)
         A2[o, k] = _carried(A, o, cell, k0, k1, k)
     # first pass: every MS_THIN_STRIDE-th node and the last
-    m1 = _ms_walk_nodes(A2, o, cell, lnE0, dlnE, mass, k0, k1, MS_THIN_STRIDE, i_c, ww, 0)
+    # (int64 values, not the literal constants: Numba would compile _ms_walk_nodes once per literal)
+    m1 = _ms_walk_nodes(A2, o, cell, lnE0, dlnE, mass, k0, k1, np.int64(MS_THIN_STRIDE), i_c, ww, np.int64(0))
     walk_half_widths(ww, m1, mb, path)
     thick = False
     for c in range(m1):  # row 3 (E_to, read by the walk) becomes the increment, row 1 the finer stride's flag
@@ -451,8 +452,8 @@ def ms_exit_tables_down(A, o, cell, path, lnE0, dlnE, mass, k0, k1, mb, i_c, A2,
             if ww[1, c] > 0.0:
                 a = int(ww[9, c])
                 m = _ms_walk_nodes(A2, o, cell, lnE0, dlnE, mass, a + MS_NODE_STRIDE,
-                                   a + (int(ww[9, c + 1]) - 1 - a) // MS_NODE_STRIDE * MS_NODE_STRIDE, MS_NODE_STRIDE,
-                                   i_c, ww, m)
+                                   a + (int(ww[9, c + 1]) - 1 - a) // MS_NODE_STRIDE * MS_NODE_STRIDE,
+                                   np.int64(MS_NODE_STRIDE), i_c, ww, m)
         walk_half_widths(ww, m, mb, path)
         for c in range(m1, m):
             k = int(ww[9, c])
