@@ -477,7 +477,7 @@ def ms_exit_tables_down(A, o, cell, path, lnE0, dlnE, mass, k0, k1, mb, i_c, A2,
             a = b
 
 
-@njit(**INTERNAL)
+@njit(inline="always", **INTERNAL)  # (inlined: an array argument costs reference counting per call)
 def _ms_fill_increments(A2, o, cell, a, b, inc_a, inc_b):
     """Adds to A2 between walked nodes a < b the block's increment, geometric between inc_a and
     inc_b (linear where they are not both positive); nodes whose particle stops in the block keep 0."""
@@ -492,7 +492,7 @@ def _ms_fill_increments(A2, o, cell, a, b, inc_a, inc_b):
             A2[o, i] += add
 
 
-@njit(**INTERNAL)
+@njit(inline="always", **INTERNAL)  # (inlined: an array argument costs reference counting per call)
 def _carried(A, o, cell, k0, k1, k):
     """A(E1) of node k (:func:`ms_exit_tables_down`), 0 where the particle stops in the block: a
     cubic Hermite in the cell of E1 with central-difference node slopes (Catmull-Rom) where its

@@ -34,16 +34,23 @@ EV = 1e-6  # MeV per eV
 @njit(cache=True)
 def logmean(a, b):
     """Logarithmic mean (b - a)/ln(b/a): the exact integral of a log-linear segment / h."""
+    return logmean_x(a, b)[0]
+
+
+@njit(**INTERNAL)
+def logmean_x(a, b):
+    """:func:`logmean` of a and b and x = (b - a)/(b + a) = tanh(ln(b/a)/2) (0 where a or b is not
+    positive, where the mean is the arithmetic one)."""
     if a <= 0.0 or b <= 0.0:
-        return 0.5 * (a + b)
+        return 0.5 * (a + b), 0.0
     m = 0.5 * (a + b)
     x = (b - a) / (b + a)
     x2 = x * x
     if x2 < 0.01:
         # ln(b/a) = 2 artanh(x): (b - a)/ln(b/a) = m x/artanh(x) = m (1 - x^2/3 - 4x^4/45 - ...),
         # next term 44x^6/945 < 5e-8 for |x| < 0.1 (cells of the tables have |x| < 0.03)
-        return m * (1.0 - x2 * (1.0 / 3.0 + x2 * (4.0 / 45.0)))
-    return (b - a) / math.log(b / a)
+        return m * (1.0 - x2 * (1.0 / 3.0 + x2 * (4.0 / 45.0))), x
+    return (b - a) / math.log(b / a), x
 
 
 @njit(**INTERNAL)
@@ -82,10 +89,11 @@ def fill_tables(S, W, p, frac_S, frac_W, b, mass, lnE0, dlnE, klo, khi, Sv, R, Q
         g = E / Sv[p, k]
         q = Q[p, k] * E / Sv[p, k] ** 3
         R[p, k] = R[p, k - 1] + h * logmean(g_prev, g)
-        dQ = h * logmean(q_prev, q)
-        Q[p, k] = Q[p, k - 1] + dQ
-        # the cell's curvature of Q for :func:`q_at`: tanh(L/2) = (q_(k+1) - q_k)/(q_(k+1) + q_k), L the log slope of q
-        Q[n_p + p, k - 1] = (q - q_prev) / (q + q_prev) if q_prev > 0.0 and q > 0.0 else 0.0
+        # the cell's increment and its curvature for :func:`q_at`: tanh(L/2) = (q_(k+1) - q_k)/(q_(k+1) + q_k), L the
+        # log slope of q
+        lm, x = logmean_x(q_prev, q)
+        Q[p, k] = Q[p, k - 1] + h * lm
+        Q[n_p + p, k - 1] = x
         g_prev = g
         q_prev = q
     Q[n_p + p, khi] = 0.0
@@ -100,7 +108,7 @@ def new_tables(n_p, n_grid):
     return np.zeros((n_p, n_grid)), np.zeros((n_p, n_grid)), np.zeros((2 * n_p, n_grid))
 
 
-@njit(**INTERNAL)
+@njit(inline="always", **INTERNAL)  # (inlined: an array argument costs reference counting per call)
 def q_at(Q, p, k, t):
     """Straggling integral Q of particle p at fraction t of cell k (rows of :func:`new_tables`).
 
