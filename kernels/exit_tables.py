@@ -10,7 +10,11 @@ crossing block b and Q_b the straggling integral of :mod:`range_tables` (varianc
 Szilagyi et al., NIM B 100 (1995) 103, eq. 8). G is evaluated between nodes as a cubic Hermite
 interpolant in ln E (:func:`exit_cell`), so that resampling it at every block boundary does
 not accumulate: splitting a layer into 250 blocks moves flight times by < 0.01 channel
-(tests/test_second_method.py). Work per block is proportional to the table size.
+(tests/test_second_method.py); V as a cubic too (central-difference slopes), and the
+straggling integral Q inside a cell as the integral of its log-linear integrand
+(:func:`range_tables.q_at`): with Q and V linear in the cell the spectra were up to 1.6e-4 of
+their peak from the same tables on a 16 times finer energy grid, now < 2e-5
+(benchmarks/README.md, "Session 9, kernel"). Work per block is proportional to the table size.
 
 Units: MeV, 1e15 atoms/cm2, MeV^2 (variances).
 """
