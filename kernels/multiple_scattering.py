@@ -413,8 +413,11 @@ def ms_exit_tables_down(A, o, cell, path, lnE0, dlnE, mass, k0, k1, mb, i_c, A2,
     energy the particle is made with); nodes whose particle stops in the block get 0.
 
     Numerics (tabulation, not physics): A2[k] = A(E1) + dA(E_k), the half width at the block top
-    carried down plus the block's own increment. A(E1) is read at every node (:func:`_carried`:
-    a cubic in the cell of E1); the increment dA = walk(A(E1)) - A(E1) changes slowly and smoothly with energy
+    carried down plus the block's own increment. A(E1) is read at every node: a cubic Hermite in
+    the cell of E1 with central-difference node slopes (Catmull-Rom) where its neighbours lie
+    inside k0..k1 (filled in the block above too), else linear; linear carrying at every block is
+    a numerical diffusion of O(h) in the cell size that a stack of thin blocks accumulates (1e-4
+    of a spectrum's peak over the reference's 31 one-nanometre blocks). The increment dA = walk(A(E1)) - A(E1) changes slowly and smoothly with energy
     (close to a power of E) and is walked on every MS_THIN_STRIDE-th node (and the last), and
     on every MS_NODE_STRIDE-th node between two of those where it is at least MS_THIN_FRACTION
     of A2 at either; between walked nodes it is interpolated geometrically (linearly where it is
@@ -426,7 +429,22 @@ def ms_exit_tables_down(A, o, cell, path, lnE0, dlnE, mass, k0, k1, mb, i_c, A2,
     if k0 > k1:
         return
     for k in range(k0, k1 + 1):  # the half width at the block top carried down: A(E1)
-        A2[o, k] = _carried(A, o, cell, k0, k1, k)
+        j = int(cell[0, k])
+        if j < 0:
+            A2[o, k] = 0.0
+            continue
+        t = cell[1, k]
+        a0 = A[o, j]
+        a1 = A[o, j + 1]
+        if j - 1 < k0 or j + 2 > k1:
+            A2[o, k] = a0 + t * (a1 - a0)
+            continue
+        # cubic Hermite, slopes (a1 - a_(j-1))/2 and (a_(j+2) - a0)/2, in the form a0 + t (s0 + t (c2 + t c3))
+        s0 = 0.5 * (a1 - A[o, j - 1])
+        s1 = 0.5 * (A[o, j + 2] - a0)
+        d = a1 - a0
+        v = a0 + t * (s0 + t * (3.0 * d - 2.0 * s0 - s1 + t * (s0 + s1 - 2.0 * d)))
+        A2[o, k] = v if v > 0.0 else 0.0
     # first pass: every MS_THIN_STRIDE-th node and the last
     # (int64 values, not the literal constants: Numba would compile _ms_walk_nodes once per literal)
     m1 = _ms_walk_nodes(A2, o, cell, lnE0, dlnE, mass, k0, k1, np.int64(MS_THIN_STRIDE), i_c, ww, np.int64(0))
@@ -490,27 +508,6 @@ def _ms_fill_increments(A2, o, cell, a, b, inc_a, inc_b):
         add = add * rho if geometric else inc_a + (inc_b - inc_a) * (i - a) / (b - a)
         if cell[0, i] >= 0.0:
             A2[o, i] += add
-
-
-@njit(inline="always", **INTERNAL)  # (inlined: an array argument costs reference counting per call)
-def _carried(A, o, cell, k0, k1, k):
-    """A(E1) of node k (:func:`ms_exit_tables_down`), 0 where the particle stops in the block: a
-    cubic Hermite in the cell of E1 with central-difference node slopes (Catmull-Rom) where its
-    neighbours lie inside k0..k1 (filled in the block above too), else linear. (Linear carrying
-    at every block is a numerical diffusion of O(h) in the cell size that a stack of thin blocks
-    accumulates: 1e-4 of a spectrum's peak over the reference's 31 one-nanometre blocks.)"""
-    j = int(cell[0, k])
-    if j < 0:
-        return 0.0
-    t = cell[1, k]
-    a0 = A[o, j]
-    a1 = A[o, j + 1]
-    if j - 1 < k0 or j + 2 > k1:
-        return a0 + t * (a1 - a0)
-    t2 = t * t
-    h01 = 3.0 * t2 - 2.0 * t * t2
-    return max((1.0 - h01) * a0 + (t * t2 - 2.0 * t2 + t) * 0.5 * (a1 - A[o, j - 1]) + h01 * a1
-               + (t * t2 - t2) * 0.5 * (A[o, j + 2] - a0), 0.0)
 
 
 @njit(**INTERNAL)
