@@ -489,25 +489,23 @@ def ms_exit_tables_down(A, o, cell, path, lnE0, dlnE, mass, k0, k1, mb, i_c, A2,
                 c2 += 1
             else:
                 b = c + 1
-            _ms_fill_increments(A2, o, cell, int(ww[9, a]), int(ww[9, b]), ww[3, a], ww[3, b])
+            # the increment between walked nodes ka < kb: geometric between theirs (linear where they are not both
+            # positive); nodes whose particle stops in the block keep 0
+            ka = int(ww[9, a])
+            kb = int(ww[9, b])
+            inc_a = ww[3, a]
+            inc_b = ww[3, b]
+            if kb > ka + 1:
+                geometric = inc_a > 0.0 and inc_b > 0.0
+                rho = (inc_b / inc_a) ** (1.0 / (kb - ka)) if geometric else 1.0
+                add = inc_a
+                for i in range(ka + 1, kb):
+                    add = add * rho if geometric else inc_a + (inc_b - inc_a) * (i - ka) / (kb - ka)
+                    if cell[0, i] >= 0.0:
+                        A2[o, i] += add
             if b == c + 1:
                 break
             a = b
-
-
-@njit(inline="always", **INTERNAL)  # (inlined: an array argument costs reference counting per call)
-def _ms_fill_increments(A2, o, cell, a, b, inc_a, inc_b):
-    """Adds to A2 between walked nodes a < b the block's increment, geometric between inc_a and
-    inc_b (linear where they are not both positive); nodes whose particle stops in the block keep 0."""
-    if b <= a + 1:
-        return
-    geometric = inc_a > 0.0 and inc_b > 0.0
-    rho = (inc_b / inc_a) ** (1.0 / (b - a)) if geometric else 1.0
-    add = inc_a
-    for i in range(a + 1, b):
-        add = add * rho if geometric else inc_a + (inc_b - inc_a) * (i - a) / (b - a)
-        if cell[0, i] >= 0.0:
-            A2[o, i] += add
 
 
 @njit(**INTERNAL)
