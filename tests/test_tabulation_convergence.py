@@ -47,7 +47,7 @@ def test_spectra_are_those_of_an_eight_times_finer_energy_grid(profile):
             assert np.abs(now[s] - fine[s]).max() < TOLERANCE * peak, inputs.species[s].label
 
 
-@njit(cache=True)
+@njit  # (no cache: it inlines kernel functions, whose changes a cache of this file would not see)
 def _q_table(S, W, lnE0, dlnE, klo, khi, ks, ts):
     Sv, R, Q = new_tables(1, S.shape[2])
     fill_tables(S, W, 0, np.ones((1, 1)), np.ones((1, 1)), 0, 1.0, lnE0, dlnE, klo, khi, Sv, R, Q)
@@ -88,7 +88,7 @@ def test_the_straggling_integral_inside_a_cell_is_that_of_the_log_log_tables():
     assert worst_linear > 5e-3  # (the cells are curved enough for the test to tell the two apart)
 
 
-@njit(cache=True)
+@njit  # (no cache: it inlines kernel functions, whose changes a cache of this file would not see)
 def _v_at(V, x_th, khi, k, t):
     G = np.ones_like(V)
     return exit_cell(G, G, V, 0, x_th, 0.5, 0.023, khi, k, t)[2]
