@@ -47,6 +47,26 @@ def test_spectra_are_those_of_an_eight_times_finer_energy_grid(profile):
             assert np.abs(now[s] - fine[s]).max() < TOLERANCE * peak, inputs.species[s].label
 
 
+def test_cutting_a_layer_into_one_nanometre_blocks_moves_no_spectrum():
+    """The flat reference as 3 blocks and with its top 30 nm of LiPON cut into 31 blocks of the same
+    composition (a profile of ones), multiple scattering off, bricks 8x narrower in both (so that
+    the bricks' restart at block boundaries does not count): measured 9.9e-6 of peak; main, whose
+    V and Q were linear in each cell and resampled at every block boundary, 1.45e-4. (With multiple
+    scattering on both codes move by ~1.5e-3 here: the beam's and recoils' walks are carried per
+    block, benchmarks/README.md "Session 9, kernel"; not part of this test.)"""
+    depth = np.arange(0.0, 31.0)
+    spectra = []
+    for exp in (reference_experiment(), reference_experiment(Profile("Li", depth, np.ones(31), kind="scale"))):
+        exp.options.multiple_scattering = False
+        inputs = prepare(exp)
+        spectra.append((inputs.stack.top.size - 1, _spectra(refined(inputs, bricks=8), exp.detector)))
+    (n1, one), (n2, cut) = spectra
+    assert (n1, n2) == (3, 34)
+    for s in range(one.shape[0]):
+        if one[s].max() > 0:
+            assert np.abs(one[s] - cut[s]).max() < TOLERANCE * one[s].max()
+
+
 @njit  # (no cache: it inlines kernel functions, whose changes a cache of this file would not see)
 def _q_table(S, W, lnE0, dlnE, klo, khi, ks, ts):
     Sv, R, Q = new_tables(1, S.shape[2])
