@@ -39,7 +39,7 @@ from .multiple_scattering import (HWHM_TO_SIGMA, combined_half_width, ms_block_c
                                   ms_energy_variance, ms_exit_tables_down, walk_half_width, walk_half_widths,
                                   walk_moments)
 from .brick_types import Bricks
-from .range_tables import cross_cell, cross_path, fill_tables, table_cell
+from .range_tables import cross_cell, cross_path, fill_tables, new_tables, table_cell
 
 
 @njit(**INTERNAL)
@@ -108,7 +108,7 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
             n_out = sp_out[s] + 1
     # (arrays are copied by explicit loops throughout: a slice assignment makes Numba compile its
     # shape-mismatch error message, string formatting included, ~3 s of a cold start)
-    Sv, Rt, Qt = _zeros3(n_p, n_grid)  # block tables: stopping, range, straggling integral
+    Sv, Rt, Qt = new_tables(n_p, n_grid)  # block tables: stopping, range, straggling integral
     G, D, V = _zeros3(n_out, n_grid)  # exit tables at the current block top
     G2, D2, V2 = _zeros3(n_out, n_grid)  # ... and at its bottom
     A = np.zeros((n_out, n_grid))  # multiple-scattering half width of the way out, block top
@@ -117,7 +117,7 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
     i_beam = 3 * n_out
     ww = np.zeros((9, n_sp))  # the outgoing particles' walks of a state (:func:`multiple_scattering.walk_half_widths`)
     ww1 = np.zeros((9, 1))  # ... one walk (:func:`multiple_scattering.walk_half_width`)
-    Se, Re, Qe = _zeros3(n_p, n_grid)  # foils in front of the energy detector
+    Se, Re, Qe = new_tables(n_p, n_grid)  # foils in front of the energy detector
     # the surface exit tables, the energy-detector foil tables and what the way out needs per block
     out_p, x_th, ms_c, out_emax, p_emin, A2, cell, ww_k = _surface_tables(particles, stack, beam, species, detector,
                                                                           G, D, V, Se, Re, Qe)
@@ -284,7 +284,7 @@ def _surface_tables(particles, stack, beam, species, detector, G, D, V, Se, Re, 
     (:func:`multiple_scattering.ms_constants`); the highest energy out_emax each exit table's
     particle is made with (MeV; multiple-scattering tables stop there); each particle's lowest
     table energy p_emin (MeV); and the work arrays A2 (n_out, n_grid), cell (3, n_grid) and ww_k
-    (9, n_grid) of the way out (:func:`exit_tables.exit_tables_down`,
+    (10, n_grid) of the way out (:func:`exit_tables.exit_tables_down`,
     :func:`multiple_scattering.ms_exit_tables_down`). A callee, so that this part of the kernel
     (and its numpy allocations) is compiled beside the kernel on a cold start (the arrays the
     depth steps use stay allocated in the kernel: benchmarks/README.md, "Session 8, cold compile").
@@ -309,7 +309,7 @@ def _surface_tables(particles, stack, beam, species, detector, G, D, V, Se, Re, 
         for j in range(el_Z.shape[0]):
             ms_c[2 * o, j] = lnc[j]
             ms_c[2 * o + 1, j] = tc[j]
-    Sf, Rf, Qf = _zeros3(n_p, n_grid)  # T1 foil
+    Sf, Rf, Qf = new_tables(n_p, n_grid)  # T1 foil
     foil_S = _rows2(foil_fracS, efoil_fracS)  # row 0: T1 foil, row 1: energy-detector foils
     foil_W = _rows2(foil_fracW, efoil_fracW)
     for o in range(n_out):
@@ -326,7 +326,7 @@ def _surface_tables(particles, stack, beam, species, detector, G, D, V, Se, Re, 
     p_emin = np.empty(n_p)
     for p in range(n_p):
         p_emin[p] = p_mass[p] * math.exp(lnE0 + p_klo[p] * dlnE)
-    return out_p, x_th, ms_c, out_emax, p_emin, np.zeros((n_out, n_grid)), np.zeros((3, n_grid)), np.zeros((9, n_grid))
+    return out_p, x_th, ms_c, out_emax, p_emin, np.zeros((n_out, n_grid)), np.zeros((3, n_grid)), np.zeros((10, n_grid))
 
 
 @njit(**INTERNAL)
@@ -506,7 +506,7 @@ def _state(d, Eb_top, vb_top, lnE0, dlnE, bp, mb, klo_b, khi_b, E0, geometry, L_
         E1, v1, k1, t1, s_r, s_1 = cross_cell(Sv, Rt, Qt, p, lnE0, dlnE, step, m, klo, khi, k, t, var_r, d / cos_out)
         if E1 <= 0.0:
             continue
-        g, dg, v = exit_cell(G, D, V, o, spc[SPC_X_TH, s], e_min, dlnE, k1, t1)
+        g, dg, v = exit_cell(G, D, V, o, spc[SPC_X_TH, s], e_min, dlnE, khi, k1, t1)
         j = dg / E1  # dG/dE (dg = dG/dlnE)
         if g <= e_min:
             continue  # stopped on the way out, or below the particle's tables: lost

@@ -10,7 +10,11 @@ crossing block b and Q_b the straggling integral of :mod:`range_tables` (varianc
 Szilagyi et al., NIM B 100 (1995) 103, eq. 8). G is evaluated between nodes as a cubic Hermite
 interpolant in ln E (:func:`exit_cell`), so that resampling it at every block boundary does
 not accumulate: splitting a layer into 250 blocks moves flight times by < 0.01 channel
-(tests/test_second_method.py). Work per block is proportional to the table size.
+(tests/test_second_method.py); V as a cubic too (central-difference slopes), and the
+straggling integral Q inside a cell as the integral of its log-linear integrand
+(:func:`range_tables.q_at`): with Q and V linear in the cell the spectra were up to 1.6e-4 of
+their peak from the same tables on a 16 times finer energy grid, now < 2e-5
+(benchmarks/README.md, "Session 9, kernel"). Work per block is proportional to the table size.
 
 Units: MeV, 1e15 atoms/cm2, MeV^2 (variances).
 """
@@ -20,19 +24,26 @@ import math
 from numba import njit
 
 from .jit_options import INTERNAL
-from .range_tables import cross_cell, range_at, range_cell, t_of_range
+from .range_tables import cross_cell, q_at, range_at, range_cell, t_of_range
 from .stopping import loglog_cell
 
 
 @njit(cache=True, inline="always")
-def exit_cell(G, D, V, o, x_th, g_th, dlnE, k, t):
-    """Exit tables o (rows o of G, D, V) at table cell (k, t) (node coordinate x = k + t): energy after the foil G,
-    its derivative D = dG/dlnE and the gathered variance V; G = 0 below the loss threshold x_th.
+def exit_cell(G, D, V, o, x_th, g_th, dlnE, khi, k, t):
+    """Exit tables o (rows o of G, D, V; nodes up to khi) at table cell (k, t) (node coordinate
+    x = k + t): energy after the foil G, its derivative D = dG/dlnE and the gathered variance V;
+    G = 0 below the loss threshold x_th.
 
     G is a cubic Hermite interpolant in ln E through the node values and derivatives (error
     ~h^4 per cell, so resampling it at every block boundary does not accumulate: linear
-    log-log resampling moved 7Li by a channel over 250 blocks). The cell holding the threshold
-    is interpolated linearly from (x_th, g_th) to the node above; V is linear.
+    log-log resampling moved 7Li by a channel over 250 blocks). V is a cubic Hermite too, its
+    node derivatives by central differences (Catmull-Rom; exact for quadratics): a thin block
+    shifts the energies by a small fraction of a cell, and linear resampling at every block
+    boundary acted as a numerical diffusion of V, O(h) in the cell size, that a profile cut into
+    31 one-nanometre blocks accumulated to 1e-4 of a spectrum's peak (benchmarks/README.md,
+    "Session 9, kernel"). V is linear in a cell whose neighbours reach the threshold or the last
+    node, and never negative. The cell holding the threshold is interpolated linearly from
+    (x_th, g_th) to the node above.
     """
     x = k + t
     if x < x_th:
@@ -43,11 +54,18 @@ def exit_cell(G, D, V, o, x_th, g_th, dlnE, k, t):
         return g, (G[o, k + 1] - g_th) / ((k + 1.0 - x_th) * dlnE), V[o, k + 1]
     t2 = t * t
     t3 = t2 * t
-    g = ((2.0 * t3 - 3.0 * t2 + 1.0) * G[o, k] + (t3 - 2.0 * t2 + t) * dlnE * D[o, k]
-         + (3.0 * t2 - 2.0 * t3) * G[o, k + 1] + (t3 - t2) * dlnE * D[o, k + 1])
+    h01 = 3.0 * t2 - 2.0 * t3
+    h10 = t3 - 2.0 * t2 + t
+    h11 = t3 - t2
+    g = (1.0 - h01) * G[o, k] + h10 * dlnE * D[o, k] + h01 * G[o, k + 1] + h11 * dlnE * D[o, k + 1]
     d = ((6.0 * t2 - 6.0 * t) * (G[o, k] - G[o, k + 1]) / dlnE + (3.0 * t2 - 4.0 * t + 1.0) * D[o, k]
          + (3.0 * t2 - 2.0 * t) * D[o, k + 1])
-    return g, d, V[o, k] + t * (V[o, k + 1] - V[o, k])
+    v0 = V[o, k]
+    v1 = V[o, k + 1]
+    if k - 1 >= x_th and k + 2 <= khi:
+        v = (1.0 - h01) * v0 + h10 * 0.5 * (v1 - V[o, k - 1]) + h01 * v1 + h11 * 0.5 * (V[o, k + 2] - v0)
+        return g, d, max(v, 0.0)
+    return g, d, v0 + t * (v1 - v0)
 
 
 @njit(**INTERNAL)
@@ -133,10 +151,10 @@ def exit_tables_down(G, D, V, o, x_th, g_th, Sv, R, Q, p, path, lnE0, dlnE, mass
             D2[o, k] = 0.0
             V2[o, k] = 0.0
             continue
-        dq = Q[p, k] - (Q[p, j] + t * (Q[p, j + 1] - Q[p, j]))
+        dq = Q[p, k] - q_at(Q, p, j, t)
         if dq < 0.0:
             dq = 0.0
-        g, d, v = exit_cell(G, D, V, o, x_th, g_th, dlnE, j, t)
+        g, d, v = exit_cell(G, D, V, o, x_th, g_th, dlnE, khi, j, t)
         e_ratio = E_k / (E_j * e_r)  # E_k / E1
         jj = d * e_ratio / E_k  # dG/dE at E1
         G2[o, k] = g

@@ -73,7 +73,9 @@ LOG10_HALF_WIDTH = np.array([
     2.60490, 2.67276,
 ])
 _DLOG = 0.125
-MS_NODE_STRIDE = 4  # exit half-width tables: computed every 4th energy node (9 % in energy)
+MS_NODE_STRIDE = 4  # exit half-width tables: the block's increment walked every 4th energy node (9 % in energy)
+MS_THIN_STRIDE = 16  # ... every 16th where it is small (:func:`ms_exit_tables_down`)
+MS_THIN_FRACTION = 0.05
 
 
 @njit(**INTERNAL)
@@ -400,8 +402,8 @@ def ms_exit_tables_down(A, o, cell, path, lnE0, dlnE, mass, k0, k1, mb, i_c, A2,
     (the block's constants of the particle: rows i_c.. of mb, :func:`walk_half_width`; ``cell``:
     rows 0-2 of :func:`exit_tables.exit_tables_down` for the same particle and block, the cell
     (j, t) and the energy E1 at the block top of each node's energy E_k at the bottom, j = -1
-    where the particle stops in the block; ww: a work array of :func:`walk_half_widths` with at
-    least one column per computed node).
+    where the particle stops in the block; ww: a work array of :func:`walk_half_widths` with a
+    tenth row and at least one column per node).
 
     A[k] is the projected half width (rad) of the outgoing particle's path traced back from the
     detector (a walk that starts at the surface) down to the block top, for energy E_k at the
@@ -409,37 +411,127 @@ def ms_exit_tables_down(A, o, cell, path, lnE0, dlnE, mass, k0, k1, mb, i_c, A2,
     the particle (forward in time) goes from E_k at the bottom to E1 = R^-1(R(E_k) - path) at
     the top. Only nodes k0..k1 are filled (those between the loss threshold and the highest
     energy the particle is made with); nodes whose particle stops in the block get 0.
-    The widths change slowly with energy: they are computed on every MS_NODE_STRIDE-th node
-    (and the last), all in one :func:`walk_half_widths`, and interpolated linearly between.
+
+    Numerics (tabulation, not physics): A2[k] = A(E1) + dA(E_k), the half width at the block top
+    carried down plus the block's own increment. A(E1) is read at every node: a cubic Hermite in
+    the cell of E1 with central-difference node slopes (Catmull-Rom) where its neighbours lie
+    inside k0..k1 (filled in the block above too), else linear; linear carrying at every block is
+    a numerical diffusion of O(h) in the cell size that a stack of thin blocks accumulates (1e-4
+    of a spectrum's peak over the reference's 31 one-nanometre blocks). The increment dA = walk(A(E1)) - A(E1) changes slowly and smoothly with energy
+    (close to a power of E) and is walked on every MS_THIN_STRIDE-th node (and the last), and
+    on every MS_NODE_STRIDE-th node between two of those where it is at least MS_THIN_FRACTION
+    of A2 at either; between walked nodes it is interpolated geometrically (linearly where it is
+    not positive at both). Interpolating the half width itself (every 4th node, linearly) put
+    a bias into every block that a stack of thin blocks accumulated: up to 9e-4 of a spectrum's
+    peak in the reference case with its 1 nm Li profile against tables walked at every node
+    (benchmarks/README.md, "Session 9, kernel"); carrying A(E1) at every node removes it.
     """
     if k0 > k1:
         return
-    m = 0  # computed nodes: k0, k0 + MS_NODE_STRIDE, ..., k1
-    k = k0
+    for k in range(k0, k1 + 1):  # the half width at the block top carried down: A(E1)
+        j = int(cell[0, k])
+        if j < 0:
+            A2[o, k] = 0.0
+            continue
+        t = cell[1, k]
+        a0 = A[o, j]
+        a1 = A[o, j + 1]
+        if j - 1 < k0 or j + 2 > k1:
+            A2[o, k] = a0 + t * (a1 - a0)
+            continue
+        # cubic Hermite, slopes (a1 - a_(j-1))/2 and (a_(j+2) - a0)/2, in the form a0 + t (s0 + t (c2 + t c3))
+        s0 = 0.5 * (a1 - A[o, j - 1])
+        s1 = 0.5 * (A[o, j + 2] - a0)
+        d = a1 - a0
+        v = a0 + t * (s0 + t * (3.0 * d - 2.0 * s0 - s1 + t * (s0 + s1 - 2.0 * d)))
+        A2[o, k] = v if v > 0.0 else 0.0
+    # first pass: every MS_THIN_STRIDE-th node and the last
+    # (int64 values, not the literal constants: Numba would compile _ms_walk_nodes once per literal)
+    m1 = _ms_walk_nodes(A2, o, cell, lnE0, dlnE, mass, k0, k1, np.int64(MS_THIN_STRIDE), i_c, ww, np.int64(0))
+    walk_half_widths(ww, m1, mb, path)
+    thick = False
+    for c in range(m1):  # row 3 (E_to, read by the walk) becomes the increment, row 1 the finer stride's flag
+        k = int(ww[9, c])
+        w = ww[0, c]
+        ww[0, c] = -1.0  # (done: the second pass skips it)
+        ww[1, c] = 0.0
+        ww[3, c] = 0.0
+        if w >= 0.0:
+            ww[3, c] = w - A2[o, k]
+            A2[o, k] = w
+            if ww[3, c] >= MS_THIN_FRACTION * w:  # the intervals on both sides get the finer stride
+                thick = True
+                ww[1, c] = 1.0
+                if c > 0:
+                    ww[1, c - 1] = 1.0
+    m = m1
+    if thick and MS_NODE_STRIDE < MS_THIN_STRIDE:  # second pass: every MS_NODE_STRIDE-th node inside
+        for c in range(m1 - 1):
+            if ww[1, c] > 0.0:
+                a = int(ww[9, c])
+                m = _ms_walk_nodes(A2, o, cell, lnE0, dlnE, mass, a + MS_NODE_STRIDE,
+                                   a + (int(ww[9, c + 1]) - 1 - a) // MS_NODE_STRIDE * MS_NODE_STRIDE,
+                                   np.int64(MS_NODE_STRIDE), i_c, ww, m)
+        walk_half_widths(ww, m, mb, path)
+        for c in range(m1, m):
+            k = int(ww[9, c])
+            ww[3, c] = 0.0
+            if ww[0, c] >= 0.0:
+                ww[3, c] = ww[0, c] - A2[o, k]
+                A2[o, k] = ww[0, c]
+    # the increments between walked nodes (the first pass's, with the second pass's inside the flagged intervals)
+    c2 = m1
+    for c in range(m1 - 1):
+        a = c
+        while True:
+            if ww[1, c] > 0.0 and c2 < m and ww[9, c2] < ww[9, c + 1]:
+                b = c2
+                c2 += 1
+            else:
+                b = c + 1
+            # the increment between walked nodes ka < kb: geometric between theirs (linear where they are not both
+            # positive); nodes whose particle stops in the block keep 0
+            ka = int(ww[9, a])
+            kb = int(ww[9, b])
+            inc_a = ww[3, a]
+            inc_b = ww[3, b]
+            if kb > ka + 1:
+                geometric = inc_a > 0.0 and inc_b > 0.0
+                rho = (inc_b / inc_a) ** (1.0 / (kb - ka)) if geometric else 1.0
+                add = inc_a
+                for i in range(ka + 1, kb):
+                    add = add * rho if geometric else inc_a + (inc_b - inc_a) * (i - ka) / (kb - ka)
+                    if cell[0, i] >= 0.0:
+                        A2[o, i] += add
+            if b == c + 1:
+                break
+            a = b
+
+
+@njit(**INTERNAL)
+def _ms_walk_nodes(A2, o, cell, lnE0, dlnE, mass, k_from, k_to, stride, i_c, ww, m):
+    """Columns m.. of ww for the walks of nodes k_from, k_from + stride, ..., and k_to (if
+    k_to >= k_from; for the first pass k_to is the last node and always walked) from A2 (A(E1)):
+    start width, no stable index, E1 -> E_k, row i_c of the particle's constants (start -1: the
+    particle stops in the block, not walked); row 9 the node (the walk uses rows 0-8). Returns the
+    next free column."""
+    if k_to < k_from:
+        return m
+    k = k_from
     while True:
         ww[0, m] = -1.0
-        j = int(cell[0, k])
-        if j >= 0:
-            t = cell[1, k]
-            ww[0, m] = A[o, j] + t * (A[o, j + 1] - A[o, j])
-            ww[2, m] = cell[2, k]
+        ww[9, m] = k
+        if cell[0, k] >= 0.0:
+            ww[0, m] = A2[o, k]
             ww[1, m] = 0.0  # (no stable index)
+            ww[2, m] = cell[2, k]
             ww[3, m] = mass * math.exp(lnE0 + k * dlnE)
             ww[4, m] = i_c
         m += 1
-        if k == k1:
+        if k == k_to:
             break
-        k = min(k + MS_NODE_STRIDE, k1)
-    walk_half_widths(ww, m, mb, path)
-    prev = -1
-    k = k0
-    for c in range(m):
-        A2[o, k] = ww[0, c] if ww[0, c] >= 0.0 else 0.0  # (0: stops in the block)
-        if prev >= 0:
-            for i in range(prev + 1, k):
-                A2[o, i] = A2[o, prev] + (A2[o, k] - A2[o, prev]) * (i - prev) / (k - prev)
-        prev = k
-        k = min(k + MS_NODE_STRIDE, k1)
+        k = min(k + stride, k_to)
+    return m
 
 
 @njit(**INTERNAL)

@@ -8,7 +8,13 @@ guide, "energy loss"; Szilagyi et al., NIM B 100 (1995) 103). Between table node
 interpolated and R is its exact integral (:func:`range_at`), so dR/dE = 1/S holds inside every
 cell too. The straggling integral Q(E) = int W/S^3 dE carries the energy variance along a path:
 after a homogeneous path var_out = S(E_out)^2 [var_in/S(E_in)^2 + Q(E_in) - Q(E_out)] (the
-(S_out/S_in)^2 propagation rule; Szilagyi et al. 1995, eq. 8).
+(S_out/S_in)^2 propagation rule; Szilagyi et al. 1995, eq. 8). Its integrand per ln E,
+q = W E/S^3, is log-linear in each cell (W and S log-log), and Q is its exact integral inside
+the cells too, to second order in the cell (:func:`q_at`; Q taken linear in each cell made the
+straggling rate of a short path wrong by up to half the cell's change of q, a ripple of the
+brick sigmas with the period of the table: 1.3e-4 of a spectrum's peak in the reference case,
+benchmarks/README.md, "Session 9, kernel"). The Q table holds two rows per particle
+(:func:`new_tables`).
 
 Units: MeV, u, 1e15 atoms/cm2; stopping tables in eV/(1e15 atoms/cm2), straggling tables in
 MeV^2 per 1e15 atoms/cm2.
@@ -16,6 +22,7 @@ MeV^2 per 1e15 atoms/cm2.
 
 import math
 
+import numpy as np
 from numba import njit
 
 from .jit_options import INTERNAL
@@ -27,22 +34,29 @@ EV = 1e-6  # MeV per eV
 @njit(cache=True)
 def logmean(a, b):
     """Logarithmic mean (b - a)/ln(b/a): the exact integral of a log-linear segment / h."""
+    return logmean_x(a, b)[0]
+
+
+@njit(**INTERNAL)
+def logmean_x(a, b):
+    """:func:`logmean` of a and b and x = (b - a)/(b + a) = tanh(ln(b/a)/2) (0 where a or b is not
+    positive, where the mean is the arithmetic one)."""
     if a <= 0.0 or b <= 0.0:
-        return 0.5 * (a + b)
+        return 0.5 * (a + b), 0.0
     m = 0.5 * (a + b)
     x = (b - a) / (b + a)
     x2 = x * x
     if x2 < 0.01:
         # ln(b/a) = 2 artanh(x): (b - a)/ln(b/a) = m x/artanh(x) = m (1 - x^2/3 - 4x^4/45 - ...),
         # next term 44x^6/945 < 5e-8 for |x| < 0.1 (cells of the tables have |x| < 0.03)
-        return m * (1.0 - x2 * (1.0 / 3.0 + x2 * (4.0 / 45.0)))
-    return (b - a) / math.log(b / a)
+        return m * (1.0 - x2 * (1.0 / 3.0 + x2 * (4.0 / 45.0))), x
+    return (b - a) / math.log(b / a), x
 
 
 @njit(**INTERNAL)
 def fill_tables(S, W, p, frac_S, frac_W, b, mass, lnE0, dlnE, klo, khi, Sv, R, Q):
     """Stopping Sv[p] (MeV per 1e15 at/cm2), range R[p] (1e15 at/cm2) and straggling integral
-    Q[p] of particle p (tables S[p], W[p]) in composition b (rows b of frac_S, frac_W), on table
+    Q[p] (and its cell rows, :func:`new_tables`) of particle p (tables S[p], W[p]) in composition b (rows b of frac_S, frac_W), on table
     nodes klo..khi (Bragg's rule over elements).
 
     R and Q are integrated exactly for the log-log interpolated S and W. R(E_klo) = 2 E/S,
@@ -64,6 +78,7 @@ def fill_tables(S, W, p, frac_S, frac_W, b, mass, lnE0, dlnE, klo, khi, Sv, R, Q
         Sv[p, k] *= EV
     h = dlnE
     step = math.exp(h)
+    n_p = Q.shape[0] // 2
     E = mass * math.exp(lnE0 + klo * h)
     g_prev = E / Sv[p, klo]
     q_prev = Q[p, klo] * E / Sv[p, klo] ** 3
@@ -74,9 +89,38 @@ def fill_tables(S, W, p, frac_S, frac_W, b, mass, lnE0, dlnE, klo, khi, Sv, R, Q
         g = E / Sv[p, k]
         q = Q[p, k] * E / Sv[p, k] ** 3
         R[p, k] = R[p, k - 1] + h * logmean(g_prev, g)
-        Q[p, k] = Q[p, k - 1] + h * logmean(q_prev, q)
+        # the cell's increment and its curvature for :func:`q_at`: tanh(L/2) = (q_(k+1) - q_k)/(q_(k+1) + q_k), L the
+        # log slope of q
+        lm, x = logmean_x(q_prev, q)
+        Q[p, k] = Q[p, k - 1] + h * lm
+        Q[n_p + p, k - 1] = x
         g_prev = g
         q_prev = q
+    Q[n_p + p, khi] = 0.0
+
+
+@njit(cache=True, inline="always")
+def new_tables(n_p, n_grid):
+    """Zeroed block tables of n_p particles: stopping (n_p, n_grid), range (n_p, n_grid) and the
+    straggling integral (2 n_p, n_grid): row p Q, row n_p + p the curvature c_k of :func:`q_at` in
+    cell k. (Inlined, as the kernel's other allocations: a literal size would compile it once per
+    value.)"""
+    return np.zeros((n_p, n_grid)), np.zeros((n_p, n_grid)), np.zeros((2 * n_p, n_grid))
+
+
+@njit(inline="always", **INTERNAL)  # (inlined: an array argument costs reference counting per call)
+def q_at(Q, p, k, t):
+    """Straggling integral Q of particle p at fraction t of cell k (rows of :func:`new_tables`).
+
+    The integrand per ln E, q, is log-linear in the cell (log slope L), so the exact integral is
+    Q_k + (Q_(k+1) - Q_k) f(t), f(t) = (e^(tL) - 1)/(e^L - 1) = t + (L/2) t(t - 1)
+    + L^2 t(t - 1)(2t - 1)/12 + O(L^3). Taken as t + c t(t - 1) with c = tanh(L/2) =
+    (q_(k+1) - q_k)/(q_(k+1) + q_k) (:func:`fill_tables`): within 0.008 L^2 of the cell's
+    increment (|L| < 0.1 in the tables: 1e-4 of it, where Q linear in t was off by up to L/8
+    and its rate by L/2).
+    """
+    n_p = Q.shape[0] // 2
+    return Q[p, k] + (Q[p, k + 1] - Q[p, k]) * t * (1.0 + Q[n_p + p, k] * (t - 1.0))
 
 
 @njit(**INTERNAL)
@@ -165,7 +209,7 @@ def cross_cell(Sv, R, Q, p, lnE0, dlnE, step, mass, klo, khi, k, t, var, path):
     j, t2, s2, e_r = range_cell(Sv, R, p, step, dlnE, klo, khi, r)
     if j < 0:
         return 0.0, 0.0, k, t, s1, 0.0
-    dq = (Q[p, k] + t * (Q[p, k + 1] - Q[p, k])) - (Q[p, j] + t2 * (Q[p, j + 1] - Q[p, j]))  # Q linear in each cell
+    dq = q_at(Q, p, k, t) - q_at(Q, p, j, t2)
     if dq < 0.0:
         dq = 0.0
     return mass * math.exp(lnE0 + j * dlnE) * e_r, s2 * s2 * (var / (s1 * s1) + dq), j, t2, s1, s2

@@ -12,6 +12,7 @@ from numba import njit
 from recoilsim.forward.engine import prepare
 from recoilsim.kernels import bricks
 from recoilsim.kernels.multiple_scattering import ms_constants
+from recoilsim.kernels.range_tables import new_tables
 from recoilsim.model.experiment import reference_experiment
 from recoilsim.stopping.tables import energy_loss
 
@@ -21,7 +22,7 @@ def _setup(particles, stack, beam, species, detector):
     n_p, n_grid = particles.S.shape[0], particles.S.shape[2]
     n_out = species.exit_table.max() + 1
     G, D, V = np.zeros((n_out, n_grid)), np.zeros((n_out, n_grid)), np.zeros((n_out, n_grid))
-    Se, Re, Qe = np.zeros((n_p, n_grid)), np.zeros((n_p, n_grid)), np.zeros((n_p, n_grid))
+    Se, Re, Qe = new_tables(n_p, n_grid)
     out = bricks._surface_tables(particles, stack, beam, species, detector, G, D, V, Se, Re, Qe)
     return out, G, D, V
 
@@ -54,7 +55,7 @@ def test_without_a_foil_the_surface_exit_tables_are_the_identity():
         assert r["out_emax"][o] == max(sp.K[t] * inputs.beam.energy_MeV for t in range(len(sp.particle))
                                        if sp.exit_table[t] == o)
     np.testing.assert_allclose(r["p_emin"], part.mass * np.exp(part.lnE0 + part.klo * part.dlnE), rtol=1e-15)
-    for name, shape in (("A2", r["G"].shape), ("cell", (3, r["G"].shape[1])), ("ww_k", (9, r["G"].shape[1]))):
+    for name, shape in (("A2", r["G"].shape), ("cell", (3, r["G"].shape[1])), ("ww_k", (10, r["G"].shape[1]))):
         assert r[name].shape == shape and not r[name].any()
 
 
