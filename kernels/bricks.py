@@ -247,8 +247,8 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
         if Eb_new <= 0.0:
             break
         if ms_on:
-            wb_new = walk_half_width(wb_top, Eb_top, Eb_new, msb, i_beam, thick / cos_in, ww1)[0]
-            wm1, wm2 = walk_moments(wb_top, wb_new, E0 - Eb_top, E0 - Eb_new, wm1, wm2)
+            wb_new, _, g_b = walk_half_width(wb_top, Eb_top, Eb_new, msb, i_beam, thick / cos_in, ww1)
+            wm1, wm2 = walk_moments(wb_top, wb_new, E0 - Eb_top, E0 - Eb_new, 2.0 * g_b, wm1, wm2)
             wb_top = wb_new
         Eb_top = Eb_new
         vb_top = vb_new
@@ -552,8 +552,8 @@ def _variances(d, Eb_top, Eb, lnE0, dlnE, E0, geometry, sig_timing, efoil_path, 
     cov_in = 0.0  # ... and the moments of its walk (:func:`multiple_scattering.ms_energy_variance`)
     var_int_in = 0.0
     if ms_on and Eb > 0.0:
-        wb, nu_b = walk_half_width(wb_top, Eb_top, Eb, msb, i_beam, d / cos_in, ww1)
-        m1, m2 = walk_moments(wb_top, wb, E0 - Eb_top, E0 - Eb, wm1, wm2)
+        wb, nu_b, g_b = walk_half_width(wb_top, Eb_top, Eb, msb, i_beam, d / cos_in, ww1)
+        m1, m2 = walk_moments(wb_top, wb, E0 - Eb_top, E0 - Eb, 2.0 * g_b, wm1, wm2)
         L = E0 - Eb
         A_b = wb * wb * HWHM_TO_SIGMA * HWHM_TO_SIGMA
         cov_in = max(L * A_b - m1, 0.0)
