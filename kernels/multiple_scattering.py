@@ -585,6 +585,27 @@ def walk_moments(w0, w1, L0, L1, n, m1, m2):
 
 
 @njit(**INTERNAL)
+def beam_walk(w, E_from, E_to, L_from, mb, i_c, path, ww, m1, m2):
+    """:func:`walk_half_width` of the beam over a path, with its moments m1 = int L dA,
+    m2 = int L^2 dA (:func:`walk_moments`; L_from the loss at the start) extended over it in
+    sub-steps of at most 1/8 relative energy change (at most 16; energy linear in the path, as in
+    the walk): the power law of :func:`walk_moments` holds for the growth at one energy, and the
+    energy changes the growth along a long step. Returns the half width, its stable index and
+    the moments."""
+    n = 1 + int(8.0 * abs(E_to - E_from) / max(E_from, E_to))
+    if n > 16:
+        n = 16
+    nu = 2.0
+    for i in range(n):
+        Ea = E_from + (E_to - E_from) * i / n
+        Eb = E_from + (E_to - E_from) * (i + 1) / n
+        w1, nu, g = walk_half_width(w, Ea, Eb, mb, i_c, path / n, ww)
+        m1, m2 = walk_moments(w, w1, L_from + E_from - Ea, L_from + E_from - Eb, 2.0 * g, m1, m2)
+        w = w1
+    return w, nu, m1, m2
+
+
+@njit(**INTERNAL)
 def ms_energy_variance(var_angle, k_phi, J, g_in, cov_in, var_int_in, var_out, loss_out):
     """Variance (MeV^2, at the detector) of the detected energy from multiple scattering.
 
