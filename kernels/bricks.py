@@ -35,8 +35,9 @@ from .cross_section import cross_section_at
 from .exit_tables import exit_cell, exit_tables_down, exit_tables_surface
 from .jit_options import INTERNAL
 from .kinematics import flight_time_ns, U_MEV
-from .multiple_scattering import (HWHM_TO_SIGMA, beam_walk, combined_half_width, ms_block_constants, ms_constants,
-                                  ms_energy_variance, ms_exit_tables_down, walk_half_widths)
+from .multiple_scattering import (HWHM_TO_SIGMA, combined_half_width, ms_block_constants, ms_constants,
+                                  ms_energy_variance, ms_exit_tables_down, walk_half_width, walk_half_widths,
+                                  walk_moments)
 from .brick_types import Bricks
 from .range_tables import cross_cell, cross_path, fill_tables, new_tables, table_cell
 
@@ -134,7 +135,7 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
     vb_top = 0.0
     E0 = beam.energy_MeV
     wb_top = 0.0  # the beam's multiple-scattering half width (rad) at the block top
-    wm1 = 0.0  # ... and its walk moments int L dA, int L^2 dA (:func:`multiple_scattering.beam_walk`)
+    wm1 = 0.0  # ... and its walk moments int L dA, int L^2 dA (:func:`walk_moments`)
     wm2 = 0.0
     nbr = np.int64(0)  # bricks so far (not the literal 0: Numba would compile _grown for Literal[int](0) too)
     overflow = False
@@ -246,8 +247,8 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
         if Eb_new <= 0.0:
             break
         if ms_on:
-            wb_new, _, wm1, wm2 = beam_walk(wb_top, Eb_top, Eb_new, E0 - Eb_top, msb, i_beam, thick / cos_in, ww1,
-                                            wm1, wm2)
+            wb_new = walk_half_width(wb_top, Eb_top, Eb_new, msb, i_beam, thick / cos_in, ww1)[0]
+            wm1, wm2 = walk_moments(wb_top, wb_new, E0 - Eb_top, E0 - Eb_new, wm1, wm2)
             wb_top = wb_new
         Eb_top = Eb_new
         vb_top = vb_new
@@ -537,8 +538,7 @@ def _variances(d, Eb_top, Eb, lnE0, dlnE, E0, geometry, sig_timing, efoil_path, 
     spread from multiple scattering is added (:func:`multiple_scattering.ms_energy_variance`):
     the beam's half width wb_top and walk moments wm1, wm2 at the block top, the half-width exit
     tables A and the block's constants msb of :func:`multiple_scattering.walk_half_width` (beam in
-    rows i_beam = msb.shape[0] - 4 .. - 2, walked with its moments by :func:`multiple_scattering.beam_walk`;
-    ww, ww1: work rows of :func:`multiple_scattering.walk_half_widths` and
+    rows i_beam = msb.shape[0] - 4 .. - 2; ww, ww1: work rows of :func:`multiple_scattering.walk_half_widths` and
     :func:`multiple_scattering.walk_half_width`). No cross section
     where the species' density in the block is 0 (the per-species constants, cross-section
     coefficients and density in the block included, come with ``spc``, :func:`_species_constants`).
@@ -552,7 +552,8 @@ def _variances(d, Eb_top, Eb, lnE0, dlnE, E0, geometry, sig_timing, efoil_path, 
     cov_in = 0.0  # ... and the moments of its walk (:func:`multiple_scattering.ms_energy_variance`)
     var_int_in = 0.0
     if ms_on and Eb > 0.0:
-        wb, nu_b, m1, m2 = beam_walk(wb_top, Eb_top, Eb, E0 - Eb_top, msb, i_beam, d / cos_in, ww1, wm1, wm2)
+        wb, nu_b = walk_half_width(wb_top, Eb_top, Eb, msb, i_beam, d / cos_in, ww1)
+        m1, m2 = walk_moments(wb_top, wb, E0 - Eb_top, E0 - Eb, wm1, wm2)
         L = E0 - Eb
         A_b = wb * wb * HWHM_TO_SIGMA * HWHM_TO_SIGMA
         cov_in = max(L * A_b - m1, 0.0)

@@ -288,8 +288,7 @@ def log_add(a, b):
 @njit(**INTERNAL)
 def walk_half_width(w, E_from, E_to, mb, i_c, path, ww):
     """Projected half width (rad) after a path along which the energy goes from E_from to E_to,
-    its local stable index at the end of the path and the local growth index g = d ln w / d ln tau
-    there, unclipped (for :func:`walk_moments`) (one function for all three: every call of a
+    and its local stable index at the end of the path (one function for both: every call of a
     function with array arguments costs reference counting; no flag for the index, since a
     literal flag makes Numba compile the function once per value).
 
@@ -310,8 +309,7 @@ def walk_half_width(w, E_from, E_to, mb, i_c, path, ww):
     325): the half widths of independent contributions then add as w^nu = w1^nu + w2^nu (nu = 2:
     in quadrature; :func:`combined_half_width`). nu is read from the slope of the table at the
     equivalent reduced thickness of w, averaged over the elements with weight f_j a_j^2 (their
-    share of the reduced thickness), and clipped to [1, 2]; g is that average slope, nu = 1/g
-    before the clip.
+    share of the reduced thickness), and clipped to [1, 2].
     """
     ww[0, 0] = w
     ww[1, 0] = 1.0  # (the stable index is wanted)
@@ -319,7 +317,7 @@ def walk_half_width(w, E_from, E_to, mb, i_c, path, ww):
     ww[3, 0] = E_to
     ww[4, 0] = i_c
     walk_half_widths(ww, ww.shape[1], mb, path)  # (ww.shape[1] == 1; a literal 1 would compile it a second time)
-    return ww[0, 0], ww[1, 0], ww[7, 0]
+    return ww[0, 0], ww[1, 0]
 
 
 @njit(**INTERNAL)
@@ -327,8 +325,7 @@ def walk_half_widths(ww, m, mb, path):
     """:func:`walk_half_width` for every column s < m of ww with a start width ww[0, s] >= 0, all over
     the same path (the outgoing particles of one state): rows 0 the start width, replaced by the
     width, 1 the stable index (in: > 0 where it is wanted, else it is not computed and left as
-    it is), 2 E_from, 3 E_to, 4 the row i_c of mb; rows 5-8 work, and where the stable index is
-    wanted row 7 holds on return the growth index g = d ln w / d ln tau (unclipped, nu = 1/g).
+    it is), 2 E_from, 3 E_to, 4 the row i_c of mb; rows 5-8 work.
     The same steps in the same order per column; the element loop runs outside the column loop
     so that the columns' chains of dependent steps (each step waits for the last) overlap in the
     processor instead of running one after the other."""
@@ -396,7 +393,6 @@ def walk_half_widths(ww, m, mb, path):
             if wt > 0.0:
                 num += wt * _DHW[_hw_cell(lw - (mb[i_c, j] - lnE))] * _INV_DLN
                 den += wt
-        ww[7, s] = num / den if den > 0.0 else 0.5
         ww[1, s] = 2.0 if num <= 0.0 else min(2.0, max(1.0, den / num))
 
 
@@ -539,70 +535,16 @@ def _ms_walk_nodes(A2, o, cell, lnE0, dlnE, mass, k_from, k_to, stride, i_c, ww,
 
 
 @njit(**INTERNAL)
-def walk_moments(w0, w1, L0, L1, n, m1, m2):
+def walk_moments(w0, w1, L0, L1, m1, m2):
     """Moments of a walk's angular variance against the energy lost along it, extended over a
     step: m1 = int L dA, m2 = int L^2 dA (A = (w sigma/HWHM)^2 the projected variance, L the
-    energy lost since the start, MeV), from the half widths w0, w1 at the step's ends L0 < L1.
-
-    Between the ends A is taken as the power law A = a (L - L*)^n of the local growth of the
-    walk: the half width grows as a power of the (equivalent) reduced thickness, w ~ tau^g
-    (Sigmund & Winterbon, Nucl. Instrum. Methods 119 (1974) 541: g = 1.5 at small tau, towards
-    0.5 at large tau; a stable law of index nu = 1/g, Amsel, Battistig, L'Hoir, Nucl. Instrum.
-    Methods B 201 (2003) 325), counted from the equivalent thickness of w0 (Szilagyi et al.,
-    Nucl. Instrum. Methods B 100 (1995) 103), with tau linear in the loss over the step; so
-    n = 2 g (``n``: the walk's growth index at the end, :func:`walk_half_width`) and L* follows
-    from A(L0) = A0, A(L1) = A1 (L* = L0 where A0 = 0). With s = (L - L0)/(L1 - L0) and
-    r = (A0/A1)^(1/n), A = A1 (r + (1 - r) s)^n and the moments over the step are exact for it:
-    int (L - L0) dA = dL A1 (1 - I0), int (L - L0)^2 dA = dL^2 A1 (1 - 2 I1), I0 = int_0^1 A/A1 ds
-    = (1 - r^(n+1)) / ((n + 1)(1 - r)), I1 = int_0^1 s A/A1 ds = [(1 - r^(n+2))/(n + 2)
-    - r (1 - r^(n+1))/(n + 1)] / (1 - r)^2 (a series in 1 - r to third order where 1 - r < 0.01,
-    where the closed forms cancel). n = 1 is the linear rule (m1 += dA L_mid, m2 += dA (L_mid^2
-    + dL^2/12)), which cut into k steps converges only as the steps shrink: its sum depended
-    on how the sample is cut into blocks (benchmarks/README.md, "Session 9, multiple-scattering
-    moments")."""
+    energy lost since the start, MeV). Over a step from (w0, L0) to (w1, L1) A and L are taken
+    linear in each other: m1 += dA L_mid, m2 += dA (L_mid^2 + dL^2/12)."""
     h2 = HWHM_TO_SIGMA * HWHM_TO_SIGMA
-    A0 = w0 * w0 * h2
-    A1 = w1 * w1 * h2
-    dA = A1 - A0
+    dA = (w1 * w1 - w0 * w0) * h2
+    Lm = 0.5 * (L0 + L1)
     dL = L1 - L0
-    if dA <= 0.0 or dL <= 0.0 or n <= 0.0:  # no growth (or no path): the linear rule
-        Lm = L0 + 0.5 * dL
-        return m1 + dA * Lm, m2 + dA * (Lm * Lm + dL * dL / 12.0)
-    rho = A0 / A1
-    r = rho ** (1.0 / n) if rho > 0.0 else 0.0
-    e = 1.0 - r
-    if e < 0.01:
-        c2 = n * (n - 1.0)
-        c3 = c2 * (n - 2.0)
-        f1 = e * (n / 2.0 - e * (c2 / 6.0 - e * c3 / 24.0))  # 1 - I0
-        f2 = e * (n / 3.0 - e * (c2 / 12.0 - e * c3 / 60.0))  # 1 - 2 I1
-    else:
-        f1 = 1.0 - (1.0 - rho * r) / ((n + 1.0) * e)
-        f2 = 1.0 - 2.0 * ((1.0 - rho * r * r) / (n + 2.0) - r * (1.0 - rho * r) / (n + 1.0)) / (e * e)
-    i1 = dL * A1 * f1  # int (L - L0) dA
-    i2 = dL * dL * A1 * f2  # int (L - L0)^2 dA
-    return m1 + L0 * dA + i1, m2 + L0 * L0 * dA + 2.0 * L0 * i1 + i2
-
-
-@njit(**INTERNAL)
-def beam_walk(w, E_from, E_to, L_from, mb, i_c, path, ww, m1, m2):
-    """:func:`walk_half_width` of the beam over a path, with its moments m1 = int L dA,
-    m2 = int L^2 dA (:func:`walk_moments`; L_from the loss at the start) extended over it in
-    sub-steps of at most 1/8 relative energy change (at most 16; energy linear in the path, as in
-    the walk): the power law of :func:`walk_moments` holds for the growth at one energy, and the
-    energy changes the growth along a long step. Returns the half width, its stable index and
-    the moments."""
-    n = 1 + int(8.0 * abs(E_to - E_from) / max(E_from, E_to))
-    if n > 16:
-        n = 16
-    nu = 2.0
-    for i in range(n):
-        Ea = E_from + (E_to - E_from) * i / n
-        Eb = E_from + (E_to - E_from) * (i + 1) / n
-        w1, nu, g = walk_half_width(w, Ea, Eb, mb, i_c, path / n, ww)
-        m1, m2 = walk_moments(w, w1, L_from + E_from - Ea, L_from + E_from - Eb, 2.0 * g, m1, m2)
-        w = w1
-    return w, nu, m1, m2
+    return m1 + dA * Lm, m2 + dA * (Lm * Lm + dL * dL / 12.0)
 
 
 @njit(**INTERNAL)
