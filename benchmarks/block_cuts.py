@@ -3,7 +3,7 @@ sub-blocks of the same composition (``refinement.refined(blocks=k, bricks=16)``)
 compared with k = 32 (max |difference| / peak over the isotopes).
 
     python benchmarks/block_cuts.py [--ms off] [--ks 1,2,4,8,16,32]
-    cd /tmp && NUMBA_CACHE_DIR=/tmp/main_cache /work/main/.venv/bin/python /path/to/benchmarks/block_cuts.py
+    cd /some/other/dir && NUMBA_CACHE_DIR=/an/empty/cache OTHER_CHECKOUT/.venv/bin/python /path/to/benchmarks/block_cuts.py
         (main's code, this checkout's refinement)
 
 benchmarks/README.md, "Session 9, kernel" and "Session 9, multiple-scattering moments".

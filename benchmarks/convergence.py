@@ -2,7 +2,7 @@
 same physical model computed with finer numerics.
 
     python benchmarks/convergence.py [--out table.json] [--save-finest finest.npz] [--cases reference,...]
-    cd /tmp && NUMBA_CACHE_DIR=/tmp/main_cache /work/main/.venv/bin/python /path/to/benchmarks/convergence.py
+    cd /some/other/dir && NUMBA_CACHE_DIR=/an/empty/cache OTHER_CHECKOUT/.venv/bin/python /path/to/benchmarks/convergence.py
         (main's code, this checkout's yardstick and cases)
 
 The physical model (stopping and straggling log-log interpolated between the tables' nodes,
