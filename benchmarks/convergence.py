@@ -21,8 +21,7 @@ refined:
   (both by :func:`recoilsim.forward.refinement.refined`, which can also make bricks narrower);
 * ``stride 1``: the multiple-scattering exit tables computed at every energy node (the kernel's
   ``MS_NODE_STRIDE`` and ``MS_THIN_STRIDE`` set to 1 in a child process with its own empty
-  Numba cache, since Numba freezes module globals into the compiled code), and no groups of thin
-  blocks sharing the walks of those tables (``Options.ms_group_areal`` 0: every block walks its own).
+  Numba cache, since Numba freezes module globals into the compiled code).
 
 Each case's spectra are computed at settings (m, k, stride) and compared, max |difference| /
 peak of each spectrum (the TOF-E map: of its peak), with the finest setting as the yardstick.
@@ -32,7 +31,6 @@ Runs two child processes (one per stride), ~1-3 min on a shared 2-core box.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import subprocess
@@ -101,10 +99,7 @@ def child(stride_one: bool, names: list[str] | None, out_path: str) -> None:
     setting = {"m": 1, "k": 1}
 
     def prepare(exp, **kw):
-        inputs = refined_inputs(real_prepare(exp, **kw), setting["m"], setting["k"])
-        if stride_one and hasattr(inputs.options, "ms_group_areal"):  # every block walks its own increments
-            inputs = dataclasses.replace(inputs, options=inputs.options._replace(ms_group_areal=0.0))
-        return inputs
+        return refined_inputs(real_prepare(exp, **kw), setting["m"], setting["k"])
 
     sim_mod.prepare = prepare
     res = {}

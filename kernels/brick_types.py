@@ -94,9 +94,6 @@ class Options(NamedTuple):
     sig_frac: float  #: a brick may also be this fraction of its own time sigma wide (0: off)
     max_bricks: int  #: largest number of bricks
     multiple_scattering: bool = False  #: add multiple scattering to the brick sigmas (needs Stack.el_Z)
-    #: thin blocks share the walks of their multiple-scattering exit tables in groups up to this areal density,
-    #: 1e15 at/cm2 (0: every block walks its own; :func:`multiple_scattering.ms_group_end`)
-    ms_group_areal: float = 0.0
 
 
 class Bricks(NamedTuple):

@@ -36,8 +36,8 @@ from .exit_tables import exit_cell, exit_tables_down, exit_tables_surface
 from .jit_options import INTERNAL
 from .kinematics import flight_time_ns, U_MEV
 from .multiple_scattering import (HWHM_TO_SIGMA, combined_half_width, ms_block_constants, ms_constants,
-                                  ms_energy_variance, ms_exit_tables_down, ms_group_end, ms_group_fractions,
-                                  walk_half_width, walk_half_widths, walk_moments)
+                                  ms_energy_variance, ms_exit_tables_down, walk_half_width, walk_half_widths,
+                                  walk_moments)
 from .brick_types import Bricks
 from .range_tables import cross_cell, cross_path, fill_tables, new_tables, table_cell
 
@@ -115,10 +115,6 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
     # multiple-scattering constants in the current block (:func:`multiple_scattering.ms_block_constants`)
     msb = np.empty((3 * n_out + 4, el_Z.shape[0]))
     i_beam = 3 * n_out
-    msb_g = np.empty((3 * n_out + 4, el_Z.shape[0]))  # ... in the mean composition of a group of thin blocks
-    gfrac = np.empty((1, el_Z.shape[0]))  # ... that composition
-    rate = np.zeros((n_out, n_grid))  # the half widths' increment per unit path of the current group
-    g_end = 0  # the block after the current group of thin blocks (:func:`multiple_scattering.ms_group_end`)
     ww = np.zeros((9, n_sp))  # the outgoing particles' walks of a state (:func:`multiple_scattering.walk_half_widths`)
     ww1 = np.zeros((9, 1))  # ... one walk (:func:`multiple_scattering.walk_half_width`)
     Se, Re, Qe = new_tables(n_p, n_grid)  # foils in front of the energy detector
@@ -256,15 +252,6 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
             wb_top = wb_new
         Eb_top = Eb_new
         vb_top = vb_new
-        walk_path = 0.0  # the half widths' increments are walked once per group of thin blocks
-        mb_w = msb
-        if ms_on and b >= g_end:
-            g_end = ms_group_end(blk_top, b, options.ms_group_areal)
-            walk_path = (blk_top[g_end] - blk_top[b]) / cos_out
-            if g_end > b + 1:
-                ms_group_fractions(blk_fracW, blk_top, b, g_end, gfrac)
-                ms_block_constants(ms_c, gfrac, 0, msb_g)
-                mb_w = msb_g
         for o in range(n_out):
             p = out_p[o]
             if not p_act[p]:
@@ -274,7 +261,7 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
             if ms_on and out_emax[o] > 0.0:
                 k_to = int((math.log(out_emax[o] / p_mass[p]) - lnE0) / dlnE) + 2
                 ms_exit_tables_down(A, o, cell, thick / cos_out, lnE0, dlnE, p_mass[p], max(p_klo[p], int(x_th[o])),
-                                    min(p_khi[p], k_to), mb_w, 3 * o, A2, ww_k, rate, walk_path)
+                                    min(p_khi[p], k_to), msb, 3 * o, A2, ww_k)
                 for k in range(p_klo[p], p_khi[p] + 1):  # (copied: nodes it does not fill keep their last values;
                     A[o, k] = A2[o, k]  # nodes outside the particle's klo..khi are never read)
         # the tables at the block bottom become those at the next block's top

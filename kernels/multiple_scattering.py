@@ -76,9 +76,6 @@ _DLOG = 0.125
 MS_NODE_STRIDE = 4  # exit half-width tables: the block's increment walked every 4th energy node (9 % in energy)
 MS_THIN_STRIDE = 16  # ... every 16th where it is small (:func:`ms_exit_tables_down`)
 MS_THIN_FRACTION = 0.05
-# thin blocks share the walks of their exit half-width tables in groups up to this areal density (1e15 at/cm2;
-# the default of brick_types.Options.ms_group_areal, set by recoilsim.forward.engine.prepare)
-MS_GROUP_AREAL = 40.0
 
 
 @njit(**INTERNAL)
@@ -400,34 +397,7 @@ def walk_half_widths(ww, m, mb, path):
 
 
 @njit(**INTERNAL)
-def ms_group_end(top, b, areal):
-    """The block after the last one of the multiple-scattering group that starts at block b
-    (block tops ``top``, 1e15 atoms/cm2): consecutive blocks while their sum stays at most
-    ``areal`` (so each of them too); a thicker block is a group of its own. Decided by the
-    areal densities only, never by the composition, so that the model stays a smooth function of
-    the fitted fractions (:func:`ms_exit_tables_down`)."""
-    n_b = top.shape[0] - 1
-    e = b + 1
-    while e < n_b and top[e + 1] - top[b] <= areal:
-        e += 1
-    return e
-
-
-@njit(**INTERNAL)
-def ms_group_fractions(frac, top, b, e, gfrac):
-    """Row 0 of gfrac: the mean of rows b..e-1 of ``frac`` (the atomic fractions of blocks b..e-1)
-    weighted by the blocks' areal densities (block tops ``top``): the composition a group of
-    :func:`ms_group_end` walks with (:func:`ms_exit_tables_down`)."""
-    for j in range(frac.shape[1]):
-        gfrac[0, j] = 0.0
-    for i in range(b, e):
-        w = (top[i + 1] - top[i]) / (top[e] - top[b])
-        for j in range(frac.shape[1]):
-            gfrac[0, j] += w * frac[i, j]
-
-
-@njit(**INTERNAL)
-def ms_exit_tables_down(A, o, cell, path, lnE0, dlnE, mass, k0, k1, mb, i_c, A2, ww, rate, walk_path):
+def ms_exit_tables_down(A, o, cell, path, lnE0, dlnE, mass, k0, k1, mb, i_c, A2, ww):
     """Half-width exit table o (rows o of A, A2) at the bottom of a block from the one at its top
     (the block's constants of the particle: rows i_c.. of mb, :func:`walk_half_width`; ``cell``:
     rows 0-2 of :func:`exit_tables.exit_tables_down` for the same particle and block, the cell
@@ -442,31 +412,19 @@ def ms_exit_tables_down(A, o, cell, path, lnE0, dlnE, mass, k0, k1, mb, i_c, A2,
     the top. Only nodes k0..k1 are filled (those between the loss threshold and the highest
     energy the particle is made with); nodes whose particle stops in the block get 0.
 
-    Numerics (tabulation, not physics): A2[k] = A(E1) + rate(E_k) path, the half width at the
-    block top carried down plus the block's own increment. A(E1) is read at every node: a cubic
-    Hermite in the cell of E1 with central-difference node slopes (Catmull-Rom) where its
-    neighbours lie inside k0..k1 (filled in the block above too), else linear; linear carrying
-    at every block is a numerical diffusion of O(h) in the cell size that a stack of thin blocks
-    accumulates (1e-4 of a spectrum's peak over the reference's 31 one-nanometre blocks).
-
-    The increment per unit path, ``rate[o]``, is walked where ``walk_path`` > 0: the walk of
-    A(E1) over walk_path (from E1 to E_k, mb the constants of the composition to walk) minus
-    A(E1), divided by walk_path. A block walks its own path; a group of thin blocks
-    (:func:`ms_group_end`) walks once, at its first block, over the group's whole path with the
-    constants of its areal-density-weighted composition, and every block of the group adds that
-    rate times its own path (``walk_path`` = 0 reuses ``rate``): the reduced thicknesses of the
-    equivalent-thickness rule are linear in the fractions and the increment is close to linear
-    in them while it is small against A, so the group's total increment is that of its blocks to
-    first order, and the walks are done once per group instead of once per block
-    (benchmarks/README.md, "Session 10, kernel"). The rate changes slowly and smoothly with
-    energy (close to a power of E) and is walked on every MS_THIN_STRIDE-th node (and the last),
-    and on every MS_NODE_STRIDE-th node between two of those where the increment is at least
-    MS_THIN_FRACTION of the walked width at either; between walked nodes it is interpolated
-    geometrically (linearly where it is not positive at both). Interpolating the half width
-    itself (every 4th node, linearly) put a bias into every block that a stack of thin blocks
-    accumulated: up to 9e-4 of a spectrum's peak in the reference case with its 1 nm Li profile
-    against tables walked at every node (benchmarks/README.md, "Session 9, kernel"); carrying
-    A(E1) at every node removes it.
+    Numerics (tabulation, not physics): A2[k] = A(E1) + dA(E_k), the half width at the block top
+    carried down plus the block's own increment. A(E1) is read at every node: a cubic Hermite in
+    the cell of E1 with central-difference node slopes (Catmull-Rom) where its neighbours lie
+    inside k0..k1 (filled in the block above too), else linear; linear carrying at every block is
+    a numerical diffusion of O(h) in the cell size that a stack of thin blocks accumulates (1e-4
+    of a spectrum's peak over the reference's 31 one-nanometre blocks). The increment dA = walk(A(E1)) - A(E1) changes slowly and smoothly with energy
+    (close to a power of E) and is walked on every MS_THIN_STRIDE-th node (and the last), and
+    on every MS_NODE_STRIDE-th node between two of those where it is at least MS_THIN_FRACTION
+    of A2 at either; between walked nodes it is interpolated geometrically (linearly where it is
+    not positive at both). Interpolating the half width itself (every 4th node, linearly) put
+    a bias into every block that a stack of thin blocks accumulated: up to 9e-4 of a spectrum's
+    peak in the reference case with its 1 nm Li profile against tables walked at every node
+    (benchmarks/README.md, "Session 9, kernel"); carrying A(E1) at every node removes it.
     """
     if k0 > k1:
         return
@@ -487,24 +445,6 @@ def ms_exit_tables_down(A, o, cell, path, lnE0, dlnE, mass, k0, k1, mb, i_c, A2,
         d = a1 - a0
         v = a0 + t * (s0 + t * (3.0 * d - 2.0 * s0 - s1 + t * (s0 + s1 - 2.0 * d)))
         A2[o, k] = v if v > 0.0 else 0.0
-    if walk_path > 0.0:
-        _ms_rate(A2, o, cell, walk_path, path, lnE0, dlnE, mass, k0, k1, mb, i_c, ww, rate)
-    for k in range(k0, k1 + 1):
-        if cell[0, k] >= 0.0:
-            A2[o, k] += rate[o, k] * path
-
-
-@njit(**INTERNAL)
-def _ms_rate(A2, o, cell, path, own, lnE0, dlnE, mass, k0, k1, mb, i_c, ww, rate):
-    """rate[o, k0..k1] of :func:`ms_exit_tables_down`: the increment of a walk of A2 (A(E1)) over
-    ``path``, per unit path, walked at every MS_THIN_STRIDE-th node (and at every MS_NODE_STRIDE-th
-    where the increment over the block's own path ``own`` is large: judged on the block's own
-    increment, not the group's, so that a group takes the strides its first block would take
-    alone; otherwise the larger increment of a group walk came near the threshold in the
-    reference case and the stride, hence the spectra, jumped as a fraction moved), geometric
-    between walked nodes; 0 where the particle stops in the block."""
-    for k in range(k0, k1 + 1):
-        rate[o, k] = 0.0
     # first pass: every MS_THIN_STRIDE-th node and the last
     # (int64 values, not the literal constants: Numba would compile _ms_walk_nodes once per literal)
     m1 = _ms_walk_nodes(A2, o, cell, lnE0, dlnE, mass, k0, k1, np.int64(MS_THIN_STRIDE), i_c, ww, np.int64(0))
@@ -518,8 +458,8 @@ def _ms_rate(A2, o, cell, path, own, lnE0, dlnE, mass, k0, k1, mb, i_c, ww, rate
         ww[3, c] = 0.0
         if w >= 0.0:
             ww[3, c] = w - A2[o, k]
-            inc = ww[3, c] * (own / path)
-            if inc >= MS_THIN_FRACTION * (A2[o, k] + inc):  # the intervals on both sides get the finer stride
+            A2[o, k] = w
+            if ww[3, c] >= MS_THIN_FRACTION * w:  # the intervals on both sides get the finer stride
                 thick = True
                 ww[1, c] = 1.0
                 if c > 0:
@@ -538,10 +478,7 @@ def _ms_rate(A2, o, cell, path, own, lnE0, dlnE, mass, k0, k1, mb, i_c, ww, rate
             ww[3, c] = 0.0
             if ww[0, c] >= 0.0:
                 ww[3, c] = ww[0, c] - A2[o, k]
-    inv = 1.0 / path
-    for c in range(m):  # the walked nodes
-        if ww[9, c] >= 0.0 and cell[0, int(ww[9, c])] >= 0.0:
-            rate[o, int(ww[9, c])] = ww[3, c] * inv
+                A2[o, k] = ww[0, c]
     # the increments between walked nodes (the first pass's, with the second pass's inside the flagged intervals)
     c2 = m1
     for c in range(m1 - 1):
@@ -565,7 +502,7 @@ def _ms_rate(A2, o, cell, path, own, lnE0, dlnE, mass, k0, k1, mb, i_c, ww, rate
                 for i in range(ka + 1, kb):
                     add = add * rho if geometric else inc_a + (inc_b - inc_a) * (i - ka) / (kb - ka)
                     if cell[0, i] >= 0.0:
-                        rate[o, i] = add * inv
+                        A2[o, i] += add
             if b == c + 1:
                 break
             a = b

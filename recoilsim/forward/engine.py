@@ -29,7 +29,6 @@ from ..kernels import brick_types as kt
 from ..kernels.bricks import simulate_bricks
 from ..kernels.cross_section import recoil_cross_section_coeffs, scatter_cross_section_coeffs
 from ..kernels.kinematics import C_M_PER_NS, energy_from_time, recoil_factor, scatter_factor
-from ..kernels.multiple_scattering import MS_GROUP_AREAL
 from ..kernels.spreading import spread_bricks
 from ..model.elements import element, natural_isotopes
 from ..model.experiment import SCREENING, Experiment
@@ -383,8 +382,7 @@ def prepare(exp: Experiment, *, source: StoppingSource | None = None, tables: Pa
         options=kt.Options(relativistic=bool(exp.options.relativistic), screening=SCREENING[exp.options.screening],
                            t_stop=t_stop, max_dt=float(exp.options.max_channel_fraction * abs(det.calibration_a_ns)),
                            sig_frac=float(exp.options.max_sigma_fraction) if res else 0.0, max_bricks=MAX_BRICKS,
-                           multiple_scattering=bool(res and exp.options.multiple_scattering),
-                           ms_group_areal=MS_GROUP_AREAL),
+                           multiple_scattering=bool(res and exp.options.multiple_scattering)),
         columns=tuple(columns),
     )
 
