@@ -68,6 +68,37 @@ def exit_cell(G, D, V, o, x_th, g_th, dlnE, khi, k, t):
     return g, d, v0 + t * (v1 - v0)
 
 
+# a path short enough to end in the cell below its node is crossed by series (:func:`short_crossing`)
+SHORT_U = 4e-3  # largest S(E_k) path / E_k
+SHORT_X = 0.05  # largest |S_k - S_(k-1)| / (S_k + S_(k-1))
+
+
+@njit(cache=True, inline="always")
+def short_crossing(u, x, dlnE):
+    """Crossing by series of a short path from a table node down into the cell below it.
+
+    The stopping is log-log in the cell, S(E) = S_k (E/E_k)^a with a = ln(S_k/S_(k-1))/dlnE,
+    and the energy after a path (1e15 atoms/cm2) solves dE/dpath = -S(E), whose solution
+    (1/S integrated exactly, the same model as the range tables' R) is
+    E1/E_k = (1 - b u)^(1/b), b = 1 - a, u = S_k path/E_k: ln(E1/E_k) = L = ln(1 - b u)/b. For
+    u <= SHORT_U and |x| <= SHORT_X (x = (S_k - S_(k-1))/(S_k + S_(k-1)), ln(S_k/S_(k-1)) =
+    2 artanh x) every series below is truncated beyond 1e-15 relative: |b u| <= 0.022 (|a| < 4.4)
+    and |L| < 0.01 (within the cell below for the tables' dlnE = 0.023). Numerics (the same
+    crossing as :func:`range_tables.t_of_range` without its two logarithms and an exponential);
+    tests/test_exit_tables_short.py checks it against the closed form.
+
+    Returns (L, e^L, S(E1)/S_k) (S(E1)/S_k = e^(a L)).
+    """
+    x2 = x * x
+    a = 2.0 * x * (1.0 + x2 * (1.0 / 3.0 + x2 * (0.2 + x2 * (1.0 / 7.0 + x2 / 9.0)))) / dlnE
+    y = (1.0 - a) * u
+    L = -u * (1.0 + y * (0.5 + y * (1.0 / 3.0 + y * (0.25 + y * (0.2 + y * (1.0 / 6.0 + y * (1.0 / 7.0 + y * (0.125 + y / 9.0))))))))
+    eL = 1.0 + L * (1.0 + L * 0.5 * (1.0 + L / 3.0 * (1.0 + L * 0.25 * (1.0 + L * 0.2 * (1.0 + L / 6.0)))))
+    z = a * L
+    sr = 1.0 + z * (1.0 + z * 0.5 * (1.0 + z / 3.0 * (1.0 + z * 0.25 * (1.0 + z * 0.2 * (1.0 + z / 6.0)))))
+    return L, eL, sr
+
+
 @njit(**INTERNAL)
 def exit_tables_surface(Sf, Rf, Qf, p, foil_path, lnE0, dlnE, mass, klo, khi, G, D, V, o):
     """Exit tables o (rows o of G, D, V) of particle p (rows p of the foil tables) at the sample
@@ -110,7 +141,10 @@ def exit_tables_down(G, D, V, o, x_th, g_th, Sv, R, Q, p, path, lnE0, dlnE, mass
     the new loss threshold (node coordinate; > khi: everything is lost).
 
     Works on table nodes: the range after the path, R(E_k) - path, rises with k, so the cell
-    of the energy after the path is found by walking forward (amortised O(1) per node).
+    of the energy after the path is found by walking forward (amortised O(1) per node); where
+    the path is short against E_k/S(E_k) (a thin block), the energy after it lies in the cell
+    below the node and is found by series (:func:`short_crossing`: no logarithm or exponential;
+    the same crossing within ~1e-15 relative).
     D2 = D(E1) (S(E1)/S(E)) (E/E1) with E1 the energy after the path. The cell (j, t) of E1 and
     E1 itself are left in rows 0-2 of ``cell`` for every node from the new threshold's up (j = -1:
     the particle stops in the block), for :func:`multiple_scattering.ms_exit_tables_down`.
@@ -139,23 +173,34 @@ def exit_tables_down(G, D, V, o, x_th, g_th, Sv, R, Q, p, path, lnE0, dlnE, mass
             D2[o, k] = 0.0
             V2[o, k] = 0.0
             continue
-        while j < khi - 1 and R[p, j + 1] <= r:
-            j += 1
-            E_j *= step
-        t, s2, e_r = t_of_range(R[p, j], R[p, j + 1], Sv[p, j], Sv[p, j + 1], step, dlnE, r)
-        cell[0, k] = j
+        u = Sv[p, k] * path / E_k
+        xs = (Sv[p, k] - Sv[p, k - 1]) / (Sv[p, k] + Sv[p, k - 1]) if k > klo else 1.0
+        if u <= SHORT_U and abs(xs) <= SHORT_X:  # a short path: the cell below the node, by series
+            L, eL, sr = short_crossing(u, xs, dlnE)
+            jc = k - 1
+            t = 1.0 + L / dlnE
+            s2 = Sv[p, k] * sr
+            e1 = E_k * eL
+        else:
+            while j < khi - 1 and R[p, j + 1] <= r:
+                j += 1
+                E_j *= step
+            jc = j
+            t, s2, e_r = t_of_range(R[p, j], R[p, j + 1], Sv[p, j], Sv[p, j + 1], step, dlnE, r)
+            e1 = E_j * e_r
+        cell[0, k] = jc
         cell[1, k] = t
-        cell[2, k] = E_j * e_r
+        cell[2, k] = e1
         if k < x_new:
             G2[o, k] = 0.0
             D2[o, k] = 0.0
             V2[o, k] = 0.0
             continue
-        dq = Q[p, k] - q_at(Q, p, j, t)
+        dq = Q[p, k] - q_at(Q, p, jc, t)
         if dq < 0.0:
             dq = 0.0
-        g, d, v = exit_cell(G, D, V, o, x_th, g_th, dlnE, khi, j, t)
-        e_ratio = E_k / (E_j * e_r)  # E_k / E1
+        g, d, v = exit_cell(G, D, V, o, x_th, g_th, dlnE, khi, jc, t)
+        e_ratio = E_k / e1
         jj = d * e_ratio / E_k  # dG/dE at E1
         G2[o, k] = g
         D2[o, k] = d * s2 / Sv[p, k] * e_ratio
