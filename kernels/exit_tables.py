@@ -83,7 +83,8 @@ def short_crossing(u, x, dlnE):
     E1/E_k = (1 - b u)^(1/b), b = 1 - a, u = S_k path/E_k: ln(E1/E_k) = L = ln(1 - b u)/b. For
     u <= SHORT_U and |x| <= SHORT_X (x = (S_k - S_(k-1))/(S_k + S_(k-1)), ln(S_k/S_(k-1)) =
     2 artanh x) every series below is truncated beyond 1e-15 relative: |b u| <= 0.022 (|a| < 4.4)
-    and |L| < 0.01 (within the cell below for the tables' dlnE = 0.023). Numerics (the same
+    and |L| < 0.01 (within the cell below for the shipped tables' dlnE = 0.023; the caller checks
+    it, as a finer grid may need more than one cell). Numerics (the same
     crossing as :func:`range_tables.t_of_range` without its two logarithms and an exponential);
     tests/test_exit_tables_short.py checks it against the closed form.
 
@@ -164,45 +165,51 @@ def exit_tables_down(G, D, V, o, x_th, g_th, Sv, R, Q, p, path, lnE0, dlnE, mass
     E_j = mass * math.exp(lnE0 + klo * dlnE)  # node energy of the walking cell j
     E_k = E_j / step
     k_cell = int(x_new)  # the first node whose cell is recorded
+    # (rows as 1-D views, once per call: every 2-D index costs two wraparound tests and a multiply)
+    Rp, Sp, Qp, Qc = R[p], Sv[p], Q[p], Q[Q.shape[0] // 2 + p]
+    c0, c1, c2 = cell[0], cell[1], cell[2]
+    Go, Do, Vo = G2[o], D2[o], V2[o]
     for k in range(klo, khi + 1):
         E_k *= step
-        r = R[p, k] - path
-        cell[0, k] = -1.0
-        if k < k_cell or r <= R[p, klo]:
-            G2[o, k] = 0.0
-            D2[o, k] = 0.0
-            V2[o, k] = 0.0
+        r = Rp[k] - path
+        c0[k] = -1.0
+        if k < k_cell or r <= Rp[klo]:
+            Go[k] = 0.0
+            Do[k] = 0.0
+            Vo[k] = 0.0
             continue
-        u = Sv[p, k] * path / E_k
-        xs = (Sv[p, k] - Sv[p, k - 1]) / (Sv[p, k] + Sv[p, k - 1]) if k > klo else 1.0
+        s_k = Sp[k]
+        u = s_k * path / E_k
+        xs = (s_k - Sp[k - 1]) / (s_k + Sp[k - 1]) if k > klo else 1.0
+        t = -1.0
         if u <= SHORT_U and abs(xs) <= SHORT_X:  # a short path: the cell below the node, by series
             L, eL, sr = short_crossing(u, xs, dlnE)
             jc = k - 1
             t = 1.0 + L / dlnE
-            s2 = Sv[p, k] * sr
+            s2 = s_k * sr
             e1 = E_k * eL
-        else:
-            while j < khi - 1 and R[p, j + 1] <= r:
+        if t < 0.0:  # (not short, or beyond the cell below on a fine grid)
+            while j < khi - 1 and Rp[j + 1] <= r:
                 j += 1
                 E_j *= step
             jc = j
-            t, s2, e_r = t_of_range(R[p, j], R[p, j + 1], Sv[p, j], Sv[p, j + 1], step, dlnE, r)
+            t, s2, e_r = t_of_range(Rp[j], Rp[j + 1], Sp[j], Sp[j + 1], step, dlnE, r)
             e1 = E_j * e_r
-        cell[0, k] = jc
-        cell[1, k] = t
-        cell[2, k] = e1
+        c0[k] = jc
+        c1[k] = t
+        c2[k] = e1
         if k < x_new:
-            G2[o, k] = 0.0
-            D2[o, k] = 0.0
-            V2[o, k] = 0.0
+            Go[k] = 0.0
+            Do[k] = 0.0
+            Vo[k] = 0.0
             continue
-        dq = Q[p, k] - q_at(Q, p, jc, t)
+        dq = Qp[k] - (Qp[jc] + (Qp[jc + 1] - Qp[jc]) * t * (1.0 + Qc[jc] * (t - 1.0)))  # (q_at on the rows)
         if dq < 0.0:
             dq = 0.0
         g, d, v = exit_cell(G, D, V, o, x_th, g_th, dlnE, khi, jc, t)
         e_ratio = E_k / e1
         jj = d * e_ratio / E_k  # dG/dE at E1
-        G2[o, k] = g
-        D2[o, k] = d * s2 / Sv[p, k] * e_ratio
-        V2[o, k] = v + jj * jj * s2 * s2 * dq
+        Go[k] = g
+        Do[k] = d * s2 / s_k * e_ratio
+        Vo[k] = v + jj * jj * s2 * s2 * dq
     return x_new
