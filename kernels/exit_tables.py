@@ -30,7 +30,14 @@ from .stopping import loglog_cell
 
 @njit(cache=True, inline="always")
 def exit_cell(G, D, V, o, x_th, g_th, dlnE, khi, k, t):
-    """Exit tables o (rows o of G, D, V; nodes up to khi) at table cell (k, t) (node coordinate
+    """Exit tables o (rows o of G, D, V; nodes up to khi) at table cell (k, t): :func:`exit_cell_row`
+    on those rows."""
+    return exit_cell_row(G[o], D[o], V[o], x_th, g_th, dlnE, khi, k, t)
+
+
+@njit(cache=True, inline="always")
+def exit_cell_row(Go, Do, Vo, x_th, g_th, dlnE, khi, k, t):
+    """Exit tables (one row each of G, D, V: Go, Do, Vo; nodes up to khi) at table cell (k, t) (node coordinate
     x = k + t): energy after the foil G, its derivative D = dG/dlnE and the gathered variance V;
     G = 0 below the loss threshold x_th.
 
@@ -50,20 +57,20 @@ def exit_cell(G, D, V, o, x_th, g_th, dlnE, khi, k, t):
         return 0.0, 0.0, 0.0
     if x_th > k:  # the threshold lies inside this cell
         f = (x - x_th) / (k + 1.0 - x_th)
-        g = g_th + f * (G[o, k + 1] - g_th)
-        return g, (G[o, k + 1] - g_th) / ((k + 1.0 - x_th) * dlnE), V[o, k + 1]
+        g = g_th + f * (Go[k + 1] - g_th)
+        return g, (Go[k + 1] - g_th) / ((k + 1.0 - x_th) * dlnE), Vo[k + 1]
     t2 = t * t
     t3 = t2 * t
     h01 = 3.0 * t2 - 2.0 * t3
     h10 = t3 - 2.0 * t2 + t
     h11 = t3 - t2
-    g = (1.0 - h01) * G[o, k] + h10 * dlnE * D[o, k] + h01 * G[o, k + 1] + h11 * dlnE * D[o, k + 1]
-    d = ((6.0 * t2 - 6.0 * t) * (G[o, k] - G[o, k + 1]) / dlnE + (3.0 * t2 - 4.0 * t + 1.0) * D[o, k]
-         + (3.0 * t2 - 2.0 * t) * D[o, k + 1])
-    v0 = V[o, k]
-    v1 = V[o, k + 1]
+    g = (1.0 - h01) * Go[k] + h10 * dlnE * Do[k] + h01 * Go[k + 1] + h11 * dlnE * Do[k + 1]
+    d = ((6.0 * t2 - 6.0 * t) * (Go[k] - Go[k + 1]) / dlnE + (3.0 * t2 - 4.0 * t + 1.0) * Do[k]
+         + (3.0 * t2 - 2.0 * t) * Do[k + 1])
+    v0 = Vo[k]
+    v1 = Vo[k + 1]
     if k - 1 >= x_th and k + 2 <= khi:
-        v = (1.0 - h01) * v0 + h10 * 0.5 * (v1 - V[o, k - 1]) + h01 * v1 + h11 * 0.5 * (V[o, k + 2] - v0)
+        v = (1.0 - h01) * v0 + h10 * 0.5 * (v1 - Vo[k - 1]) + h01 * v1 + h11 * 0.5 * (Vo[k + 2] - v0)
         return g, d, max(v, 0.0)
     return g, d, v0 + t * (v1 - v0)
 
@@ -169,6 +176,7 @@ def exit_tables_down(G, D, V, o, x_th, g_th, Sv, R, Q, p, path, lnE0, dlnE, mass
     Rp, Sp, Qp, Qc = R[p], Sv[p], Q[p], Q[Q.shape[0] // 2 + p]
     c0, c1, c2 = cell[0], cell[1], cell[2]
     Go, Do, Vo = G2[o], D2[o], V2[o]
+    Gi, Di, Vi = G[o], D[o], V[o]
     for k in range(klo, khi + 1):
         E_k *= step
         r = Rp[k] - path
@@ -206,7 +214,7 @@ def exit_tables_down(G, D, V, o, x_th, g_th, Sv, R, Q, p, path, lnE0, dlnE, mass
         dq = Qp[k] - (Qp[jc] + (Qp[jc + 1] - Qp[jc]) * t * (1.0 + Qc[jc] * (t - 1.0)))  # (q_at on the rows)
         if dq < 0.0:
             dq = 0.0
-        g, d, v = exit_cell(G, D, V, o, x_th, g_th, dlnE, khi, jc, t)
+        g, d, v = exit_cell_row(Gi, Di, Vi, x_th, g_th, dlnE, khi, jc, t)
         e_ratio = E_k / e1
         jj = d * e_ratio / E_k  # dG/dE at E1
         Go[k] = g
