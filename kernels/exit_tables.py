@@ -30,14 +30,7 @@ from .stopping import loglog_cell
 
 @njit(cache=True, inline="always")
 def exit_cell(G, D, V, o, x_th, g_th, dlnE, khi, k, t):
-    """Exit tables o (rows o of G, D, V; nodes up to khi) at table cell (k, t): :func:`exit_cell_row`
-    on those rows."""
-    return exit_cell_row(G[o], D[o], V[o], x_th, g_th, dlnE, khi, k, t)
-
-
-@njit(cache=True, inline="always")
-def exit_cell_row(Go, Do, Vo, x_th, g_th, dlnE, khi, k, t):
-    """Exit tables (one row each of G, D, V: Go, Do, Vo; nodes up to khi) at table cell (k, t) (node coordinate
+    """Exit tables o (rows o of G, D, V; nodes up to khi) at table cell (k, t) (node coordinate
     x = k + t): energy after the foil G, its derivative D = dG/dlnE and the gathered variance V;
     G = 0 below the loss threshold x_th.
 
@@ -57,54 +50,22 @@ def exit_cell_row(Go, Do, Vo, x_th, g_th, dlnE, khi, k, t):
         return 0.0, 0.0, 0.0
     if x_th > k:  # the threshold lies inside this cell
         f = (x - x_th) / (k + 1.0 - x_th)
-        g = g_th + f * (Go[k + 1] - g_th)
-        return g, (Go[k + 1] - g_th) / ((k + 1.0 - x_th) * dlnE), Vo[k + 1]
+        g = g_th + f * (G[o, k + 1] - g_th)
+        return g, (G[o, k + 1] - g_th) / ((k + 1.0 - x_th) * dlnE), V[o, k + 1]
     t2 = t * t
     t3 = t2 * t
     h01 = 3.0 * t2 - 2.0 * t3
     h10 = t3 - 2.0 * t2 + t
     h11 = t3 - t2
-    g = (1.0 - h01) * Go[k] + h10 * dlnE * Do[k] + h01 * Go[k + 1] + h11 * dlnE * Do[k + 1]
-    d = ((6.0 * t2 - 6.0 * t) * (Go[k] - Go[k + 1]) / dlnE + (3.0 * t2 - 4.0 * t + 1.0) * Do[k]
-         + (3.0 * t2 - 2.0 * t) * Do[k + 1])
-    v0 = Vo[k]
-    v1 = Vo[k + 1]
+    g = (1.0 - h01) * G[o, k] + h10 * dlnE * D[o, k] + h01 * G[o, k + 1] + h11 * dlnE * D[o, k + 1]
+    d = ((6.0 * t2 - 6.0 * t) * (G[o, k] - G[o, k + 1]) / dlnE + (3.0 * t2 - 4.0 * t + 1.0) * D[o, k]
+         + (3.0 * t2 - 2.0 * t) * D[o, k + 1])
+    v0 = V[o, k]
+    v1 = V[o, k + 1]
     if k - 1 >= x_th and k + 2 <= khi:
-        v = (1.0 - h01) * v0 + h10 * 0.5 * (v1 - Vo[k - 1]) + h01 * v1 + h11 * 0.5 * (Vo[k + 2] - v0)
+        v = (1.0 - h01) * v0 + h10 * 0.5 * (v1 - V[o, k - 1]) + h01 * v1 + h11 * 0.5 * (V[o, k + 2] - v0)
         return g, d, max(v, 0.0)
     return g, d, v0 + t * (v1 - v0)
-
-
-# a path short enough to end in the cell below its node is crossed by series (:func:`short_crossing`)
-SHORT_U = 4e-3  # largest S(E_k) path / E_k
-SHORT_X = 0.05  # largest |S_k - S_(k-1)| / (S_k + S_(k-1))
-
-
-@njit(cache=True, inline="always")
-def short_crossing(u, x, dlnE):
-    """Crossing by series of a short path from a table node down into the cell below it.
-
-    The stopping is log-log in the cell, S(E) = S_k (E/E_k)^a with a = ln(S_k/S_(k-1))/dlnE,
-    and the energy after a path (1e15 atoms/cm2) solves dE/dpath = -S(E), whose solution
-    (1/S integrated exactly, the same model as the range tables' R) is
-    E1/E_k = (1 - b u)^(1/b), b = 1 - a, u = S_k path/E_k: ln(E1/E_k) = L = ln(1 - b u)/b. For
-    u <= SHORT_U and |x| <= SHORT_X (x = (S_k - S_(k-1))/(S_k + S_(k-1)), ln(S_k/S_(k-1)) =
-    2 artanh x) every series below is truncated beyond 1e-15 relative: |b u| <= 0.022 (|a| < 4.4)
-    and |L| < 0.01 (within the cell below for the shipped tables' dlnE = 0.023; the caller checks
-    it, as a finer grid may need more than one cell). Numerics (the same
-    crossing as :func:`range_tables.t_of_range` without its two logarithms and an exponential);
-    tests/test_exit_tables_short.py checks it against the closed form.
-
-    Returns (L, e^L, S(E1)/S_k) (S(E1)/S_k = e^(a L)).
-    """
-    x2 = x * x
-    a = 2.0 * x * (1.0 + x2 * (1.0 / 3.0 + x2 * (0.2 + x2 * (1.0 / 7.0 + x2 / 9.0)))) / dlnE
-    y = (1.0 - a) * u
-    L = -u * (1.0 + y * (0.5 + y * (1.0 / 3.0 + y * (0.25 + y * (0.2 + y * (1.0 / 6.0 + y * (1.0 / 7.0 + y * (0.125 + y / 9.0))))))))
-    eL = 1.0 + L * (1.0 + L * 0.5 * (1.0 + L / 3.0 * (1.0 + L * 0.25 * (1.0 + L * 0.2 * (1.0 + L / 6.0)))))
-    z = a * L
-    sr = 1.0 + z * (1.0 + z * 0.5 * (1.0 + z / 3.0 * (1.0 + z * 0.25 * (1.0 + z * 0.2 * (1.0 + z / 6.0)))))
-    return L, eL, sr
 
 
 @njit(**INTERNAL)
@@ -149,10 +110,7 @@ def exit_tables_down(G, D, V, o, x_th, g_th, Sv, R, Q, p, path, lnE0, dlnE, mass
     the new loss threshold (node coordinate; > khi: everything is lost).
 
     Works on table nodes: the range after the path, R(E_k) - path, rises with k, so the cell
-    of the energy after the path is found by walking forward (amortised O(1) per node); where
-    the path is short against E_k/S(E_k) (a thin block), the energy after it lies in the cell
-    below the node and is found by series (:func:`short_crossing`: no logarithm or exponential;
-    the same crossing within ~1e-15 relative).
+    of the energy after the path is found by walking forward (amortised O(1) per node).
     D2 = D(E1) (S(E1)/S(E)) (E/E1) with E1 the energy after the path. The cell (j, t) of E1 and
     E1 itself are left in rows 0-2 of ``cell`` for every node from the new threshold's up (j = -1:
     the particle stops in the block), for :func:`multiple_scattering.ms_exit_tables_down`.
@@ -172,52 +130,34 @@ def exit_tables_down(G, D, V, o, x_th, g_th, Sv, R, Q, p, path, lnE0, dlnE, mass
     E_j = mass * math.exp(lnE0 + klo * dlnE)  # node energy of the walking cell j
     E_k = E_j / step
     k_cell = int(x_new)  # the first node whose cell is recorded
-    # (rows as 1-D views, once per call: every 2-D index costs two wraparound tests and a multiply)
-    Rp, Sp, Qp, Qc = R[p], Sv[p], Q[p], Q[Q.shape[0] // 2 + p]
-    c0, c1, c2 = cell[0], cell[1], cell[2]
-    Go, Do, Vo = G2[o], D2[o], V2[o]
-    Gi, Di, Vi = G[o], D[o], V[o]
     for k in range(klo, khi + 1):
         E_k *= step
-        r = Rp[k] - path
-        c0[k] = -1.0
-        if k < k_cell or r <= Rp[klo]:
-            Go[k] = 0.0
-            Do[k] = 0.0
-            Vo[k] = 0.0
+        r = R[p, k] - path
+        cell[0, k] = -1.0
+        if k < k_cell or r <= R[p, klo]:
+            G2[o, k] = 0.0
+            D2[o, k] = 0.0
+            V2[o, k] = 0.0
             continue
-        s_k = Sp[k]
-        u = s_k * path / E_k
-        xs = (s_k - Sp[k - 1]) / (s_k + Sp[k - 1]) if k > klo else 1.0
-        t = -1.0
-        if u <= SHORT_U and abs(xs) <= SHORT_X:  # a short path: the cell below the node, by series
-            L, eL, sr = short_crossing(u, xs, dlnE)
-            jc = k - 1
-            t = 1.0 + L / dlnE
-            s2 = s_k * sr
-            e1 = E_k * eL
-        if t < 0.0:  # (not short, or beyond the cell below on a fine grid)
-            while j < khi - 1 and Rp[j + 1] <= r:
-                j += 1
-                E_j *= step
-            jc = j
-            t, s2, e_r = t_of_range(Rp[j], Rp[j + 1], Sp[j], Sp[j + 1], step, dlnE, r)
-            e1 = E_j * e_r
-        c0[k] = jc
-        c1[k] = t
-        c2[k] = e1
+        while j < khi - 1 and R[p, j + 1] <= r:
+            j += 1
+            E_j *= step
+        t, s2, e_r = t_of_range(R[p, j], R[p, j + 1], Sv[p, j], Sv[p, j + 1], step, dlnE, r)
+        cell[0, k] = j
+        cell[1, k] = t
+        cell[2, k] = E_j * e_r
         if k < x_new:
-            Go[k] = 0.0
-            Do[k] = 0.0
-            Vo[k] = 0.0
+            G2[o, k] = 0.0
+            D2[o, k] = 0.0
+            V2[o, k] = 0.0
             continue
-        dq = Qp[k] - (Qp[jc] + (Qp[jc + 1] - Qp[jc]) * t * (1.0 + Qc[jc] * (t - 1.0)))  # (q_at on the rows)
+        dq = Q[p, k] - q_at(Q, p, j, t)
         if dq < 0.0:
             dq = 0.0
-        g, d, v = exit_cell_row(Gi, Di, Vi, x_th, g_th, dlnE, khi, jc, t)
-        e_ratio = E_k / e1
+        g, d, v = exit_cell(G, D, V, o, x_th, g_th, dlnE, khi, j, t)
+        e_ratio = E_k / (E_j * e_r)  # E_k / E1
         jj = d * e_ratio / E_k  # dG/dE at E1
-        Go[k] = g
-        Do[k] = d * s2 / s_k * e_ratio
-        Vo[k] = v + jj * jj * s2 * s2 * dq
+        G2[o, k] = g
+        D2[o, k] = d * s2 / Sv[p, k] * e_ratio
+        V2[o, k] = v + jj * jj * s2 * s2 * dq
     return x_new

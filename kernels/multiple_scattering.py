@@ -428,24 +428,23 @@ def ms_exit_tables_down(A, o, cell, path, lnE0, dlnE, mass, k0, k1, mb, i_c, A2,
     """
     if k0 > k1:
         return
-    Ao, A2o, c0, c1 = A[o], A2[o], cell[0], cell[1]  # (1-D views: a 2-D index costs a wraparound test per axis)
     for k in range(k0, k1 + 1):  # the half width at the block top carried down: A(E1)
-        j = int(c0[k])
+        j = int(cell[0, k])
         if j < 0:
-            A2o[k] = 0.0
+            A2[o, k] = 0.0
             continue
-        t = c1[k]
-        a0 = Ao[j]
-        a1 = Ao[j + 1]
+        t = cell[1, k]
+        a0 = A[o, j]
+        a1 = A[o, j + 1]
         if j - 1 < k0 or j + 2 > k1:
-            A2o[k] = a0 + t * (a1 - a0)
+            A2[o, k] = a0 + t * (a1 - a0)
             continue
         # cubic Hermite, slopes (a1 - a_(j-1))/2 and (a_(j+2) - a0)/2, in the form a0 + t (s0 + t (c2 + t c3))
-        s0 = 0.5 * (a1 - Ao[j - 1])
-        s1 = 0.5 * (Ao[j + 2] - a0)
+        s0 = 0.5 * (a1 - A[o, j - 1])
+        s1 = 0.5 * (A[o, j + 2] - a0)
         d = a1 - a0
         v = a0 + t * (s0 + t * (3.0 * d - 2.0 * s0 - s1 + t * (s0 + s1 - 2.0 * d)))
-        A2o[k] = v if v > 0.0 else 0.0
+        A2[o, k] = v if v > 0.0 else 0.0
     # first pass: every MS_THIN_STRIDE-th node and the last
     # (int64 values, not the literal constants: Numba would compile _ms_walk_nodes once per literal)
     m1 = _ms_walk_nodes(A2, o, cell, lnE0, dlnE, mass, k0, k1, np.int64(MS_THIN_STRIDE), i_c, ww, np.int64(0))
@@ -502,8 +501,8 @@ def ms_exit_tables_down(A, o, cell, path, lnE0, dlnE, mass, k0, k1, mb, i_c, A2,
                 add = inc_a
                 for i in range(ka + 1, kb):
                     add = add * rho if geometric else inc_a + (inc_b - inc_a) * (i - ka) / (kb - ka)
-                    if c0[i] >= 0.0:
-                        A2o[i] += add
+                    if cell[0, i] >= 0.0:
+                        A2[o, i] += add
             if b == c + 1:
                 break
             a = b

@@ -63,46 +63,40 @@ def fill_tables(S, W, p, frac_S, frac_W, b, mass, lnE0, dlnE, klo, khi, Sv, R, Q
     the range under velocity-proportional stopping below the node (Lindhard).
     (Tables are passed whole with their row indices: a row view costs Numba reference counting.)
     """
-    # (rows as 1-D views, once per call: every 2-D or 3-D index costs a wraparound test per axis)
-    n_p = Q.shape[0] // 2
-    Sp, Rp, Qp, Qc = Sv[p], R[p], Q[p], Q[n_p + p]
     for k in range(klo, khi + 1):
-        Sp[k] = 0.0
-        Qp[k] = 0.0  # temporarily the straggling rate
+        Sv[p, k] = 0.0
+        Q[p, k] = 0.0  # temporarily the straggling rate
     for j in range(frac_S.shape[1]):  # (element by element: the inner loop runs along the table; absent elements skipped)
         fs = frac_S[b, j]
         fw = frac_W[b, j]
         if fs == 0.0 and fw == 0.0:
             continue
-        Sj = S[p, j]
-        Wj = W[p, j]
         for k in range(klo, khi + 1):
-            Sp[k] += fs * Sj[k]
-            Qp[k] += fw * Wj[k]
+            Sv[p, k] += fs * S[p, j, k]
+            Q[p, k] += fw * W[p, j, k]
     for k in range(klo, khi + 1):
-        Sp[k] *= EV
+        Sv[p, k] *= EV
     h = dlnE
     step = math.exp(h)
+    n_p = Q.shape[0] // 2
     E = mass * math.exp(lnE0 + klo * h)
-    s = Sp[klo]
-    g_prev = E / s
-    q_prev = Qp[klo] * E / (s * s * s)
-    Rp[klo] = 2.0 * g_prev
-    Qp[klo] = 0.0
+    g_prev = E / Sv[p, klo]
+    q_prev = Q[p, klo] * E / Sv[p, klo] ** 3
+    R[p, klo] = 2.0 * g_prev
+    Q[p, klo] = 0.0
     for k in range(klo + 1, khi + 1):
         E *= step
-        s = Sp[k]
-        g = E / s
-        q = Qp[k] * E / (s * s * s)
-        Rp[k] = Rp[k - 1] + h * logmean(g_prev, g)
+        g = E / Sv[p, k]
+        q = Q[p, k] * E / Sv[p, k] ** 3
+        R[p, k] = R[p, k - 1] + h * logmean(g_prev, g)
         # the cell's increment and its curvature for :func:`q_at`: tanh(L/2) = (q_(k+1) - q_k)/(q_(k+1) + q_k), L the
         # log slope of q
         lm, x = logmean_x(q_prev, q)
-        Qp[k] = Qp[k - 1] + h * lm
-        Qc[k - 1] = x
+        Q[p, k] = Q[p, k - 1] + h * lm
+        Q[n_p + p, k - 1] = x
         g_prev = g
         q_prev = q
-    Qc[khi] = 0.0
+    Q[n_p + p, khi] = 0.0
 
 
 @njit(cache=True, inline="always")
