@@ -283,7 +283,7 @@ def _surface_tables(particles, stack, beam, species, detector, G, D, V, Se, Re, 
     table's particle (rows 2o, 2o + 1) and of the beam (last two rows) in each element
     (:func:`multiple_scattering.ms_constants`); the highest energy out_emax each exit table's
     particle is made with (MeV; multiple-scattering tables stop there); each particle's lowest
-    table energy p_emin (MeV); and the work arrays A2 (n_out, n_grid), cell (3, n_grid) and ww_k
+    table energy p_emin (MeV); and the work arrays A2 (n_out, n_grid), cell (4, n_grid) and ww_k
     (10, n_grid) of the way out (:func:`exit_tables.exit_tables_down`,
     :func:`multiple_scattering.ms_exit_tables_down`). A callee, so that this part of the kernel
     (and its numpy allocations) is compiled beside the kernel on a cold start (the arrays the
@@ -326,7 +326,7 @@ def _surface_tables(particles, stack, beam, species, detector, G, D, V, Se, Re, 
     p_emin = np.empty(n_p)
     for p in range(n_p):
         p_emin[p] = p_mass[p] * math.exp(lnE0 + p_klo[p] * dlnE)
-    return out_p, x_th, ms_c, out_emax, p_emin, np.zeros((n_out, n_grid)), np.zeros((3, n_grid)), np.zeros((10, n_grid))
+    return out_p, x_th, ms_c, out_emax, p_emin, np.zeros((n_out, n_grid)), np.zeros((4, n_grid)), np.zeros((10, n_grid))
 
 
 @njit(**INTERNAL)
