@@ -489,10 +489,8 @@ def _state(d, Eb_top, vb_top, lnE0, dlnE, bp, mb, klo_b, khi_b, E0, geometry, L_
             continue
         p = int(spc[SPC_P, s])
         m = spc[SPC_M, s]
-        o = int(spc[SPC_O, s])
         klo = int(spc[SPC_KLO, s])
         khi = int(spc[SPC_KHI, s])
-        e_min = spc[SPC_EMIN, s]
         Er = K * Eb
         k, t = table_cell(lnE0, dlnE, m, klo, khi, Er)
         if k + t <= klo:
@@ -506,10 +504,29 @@ def _state(d, Eb_top, vb_top, lnE0, dlnE, bp, mb, klo_b, khi_b, E0, geometry, L_
         E1, v1, k1, t1, s_r, s_1 = cross_cell(Sv, Rt, Qt, p, lnE0, dlnE, step, m, klo, khi, k, t, var_r, d / cos_out)
         if E1 <= 0.0:
             continue
-        g, dg, v = exit_cell(G, D, V, o, spc[SPC_X_TH, s], e_min, dlnE, khi, k1, t1)
+        out[5, s] = Er  # (rows 9-11 hold S(Er), S(E1) and E1's variance until the second pass)
+        out[6, s] = E1
+        out[7, s] = k1
+        out[8, s] = t1
+        out[9, s] = s_r
+        out[10, s] = s_1
+        out[11, s] = v1
+    # second pass, the way out from the block top: the same arithmetic as in one loop, but two short loop bodies
+    # let the processor overlap one species' long dependent chain with the next species' (as in
+    # exit_tables.exit_tables_down)
+    for s in range(n_sp):
+        E1 = out[6, s]
+        if E1 <= 0.0:
+            continue
+        Er, k1, t1, s_r, s_1, v1 = out[5, s], int(out[7, s]), out[8, s], out[9, s], out[10, s], out[11, s]
+        m = spc[SPC_M, s]
+        e_min = spc[SPC_EMIN, s]
+        g, dg, v = exit_cell(G, D, V, int(spc[SPC_O, s]), spc[SPC_X_TH, s], e_min, dlnE, int(spc[SPC_KHI, s]), k1, t1)
         j = dg / E1  # dG/dE (dg = dG/dlnE)
-        if g <= e_min:
-            continue  # stopped on the way out, or below the particle's tables: lost
+        if g <= e_min:  # stopped on the way out, or below the particle's tables: lost
+            for q in range(5, N_STATE_ROWS):
+                out[q, s] = 0.0
+            continue
         var_det = j * j * v1 + v
         # first-order exit-angle spread: energy lost on the way out scales with 1/cos(beta)
         jt = j * s_1 / s_r
@@ -517,10 +534,6 @@ def _state(d, Eb_top, vb_top, lnE0, dlnE, bp, mb, klo_b, khi_b, E0, geometry, L_
         if dEout > 0.0:
             var_det += dEout * dEout
         out[0, s] = flight_time_ns(g, m, L_m, relativistic)
-        out[5, s] = Er
-        out[6, s] = E1
-        out[7, s] = k1
-        out[8, s] = t1
         out[9, s] = jt
         out[10, s] = g
         out[11, s] = var_det
