@@ -587,8 +587,6 @@ def _variances(d, Eb_top, Eb, lnE0, dlnE, E0, geometry, sig_timing, efoil_path, 
         t = out[0, s]
         if t <= 0.0:
             continue
-        p = int(spc[SPC_P, s])
-        m = spc[SPC_M, s]
         Er, jt, g, var_det = out[5, s], out[9, s], out[10, s], out[11, s]
         if ms_on:
             wr, nu_r = ww[0, s], ww[1, s]
@@ -596,16 +594,20 @@ def _variances(d, Eb_top, Eb, lnE0, dlnE, E0, geometry, sig_timing, efoil_path, 
             h2 = HWHM_TO_SIGMA * HWHM_TO_SIGMA
             var_det += ms_energy_variance(wa * wa * h2, -Eb * spc[SPC_DK, s], jt, spc[SPC_K, s] * tan_in, cov_in,
                                           var_int_in, wr * wr * h2, max(jt * Er - g, 0.0) * tan_out)
-        dtde = _dt_dE(t, g, m)
+        dtde = _dt_dE(t, g, spc[SPC_M, s])
         out[1, s] = dtde * dtde * var_det + sig_timing * sig_timing
-        # energy detector behind the T2 foil
+        out[3, s] = var_det
+    # the energy detector behind the T2 foil, then the cross sections: loops of their own, so that the processor
+    # overlaps one species' dependent chain with the next species' (as in :func:`_state`)
+    for s in range(n_sp):
+        if out[0, s] <= 0.0:
+            continue
+        g = out[10, s]
+        out[2, s] = g
         if efoil_path > 0.0:
-            ee, ve = cross_path(Se, Re, Qe, p, lnE0, dlnE, step, m, int(spc[SPC_KLO, s]), int(spc[SPC_KHI, s]), g,
-                                var_det, efoil_path)
-        else:
-            ee, ve = g, var_det
-        out[2, s] = ee
-        out[3, s] = ve
-        if spc[SPC_DENS, s] == 0.0:
+            out[2, s], out[3, s] = cross_path(Se, Re, Qe, int(spc[SPC_P, s]), lnE0, dlnE, step, spc[SPC_M, s],
+                                              int(spc[SPC_KLO, s]), int(spc[SPC_KHI, s]), g, out[3, s], efoil_path)
+    for s in range(n_sp):
+        if out[0, s] <= 0.0 or spc[SPC_DENS, s] == 0.0:
             continue  # no yield in this block: the cross section is not needed
         out[4, s] = cross_section_at(spc[SPC_XS, s], spc[SPC_XS + 1, s], spc[SPC_XS + 2, s], screening, Eb)
