@@ -24,7 +24,10 @@ the full model (its ``full_model_max_rel_diff`` shows it). :func:`fit_film` ther
 density (the same sample, so the same spectra), and it fits again from there, until no parameter
 moves by more than ``tol`` of its standard error and the fitted model equals a full
 :func:`~recoilsim.forward.simulate.simulate` to ``max_model_diff``. At that fixed point the ratios are 1,
-where every linearisation is exact.
+where every linearisation is exact. A fit that has moved its slow parameters by ``tol``
+standard errors or more is followed by another anyway, so its outer loop stops once its last
+re-linearisation moved them by a fifth of that (``FitParameters.inexact_outer``; the
+re-nominalised fit goes on from there); the last fit runs to the full criterion.
 
 Uncertainties: the Fisher covariance of the last fit (``sigma``), propagated to the fractions,
 atomic ratios and areal densities with the Jacobian of the composition rule (central
@@ -173,7 +176,7 @@ def _pm(v, s) -> str:
 
 
 def _parameters(exp, fi, fast, ratios, iis, mix_element, windows, fit_b, b_bounds, bounds, background,
-                timing_tail=False):
+                timing_tail=False, tol=None):
     slow = [SlowParameter("thickness", fi, bounds=bounds.get("thickness", (1.0, 5000.0)))]
     if timing_tail:  # the detector's tail: decay time keeps the sign of its start (towards earlier or later times)
         tau = exp.detector.timing_tail_ns
@@ -197,7 +200,8 @@ def _parameters(exp, fi, fast, ratios, iis, mix_element, windows, fit_b, b_bound
     return FitParameters(element=fast, layer=fi, depth_nm=[0.0], profile_value=1.0,
                          profile_bounds=bounds.get(fast, (0.0, 0.999 / f0)), regularization=0.0,
                          a=Parameter(fixed=True), b=Parameter(bounds=b_bounds, fixed=not fit_b), scale=Parameter(1.0, (0.0, np.inf)),
-                         slow=slow, windows=dict(windows), relinearize=True, background=background)
+                         slow=slow, windows=dict(windows), relinearize=True, background=background,
+                         inexact_outer=tol if tol and tol > 0 else None)
 
 
 def _film_layer(nominal: Layer, values: Mapping[str, float], fast: str, ratios: Sequence[str], t_nm: float) -> Layer:
@@ -288,7 +292,7 @@ def fit_film(experiment: Experiment, measured, *, layer=0, fast: str = "Li", rat
     status, message = "not_converged", f"no fixed point within {max_iter} fits"
     for it in range(max_iter):
         par = _parameters(exp, fi, fast, ratios, iis, mix_element, windows or {}, fit_b, b_bounds, bounds, background,
-                          timing_tail)
+                          timing_tail, tol)
         start = {fast: 1.0, "thickness": exp.sample.layers[fi].thickness_nm, "scale": 1.0,
                  "b": exp.detector.calibration_b_ns, **{el: 1.0 for el in ratios},
                  "timing_tail_ns": exp.detector.timing_tail_ns, "timing_tail_fraction": exp.detector.timing_tail_fraction}
