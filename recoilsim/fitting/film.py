@@ -224,7 +224,7 @@ def fit_film(experiment: Experiment, measured, *, layer=0, fast: str = "Li", rat
              b_range_ns: float = 2.0,
              bounds: Mapping | None = None, ratio_to: str | None = None, max_iter: int = 20, tol: float = 0.1,
              max_model_diff: float = 0.01, background: str | None = "constant", timing_tail: bool = False,
-             progress=None) -> FilmResult:
+             inexact: bool = True, progress=None) -> FilmResult:
     """Fit a film's composition, thickness and Q*Omega to several element spectra at once.
 
     Parameters
@@ -253,6 +253,9 @@ def fit_film(experiment: Experiment, measured, *, layer=0, fast: str = "Li", rat
     background : the background under each element window, fitted with the film
         (``FitParameters.background``): 'constant' (default: measured spectra hold random
         coincidences), 'linear', or None.
+    inexact : stop the outer loop of a fit that moved by ``tol`` standard errors or more once its
+        last re-linearisation moved by a fifth of that (the next fit goes on from there;
+        ``FitParameters.inexact_outer``); False: every fit runs to the full criterion.
     progress : optional callable(str) for one line per iteration.
 
     Returns
@@ -292,7 +295,7 @@ def fit_film(experiment: Experiment, measured, *, layer=0, fast: str = "Li", rat
     status, message = "not_converged", f"no fixed point within {max_iter} fits"
     for it in range(max_iter):
         par = _parameters(exp, fi, fast, ratios, iis, mix_element, windows or {}, fit_b, b_bounds, bounds, background,
-                          timing_tail, tol)
+                          timing_tail, tol if inexact else None)
         start = {fast: 1.0, "thickness": exp.sample.layers[fi].thickness_nm, "scale": 1.0,
                  "b": exp.detector.calibration_b_ns, **{el: 1.0 for el in ratios},
                  "timing_tail_ns": exp.detector.timing_tail_ns, "timing_tail_fraction": exp.detector.timing_tail_fraction}
