@@ -24,10 +24,10 @@ the full model (its ``full_model_max_rel_diff`` shows it). :func:`fit_film` ther
 density (the same sample, so the same spectra), and it fits again from there, until no parameter
 moves by more than ``tol`` of its standard error and the fitted model equals a full
 :func:`~recoilsim.forward.simulate.simulate` to ``max_model_diff``. At that fixed point the ratios are 1,
-where every linearisation is exact. A fit that has moved its slow parameters by ``tol``
-standard errors or more is followed by another anyway, so its outer loop stops once its last
-re-linearisation moved them by a fifth of that (``FitParameters.inexact_outer``; the
-re-nominalised fit goes on from there); the last fit runs to the full criterion.
+where every linearisation is exact. A fit that has moved its slow parameters by half of
+``tol`` standard errors or more stops its outer loop once its last re-linearisation moved them
+by a fifth of that (``FitParameters.inexact_outer``): it then reports 'not_converged', so the
+re-nominalised fit goes on from there; the last fit, moving less, runs to the full criterion.
 
 Uncertainties: the Fisher covariance of the last fit (``sigma``), propagated to the fractions,
 atomic ratios and areal densities with the Jacobian of the composition rule (central
@@ -201,7 +201,7 @@ def _parameters(exp, fi, fast, ratios, iis, mix_element, windows, fit_b, b_bound
                          profile_bounds=bounds.get(fast, (0.0, 0.999 / f0)), regularization=0.0,
                          a=Parameter(fixed=True), b=Parameter(bounds=b_bounds, fixed=not fit_b), scale=Parameter(1.0, (0.0, np.inf)),
                          slow=slow, windows=dict(windows), relinearize=True, background=background,
-                         inexact_outer=tol if tol and tol > 0 else None)
+                         inexact_outer=0.5 * tol if tol and tol > 0 else None)
 
 
 def _film_layer(nominal: Layer, values: Mapping[str, float], fast: str, ratios: Sequence[str], t_nm: float) -> Layer:
@@ -253,8 +253,8 @@ def fit_film(experiment: Experiment, measured, *, layer=0, fast: str = "Li", rat
     background : the background under each element window, fitted with the film
         (``FitParameters.background``): 'constant' (default: measured spectra hold random
         coincidences), 'linear', or None.
-    inexact : stop the outer loop of a fit that moved by ``tol`` standard errors or more once its
-        last re-linearisation moved by a fifth of that (the next fit goes on from there;
+    inexact : stop the outer loop of a fit that moved by ``tol / 2`` standard errors or more once
+        its last re-linearisation moved by a fifth of that (the next fit goes on from there;
         ``FitParameters.inexact_outer``); False: every fit runs to the full criterion.
     progress : optional callable(str) for one line per iteration.
 
