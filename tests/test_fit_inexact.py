@@ -92,7 +92,8 @@ def test_fit_film_inexact_reaches_the_same_answer():
         assert r.status == "success", r.message
         assert r.fit.problem.outer["converged"] and "inexact" not in r.fit.problem.outer
     assert res[True].iterations[0]["status"] == "not_converged"  # the first fit stopped early
-    assert res[False].iterations[0]["status"] == "success"
+    assert res[True].iterations[0]["stopped_early"] and not res[True].iterations[-1]["stopped_early"]
+    assert res[False].iterations[0]["status"] == "success" and not res[False].iterations[0]["stopped_early"]
     a, b = res[False].summary["parameters"], res[True].summary["parameters"]
     for k in a:
         if a[k]["sigma"] > 0:

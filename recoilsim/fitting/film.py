@@ -309,11 +309,13 @@ def fit_film(experiment: Experiment, measured, *, layer=0, fast: str = "Li", rat
         vals = _named(res, par, fi, iis, mix_element, fast, ratios)
         moved = max((abs(vals[k][0] - start[k]) / vals[k][1] for k in vals if vals[k][1] > 0), default=np.inf)
         diff = float(ds.attrs.get("full_model_max_rel_diff", np.nan))
-        iterations.append({"iteration": it, "status": res.status, "moved_sigma": moved, "model_diff": diff,
+        early = "inexact" in res.problem.outer  # stopped early: the next fit goes on from here
+        iterations.append({"iteration": it, "status": res.status, "stopped_early": early, "moved_sigma": moved,
+                           "model_diff": diff,
                            "reduced_deviance": float(ds.attrs["reduced_deviance"]),
                            **{k: v[0] for k, v in vals.items()}})
         if progress is not None:
-            progress(f"fit {it + 1}: {res.status}, largest move {moved:.3g} sigma, deviance/dof "
+            progress(f"fit {it + 1}: {'stopped early (inexact outer loop)' if early else res.status}, largest move {moved:.3g} sigma, deviance/dof "
                      f"{ds.attrs['reduced_deviance']:.3f}, model vs full simulation {diff:.2g}")
         nominal = exp
         exp = renominalise(res.fitted_experiment(0), fi, iis, mix_element)
