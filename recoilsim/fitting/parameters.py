@@ -220,11 +220,11 @@ class FitParameters:
     relinearize_tol: float = 0.01
     stopping_jacobian: bool = True
     max_outer: int = 12
-    inexact_outer: float | None = None
-    inexact_eta: float = 0.2
     shape: ProfileShape | None = None
     background: str | None = None
     background_start: Mapping = field(default_factory=dict)
+    inexact_outer: float | None = None
+    inexact_eta: float = 0.2
 
     def __post_init__(self):
         if self.inexact_outer is not None and not (isinstance(self.inexact_outer, (int, float))
