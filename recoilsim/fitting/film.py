@@ -24,7 +24,10 @@ the full model (its ``full_model_max_rel_diff`` shows it). :func:`fit_film` ther
 density (the same sample, so the same spectra), and it fits again from there, until no parameter
 moves by more than ``tol`` of its standard error and the fitted model equals a full
 :func:`~recoilsim.forward.simulate.simulate` to ``max_model_diff``. At that fixed point the ratios are 1,
-where every linearisation is exact.
+where every linearisation is exact. A fit that has moved its slow parameters by half of
+``tol`` standard errors or more stops its outer loop once its last re-linearisation moved them
+by a fifth of that (``FitParameters.inexact_outer``): it then reports 'not_converged', so the
+re-nominalised fit goes on from there; the last fit, moving less, runs to the full criterion.
 
 Uncertainties: the Fisher covariance of the last fit (``sigma``), propagated to the fractions,
 atomic ratios and areal densities with the Jacobian of the composition rule (central
@@ -173,7 +176,7 @@ def _pm(v, s) -> str:
 
 
 def _parameters(exp, fi, fast, ratios, iis, mix_element, windows, fit_b, b_bounds, bounds, background,
-                timing_tail=False):
+                timing_tail=False, tol=None):
     slow = [SlowParameter("thickness", fi, bounds=bounds.get("thickness", (1.0, 5000.0)))]
     if timing_tail:  # the detector's tail: decay time keeps the sign of its start (towards earlier or later times)
         tau = exp.detector.timing_tail_ns
@@ -197,7 +200,8 @@ def _parameters(exp, fi, fast, ratios, iis, mix_element, windows, fit_b, b_bound
     return FitParameters(element=fast, layer=fi, depth_nm=[0.0], profile_value=1.0,
                          profile_bounds=bounds.get(fast, (0.0, 0.999 / f0)), regularization=0.0,
                          a=Parameter(fixed=True), b=Parameter(bounds=b_bounds, fixed=not fit_b), scale=Parameter(1.0, (0.0, np.inf)),
-                         slow=slow, windows=dict(windows), relinearize=True, background=background)
+                         slow=slow, windows=dict(windows), relinearize=True, background=background,
+                         inexact_outer=0.5 * tol if tol and tol > 0 else None)
 
 
 def _film_layer(nominal: Layer, values: Mapping[str, float], fast: str, ratios: Sequence[str], t_nm: float) -> Layer:
@@ -220,7 +224,7 @@ def fit_film(experiment: Experiment, measured, *, layer=0, fast: str = "Li", rat
              b_range_ns: float = 2.0,
              bounds: Mapping | None = None, ratio_to: str | None = None, max_iter: int = 20, tol: float = 0.1,
              max_model_diff: float = 0.01, background: str | None = "constant", timing_tail: bool = False,
-             progress=None) -> FilmResult:
+             inexact: bool = True, progress=None) -> FilmResult:
     """Fit a film's composition, thickness and Q*Omega to several element spectra at once.
 
     Parameters
@@ -249,6 +253,9 @@ def fit_film(experiment: Experiment, measured, *, layer=0, fast: str = "Li", rat
     background : the background under each element window, fitted with the film
         (``FitParameters.background``): 'constant' (default: measured spectra hold random
         coincidences), 'linear', or None.
+    inexact : stop the outer loop of a fit that moved by ``tol / 2`` standard errors or more once
+        its last re-linearisation moved by a fifth of that (the next fit goes on from there;
+        ``FitParameters.inexact_outer``); False: every fit runs to the full criterion.
     progress : optional callable(str) for one line per iteration.
 
     Returns
@@ -288,7 +295,7 @@ def fit_film(experiment: Experiment, measured, *, layer=0, fast: str = "Li", rat
     status, message = "not_converged", f"no fixed point within {max_iter} fits"
     for it in range(max_iter):
         par = _parameters(exp, fi, fast, ratios, iis, mix_element, windows or {}, fit_b, b_bounds, bounds, background,
-                          timing_tail)
+                          timing_tail, tol if inexact else None)
         start = {fast: 1.0, "thickness": exp.sample.layers[fi].thickness_nm, "scale": 1.0,
                  "b": exp.detector.calibration_b_ns, **{el: 1.0 for el in ratios},
                  "timing_tail_ns": exp.detector.timing_tail_ns, "timing_tail_fraction": exp.detector.timing_tail_fraction}
@@ -302,11 +309,13 @@ def fit_film(experiment: Experiment, measured, *, layer=0, fast: str = "Li", rat
         vals = _named(res, par, fi, iis, mix_element, fast, ratios)
         moved = max((abs(vals[k][0] - start[k]) / vals[k][1] for k in vals if vals[k][1] > 0), default=np.inf)
         diff = float(ds.attrs.get("full_model_max_rel_diff", np.nan))
-        iterations.append({"iteration": it, "status": res.status, "moved_sigma": moved, "model_diff": diff,
+        early = "inexact" in res.problem.outer  # stopped early: the next fit goes on from here
+        iterations.append({"iteration": it, "status": res.status, "stopped_early": early, "moved_sigma": moved,
+                           "model_diff": diff,
                            "reduced_deviance": float(ds.attrs["reduced_deviance"]),
                            **{k: v[0] for k, v in vals.items()}})
         if progress is not None:
-            progress(f"fit {it + 1}: {res.status}, largest move {moved:.3g} sigma, deviance/dof "
+            progress(f"fit {it + 1}: {'stopped early (inexact outer loop)' if early else res.status}, largest move {moved:.3g} sigma, deviance/dof "
                      f"{ds.attrs['reduced_deviance']:.3f}, model vs full simulation {diff:.2g}")
         nominal = exp
         exp = renominalise(res.fitted_experiment(0), fi, iis, mix_element)

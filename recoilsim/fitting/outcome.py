@@ -85,6 +85,11 @@ def _status(prob, sol, H, C):
                               "or add spectra (e.g. other elements to pin Q*Omega)"), cond
     if not sol.success or sol.status == 0:
         return "not_converged", f"the minimiser did not converge ({sol.message}; {sol.nfev} evaluations)", cond
+    if "inexact" in prob.outer:
+        x = prob.outer["inexact"]
+        return "not_converged", (f"stopped early as asked (inexact_outer): the slow parameters moved "
+                                 f"{x['moved_sigma']:.3g} sigma, the last solve {x['last_sigma']:.3g} sigma; "
+                                 "re-linearise from here"), cond
     if not prob.outer["converged"]:
         return "not_converged", (f"the slow parameters were still moving after {prob.outer['iterations']} "
                                  "re-simulations (max_outer): the result is not at the linearisation point; "

@@ -194,6 +194,13 @@ class FitParameters:
         ``relinearize_tol`` (ratio units) and no slow parameter by more than 5 % of its step or 20 %
         of its sigma,
         at most ``max_outer`` solves.
+    inexact_outer : None (default) or a number of standard errors: for a caller that
+        re-linearises from the result anyway (:func:`~recoilsim.fitting.film.fit_film`'s
+        re-nominalisation, with its ``tol``). The outer loop then also stops once the slow
+        parameters have moved by at least this many standard errors from the start and its last
+        solve moved them by at most ``inexact_eta`` of that (an inexact inner solve:
+        :func:`recoilsim.fitting.solver.outer_loop`); the fit says 'not_converged'.
+    inexact_eta : the forcing term of ``inexact_outer`` (0 < eta < 1).
     """
 
     element: str = "Li"
@@ -216,8 +223,15 @@ class FitParameters:
     shape: ProfileShape | None = None
     background: str | None = None
     background_start: Mapping = field(default_factory=dict)
+    inexact_outer: float | None = None
+    inexact_eta: float = 0.2
 
     def __post_init__(self):
+        if self.inexact_outer is not None and not (isinstance(self.inexact_outer, (int, float))
+                                                   and math.isfinite(self.inexact_outer) and self.inexact_outer > 0):
+            raise RecoilsimError("inexact_outer", self.inexact_outer, "None or a number of standard errors > 0")
+        if not (isinstance(self.inexact_eta, (int, float)) and 0.0 < self.inexact_eta < 1.0):
+            raise RecoilsimError("inexact_eta", self.inexact_eta, "a number between 0 and 1 (exclusive)")
         if self.background not in BACKGROUNDS:
             raise RecoilsimError("background", self.background, f"one of {BACKGROUNDS}")
         for k, v in dict(self.background_start).items():

@@ -25,6 +25,18 @@ composition) from swinging between the bounds of the quadratic model. With ``rel
 measurement's models are also re-built at its fitted profile until no profile value moves by
 more than ``relinearize_tol``, with the stopping correction of the profile columns
 (:mod:`recoilsim.fitting.stopping_correction`) at every re-centring.
+
+Inexact outer loop
+------------------
+A caller that re-linearises from the result anyway (``FitParameters.inexact_outer``:
+:func:`~recoilsim.fitting.film.fit_film` re-nominalises after every fit whose parameters moved by
+``tol`` standard errors or more) needs the outer loop converged only relative to how far the
+fit has moved: it stops once the slow parameters have moved by at least ``inexact_outer``
+standard errors from the start (so the caller fits again) and the last solve moved them by at
+most ``inexact_eta`` of that. This is the forcing-term rule of inexact Newton methods (Dembo,
+Eisenstat & Steihaug, SIAM J. Numer. Anal. 19 (1982) 400: an inner solve to a relative
+accuracy eta < 1 of the outer step keeps the outer iteration convergent); the last fit, whose
+move is below the caller's ``tol``, always runs to the full criterion above.
 """
 
 from __future__ import annotations
@@ -36,7 +48,8 @@ from .full_model import full_objective
 from .likelihood import FLOOR, deviance_residuals
 from .problem import Problem
 
-__all__ = ["choose_lambda", "compressed_residuals", "fisher", "outer_loop", "slow_sigma", "solve", "sparse_gram"]
+__all__ = ["choose_lambda", "compressed_residuals", "fisher", "inexact_stop", "outer_loop", "slow_sigma", "solve",
+           "sparse_gram"]
 
 #: deviance: the full model's own noise (thin films re-grid their bricks as the thickness moves)
 FULL_MODEL_NOISE = 0.5
@@ -264,6 +277,8 @@ def outer_loop(prob: Problem, d, gcv: bool):
         # (Li + 16 % on the Potku film) and, through it, the slow parameters along a direction
         # the full model rejects; the trust radius then collapses and the slow parameters crawl
         prob.correct_stopping(prob.p)
+    start = prob.p.copy()
+    inexact = None
     it = 0
     for it in range(par.max_outer):
         sol, p = solve(prob, d)
@@ -288,13 +303,19 @@ def outer_loop(prob: Problem, d, gcv: bool):
         # Once the full model's noise has rejected a step (radius < 10), a move below 20 % of
         # the parameter's sigma also counts as settled (no smaller move can beat that noise).
         moves = prob.slow_moves(p)
+        sigmas = slow_sigma(prob, p) if moves and (prob.radius < 10.0 or par.inexact_outer) else None
         if prob.radius < 10.0 and moves:
             moves = [min(x, 0.25 * abs(p[i] - s0) / sg)
-                     for x, i, s0, sg in zip(moves, prob.i_slow, prob.lin.slow0, slow_sigma(prob, p))]
+                     for x, i, s0, sg in zip(moves, prob.i_slow, prob.lin.slow0, sigmas)]
         rebase = par.relinearize and prob.relinearize(p, par.relinearize_tol)
         outer_ok = max(moves, default=0.0) <= 0.05
         if outer_ok and not rebase:
             break
+        if sigmas is not None and par.inexact_outer:
+            inexact = inexact_stop(prob, p, start, sigmas, par.inexact_outer, par.inexact_eta)
+            if inexact is not None:
+                outer_ok = False
+                break
         if it == par.max_outer - 1:
             if not outer_ok:  # centre the models at the last solution: the covariance (and the
                 prob.build_models()  # correlations that explain the wandering) are then local
@@ -305,4 +326,18 @@ def outer_loop(prob: Problem, d, gcv: bool):
             # calibration moves the features under it (stale, it made the fit creep)
             prob.correct_stopping(p)
     prob.outer = {"iterations": int(it + 1), "converged": bool(outer_ok)}
+    if inexact is not None:
+        prob.outer["inexact"] = inexact
     return sol, criterion
+
+
+def inexact_stop(prob: Problem, p, start, sigmas, after: float, eta: float) -> dict | None:
+    """The inexact outer loop's verdict at the solution p (module docstring): None to go on, or
+    {'moved_sigma': largest move of a slow parameter since ``start``, 'last_sigma': largest move
+    of the last solve from the linearisation point}, both in standard errors ``sigmas``, when
+    ``moved_sigma >= after`` and ``last_sigma <= eta * moved_sigma``."""
+    moved = max(abs(p[i] - start[i]) / sg for i, sg in zip(prob.i_slow, sigmas))
+    last = max(abs(p[i] - s0) / sg for i, s0, sg in zip(prob.i_slow, prob.lin.slow0, sigmas))
+    if moved >= after and last <= eta * moved:
+        return {"moved_sigma": float(moved), "last_sigma": float(last)}
+    return None
