@@ -283,7 +283,7 @@ def _surface_tables(particles, stack, beam, species, detector, G, D, V, Se, Re, 
     table's particle (rows 2o, 2o + 1) and of the beam (last two rows) in each element
     (:func:`multiple_scattering.ms_constants`); the highest energy out_emax each exit table's
     particle is made with (MeV; multiple-scattering tables stop there); each particle's lowest
-    table energy p_emin (MeV); and the work arrays A2 (n_out, n_grid), cell (3, n_grid) and ww_k
+    table energy p_emin (MeV); and the work arrays A2 (n_out, n_grid), cell (4, n_grid) and ww_k
     (10, n_grid) of the way out (:func:`exit_tables.exit_tables_down`,
     :func:`multiple_scattering.ms_exit_tables_down`). A callee, so that this part of the kernel
     (and its numpy allocations) is compiled beside the kernel on a cold start (the arrays the
@@ -326,7 +326,7 @@ def _surface_tables(particles, stack, beam, species, detector, G, D, V, Se, Re, 
     p_emin = np.empty(n_p)
     for p in range(n_p):
         p_emin[p] = p_mass[p] * math.exp(lnE0 + p_klo[p] * dlnE)
-    return out_p, x_th, ms_c, out_emax, p_emin, np.zeros((n_out, n_grid)), np.zeros((3, n_grid)), np.zeros((10, n_grid))
+    return out_p, x_th, ms_c, out_emax, p_emin, np.zeros((n_out, n_grid)), np.zeros((4, n_grid)), np.zeros((10, n_grid))
 
 
 @njit(**INTERNAL)
@@ -489,10 +489,8 @@ def _state(d, Eb_top, vb_top, lnE0, dlnE, bp, mb, klo_b, khi_b, E0, geometry, L_
             continue
         p = int(spc[SPC_P, s])
         m = spc[SPC_M, s]
-        o = int(spc[SPC_O, s])
         klo = int(spc[SPC_KLO, s])
         khi = int(spc[SPC_KHI, s])
-        e_min = spc[SPC_EMIN, s]
         Er = K * Eb
         k, t = table_cell(lnE0, dlnE, m, klo, khi, Er)
         if k + t <= klo:
@@ -506,10 +504,29 @@ def _state(d, Eb_top, vb_top, lnE0, dlnE, bp, mb, klo_b, khi_b, E0, geometry, L_
         E1, v1, k1, t1, s_r, s_1 = cross_cell(Sv, Rt, Qt, p, lnE0, dlnE, step, m, klo, khi, k, t, var_r, d / cos_out)
         if E1 <= 0.0:
             continue
-        g, dg, v = exit_cell(G, D, V, o, spc[SPC_X_TH, s], e_min, dlnE, khi, k1, t1)
+        out[5, s] = Er  # (rows 9-11 hold S(Er), S(E1) and E1's variance until the second pass)
+        out[6, s] = E1
+        out[7, s] = k1
+        out[8, s] = t1
+        out[9, s] = s_r
+        out[10, s] = s_1
+        out[11, s] = v1
+    # second pass, the way out from the block top: the same arithmetic as in one loop, but two short loop bodies
+    # let the processor overlap one species' long dependent chain with the next species' (as in
+    # exit_tables.exit_tables_down)
+    for s in range(n_sp):
+        E1 = out[6, s]
+        if E1 <= 0.0:
+            continue
+        Er, k1, t1, s_r, s_1, v1 = out[5, s], int(out[7, s]), out[8, s], out[9, s], out[10, s], out[11, s]
+        m = spc[SPC_M, s]
+        e_min = spc[SPC_EMIN, s]
+        g, dg, v = exit_cell(G, D, V, int(spc[SPC_O, s]), spc[SPC_X_TH, s], e_min, dlnE, int(spc[SPC_KHI, s]), k1, t1)
         j = dg / E1  # dG/dE (dg = dG/dlnE)
-        if g <= e_min:
-            continue  # stopped on the way out, or below the particle's tables: lost
+        if g <= e_min:  # stopped on the way out, or below the particle's tables: lost
+            for q in range(5, N_STATE_ROWS):
+                out[q, s] = 0.0
+            continue
         var_det = j * j * v1 + v
         # first-order exit-angle spread: energy lost on the way out scales with 1/cos(beta)
         jt = j * s_1 / s_r
@@ -517,10 +534,6 @@ def _state(d, Eb_top, vb_top, lnE0, dlnE, bp, mb, klo_b, khi_b, E0, geometry, L_
         if dEout > 0.0:
             var_det += dEout * dEout
         out[0, s] = flight_time_ns(g, m, L_m, relativistic)
-        out[5, s] = Er
-        out[6, s] = E1
-        out[7, s] = k1
-        out[8, s] = t1
         out[9, s] = jt
         out[10, s] = g
         out[11, s] = var_det
@@ -574,8 +587,6 @@ def _variances(d, Eb_top, Eb, lnE0, dlnE, E0, geometry, sig_timing, efoil_path, 
         t = out[0, s]
         if t <= 0.0:
             continue
-        p = int(spc[SPC_P, s])
-        m = spc[SPC_M, s]
         Er, jt, g, var_det = out[5, s], out[9, s], out[10, s], out[11, s]
         if ms_on:
             wr, nu_r = ww[0, s], ww[1, s]
@@ -583,16 +594,20 @@ def _variances(d, Eb_top, Eb, lnE0, dlnE, E0, geometry, sig_timing, efoil_path, 
             h2 = HWHM_TO_SIGMA * HWHM_TO_SIGMA
             var_det += ms_energy_variance(wa * wa * h2, -Eb * spc[SPC_DK, s], jt, spc[SPC_K, s] * tan_in, cov_in,
                                           var_int_in, wr * wr * h2, max(jt * Er - g, 0.0) * tan_out)
-        dtde = _dt_dE(t, g, m)
+        dtde = _dt_dE(t, g, spc[SPC_M, s])
         out[1, s] = dtde * dtde * var_det + sig_timing * sig_timing
-        # energy detector behind the T2 foil
+        out[3, s] = var_det
+    # the energy detector behind the T2 foil, then the cross sections: loops of their own, so that the processor
+    # overlaps one species' dependent chain with the next species' (as in :func:`_state`)
+    for s in range(n_sp):
+        if out[0, s] <= 0.0:
+            continue
+        g = out[10, s]
+        out[2, s] = g
         if efoil_path > 0.0:
-            ee, ve = cross_path(Se, Re, Qe, p, lnE0, dlnE, step, m, int(spc[SPC_KLO, s]), int(spc[SPC_KHI, s]), g,
-                                var_det, efoil_path)
-        else:
-            ee, ve = g, var_det
-        out[2, s] = ee
-        out[3, s] = ve
-        if spc[SPC_DENS, s] == 0.0:
+            out[2, s], out[3, s] = cross_path(Se, Re, Qe, int(spc[SPC_P, s]), lnE0, dlnE, step, spc[SPC_M, s],
+                                              int(spc[SPC_KLO, s]), int(spc[SPC_KHI, s]), g, out[3, s], efoil_path)
+    for s in range(n_sp):
+        if out[0, s] <= 0.0 or spc[SPC_DENS, s] == 0.0:
             continue  # no yield in this block: the cross section is not needed
         out[4, s] = cross_section_at(spc[SPC_XS, s], spc[SPC_XS + 1, s], spc[SPC_XS + 2, s], screening, Eb)

@@ -55,7 +55,7 @@ def test_without_a_foil_the_surface_exit_tables_are_the_identity():
         assert r["out_emax"][o] == max(sp.K[t] * inputs.beam.energy_MeV for t in range(len(sp.particle))
                                        if sp.exit_table[t] == o)
     np.testing.assert_allclose(r["p_emin"], part.mass * np.exp(part.lnE0 + part.klo * part.dlnE), rtol=1e-15)
-    for name, shape in (("A2", r["G"].shape), ("cell", (3, r["G"].shape[1])), ("ww_k", (10, r["G"].shape[1]))):
+    for name, shape in (("A2", r["G"].shape), ("cell", (4, r["G"].shape[1])), ("ww_k", (10, r["G"].shape[1]))):
         assert r[name].shape == shape and not r[name].any()
 
 
