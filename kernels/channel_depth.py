@@ -111,20 +111,20 @@ def depth_rows(t_up, ta, tb, n, y, rows, done):
 @njit(**INTERNAL)
 def _segment(t_up, c, c_end, t0, t1, y0, y1, row):
     """numpy.interp's values on the channels c .. c_end - 1 (times in [t0, t1)) between the edges
-    (t0, y0) and (t1, y1): see :func:`depth_rows`."""
+    (t0, y0) and (t1, y1): see :func:`depth_rows`. Both tries are computed for every channel and
+    one is selected (no branch: the loop is vectorised)."""
+    while c < c_end and t_up[c] == t0:
+        row[c] = y0
+        c += 1
     if math.isnan(y0) and math.isnan(y1):  # the formula's NaN: y1's
-        for p in range(c, c_end):
-            row[p] = y0 if t_up[p] == t0 else y1
+        row[c:c_end] = y1
         return
     slope = (y1 - y0) / (t1 - t0)
-    for p in range(c, c_end):
-        t = t_up[p]
-        if t == t0:
-            v = y0
-        else:  # numpy.interp's arithmetic, and its second try where that gives NaN
-            v = slope * (t - t0) + y0
-            if math.isnan(v):
-                v = slope * (t - t1) + y1
-                if math.isnan(v) and y0 == y1:
-                    v = y0
-        row[p] = v
+    ts = t_up[c:c_end]  # (indices from 0: no wraparound of negative ones, plain vector loads)
+    out = row[c:c_end]
+    for p in range(ts.shape[0]):
+        t = ts[p]
+        v = slope * (t - t0) + y0
+        w = slope * (t - t1) + y1  # numpy.interp's second try, where v is NaN
+        w = y0 if math.isnan(w) and y0 == y1 else w
+        out[p] = w if math.isnan(v) else v
