@@ -68,9 +68,7 @@ def depth_rows(t_up, ta, tb, n, y, rows, done):
             continue
         t0 = ta[i, j]  # the edges from brick j's top down: t0 (depth y[s, j0]) to t1 (y[s, j1])
         j0 = j
-        c = 0  # channels done
-        while c < n_ch and t_up[c] < t0:
-            c += 1
+        c = _first_not_below(t_up, 0, t0)  # channels done
         for s in range(n_sc):
             if walk[s]:
                 rows[s, i, :c] = np.nan
@@ -84,9 +82,7 @@ def depth_rows(t_up, ta, tb, n, y, rows, done):
             if t1 < t0:
                 in_order = False
                 break
-            c_end = c  # the channels in [t0, t1)
-            while c_end < n_ch and t_up[c_end] < t1:
-                c_end += 1
+            c_end = _first_not_below(t_up, c, t1)  # the channels in [t0, t1)
             if c_end > c:
                 for s in range(n_sc):
                     if walk[s]:
@@ -106,6 +102,27 @@ def depth_rows(t_up, ta, tb, n, y, rows, done):
                 row[c:c_end] = y[s, j1]
                 row[c_end:] = np.nan
                 done[s, i] = True
+
+
+@njit(**INTERNAL)
+def _first_not_below(t_up, c, t):
+    """The first index p >= c with not t_up[p] < t (len(t_up) if none), for ascending ``t_up``:
+    the end of a linear walk from c, found by doubling steps, then bisection."""
+    n = t_up.shape[0]
+    lo = c  # t_up[c .. lo - 1] < t
+    step = 1
+    hi = min(lo + step, n)
+    while hi > lo and t_up[hi - 1] < t:
+        lo = hi
+        step *= 2
+        hi = min(lo + step, n)
+    while lo < hi:  # the end is in [lo, hi]
+        mid = (lo + hi) // 2
+        if t_up[mid] < t:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
 
 
 @njit(**INTERNAL)
