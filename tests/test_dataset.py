@@ -204,11 +204,11 @@ def test_channel_depths_are_np_interp(falling):
     assert (np.abs(out[4]) > 1e300).sum(axis=1).min() > 0 and np.isinf(out[4]).sum(axis=1).min() > 0
     # the kernel leaves only the species whose times are out of depth order (1) to np.interp,
     # unless none of its edges has a depth (NaN in any order)
-    rows = np.zeros((7, 3, times.size))
-    done = np.zeros((7, 3), dtype=bool)
-    depth_rows(np.sort(times), ta, tb, n, scales, rows, done)
-    for scale, row_done in zip(scales, done):
-        assert row_done.tolist() == [True, bool(np.isnan(scale).all()), True]
+    rows = np.zeros((3, times.size))
+    done = np.zeros(3, dtype=bool)
+    for scale in scales:
+        depth_rows(np.sort(times), ta, tb, n, scale, rows, done)
+        assert done.tolist() == [True, bool(np.isnan(scale).all()), True]
 
 
 def test_element_counts_skip_only_rows_of_zeros():

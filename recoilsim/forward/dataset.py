@@ -112,20 +112,25 @@ def channel_depths(times: np.ndarray, bricks: Bricks, x_edges: np.ndarray, out: 
     species' bricks get NaN, and so does a scale without any depth (nm without densities).
     ``times`` rise or fall monotonically with the channel. The values are
     :func:`numpy.interp`'s over each species' edges sorted by time: by
-    :func:`recoilsim.kernels.channel_depth.depth_rows` (every species and scale in one call), or,
+    :func:`recoilsim.kernels.channel_depth.depth_rows` (every species of a scale in one call), or,
     for a species whose edges are out of time order, by :func:`numpy.interp` itself.
     """
     falling = not (times.size < 2 or times[-1] > times[0])
     t_up = times[::-1].copy() if falling else times
     live = (bricks.ta[:, :bricks.n] > 0).any(axis=1)
-    done = np.empty(out.shape[:2], dtype=bool)
-    depth_rows(t_up, bricks.ta, bricks.tb, bricks.n, x_edges, out, done)  # in ascending time order
-    for s, i in zip(*np.nonzero(~done & live)):  # edges out of time order
-        t_e, edge = species_edges(bricks, i)
-        out[s, i] = np.interp(t_up, t_e, x_edges[s, edge], left=np.nan, right=np.nan)
-    if falling:
-        out[...] = out[:, :, ::-1]  # (numpy copies overlapping operands first)
-    out[:, ~live] = np.nan  # species without bricks
+    done = np.empty(out.shape[1], dtype=bool)
+    for s in range(x_edges.shape[0]):
+        y = x_edges[s]
+        if np.isnan(y).all():  # a scale without any depth
+            out[s] = np.nan
+        else:
+            depth_rows(t_up, bricks.ta, bricks.tb, bricks.n, y, out[s], done)  # in ascending time order
+            for i in np.flatnonzero(~done & live):  # edges out of time order
+                t_e, edge = species_edges(bricks, i)
+                out[s, i] = np.interp(t_up, t_e, y[edge], left=np.nan, right=np.nan)
+            if falling:
+                out[s] = out[s, :, ::-1]  # (numpy copies overlapping operands first)
+            out[s, ~live] = np.nan  # species without bricks
 
 
 def element_counts(spec: np.ndarray, group: np.ndarray, out: np.ndarray) -> np.ndarray:
