@@ -2,9 +2,10 @@
 
 A species' bricks are contiguous in depth; inside a brick the depth of origin is linear in the
 flight time between the brick's edges. :func:`depth_rows` fills the rows of every species in one
-call, walking the channels and each species' brick edges together: ``numpy.interp`` searches for
-every channel, and a kernel call per species and depth scale, with the edges gathered and sorted
-in numpy, cost ~7 us of Python per row (benchmarks/README.md, sessions 6 and 7).
+call, walking each species' brick edges in order and finding each brick's channels by bisection
+(then computed in a vectorised loop): ``numpy.interp`` searches for every channel, and a kernel
+call per species and depth scale, with the edges gathered and sorted in numpy, cost ~7 us of
+Python per row (benchmarks/README.md, sessions 6, 7 and 10).
 """
 
 import math
@@ -48,13 +49,44 @@ def depth_rows(t_up, ta, tb, n, y, rows, done):
                 last = k
         c = 0  # channels done
         if depth or not math.isnan(y[last + 1]):
-            t0 = ta[i, j]  # the edges from brick j's top down: t0 (depth y0) to t1 (y1)
-            y0 = y[j]
-            while c < n_ch and t_up[c] < t0:
-                row[c] = np.nan
-                c += 1
+            # the edges from brick j's top down, from (t0, y0) to (t1, y1); the first step, from
+            # t0 = -inf with NaN depths, gives the channels before the first edge NaN
+            t0, y0 = -np.inf, np.nan
+            t1, y1 = ta[i, j], np.nan
+            k = j  # t1 is brick k's top (k < n), else brick j's bottom
+            first = True
             in_order = True
             while True:
+                # c_end: the first channel from c not below t1 (for ascending times, where a walk
+                # from c ends), by doubling steps, then bisection
+                lo, hi, step = c, min(c + 1, n_ch), 1
+                while hi > lo and t_up[hi - 1] < t1:
+                    lo = hi
+                    step *= 2
+                    hi = min(lo + step, n_ch)
+                while lo < hi:
+                    mid = (lo + hi) // 2
+                    if t_up[mid] < t1:
+                        lo = mid + 1
+                    else:
+                        hi = mid
+                slope = (y1 - y0) / (t1 - t0)
+                ts = t_up[c:lo]  # the channels in [t0, t1), indexed from 0 (no wraparound: vectorised)
+                out = row[c:lo]
+                for p in range(ts.shape[0]):
+                    t = ts[p]  # numpy.interp's arithmetic, and its second try where that gives NaN
+                    v = slope * (t - t0) + y0
+                    w = slope * (t - t1) + y1
+                    w = y0 if math.isnan(w) and y0 == y1 else w
+                    v = w if math.isnan(v) else v
+                    out[p] = y0 if t == t0 else v
+                c = lo
+                if k >= n:
+                    break
+                if first:
+                    t0, y0, first = t1, y[j], False
+                else:
+                    t0, y0, j = t1, y1, k
                 k = j + 1  # the next edge: the next brick's top, else brick j's bottom
                 while k < n and not ta[i, k] > 0.0:
                     k += 1
@@ -63,27 +95,12 @@ def depth_rows(t_up, ta, tb, n, y, rows, done):
                 if t1 < t0:
                     in_order = False
                     break
-                slope = (y1 - y0) / (t1 - t0)  # not used where no channel lies in [t0, t1)
-                while c < n_ch and t_up[c] < t1:
-                    t = t_up[c]
-                    if t == t0:
-                        v = y0
-                    else:  # numpy.interp's arithmetic, and its second try where that gives NaN
-                        v = slope * (t - t0) + y0
-                        if math.isnan(v):
-                            v = slope * (t - t1) + y1
-                            if math.isnan(v) and y0 == y1:
-                                v = y0
-                    row[c] = v
-                    c += 1
-                if k >= n:
-                    break
-                t0, y0, j = t1, y1, k
             if not in_order:
                 continue
             while c < n_ch and t_up[c] <= t1:
                 row[c] = y1
                 c += 1
-        for p in range(c, n_ch):
-            row[p] = np.nan
+        tail = row[c:]  # (indexed from 0: vectorised)
+        for p in range(tail.shape[0]):
+            tail[p] = np.nan
         done[i] = True

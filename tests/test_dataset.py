@@ -262,3 +262,29 @@ def test_results_share_no_mutable_state():
         if name not in second.xindexes:
             assert var.values.flags.writeable and 0 not in var.values.strides, name
             assert var.values.base is not first.variables[name].values.base or var.values.base is None, name
+
+
+@pytest.mark.parametrize("step_ns", [0.37, 3.0, 40.0])
+def test_depth_rows_bricks_narrower_than_channels(step_ns):
+    """Bricks narrower than a channel (several edges between two channel times, which the
+    kernel's bisection skips over), long runs of channels before the first and after the last
+    edge, and channels on edges: numpy.interp's values bit for bit, NaN depths included."""
+    rng = np.random.default_rng(11)
+    n = 400
+    ta = np.sort(rng.uniform(100.0, 300.0, (2, n)), axis=1)
+    tb = np.concatenate([ta[:, 1:], ta[:, -1:] + 0.5], axis=1)
+    x_edge = np.concatenate([[0.0], np.cumsum(rng.uniform(0.5, 2.0, n))])
+    times = np.arange(0.0, 1000.0, step_ns)
+    times[np.searchsorted(times, ta[0, 17])] = ta[0, 17]
+    times = np.sort(times)
+    nan_part = x_edge.copy()
+    nan_part[n // 2:] = np.nan
+    for y in (x_edge, nan_part):
+        rows = np.full((2, times.size), -1.0)
+        done = np.zeros(2, dtype=bool)
+        depth_rows(times, ta, tb, n, y, rows, done)
+        assert done.all()
+        for i in range(2):
+            t_e = np.append(ta[i], tb[i, -1])
+            expect = np.interp(times, t_e, y, left=np.nan, right=np.nan)
+            assert np.array_equal(rows[i], expect, equal_nan=True), i
