@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from convergence import refined_inputs  # noqa: E402
+from convergence import refined_inputs, rel  # noqa: E402
 
 
 def spectra(exp, k: int, bricks: int = 16) -> np.ndarray:
@@ -28,11 +28,6 @@ def spectra(exp, k: int, bricks: int = 16) -> np.ndarray:
     det = exp.detector
     inputs = refined_inputs(prepare(exp), 1, k, bricks)
     return spread(run(inputs), det.calibration_a_ns, det.calibration_b_ns, det.n_channels, True)
-
-
-def rel(a: np.ndarray, b: np.ndarray) -> float:
-    """max |a - b| / peak over the rows."""
-    return max(float(np.abs(x - y).max() / max(np.abs(y).max(), 1e-300)) for x, y in zip(a, b) if y.max() > 0)
 
 
 def main(argv=None) -> int:

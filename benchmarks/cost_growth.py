@@ -54,8 +54,9 @@ def cases(quick: bool):
     rows += [(f"max_sigma_fraction = {f} (bricks)", growth_experiment("max_sigma_fraction", f)) for f in (1.0, 0.25)]
     rows += [(f"recoils {'+'.join(r)} (species)", dataclasses.replace(ref_exp(), recoils=list(r)))
              for r in (("Li",), ("Li", "P", "O"))]
-    rows += [("reference + scattered beam", dataclasses.replace(
-        ref_exp(), options=dataclasses.replace(ref_exp().options, scattered_beam=True)))]
+    scattered = ref_exp()
+    scattered.options.scattered_beam = True
+    rows += [("reference + scattered beam", scattered)]
     rows += [(f"issue-17 case, {c} ns channels", jabs_case(c)) for c in (0.1, 0.02)]
     if quick:
         rows = rows[:1] + rows[-2:-1]

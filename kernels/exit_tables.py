@@ -128,15 +128,14 @@ def exit_tables_down(G, D, V, o, x_th, g_th, Sv, R, Q, p, path, lnE0, dlnE, mass
         jt, t_th, _, _ = range_cell(Sv, R, p, step, dlnE, klo, khi, r_th)
         x_new = jt + t_th
     j = klo
-    E_j = mass * math.exp(lnE0 + klo * dlnE)  # node energy of the walking cell j
-    E_k = E_j / step
+    E_lo = mass * math.exp(lnE0 + klo * dlnE)  # node klo's energy
+    E_j = E_lo  # node energy of the walking cell j
     k_cell = int(x_new)  # the first node whose cell is recorded
     # two passes over the nodes, the crossings (cell rows 0-3) and then the tables: the same arithmetic, but each
     # loop's body is short enough for the processor to overlap the long dependent chain (two logarithms, an
     # exponential, divisions) of one node with the next nodes' (one loop over both took ~0.7 ms of the
     # reference's 3.1 ms kernel, benchmarks/README.md "Session 10, kernel")
     for k in range(klo, khi + 1):
-        E_k *= step
         r = R[p, k] - path
         cell[0, k] = -1.0
         if k < k_cell or r <= R[p, klo]:
@@ -149,7 +148,7 @@ def exit_tables_down(G, D, V, o, x_th, g_th, Sv, R, Q, p, path, lnE0, dlnE, mass
         cell[1, k] = t
         cell[2, k] = E_j * e_r
         cell[3, k] = s2
-    E_k = mass * math.exp(lnE0 + klo * dlnE) / step
+    E_k = E_lo / step
     for k in range(klo, khi + 1):
         E_k *= step
         if k < x_new or cell[0, k] < 0.0:
