@@ -201,7 +201,8 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
             dn = d + dx
             db = dn  # the beam's (effective) offset, and the species' (spc row SPC_TAU)
             if varying:
-                db = profile_state(dn, prof_x, prof_dS, prof_cum, pa, pz, g_prof, spc, SPC_TAU, new, ROW_CUM)
+                db = profile_state(dn, prof_x, prof_dS, prof_cum, pa, pz, g_prof, spc, np.int64(SPC_TAU), new,
+                                   np.int64(ROW_CUM))
             else:
                 for s in range(n_sp):
                     spc[SPC_TAU, s] = dn
