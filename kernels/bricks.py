@@ -39,7 +39,7 @@ from .multiple_scattering import (HWHM_TO_SIGMA, combined_half_width, ms_block_c
                                   ms_energy_variance, ms_exit_tables_down, walk_half_width, walk_half_widths,
                                   walk_moments)
 from .brick_types import Bricks
-from .profile_blocks import profile_state, stopping_ratios
+from .profile_blocks import block_ratios, profile_state
 from .range_tables import cross_cell, cross_path, fill_tables, new_tables, table_cell
 
 
@@ -164,12 +164,8 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
         pz = prof_start[b + 1] if prof_start.shape[0] > b + 1 else 0
         varying = pz - pa > 1
         if varying:
-            stopping_ratios(S, bp, blk_fracS, b, lnE0, dlnE, mb, p_klo[bp], p_khi[bp], Eb_top, g_prof, n_sp)
+            block_ratios(particles, blk_fracS, b, bp, sp_p, species.K, act, Eb_top, g_prof)
             for s in range(n_sp):
-                p = sp_p[s]
-                if act[s] and spc[SPC_K, s] > 0.0:
-                    stopping_ratios(S, p, blk_fracS, b, lnE0, dlnE, p_mass[p], p_klo[p], p_khi[p],
-                                    spc[SPC_K, s] * Eb_top, g_prof, s)
                 cur[ROW_CUM, s] = 0.0
         for p in range(n_p):
             if p_act[p]:
@@ -230,14 +226,13 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
             if worst > 1e29:
                 worst = 0.0
             # the step is taken: the variances and cross sections of the new state
+            # the beam's walk moments from the last state in a block of varying composition, else from the top
+            wbm, Ebm, m1m, m2m = wb_top, Eb_top, wm1, wm2
             if varying:
-                wbn, m1n, m2n = _variances(db, Eb_top, Eb, lnE0, dlnE, E0, geometry, sig_timing, efoil_path,
-                                           screening, ms_on, spc, Se, Re, Qe, tan_in, tan_out, wb_top, wbc, Ebc, m1c,
-                                           m2c, A, msb, ww, ww1, new)
-            else:
-                wbn, m1n, m2n = _variances(db, Eb_top, Eb, lnE0, dlnE, E0, geometry, sig_timing, efoil_path,
-                                           screening, ms_on, spc, Se, Re, Qe, tan_in, tan_out, wb_top, wb_top, Eb_top,
-                                           wm1, wm2, A, msb, ww, ww1, new)
+                wbm, Ebm, m1m, m2m = wbc, Ebc, m1c, m2c
+            wbn, m1n, m2n = _variances(db, Eb_top, Eb, lnE0, dlnE, E0, geometry, sig_timing, efoil_path, screening,
+                                       ms_on, spc, Se, Re, Qe, tan_in, tan_out, wb_top, wbm, Ebm, m1m, m2m, A, msb,
+                                       ww, ww1, new)
             if nbr >= max_bricks:
                 overflow = True
                 done = True
@@ -291,10 +286,11 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
             break
         if ms_on:
             wb_new = walk_half_width(wb_top, Eb_top, Eb_new, msb, i_beam, thick / cos_in, ww1)[0]
-            if varying:  # from the last state (at the block bottom)
-                wm1, wm2 = walk_moments(wbc, wb_new, E0 - Ebc, E0 - Eb_new, m1c, m2c)
-            else:
-                wm1, wm2 = walk_moments(wb_top, wb_new, E0 - Eb_top, E0 - Eb_new, wm1, wm2)
+            # (in a block of varying composition from the last state, at the block bottom)
+            wbm, Ebm, m1m, m2m = wb_top, Eb_top, wm1, wm2
+            if varying:
+                wbm, Ebm, m1m, m2m = wbc, Ebc, m1c, m2c
+            wm1, wm2 = walk_moments(wbm, wb_new, E0 - Ebm, E0 - Eb_new, m1m, m2m)
             wb_top = wb_new
         Eb_top = Eb_new
         vb_top = vb_new

@@ -45,6 +45,21 @@ def stopping_ratios(S, p, fracS, b, lnE0, dlnE, mass, klo, khi, E, g, col):
 
 
 @njit(**INTERNAL)
+def block_ratios(particles, fracS, b, bp, sp_p, K, act, E_beam, g):
+    """The stopping ratios of block b (:func:`stopping_ratios`) into g: column s those of species s
+    (particle sp_p[s]) at its energy K[s] E_beam as made at the block top (active species with K > 0
+    only, :func:`bricks._active_species`), the last column the beam's (particle bp) at E_beam."""
+    S, lnE0, dlnE, mass, klo, khi = particles.S, particles.lnE0, particles.dlnE, particles.mass, particles.klo, \
+        particles.khi
+    n_sp = sp_p.shape[0]
+    for s in range(n_sp + 1):
+        p = bp if s == n_sp else sp_p[s]
+        E = E_beam if s == n_sp else K[s] * E_beam
+        if s == n_sp or (act[s] and K[s] > 0.0):
+            stopping_ratios(S, p, fracS, b, lnE0, dlnE, mass[p], klo[p], khi[p], E, g, s)
+
+
+@njit(**INTERNAL)
 def profile_state(d, prof_x, prof_dS, cum, pa, pz, g, spc, row_tau, out, row_cum):
     """Effective thicknesses and cumulative densities at offset d below the top of a block of
     varying composition (its points pa .. pz - 1 of prof_x, prof_dS, cum; module docstring).
