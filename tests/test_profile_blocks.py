@@ -117,9 +117,9 @@ def _spectra(exp, model, step_nm=1.0, bricks=1):
 @pytest.mark.parametrize("case", ["marker", "li_excess"])
 def test_profiles_against_the_refined_block_model(case):
     """The second method: every 0.125 nm of the profile a block, bricks 4 times narrower. A 2 nm Li-rich
-    marker under the Cu cap (Li x3, 0.5 nm edges): measured 4.6e-4 of peak (the 1 nm block model,
+    marker under the Cu cap (Li x3, 0.5 nm edges): measured 7.3e-4 of peak (the 1 nm block model,
     sampling the profile at the middle of each nanometre: 1.6e-2); a 25 % Li excess falling linearly
-    over 30 nm: 4.3e-4 (the 1 nm blocks 4.9e-4). The perturbation's tables are those of 4 and 8
+    over 30 nm: 4.3e-4 (the 1 nm blocks 6.8e-4). The perturbation's tables are those of 8 and 4
     blocks instead of 34."""
     if case == "marker":
         exp = reference_experiment(Profile("Li", [0, 0.5, 1.0, 2.0, 2.5, 30.0], [1, 1, 3, 3, 1, 1.0], kind="scale"))
