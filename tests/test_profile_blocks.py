@@ -144,3 +144,13 @@ def test_a_layer_without_profile_is_one_block_as_before():
     b, ib = _spectra(exp, "blocks")
     assert ia.stack.top.size == ib.stack.top.size == 4
     np.testing.assert_array_equal(a, b)
+
+
+def test_refined_refuses_to_cut_blocks_of_varying_composition():
+    from recoilsim.errors import RecoilsimError
+
+    inputs = prepare(reference_experiment(Profile("Li", [0, 30], [1.25, 1.0], kind="ratio")))
+    with pytest.raises(RecoilsimError, match="blocks"):
+        refined(inputs, blocks=2)
+    flat = refined(prepare(reference_experiment()), blocks=2)
+    assert flat.stack.prof_start.size == flat.stack.top.size
