@@ -27,36 +27,32 @@ from .jit_options import INTERNAL
 
 
 @njit(**INTERNAL)
-def stopping_ratios(S, p, fracS, b, lnE0, dlnE, mass, klo, khi, E, g, col):
-    """g[e, col] = S_pe(E) / S0_p(E) for every element e: particle p's stopping in element e
-    (table rows S[p, e], linear between nodes) over its stopping in block b's mean composition
-    fracS[b] (Bragg's rule; module docstring). 0 where S0 is not positive."""
-    x = (math.log(E / mass) - lnE0) / dlnE
-    k = min(max(int(math.floor(x)), klo), khi - 1)
-    t = min(max(x - k, 0.0), 1.0)
-    n_el = S.shape[1]
-    s0 = 0.0
-    for e in range(n_el):
-        se = S[p, e, k] + t * (S[p, e, k + 1] - S[p, e, k])
-        g[e, col] = se
-        s0 += fracS[b, e] * se
-    for e in range(n_el):
-        g[e, col] = g[e, col] / s0 if s0 > 0.0 else 0.0
-
-
-@njit(**INTERNAL)
 def block_ratios(particles, fracS, b, bp, sp_p, K, act, E_beam, g):
-    """The stopping ratios of block b (:func:`stopping_ratios`) into g: column s those of species s
-    (particle sp_p[s]) at its energy K[s] E_beam as made at the block top (active species with K > 0
-    only, :func:`bricks._active_species`), the last column the beam's (particle bp) at E_beam."""
+    """The stopping ratios g[e, col] = S_pe(E) / S0_p(E) of block b for every element e: particle p's
+    stopping in element e (table rows S[p, e], linear between nodes) over its stopping in the block's
+    mean composition fracS[b] (Bragg's rule; module docstring), 0 where S0 is not positive. Column s:
+    species s (particle sp_p[s]) at its energy K[s] E_beam as made at the block top (active species
+    with K > 0 only, :func:`bricks._active_species`); the last column: the beam (particle bp) at E_beam.
+    (One function for all: each compiled function costs a cold start ~0.1 s.)"""
     S, lnE0, dlnE, mass, klo, khi = particles.S, particles.lnE0, particles.dlnE, particles.mass, particles.klo, \
         particles.khi
     n_sp = sp_p.shape[0]
-    for s in range(n_sp + 1):
-        p = bp if s == n_sp else sp_p[s]
-        E = E_beam if s == n_sp else K[s] * E_beam
-        if s == n_sp or (act[s] and K[s] > 0.0):
-            stopping_ratios(S, p, fracS, b, lnE0, dlnE, mass[p], klo[p], khi[p], E, g, s)
+    n_el = S.shape[1]
+    for col in range(n_sp + 1):
+        p = bp if col == n_sp else sp_p[col]
+        E = E_beam if col == n_sp else K[col] * E_beam
+        if col < n_sp and not (act[col] and K[col] > 0.0):
+            continue
+        x = (math.log(E / mass[p]) - lnE0) / dlnE
+        k = min(max(int(math.floor(x)), klo[p]), khi[p] - 1)
+        t = min(max(x - k, 0.0), 1.0)
+        s0 = 0.0
+        for e in range(n_el):
+            se = S[p, e, k] + t * (S[p, e, k + 1] - S[p, e, k])
+            g[e, col] = se
+            s0 += fracS[b, e] * se
+        for e in range(n_el):
+            g[e, col] = g[e, col] / s0 if s0 > 0.0 else 0.0
 
 
 @njit(**INTERNAL)

@@ -16,7 +16,8 @@ from recoilsim.forward.engine import prepare, run, spread
 from recoilsim.forward.linear_model import _hat_weights
 from recoilsim.forward.refinement import refined
 from recoilsim.forward.stack import perturbation_blocks, perturbation_groups
-from recoilsim.kernels.profile_blocks import profile_state, stopping_ratios
+from recoilsim.kernels.brick_types import Particles
+from recoilsim.kernels.profile_blocks import block_ratios, profile_state
 from recoilsim.model.experiment import reference_experiment
 from recoilsim.model.sample import Profile
 
@@ -65,7 +66,9 @@ def test_effective_thickness_is_exact_for_stopping_independent_of_energy():
     _, bS, _, _, start, x, dS, cum, _ = perturbation_blocks(np.array([0, 3]), tops, fr, fr, dens, 1.0)
     S0 = 100.0 * bS[0, 0] + 300.0 * bS[0, 1]
     ds = np.array([0.5, 2.0, 2.4, 4.7, 6.0])
-    g, res = _state_at(S, bS, x, dS, cum, start[0], start[1], ds)
+    particles = Particles(S=S, W=np.zeros_like(S), lnE0=0.0, dlnE=0.1, mass=np.ones(1), klo=np.zeros(1, dtype=np.int64),
+                          khi=np.array([n_grid - 1]))
+    g, res = _state_at(particles, bS, x, dS, cum, start[0], start[1], ds)
     np.testing.assert_allclose(g[:, 0], [100.0 / S0, 300.0 / S0])
     for i, d in enumerate(ds):
         loss = 0.0  # the exact energy loss and the second element's atoms from the top to d, step by step
@@ -79,12 +82,11 @@ def test_effective_thickness_is_exact_for_stopping_independent_of_energy():
 
 
 @njit  # (no cache: it inlines kernel functions that only compiled code may call)
-def _state_at(S, bS, x, dS, cum, pa, pz, ds):
-    """The stopping ratios at 1.5 MeV (species: column 0, beam: column 1), and at each offset of ds the
-    beam's and the species' effective thickness and the species' cumulative density."""
+def _state_at(particles, bS, x, dS, cum, pa, pz, ds):
+    """The stopping ratios at 1.5 MeV (one species of K = 1: column 0, the beam: column 1), and at each
+    offset of ds the beam's and the species' effective thickness and the species' cumulative density."""
     g = np.zeros((2, 2))
-    stopping_ratios(S, 0, bS, 0, 0.0, 0.1, 1.0, 0, S.shape[2] - 1, 1.5, g, 0)
-    stopping_ratios(S, 0, bS, 0, 0.0, 0.1, 1.0, 0, S.shape[2] - 1, 1.5, g, 1)
+    block_ratios(particles, bS, 0, 0, np.zeros(1, dtype=np.int64), np.ones(1), np.ones(1, dtype=np.bool_), 1.5, g)
     spc = np.zeros((3, 1))
     out = np.zeros((2, 1))
     res = np.zeros((ds.shape[0], 3))
