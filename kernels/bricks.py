@@ -503,7 +503,9 @@ ROW_CUM = N_STATE_ROWS
 @njit(**INTERNAL)
 def _state(d, Eb_top, vb_top, lnE0, dlnE, bp, mb, klo_b, khi_b, E0, geometry, L_m, relativistic, spc, Sv, Rt, Qt,
            G, D, V, tan_in, tan_out, out):
-    """Flight time of every species made at offset d below the top of the current block (0 time = lost),
+    """Flight time of every species made at offset d below the top of the current block (0 time = lost;
+    d is the beam's path offset, each species' way out is spc[SPC_TAU, s]: both the depth, or in a block of
+    varying composition their effective thicknesses, :mod:`profile_blocks`),
     and what :func:`_variances` needs to complete the state (rows of ``out``: N_STATE_ROWS);
     returns the beam energy at d. The depth-step control needs the flight times only, so the
     variances and cross sections are computed for the steps taken (one state in five or six

@@ -75,15 +75,15 @@ def sample_blocks(exp: Experiment, elements: list[str], substeps: int = 1):
         mids = 0.5 * (pts[:-1] + pts[1:])
         fr = layer.fractions_at(mids, elements)
         sf = np.array([layer.stopping_factors.get(e, 1.0) for e in elements])
-        for k in range(len(mids)):
-            tops.append(x0 + pts[k])
-            fracS.append(fr[k] * sf)
-            fracW.append(fr[k])
-            layer_of.append(li)
-            in_profile.append(bool(pts[k] >= lo and pts[k + 1] <= hi and hi > lo))
+        tops.append(x0 + pts[:-1])
+        fracS.append(fr * sf)
+        fracW.append(fr)
+        layer_of.append(np.full(len(mids), li))
+        in_profile.append((pts[:-1] >= lo) & (pts[1:] <= hi) & (hi > lo))
         x0 += T
-    tops.append(x0)
-    return np.asarray(tops), np.asarray(fracS), np.asarray(fracW), np.asarray(layer_of), np.asarray(in_profile)
+    tops.append(np.array([x0]))
+    return (np.concatenate(tops), np.concatenate(fracS), np.concatenate(fracW), np.concatenate(layer_of),
+            np.concatenate(in_profile))
 
 
 #: Largest departure of any element's atomic fraction from its block's mean inside a block of
@@ -106,12 +106,17 @@ def perturbation_groups(tops: np.ndarray, fracW: np.ndarray, layer_of: np.ndarra
     while i < n:
         j = i + 1
         if in_profile[i]:
-            while j < n and in_profile[j] and layer_of[j] == layer_of[i]:
-                w = thick[i:j + 1]
-                mean = (w @ fracW[i:j + 1]) / w.sum()
-                if np.abs(fracW[i:j + 1] - mean).max() > tol:
-                    break
-                j += 1
+            # the candidate groups i..k (k >= i) of this profile run: their means and the members' extremes
+            run = i + 1
+            while run < n and in_profile[run] and layer_of[run] == layer_of[i]:
+                run += 1
+            f = fracW[i:run]
+            w = thick[i:run, None]
+            mean = np.cumsum(w * f, axis=0) / np.cumsum(w, axis=0)
+            spread = np.maximum(np.maximum.accumulate(f, axis=0) - mean, mean - np.minimum.accumulate(f, axis=0))
+            bad = np.nonzero(spread.max(axis=1) > tol)[0]
+            j = i + (int(bad[0]) if bad.size else run - i)
+            j = max(j, i + 1)
         starts.append(j)
         i = j
     return np.asarray(starts, dtype=np.int64)
@@ -183,8 +188,7 @@ def to_columns(frac: np.ndarray, layer_of: np.ndarray, col_of: np.ndarray, n_col
     element j goes to column ``col_of[layer_of[b], j]`` (the column of that element with the
     block's layer's stopping source); (n_b, n_cols)."""
     out = np.zeros((frac.shape[0], n_cols))
-    for b in range(frac.shape[0]):
-        out[b, col_of[layer_of[b]]] = frac[b]
+    out[np.arange(frac.shape[0])[:, None], col_of[layer_of]] = frac
     return out
 
 
