@@ -156,3 +156,23 @@ def test_refined_refuses_to_cut_blocks_of_varying_composition():
         refined(inputs, blocks=2)
     flat = refined(prepare(reference_experiment()), blocks=2)
     assert flat.stack.prof_start.size == flat.stack.top.size
+
+
+def test_a_long_block_of_varying_composition_gives_the_multiple_scattering_of_thin_slices():
+    """31 nm of uniform LiPON as a profile of ones: one block of varying composition (no composition
+    difference, so only the multiple-scattering bookkeeping differs) against 0.125 nm blocks, bricks 4x
+    narrower in both: measured <= 1.3e-4 of peak (the beam's walk moments extended brick by brick, the walks
+    through the mixture in Strang order); as one plain 31 nm block (the moments one linear step per block)
+    up to 2.0e-3."""
+    exp = reference_experiment(Profile("Li", np.arange(31.0), np.ones(31), kind="scale"))
+    fine, inputs = _spectra(exp, "blocks", 0.125, 4)
+    now, _ = _spectra(exp, "perturbation", 1.0, 4)
+    plain, _ = _spectra(exp, "blocks", 31.0, 4)
+    worst_now = worst_plain = 0.0
+    for s in range(fine.shape[0]):
+        peak = fine[s].max()
+        if peak > 0 and inputs.species[s].element != "C":
+            worst_now = max(worst_now, np.abs(now[s] - fine[s]).max() / peak)
+            worst_plain = max(worst_plain, np.abs(plain[s] - fine[s]).max() / peak)
+    assert worst_now < 3e-4
+    assert worst_plain > 1e-3
