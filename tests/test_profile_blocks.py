@@ -17,7 +17,7 @@ from recoilsim.forward.linear_model import _hat_weights
 from recoilsim.forward.refinement import refined
 from recoilsim.forward.stack import perturbation_blocks, perturbation_groups
 from recoilsim.kernels.brick_types import Particles
-from recoilsim.kernels.profile_blocks import block_ratios, profile_state
+from recoilsim.kernels.profile_blocks import ROW_CUM, SPC_TAU, block_ratios, profile_state
 from recoilsim.model.experiment import reference_experiment
 from recoilsim.model.sample import Profile
 
@@ -86,14 +86,15 @@ def _state_at(particles, bS, x, dS, cum, pa, pz, ds):
     """The stopping ratios at 1.5 MeV (one species of K = 1: column 0, the beam: column 1), and at each
     offset of ds the beam's and the species' effective thickness and the species' cumulative density."""
     g = np.zeros((2, 2))
-    block_ratios(particles, bS, 0, 0, np.zeros(1, dtype=np.int64), np.ones(1), np.ones(1, dtype=np.bool_), 1.5, g)
-    spc = np.zeros((3, 1))
-    out = np.zeros((2, 1))
+    block_ratios(particles.S, particles.lnE0, particles.dlnE, particles.mass, particles.klo, particles.khi, bS, 0, 0,
+                 np.zeros(1, dtype=np.int64), np.ones(1), np.ones(1, dtype=np.bool_), 1.5, g)
+    spc = np.zeros((SPC_TAU + 1, 1))
+    out = np.zeros((ROW_CUM + 1, 1))
     res = np.zeros((ds.shape[0], 3))
     for i in range(ds.shape[0]):
-        res[i, 0] = profile_state(ds[i], x, dS, cum, pa, pz, g, spc, np.int64(2), out, np.int64(1))
-        res[i, 1] = spc[2, 0]
-        res[i, 2] = out[1, 0]
+        res[i, 0] = profile_state(ds[i], x, dS, cum, pa, pz, g, spc, out)
+        res[i, 1] = spc[SPC_TAU, 0]
+        res[i, 2] = out[ROW_CUM, 0]
     return g, res
 
 
