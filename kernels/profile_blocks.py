@@ -11,7 +11,8 @@ the energy the mean composition would over the effective thickness
 with D_e(x) = int_0^x dc_e dx' (piecewise linear in x, exact for the profile's steps). The
 dropped term is second order: g_pe changes along the path with the energy (here evaluated at
 the block top's beam energy and at each species' recoil energy made there) and dS/S is small
-(a block's composition stays within a tolerance of its mean, :mod:`recoilsim.forward.stack`).
+(a block is at most as deep as the beam loses a set fraction of its energy over, and ends where
+the profile's node spacing changes, :func:`recoilsim.forward.stack.perturbation_groups`).
 The straggling integral and the multiple-scattering walks use the same effective thickness
 (first order too). With c0 the block's areal-density-weighted mean, D_e at the block bottom
 is 0: the beam's crossing of the whole block and the exit tables below it are those of c0.
