@@ -198,8 +198,12 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
             if dx > thick - d:
                 dx = thick - d
             dn = d + dx
-            # the beam's (effective) offset, and the species' (spc row SPC_TAU): dn in a uniform block
-            db = profile_state(dn, prof_x, prof_dS, prof_cum, pa, pz, g_prof, spc, new)
+            db = dn  # the beam's (effective) offset, and the species' (spc row SPC_TAU)
+            if varying:
+                db = profile_state(dn, prof_x, prof_dS, prof_cum, pa, pz, g_prof, spc, new)
+            else:
+                for s in range(n_sp):
+                    spc[SPC_TAU, s] = dn
             Eb = _state(db, Eb_top, vb_top, lnE0, dlnE, bp, mb, p_klo[bp], p_khi[bp], E0, geometry, L_m, relativistic,
                         spc, Sv, Rt, Qt, G, D, V, tan_in, tan_out, new)
             # largest time step among species still inside the window

@@ -71,14 +71,8 @@ def profile_state(d, prof_x, prof_dS, cum, pa, pz, g, spc, out):
     Writes every species s's effective thickness of its way out, d + sum_e g[e, s] D_e(d), into
     spc[SPC_TAU, s] and its cumulative density int_0^d n_s dx into out[ROW_CUM, s]; returns the
     beam's effective thickness d + sum_e g[e, n_sp] D_e(d) (column n_sp of g: the beam's ratios).
-    In a block of uniform composition (pz - pa < 2) every effective thickness is d itself and no
-    cumulative density is written (one call for every block: one code path in the brick kernel).
     """
     n_sp = spc.shape[1]
-    if pz - pa < 2:
-        for s in range(n_sp):
-            spc[SPC_TAU, s] = d
-        return d
     lo = pa
     hi = pz - 1
     while hi - lo > 1:  # bisection: prof_x[lo] <= d < prof_x[hi]
