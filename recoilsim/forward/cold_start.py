@@ -44,8 +44,10 @@ import importlib
 import importlib.util
 import os
 import select
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -61,12 +63,44 @@ MIN_IDLE_CORES = 1.5
 WORKER_COMMAND = [sys.executable, "-m", "recoilsim.forward.cold_start"]
 
 
+class Claims:
+    """Who compiles which plan entry: a folder the command's process and the worker share.
+
+    Whoever first creates the file ``<index>`` (an atomic ``O_CREAT | O_EXCL`` open) compiles
+    that entry; the command's process marks the entries it compiled with a file
+    ``done-<index>`` (the worker reports its own on its standard output).
+    """
+
+    def __init__(self, folder) -> None:
+        self.folder = Path(folder)
+
+    def claim(self, index: int) -> bool:
+        """Claim entry ``index``; False if the other process has (or the folder is gone)."""
+        try:
+            os.close(os.open(self.folder / str(index), os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except OSError:
+            return False
+        return True
+
+    def is_claimed(self, index: int) -> bool:
+        return (self.folder / str(index)).exists()
+
+    def mark_done(self, index: int) -> None:
+        with contextlib.suppress(OSError):
+            os.close(os.open(self.folder / f"done-{index}", os.O_CREAT | os.O_WRONLY))
+
+    def is_done(self, index: int) -> bool:
+        return (self.folder / f"done-{index}").exists()
+
+
 class Worker:
     """A worker process compiling plan entries, reporting ``done <index>`` on its standard output.
 
-    Used as a context manager: on exit a worker still running is killed, and the process is
-    always reaped (no zombie). :meth:`wait_for` returns False, and the worker is stopped, when
-    it failed, exited early or ran past ``timeout_s``.
+    Each entry is compiled by whichever process claims it first (:class:`Claims`, a folder
+    both share, its path the worker's first argument). Used as a context manager: on exit a
+    worker still running is killed, the process is always reaped (no zombie) and the claims
+    folder removed. :meth:`wait_for` returns False, and the worker is stopped, when it failed,
+    exited early or ran past ``timeout_s``.
     """
 
     def __init__(self, tasks, command=None, timeout_s: float = WORKER_TIMEOUT_S, plan=None):
@@ -75,13 +109,15 @@ class Worker:
         self.failed = False
         self._buf = b""
         self._deadline = time.monotonic() + timeout_s
-        argv = list(command or WORKER_COMMAND) + [str(t) for t in tasks]
+        self.claims = Claims(tempfile.mkdtemp(prefix="recoilsim-cold-"))
+        argv = list(command or WORKER_COMMAND) + [str(self.claims.folder)] + [str(t) for t in tasks]
         try:
             self._proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                           stderr=subprocess.DEVNULL, env=dict(os.environ, RECOILSIM_COLD_START="0"))
         except OSError:
             self._proc = None
             self.failed = True
+            shutil.rmtree(self.claims.folder, ignore_errors=True)
 
     def __enter__(self) -> "Worker":
         return self
@@ -106,6 +142,7 @@ class Worker:
             proc.wait()
         proc.stdout.close()
         self._proc = None
+        shutil.rmtree(self.claims.folder, ignore_errors=True)
 
     def wait_for(self, tasks, chores: list | None = None) -> bool:
         """Block until the worker reported every entry of ``tasks``; False if it never will.
@@ -245,15 +282,15 @@ def idle_cores(interval_s: float = 0.1) -> float:
     return min(usable, share * (os.cpu_count() or 1))
 
 
-def compile_ahead(exp, command=None, worker: Worker | None = None, chores=()) -> compile_plan.Split | None:
+def compile_ahead(exp, command=None, worker: Worker | None = None, chores=()) -> Worker | None:
     """Compile the kernels for ``exp`` on two cores when the kernel cache is cold (see the module).
 
     ``worker``: one :func:`start_early` started (checked here against Numba's own cache folder,
     stopped if the cache is warm after all); without one, a worker is started here if the
     cache is cold. ``chores``: callables run while this process would wait for the worker
-    (imports the command needs later). Returns the split of the plan when a worker was used
-    (whether or not it succeeded: the simulation that follows compiles whatever is missing),
-    else None.
+    (imports the command needs later). Returns the worker (stopped; its ``done``: the entries
+    it compiled) when one was used, whether or not it succeeded (the simulation that follows
+    compiles whatever is missing), else None.
     """
     setting = os.environ.get("RECOILSIM_COLD_START", "")
     entries = None if setting == "0" or os.name != "posix" else compile_plan.load()
@@ -273,63 +310,86 @@ def compile_ahead(exp, command=None, worker: Worker | None = None, chores=()) ->
         worker = Worker(plan.worker, command, plan=plan)
     from . import engine
 
-    # what the simulation imports next (xarray), then the caller's chores, while waiting
-    chores = [lambda: importlib.import_module(f"{__package__}.simulate"), *chores]
     with worker:
         for i in sorted(plan.early):  # what the inputs need, while the worker starts
             entries[i].try_compile()
         inputs = engine.prepare(exp)
-        with waiting_for(worker, entries, chores):
-            for i in plan.main:
-                entries[i].try_compile()
+        # while the worker starts: what the simulation imports next (xarray), the caller's chores
+        importlib.import_module(f"{__package__}.simulate")
+        for chore in chores:
+            chore()
+        with shared_compiles(worker, entries):
             with warnings.catch_warnings():  # the simulation that follows warns, once
                 warnings.simplefilter("ignore")
-                engine.run(inputs)  # the split root, started before the worker's last callees
-        worker.wait_for(plan.worker, chores)
-    return plan
+                engine.run(inputs)  # the split root: its type inference claims or waits for each callee
+            for i in reversed(plan.late):  # the spreading: what the worker has not claimed yet
+                entries[i].try_compile()
+    return worker
 
 
 @contextlib.contextmanager
-def waiting_for(worker: Worker, entries, chores=None):
-    """Within the block, a kernel function of the worker's share (``worker.plan.worker``) that
-    this process is about to compile or load, as a callee during another function's type
-    inference or directly, is first waited for (``chores`` run meanwhile), then loaded from the
-    cache. So the split root's compile starts before the worker is done: its front end runs
-    ~0.9 s (of ~4.6 s) before type inference reaches its first callee.
+def shared_compiles(worker: Worker, entries, chores=None):
+    """Within the block, a plan entry that this process is about to compile, as a callee during
+    another function's type inference or directly, is claimed and compiled here
+    (``Claims.mark_done`` after), or, when the worker claimed it, waited for (``chores`` run
+    meanwhile) and loaded from the cache. So the split root's compile starts right away, its
+    type inference takes the callees in the order it reaches them while the worker takes them
+    from the other end (``compile_plan.split``), and neither waits for long whatever their speed.
 
-    The worker's dispatchers get an instance attribute ``compile`` (which Numba calls for a
+    Every plan dispatcher gets an instance attribute ``compile`` (which Numba calls for a
     signature it does not hold, ``Dispatcher.get_call_template``) for the duration.
     """
-    tasks: dict = {}
-    for i in worker.plan.worker:
-        tasks.setdefault(entries[i].dispatcher(), []).append(i)
-    for disp, wanted in tasks.items():
-        def compile_after_worker(sig, disp=disp, wanted=tuple(wanted)):
-            worker.wait_for(wanted, chores)
+    index: dict = {}
+    for i, e in enumerate(entries):
+        index.setdefault(e.dispatcher(), {})[e.key()[1]] = i
+    for disp, by_args in index.items():
+        def compile_shared(sig, disp=disp, by_args=by_args):
+            i = None if sig in disp.overloads else by_args.get(compile_plan.args_key(sig))
+            if i is None or worker.failed:
+                return type(disp).compile(disp, sig)
+            if worker.claims.claim(i):
+                try:
+                    return type(disp).compile(disp, sig)
+                finally:
+                    worker.claims.mark_done(i)
+            worker.wait_for([i], chores)  # False if the worker failed: compiled here then
             return type(disp).compile(disp, sig)
 
-        disp.compile = compile_after_worker
+        disp.compile = compile_shared
     try:
         yield
     finally:
-        for disp in tasks:
+        for disp in index:
             del disp.compile
 
 
-def _work(tasks: list[int]) -> None:
-    """The worker: compile the plan entries ``tasks`` in order, reporting each as done (also one
-    that failed to compile: the command's process then compiles what it needs itself), with the
-    garbage collector paused and its leftovers frozen (the process ends with the compile; frozen
-    objects are not scanned by the collection at interpreter exit either)."""
+def _work(claims: Claims, tasks: list[int], timeout_s: float = WORKER_TIMEOUT_S) -> None:
+    """The worker: claim and compile the plan entries ``tasks`` in order, skipping those the
+    command's process claimed, reporting each as done (also one that failed to compile: the
+    command's process then compiles what it needs itself), with the garbage collector paused
+    and its leftovers frozen (the process ends with the compile; frozen objects are not
+    scanned by the collection at interpreter exit either). Before claiming an entry, it waits
+    until the entries it calls that the command's process claimed are done (``tasks`` lists
+    callees first), so that it never compiles one of them a second time."""
+    deadline = time.monotonic() + timeout_s
     with compile_plan.collector_paused(freeze=True):
         entries = compile_plan.load()
         if entries is None:
             sys.exit(1)
+        mine: set[int] = set()
         for i in tasks:
+            if claims.is_claimed(i):
+                continue
+            while any(c not in mine and claims.is_claimed(c) and not claims.is_done(c) for c in entries[i].calls) \
+                    and time.monotonic() < deadline:
+                time.sleep(0.005)
+            if not claims.claim(i):
+                continue
+            mine.add(i)
             entries[i].try_compile()
             sys.stdout.write(f"done {i}\n")
             sys.stdout.flush()
 
 
 if __name__ == "__main__":
-    _work([int(a) for a in sys.argv[1:]])
+    _work(Claims(sys.argv[1]), [int(a) for a in sys.argv[2:]])
