@@ -227,19 +227,20 @@ def test_the_cache_folder_found_without_numba_is_numba_s(tmp_path, cache_env):
         assert str(tmp_path / "numba") in out.stdout
 
 
-def test_chores_run_while_the_worker_has_not_reported():
-    ran = []
-    slow = "import time; time.sleep(1.0); print('done 1', flush=True)"
-    with cold_start.Worker([1], command=[sys.executable, "-c", slow]) as w:
-        chores = [lambda: ran.append("a"), lambda: ran.append("b")]
-        assert w.wait_for([1], chores) is True
-    assert ran == ["a", "b"] and chores == []
-    fast = "print('done 1', flush=True); import time; time.sleep(0.5)"
-    with cold_start.Worker([1], command=[sys.executable, "-c", fast]) as w:
-        assert w.wait_for([1]) is True
-        chores = [lambda: ran.append("c")]
-        assert w.wait_for([1], chores) is True  # reported already: no chore is run
-    assert ran == ["a", "b"] and len(chores) == 1
+def test_chores_run_before_the_compile(monkeypatch):
+    """``compile_ahead`` runs the command's chores (imports only this process needs) while the
+    worker starts, before the brick kernel's compile, not while it waits (it hardly waits)."""
+    from recoilsim.forward import engine
+    from recoilsim.model.experiment import reference_experiment
+
+    order = []
+    monkeypatch.setenv("RECOILSIM_COLD_START", "1")
+    monkeypatch.setattr(cold_start, "kernel_cache_is_cold", lambda entries, root: True)
+    monkeypatch.setattr(engine, "run", lambda inputs: order.append("run"))
+    worker = cold_start.compile_ahead(reference_experiment(), command=[sys.executable, "-c", "import time; time.sleep(30)"],
+                                      chores=[lambda: order.append("chore")])
+    assert order == ["chore", "run"]
+    assert worker is not None and worker.pid is None  # stopped and reaped
 
 
 def test_a_function_the_worker_claimed_is_compiled_here_only_after_the_worker_reported_it():

@@ -2,13 +2,17 @@
 
 With an empty Numba cache the first simulation compiles the brick kernel and its callees and the
 spreading kernel, one function after the other, in one process (~9 s of a ~12 s
-``recoilsim demo``). :func:`compile_ahead` shares that out (:mod:`recoilsim.forward.compile_plan`):
-a worker process (``python -m recoilsim.forward.cold_start``) compiles part of the brick
-kernel's callees and then the spreading kernel, each into Numba's on-disk cache, while this
-process compiles the other callees and then the brick kernel itself: its front end runs while
-the worker finishes, and its type inference waits for each of the worker's callees it reaches
-(:func:`waiting_for`) and loads them from the cache, compiling nothing twice. The simulation
-that follows loads everything from the cache.
+``recoilsim demo``). :func:`compile_ahead` shares that out (:mod:`recoilsim.forward.compile_plan`)
+as it goes: a worker process (``python -m recoilsim.forward.cold_start``) takes the brick
+kernel's callees from the last one its type inference reaches backwards, then the spreading,
+each into Numba's on-disk cache, while this process compiles the brick kernel itself, whose
+type inference takes its callees from the first one forwards. Whoever first claims a function
+(:class:`Claims`) compiles it; a function the other process claimed is waited for and loaded
+from the cache (:func:`shared_compiles`). So nothing is compiled twice, and neither process
+waits for long, whatever their speeds: the two meet in the middle. (A fixed share, decided
+beforehand from recorded costs, left this process waiting ~1 s for the worker's share on a
+quiet machine and longer when the worker was slowed: benchmarks/README.md, "Session 11, cold
+compile".) The simulation that follows loads everything from the cache.
 
 Where it applies: the ``demo`` and ``simulate`` commands (:mod:`recoilsim.cli`), each a fresh
 process, when the kernel cache has no brick kernel yet and at least :data:`MIN_IDLE_CORES` CPUs
@@ -21,8 +25,8 @@ When: a command calls :func:`start_early` first thing, before this process impor
 kernels or xarray (~1 s of a cold ``demo``), so that the worker's own start-up (~0.6 s) and
 its first compiles overlap those imports; :func:`start_early` finds the cache folder without
 Numba (:func:`likely_cache_dir`). :func:`compile_ahead` then checks the cache with Numba's own
-rules, and runs ``chores`` (imports the command needs later) whenever it would wait for the
-worker.
+rules, and runs ``chores`` (imports the command needs later) while the worker starts: work that
+only this process can do, done before the compile so that the worker's share grows.
 
 Python's cyclic garbage collector is paused while the kernels compile
 (:func:`recoilsim.forward.compile_plan.collector_paused`:
@@ -144,21 +148,11 @@ class Worker:
         self._proc = None
         shutil.rmtree(self.claims.folder, ignore_errors=True)
 
-    def wait_for(self, tasks, chores: list | None = None) -> bool:
-        """Block until the worker reported every entry of ``tasks``; False if it never will.
-
-        ``chores``: callables run (and removed from the list), one at a time, while the worker
-        has not reported them yet, before any blocking wait.
-        """
+    def wait_for(self, tasks) -> bool:
+        """Block until the worker reported every entry of ``tasks``; False if it never will."""
         want = set(tasks)
         while not self.failed and not want <= self.done:
             remaining = self._deadline - time.monotonic()
-            if chores and remaining > 0:
-                if not self._read(0.0):
-                    self._fail()
-                elif not want <= self.done:
-                    chores.pop(0)()
-                continue
             if remaining <= 0 or not self._read(remaining):
                 self._fail()
         return want <= self.done
@@ -287,7 +281,7 @@ def compile_ahead(exp, command=None, worker: Worker | None = None, chores=()) ->
 
     ``worker``: one :func:`start_early` started (checked here against Numba's own cache folder,
     stopped if the cache is warm after all); without one, a worker is started here if the
-    cache is cold. ``chores``: callables run while this process would wait for the worker
+    cache is cold. ``chores``: callables run while the worker starts, before the compile
     (imports the command needs later). Returns the worker (stopped; its ``done``: the entries
     it compiled) when one was used, whether or not it succeeded (the simulation that follows
     compiles whatever is missing), else None.
@@ -328,11 +322,11 @@ def compile_ahead(exp, command=None, worker: Worker | None = None, chores=()) ->
 
 
 @contextlib.contextmanager
-def shared_compiles(worker: Worker, entries, chores=None):
+def shared_compiles(worker: Worker, entries):
     """Within the block, a plan entry that this process is about to compile, as a callee during
     another function's type inference or directly, is claimed and compiled here
-    (``Claims.mark_done`` after), or, when the worker claimed it, waited for (``chores`` run
-    meanwhile) and loaded from the cache. So the split root's compile starts right away, its
+    (``Claims.mark_done`` after), or, when the worker claimed it, waited for and loaded from the
+    cache. So the split root's compile starts right away, its
     type inference takes the callees in the order it reaches them while the worker takes them
     from the other end (``compile_plan.split``), and neither waits for long whatever their speed.
 
@@ -352,7 +346,7 @@ def shared_compiles(worker: Worker, entries, chores=None):
                     return type(disp).compile(disp, sig)
                 finally:
                     worker.claims.mark_done(i)
-            worker.wait_for([i], chores)  # False if the worker failed: compiled here then
+            worker.wait_for([i])  # False if the worker failed: compiled here then
             return type(disp).compile(disp, sig)
 
         disp.compile = compile_shared

@@ -7,8 +7,9 @@ Separate processes can compile different functions at the same time: Numba's on-
 writes are atomic (a temporary file, then a rename), and a function compiled for a signature
 first looks that signature up in the cache index on disk, also when it is reached as a callee
 during another function's type inference. :mod:`recoilsim.forward.cold_start` uses this: a
-worker process compiles part of the callees (with their exact signatures) and the spreading
-kernel while the command's own process compiles the rest.
+worker process compiles callees (with their exact signatures) and the spreading kernel while
+the command's own process compiles the brick kernel and the callees its type inference reaches
+before the worker has claimed them (:func:`split`: the worker's order).
 
 The exact signatures come from a plan recorded once from a cold run of the reference case
 (:func:`record`, ``python -m recoilsim.forward.compile_plan``), shipped as
@@ -18,7 +19,8 @@ compilation ended (callees before callers), its argument types, every kernel fun
 compiling thread, without its kernel callees). A plan that no longer matches the kernels (a
 changed signature) costs time, not correctness: the worker compiles a signature nobody uses and
 the command compiles the one it needs itself; ``tests/test_cold_start.py`` fails until the plan
-is recorded again.
+is recorded again. The recorded costs pick the split root (the function with the most expensive
+compile, callees included); the share of each process is not decided from them.
 
 Every compile of a cold start runs with Python's garbage collector paused
 (:func:`collector_paused`): the collector otherwise scans the compile's ~0.5 M live objects
