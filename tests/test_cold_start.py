@@ -41,6 +41,7 @@ def test_split_gives_the_worker_the_root_s_callees_from_the_last_and_the_later_r
     # then what the later roots need, callees first; the main process takes the later roots from the last
     assert s.worker == (2, 5, 1, 4, 3, 7, 8, 9)
     assert s.late == (8, 9)
+    assert s.callees == (1, 2, 3, 4, 5)  # the main process's order: the recorded one, callees first
     # what this process holds already is compiled by nobody
     s = split(entries, done={0, 1, 9})
     assert s.worker == (2, 5, 4, 3, 7, 8) and s.early == set() and s.late == (8,)
@@ -227,9 +228,10 @@ def test_the_cache_folder_found_without_numba_is_numba_s(tmp_path, cache_env):
         assert str(tmp_path / "numba") in out.stdout
 
 
-def test_chores_run_before_the_compile(monkeypatch):
+def test_chores_then_the_unclaimed_callees_then_the_root(monkeypatch):
     """``compile_ahead`` runs the command's chores (imports only this process needs) while the
-    worker starts, before the brick kernel's compile, not while it waits (it hardly waits)."""
+    worker starts, then compiles the brick kernel's callees that the worker has not claimed,
+    each on its own (inside the kernel's type inference they cost more), then the kernel."""
     from recoilsim.forward import engine
     from recoilsim.model.experiment import reference_experiment
 
@@ -237,10 +239,14 @@ def test_chores_run_before_the_compile(monkeypatch):
     monkeypatch.setenv("RECOILSIM_COLD_START", "1")
     monkeypatch.setattr(cold_start, "kernel_cache_is_cold", lambda entries, root: True)
     monkeypatch.setattr(engine, "run", lambda inputs: order.append("run"))
-    worker = cold_start.compile_ahead(reference_experiment(), command=[sys.executable, "-c", "import time; time.sleep(30)"],
-                                      chores=[lambda: order.append("chore")])
-    assert order == ["chore", "run"]
-    assert worker is not None and worker.pid is None  # stopped and reaped
+    entries = compile_plan.load()
+    monkeypatch.setattr(compile_plan.Entry, "try_compile", lambda self: order.append(entries.index(self)))
+    plan = compile_plan.split(entries)
+    idle = [sys.executable, "-c", "import time; time.sleep(30)"]  # a worker that claims nothing
+    with cold_start.Worker(plan.worker, idle, plan=plan) as w:
+        assert cold_start.compile_ahead(reference_experiment(), worker=w, chores=[lambda: order.append("chore")]) is w
+        assert w.pid is None  # stopped and reaped
+    assert order == ["chore", *plan.callees, "run", *reversed(plan.late)]
 
 
 def test_a_function_the_worker_claimed_is_compiled_here_only_after_the_worker_reported_it():

@@ -219,7 +219,8 @@ class Split:
     calls (so the two processes meet in the middle, whatever their speed), then what the
     ``late`` roots (the functions recorded after the split root, not called by it: the
     spreading, which the command's process takes from the last one backwards) need, callees
-    first. ``early``: what the
+    first. ``callees``: the split root's callees in recorded order (callees first), the order
+    in which the command's process claims them before it starts the root. ``early``: what the
     functions recorded before the split root (the inputs' preparation) need; the command's
     process compiles them first, while the worker starts.
     """
@@ -228,6 +229,7 @@ class Split:
     worker: tuple[int, ...]
     late: tuple[int, ...]
     early: frozenset
+    callees: tuple[int, ...]
 
 
 def split(entries: list[Entry], done=frozenset()) -> Split:
@@ -244,7 +246,7 @@ def split(entries: list[Entry], done=frozenset()) -> Split:
         seq += sorted((_closure(entries, c) & below) - set(seq))  # recorded order: callees first
     late_roots = [r for r in roots if r > root and r not in done]
     late = sorted(set().union(*(_closure(entries, r) for r in late_roots)) - set(done) - early - set(seq))
-    return Split(root, tuple(seq + late), tuple(late_roots), frozenset(early))
+    return Split(root, tuple(seq + late), tuple(late_roots), frozenset(early), tuple(sorted(below)))
 
 
 @contextlib.contextmanager
