@@ -16,6 +16,7 @@ import threading
 import time
 import weakref
 
+import numba
 import numpy as np
 import pytest
 
@@ -249,13 +250,28 @@ def test_chores_then_the_unclaimed_callees_then_the_root(monkeypatch):
     assert order == ["chore", *plan.callees, "run", *reversed(plan.late)]
 
 
+@numba.njit
+def _probe_claimed(x):
+    return x + 1.0
+
+
+@numba.njit
+def _probe_unclaimed(x):
+    return x + 2.0
+
+
+def _probe_entries(name):
+    """A plan of one entry: a function of this module no test compiles otherwise, for float64."""
+    return [Entry(f"{__name__}:{name}", ("float64",), 0.0, ())]
+
+
 def test_a_function_the_worker_claimed_is_compiled_here_only_after_the_worker_reported_it():
     """``shared_compiles``: compiling (or loading) a function the worker claimed first waits for
     the worker's report, whoever asks for it (here directly; in a command, the brick kernel's
     type inference); outside the block the dispatcher is Numba's again."""
-    entries = compile_plan.load()
+    entries = _probe_entries("_probe_claimed")
     disp = entries[0].dispatcher()
-    sig = tuple(compile_plan.decode_type(a) for a in entries[0].args)
+    sig = (numba.float64,)
     slow = ("import os, sys, time; os.close(os.open(os.path.join(sys.argv[1], '0'), os.O_CREAT | os.O_EXCL)); "
             "time.sleep(1.0); print('done 0', flush=True)")
     with cold_start.Worker([0], command=[sys.executable, "-c", slow]) as w:
@@ -272,19 +288,19 @@ def test_a_function_the_worker_claimed_is_compiled_here_only_after_the_worker_re
 
 
 def test_a_function_nobody_claimed_is_claimed_compiled_here_and_marked_done():
-    entries = compile_plan.load()
-    disp = entries[1].dispatcher()
-    sig = tuple(compile_plan.decode_type(a) for a in entries[1].args)
+    entries = _probe_entries("_probe_unclaimed")
+    disp = entries[0].dispatcher()
     idle = "import time; time.sleep(30)"
-    with cold_start.Worker([1], command=[sys.executable, "-c", idle]) as w:
+    with cold_start.Worker([0], command=[sys.executable, "-c", idle]) as w:
         t0 = time.monotonic()
         with cold_start.shared_compiles(w, entries):
-            disp.compile(sig)
+            disp.compile((numba.float64,))
         assert time.monotonic() - t0 < 20 and w.done == set()
-        assert w.claims.is_claimed(1) and w.claims.is_done(1)
-        assert not w.claims.claim(1)  # the worker would skip it
+        assert w.claims.is_claimed(0) and w.claims.is_done(0)
+        assert not w.claims.claim(0)  # the worker would skip it
         folder = w.claims.folder
     assert not folder.exists()  # removed with the worker
+    assert _probe_unclaimed(1.0) == 3.0
 
 
 def test_the_worker_skips_what_the_command_claimed_and_waits_for_its_callees(tmp_path, capsys, monkeypatch, unfrozen):
