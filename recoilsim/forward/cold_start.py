@@ -313,8 +313,8 @@ def compile_ahead(exp, command=None, worker: Worker | None = None, chores=()) ->
         for chore in chores:
             chore()
         with shared_compiles(worker, entries):
-            # the root's callees the worker has not claimed, before the root: compiled inside its
-            # type inference instead they cost ~0.5 s more CPU ("Session 11, cold compile")
+            # the root's callees the worker has not claimed, before the root (compiled inside its
+            # type inference instead, the whole compile took ~0.2 s more CPU: "Session 11, cold compile")
             for i in plan.callees:
                 if not worker.claims.is_claimed(i):
                     entries[i].try_compile()
@@ -331,9 +331,9 @@ def shared_compiles(worker: Worker, entries):
     """Within the block, a plan entry that this process is about to compile, as a callee during
     another function's type inference or directly, is claimed and compiled here
     (``Claims.mark_done`` after), or, when the worker claimed it, waited for and loaded from the
-    cache. So the split root's compile starts right away, its
-    type inference takes the callees in the order it reaches them while the worker takes them
-    from the other end (``compile_plan.split``), and neither waits for long whatever their speed.
+    cache. This process takes the callees in the order the split root's type inference reaches
+    them while the worker takes them from the other end (``compile_plan.split``), so neither
+    waits for long, whatever their speeds.
 
     Every plan dispatcher gets an instance attribute ``compile`` (which Numba calls for a
     signature it does not hold, ``Dispatcher.get_call_template``) for the duration.
