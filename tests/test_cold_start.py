@@ -100,6 +100,18 @@ def test_a_failing_or_hanging_worker_is_stopped_and_reaped(code, timeout):
 def test_a_worker_that_cannot_start_is_a_failed_worker():
     with cold_start.Worker([1], command=["/nonexistent/recoilsim-worker"]) as w:
         assert w.wait_for([1]) is False
+        assert not w.claims.folder.exists()
+
+
+def test_a_worker_without_a_claims_folder_is_a_failed_worker(monkeypatch):
+    """No temporary folder (a read-only /tmp): no worker, and this process claims nothing."""
+    def no_folder(**kw):
+        raise PermissionError("read-only")
+
+    monkeypatch.setattr(cold_start.tempfile, "mkdtemp", no_folder)
+    with cold_start.Worker([1], command=[sys.executable, "-c", "import time; time.sleep(30)"]) as w:
+        assert w.failed and w.pid is None and w.wait_for([1]) is False
+        assert not w.claims.claim(1) and not w.claims.is_claimed(1)
 
 
 SCRIPT = textwrap.dedent("""

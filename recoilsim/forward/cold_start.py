@@ -113,13 +113,14 @@ class Worker:
         self.failed = False
         self._buf = b""
         self._deadline = time.monotonic() + timeout_s
-        self.claims = Claims(tempfile.mkdtemp(prefix="recoilsim-cold-"))
-        argv = list(command or WORKER_COMMAND) + [str(self.claims.folder)] + [str(t) for t in tasks]
+        self._proc = None
+        self.claims = Claims(Path(os.devnull) / "claims")  # a folder that cannot exist: claims nothing
         try:
+            self.claims = Claims(tempfile.mkdtemp(prefix="recoilsim-cold-"))
+            argv = list(command or WORKER_COMMAND) + [str(self.claims.folder)] + [str(t) for t in tasks]
             self._proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                           stderr=subprocess.DEVNULL, env=dict(os.environ, RECOILSIM_COLD_START="0"))
-        except OSError:
-            self._proc = None
+        except OSError:  # no temporary folder, or no process: this process compiles everything
             self.failed = True
             shutil.rmtree(self.claims.folder, ignore_errors=True)
 
