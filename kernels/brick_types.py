@@ -32,6 +32,14 @@ class Stack(NamedTuple):
     fracS: np.ndarray  #: (n_b, n_el) atomic fractions times stopping factors (for the stopping)
     fracW: np.ndarray  #: (n_b, n_el) atomic fractions (for the straggling)
     el_Z: np.ndarray = np.zeros(0)  #: (n_el,) atomic numbers of the elements (for multiple scattering)
+    #: (n_b + 1,) int64: block b's points in prof_x, prof_dS and Species.cum are prof_start[b] ..
+    #: prof_start[b + 1] - 1 (none: uniform composition; else a block of varying composition,
+    #: :mod:`profile_blocks`); empty: every block uniform
+    prof_start: np.ndarray = np.zeros(0, dtype=np.int64)
+    prof_x: np.ndarray = np.zeros(0)  #: (n_pts,) offsets of a varying block's points from its top, 1e15 at/cm2
+    #: (n_pts, n_el) int_0^x (fracS(x) - fracS_block) dx at each point, 1e15 at/cm2
+    prof_dS: np.ndarray = np.zeros((0, 0))
+    prof_dx: np.ndarray = np.zeros(0)  #: (n_b,) the widest brick (depth) in a block of varying composition
 
 
 class Beam(NamedTuple):
@@ -58,6 +66,8 @@ class Species(NamedTuple):
     K: np.ndarray  #: (n_sp,) kinematic factor (energy of the species / beam energy; <= 0: none)
     dK_dphi: np.ndarray  #: (n_sp,) its derivative with the recoil / scattering angle, per rad
     xs: np.ndarray  #: (n_sp, 3) cross-section coefficients c, w, q (:func:`cross_section.cross_section_at`)
+    #: (n_sp, n_pts) int_0^x density dx at the points of Stack.prof_x (blocks of varying composition)
+    cum: np.ndarray = np.zeros((0, 0))
 
 
 class Geometry(NamedTuple):

@@ -39,6 +39,7 @@ from .multiple_scattering import (HWHM_TO_SIGMA, combined_half_width, ms_block_c
                                   ms_energy_variance, ms_exit_tables_down, walk_half_width, walk_half_widths,
                                   walk_moments)
 from .brick_types import Bricks
+from .profile_blocks import block_ratios, profile_state
 from .range_tables import cross_cell, cross_path, fill_tables, new_tables, table_cell
 
 
@@ -88,7 +89,7 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
         analysed depth ended.
     """
     S, W, lnE0, dlnE, p_mass, p_klo, p_khi = particles
-    blk_top, blk_fracS, blk_fracW, el_Z = stack
+    blk_top, blk_fracS, blk_fracW, el_Z = stack.top, stack.fracS, stack.fracW, stack.el_Z
     ms_on = options.multiple_scattering
     efoil_path, yield_factor = detector.efoil_path, detector.yield_factor
     sp_p, sp_out, sp_dens = species.particle, species.exit_table, species.density
@@ -127,8 +128,8 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
     cap = min(512, max_bricks)
     bricks = np.empty((7, n_sp, cap))
     # state at the current depth and at the trial depth: rows t, var_t, e_det, var_e, sigma
-    cur = np.zeros((N_STATE_ROWS, n_sp))
-    new = np.zeros((N_STATE_ROWS, n_sp))
+    cur = np.zeros((N_STATE_ROWS + 1, n_sp))
+    new = np.zeros((N_STATE_ROWS + 1, n_sp))
     bp = beam.particle
     mb = p_mass[bp]
     Eb_top = beam.energy_MeV
@@ -149,30 +150,59 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
         if act[s]:
             p_act[sp_p[s]] = True
     spc = _species_constants(particles, species, act, p_emin)
+    prof_start, prof_x, prof_dS, prof_cum = stack.prof_start, stack.prof_x, stack.prof_dS, species.cum
+    g_prof = np.zeros((blk_fracS.shape[1], n_sp + 1))  # stopping ratios in a block of varying composition
     for b in range(n_b):
         if done:
             break
         for s in range(n_sp):  # the block's rows of spc
             spc[SPC_X_TH, s] = x_th[sp_out[s]]
             spc[SPC_DENS, s] = sp_dens[s, b]
+            spc[SPC_TAU, s] = 0.0
+        # a block of varying composition (:mod:`profile_blocks`): its points pa .. pz - 1
+        pa = prof_start[b] if prof_start.shape[0] > b + 1 else 0
+        pz = prof_start[b + 1] if prof_start.shape[0] > b + 1 else 0
+        varying = pz - pa > 1
+        if varying:
+            block_ratios(particles, blk_fracS, b, bp, sp_p, species.K, act, Eb_top, g_prof)
+            for s in range(n_sp):
+                cur[ROW_CUM, s] = 0.0
         for p in range(n_p):
             if p_act[p]:
                 fill_tables(S, W, p, blk_fracS, blk_fracW, b, p_mass[p], lnE0, dlnE, p_klo[p], p_khi[p], Sv, Rt, Qt)
         if ms_on:
             ms_block_constants(ms_c, blk_fracW, b, msb)
+            if varying:  # the walks cross the mixture's elements in symmetric order
+                msb[msb.shape[0] - 1, 1] = 1.0
         thick = blk_top[b + 1] - blk_top[b]
         # state at the block top
         Eb = _state(0.0, Eb_top, vb_top, lnE0, dlnE, bp, mb, p_klo[bp], p_khi[bp], E0, geometry, L_m, relativistic,
                     spc, Sv, Rt, Qt, G, D, V, tan_in, tan_out, cur)
-        _variances(0.0, Eb_top, Eb, lnE0, dlnE, E0, geometry, sig_timing, efoil_path, screening, ms_on, spc, Se, Re,
-                   Qe, tan_in, tan_out, wb_top, wm1, wm2, A, msb, ww, ww1, cur)
+        # the beam's walk moments at the current state (a block of varying composition extends them brick by
+        # brick; a uniform one from its top)
+        wbc, m1c, m2c = _variances(0.0, Eb_top, Eb, lnE0, dlnE, E0, geometry, sig_timing, efoil_path, screening,
+                                   ms_on, spc, Se, Re, Qe, tan_in, tan_out, wb_top, wb_top, Eb_top, wm1, wm2, A, msb,
+                                   ww, ww1, cur)
+        Ebc = Eb
         d = 0.0
         dx = thick
+        dx_max = thick  # the widest brick in depth
+        if varying:
+            dx_max = stack.prof_dx[b]
         while d < thick:
+            if dx > dx_max:
+                dx = dx_max
             if dx > thick - d:
                 dx = thick - d
             dn = d + dx
-            Eb = _state(dn, Eb_top, vb_top, lnE0, dlnE, bp, mb, p_klo[bp], p_khi[bp], E0, geometry, L_m, relativistic,
+            db = dn  # the beam's (effective) offset, and the species' (spc row SPC_TAU)
+            if varying:
+                db = profile_state(dn, prof_x, prof_dS, prof_cum, pa, pz, g_prof, spc, np.int64(SPC_TAU), new,
+                                   np.int64(ROW_CUM))
+            else:
+                for s in range(n_sp):
+                    spc[SPC_TAU, s] = dn
+            Eb = _state(db, Eb_top, vb_top, lnE0, dlnE, bp, mb, p_klo[bp], p_khi[bp], E0, geometry, L_m, relativistic,
                         spc, Sv, Rt, Qt, G, D, V, tan_in, tan_out, new)
             # largest time step among species still inside the window
             # (a species lost within the step counts as an infinite step until the step is tiny)
@@ -196,8 +226,13 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
             if worst > 1e29:
                 worst = 0.0
             # the step is taken: the variances and cross sections of the new state
-            _variances(dn, Eb_top, Eb, lnE0, dlnE, E0, geometry, sig_timing, efoil_path, screening, ms_on, spc, Se,
-                       Re, Qe, tan_in, tan_out, wb_top, wm1, wm2, A, msb, ww, ww1, new)
+            # the beam's walk moments from the last state in a block of varying composition, else from the top
+            wbm, Ebm, m1m, m2m = wb_top, Eb_top, wm1, wm2
+            if varying:
+                wbm, Ebm, m1m, m2m = wbc, Ebc, m1c, m2c
+            wbn, m1n, m2n = _variances(db, Eb_top, Eb, lnE0, dlnE, E0, geometry, sig_timing, efoil_path, screening,
+                                       ms_on, spc, Se, Re, Qe, tan_in, tan_out, wb_top, wbm, Ebm, m1m, m2m, A, msb,
+                                       ww, ww1, new)
             if nbr >= max_bricks:
                 overflow = True
                 done = True
@@ -212,8 +247,10 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
                 t_c = cur[0, s]
                 t_n = new[0, s]
                 if t_c > 0.0 and t_n > 0.0:
-                    dens = sp_dens[s, b]
-                    yl = 0.5 * (cur[4, s] + new[4, s]) * dens * dx * yield_factor
+                    if varying:  # the density integrated over the brick
+                        yl = 0.5 * (cur[4, s] + new[4, s]) * (new[ROW_CUM, s] - cur[ROW_CUM, s]) * yield_factor
+                    else:
+                        yl = 0.5 * (cur[4, s] + new[4, s]) * sp_dens[s, b] * dx * yield_factor
                     em = 0.5 * (cur[2, s] + new[2, s])
                     if eff_n[s] > 0:
                         yl *= _interp_clip(eff_E, eff_v, s, eff_n[s], em)
@@ -231,6 +268,7 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
                         bricks[q, s, nbr] = 0.0
             nbr += 1
             cur, new = new, cur
+            wbc, m1c, m2c, Ebc = wbn, m1n, m2n, Eb
             d = dn
             if worst > 0.0:
                 dx = dx * min(2.0, 0.9 / worst)
@@ -248,7 +286,11 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
             break
         if ms_on:
             wb_new = walk_half_width(wb_top, Eb_top, Eb_new, msb, i_beam, thick / cos_in, ww1)[0]
-            wm1, wm2 = walk_moments(wb_top, wb_new, E0 - Eb_top, E0 - Eb_new, wm1, wm2)
+            # (in a block of varying composition from the last state, at the block bottom)
+            wbm, Ebm, m1m, m2m = wb_top, Eb_top, wm1, wm2
+            if varying:
+                wbm, Ebm, m1m, m2m = wbc, Ebc, m1c, m2c
+            wm1, wm2 = walk_moments(wbm, wb_new, E0 - Ebm, E0 - Eb_new, m1m, m2m)
             wb_top = wb_new
         Eb_top = Eb_new
         vb_top = vb_new
@@ -419,7 +461,9 @@ def _active_species(particles, stack, beam, sp_dens, cos_in, Sv, Rt, Qt):
 
 # rows of the per-species constants of :func:`_state` and :func:`_variances` (one array: every array argument
 # of a function costs a Numba reference-count pair per call, and these two run once per depth step)
-SPC_K, SPC_DK, SPC_P, SPC_O, SPC_M, SPC_KLO, SPC_KHI, SPC_EMIN, SPC_ACT, SPC_X_TH, SPC_DENS, SPC_XS = range(12)
+# SPC_TAU: the species' offset below the block top for its way out (set per state: the depth, or in a block of
+# varying composition its effective thickness, :mod:`profile_blocks`)
+SPC_K, SPC_DK, SPC_P, SPC_O, SPC_M, SPC_KLO, SPC_KHI, SPC_EMIN, SPC_ACT, SPC_X_TH, SPC_DENS, SPC_TAU, SPC_XS = range(13)
 N_SPC_ROWS = SPC_XS + 3
 
 
@@ -450,14 +494,18 @@ def _species_constants(particles, species, act, p_emin):
 
 # rows of a state (:func:`_state`, :func:`_variances`): 0 t, 1 var_t, 2 e_det, 3 var_e, 4 sigma;
 # kept for _variances: 5 recoil energy Er, 6 its energy E1 at the block top, 7 and 8 E1's table
-# cell k1 and fraction t1, 9 jt, 10 g, 11 the energy variance at the detector without multiple scattering
+# cell k1 and fraction t1, 9 jt, 10 g, 11 the energy variance at the detector without multiple scattering;
+# ROW_CUM (not reset by _state): the cumulative density from the block top in a block of varying composition
 N_STATE_ROWS = 12
+ROW_CUM = N_STATE_ROWS
 
 
 @njit(**INTERNAL)
 def _state(d, Eb_top, vb_top, lnE0, dlnE, bp, mb, klo_b, khi_b, E0, geometry, L_m, relativistic, spc, Sv, Rt, Qt,
            G, D, V, tan_in, tan_out, out):
-    """Flight time of every species made at offset d below the top of the current block (0 time = lost),
+    """Flight time of every species made at offset d below the top of the current block (0 time = lost;
+    d is the beam's path offset, each species' way out is spc[SPC_TAU, s]: both the depth, or in a block of
+    varying composition their effective thicknesses, :mod:`profile_blocks`),
     and what :func:`_variances` needs to complete the state (rows of ``out``: N_STATE_ROWS);
     returns the beam energy at d. The depth-step control needs the flight times only, so the
     variances and cross sections are computed for the steps taken (one state in five or six
@@ -501,7 +549,8 @@ def _state(d, Eb_top, vb_top, lnE0, dlnE, bp, mb, klo_b, khi_b, E0, geometry, L_
         var_r += dE_ang * dE_ang * (sig_ang_in * sig_ang_in + sig_ang_out * sig_ang_out)
         dEin = K * (E0 - Eb) * tan_in * sig_ang_in
         var_r += dEin * dEin
-        E1, v1, k1, t1, s_r, s_1 = cross_cell(Sv, Rt, Qt, p, lnE0, dlnE, step, m, klo, khi, k, t, var_r, d / cos_out)
+        E1, v1, k1, t1, s_r, s_1 = cross_cell(Sv, Rt, Qt, p, lnE0, dlnE, step, m, klo, khi, k, t, var_r,
+                                              spc[SPC_TAU, s] / cos_out)
         if E1 <= 0.0:
             continue
         out[5, s] = Er  # (rows 9-11 hold S(Er), S(E1) and E1's variance until the second pass)
@@ -542,14 +591,16 @@ def _state(d, Eb_top, vb_top, lnE0, dlnE, bp, mb, klo_b, khi_b, E0, geometry, L_
 
 @njit(**INTERNAL)
 def _variances(d, Eb_top, Eb, lnE0, dlnE, E0, geometry, sig_timing, efoil_path, screening, ms_on, spc, Se, Re, Qe,
-               tan_in, tan_out, wb_top, wm1, wm2, A, msb, ww, ww1, out):
+               tan_in, tan_out, wb_top, wb_m, Eb_m, wm1, wm2, A, msb, ww, ww1, out):
     """Complete a state of :func:`_state` (beam energy Eb at offset d below the top of the current block):
     the flight-time variance, the energy at the energy detector and its variance, and the cross
     section (rows 1-4 of ``out``).
 
     Se, Re, Qe are the energy-detector foil tables (path efoil_path); with ``ms_on`` the
     spread from multiple scattering is added (:func:`multiple_scattering.ms_energy_variance`):
-    the beam's half width wb_top and walk moments wm1, wm2 at the block top, the half-width exit
+    the beam's half width wb_top at the block top, its walk moments wm1, wm2 at a state above (half width wb_m,
+    beam energy Eb_m: the block top, or in a block of varying composition the last state) extended to here
+    (returned with the beam's half width here, the new state's start in such a block), the half-width exit
     tables A and the block's constants msb of :func:`multiple_scattering.walk_half_width` (beam in
     rows i_beam = msb.shape[0] - 4 .. - 2; ww, ww1: work rows of :func:`multiple_scattering.walk_half_widths` and
     :func:`multiple_scattering.walk_half_width`). No cross section
@@ -564,9 +615,10 @@ def _variances(d, Eb_top, Eb, lnE0, dlnE, E0, geometry, sig_timing, efoil_path, 
     nu_b = 2.0
     cov_in = 0.0  # ... and the moments of its walk (:func:`multiple_scattering.ms_energy_variance`)
     var_int_in = 0.0
+    m1, m2 = wm1, wm2
     if ms_on and Eb > 0.0:
         wb, nu_b = walk_half_width(wb_top, Eb_top, Eb, msb, i_beam, d / cos_in, ww1)
-        m1, m2 = walk_moments(wb_top, wb, E0 - Eb_top, E0 - Eb, wm1, wm2)
+        m1, m2 = walk_moments(wb_m, wb, E0 - Eb_m, E0 - Eb, wm1, wm2)
         L = E0 - Eb
         A_b = wb * wb * HWHM_TO_SIGMA * HWHM_TO_SIGMA
         cov_in = max(L * A_b - m1, 0.0)
@@ -611,3 +663,4 @@ def _variances(d, Eb_top, Eb, lnE0, dlnE, E0, geometry, sig_timing, efoil_path, 
         if out[0, s] <= 0.0 or spc[SPC_DENS, s] == 0.0:
             continue  # no yield in this block: the cross section is not needed
         out[4, s] = cross_section_at(spc[SPC_XS, s], spc[SPC_XS + 1, s], spc[SPC_XS + 2, s], screening, Eb)
+    return wb, m1, m2

@@ -239,7 +239,13 @@ def ms_block_constants(ms_c, frac, b, mb):
     mb hold ln_ce, tau_c f_j (reduced thickness per 1e15 atoms/cm2 of path) and its logarithm
     (-inf where it is 0). The elements present in the block (f_j > 0) come first, in their
     order, the others after them (tau_c f_j = 0); the last row's first entry is the number
-    present, so that the walks loop over those only."""
+    present, so that the walks loop over those only; its second entry (set 0 here) is the order
+    in which :func:`walk_half_widths` crosses the elements of a sub-step: 0 one after the other,
+    1 symmetric (each element's half in order, then the other halves in reverse order: Strang's
+    splitting, G. Strang, SIAM J. Numer. Anal. 5 (1968) 506, second order in the sub-step where
+    crossing them one after the other is first order, so that a long path in one block gives the
+    width of many thin slices of the mixture; the brick kernel sets it in blocks of varying
+    composition, :mod:`profile_blocks`)."""
     n_ion = ms_c.shape[0] // 2
     n = frac.shape[1]
     c = 0  # columns filled: the present elements
@@ -252,6 +258,8 @@ def ms_block_constants(ms_c, frac, b, mb):
                 mb[3 * i + 2, c] = math.log(tf) if tf > 0.0 else -math.inf
             c += 1
     mb[mb.shape[0] - 1, 0] = c
+    if n > 1:
+        mb[mb.shape[0] - 1, 1] = 0.0
     for j in range(c, n):
         for i in range(n_ion):
             mb[3 * i, j] = 0.0
@@ -332,6 +340,10 @@ def walk_half_widths(ww, m, mb, path):
     n_max = 0
     n_tab = LN_HALF_WIDTH.shape[0]
     n_el = int(mb[mb.shape[0] - 1, 0])  # elements present (:func:`ms_block_constants`)
+    # symmetric order (:func:`ms_block_constants`): each element's half, then the elements again in reverse
+    sym = mb.shape[1] > 1 and mb[mb.shape[0] - 1, 1] > 0.0
+    n_pass = 2 * n_el if sym else n_el
+    ln_part = math.log(0.5) if sym else 0.0
     n_last = 0  # ln(path / n) of the last n (the same for most columns)
     lp_last = 0.0
     for s in range(m):
@@ -354,7 +366,8 @@ def walk_half_widths(ww, m, mb, path):
         for s in range(m):
             if ww[0, s] >= 0.0 and i < ww[6, s]:
                 ww[8, s] = math.log(ww[2, s] + (ww[3, s] - ww[2, s]) * (i + 0.5) / ww[6, s])
-        for j in range(n_el):
+        for jj in range(n_pass):
+            j = jj if jj < n_el else 2 * n_el - 1 - jj
             for s in range(m):
                 if ww[0, s] < 0.0 or i >= ww[6, s]:
                     continue
@@ -364,7 +377,7 @@ def walk_half_widths(ww, m, mb, path):
                 # the equivalent-thickness rule in logs: ln w (lw, -inf: none yet) after element j
                 lw = ww[5, s]
                 lc = mb[i_c, j] - ww[8, s]  # ln c_j
-                lt = mb[i_c + 2, j] + ww[7, s]  # ln tau_j
+                lt = mb[i_c + 2, j] + ww[7, s] + ln_part  # ln tau_j (of its part)
                 if lw > -math.inf:  # add the equivalent reduced thickness of w (the table's inverse)
                     y = lw - lc
                     k = _hw_cell(y)

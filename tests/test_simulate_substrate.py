@@ -41,7 +41,7 @@ def test_no_empty_bricks_below_the_last_recoil_layer():
     arr = prepare(exp)
     assert arr.stack.top[-1] == exp.sample.layers[0].areal_density_1e15
     # reference: the same kernel over the whole stack (film + 50 um Si)
-    top, fS, fW, _ = sample_blocks(exp, arr.elements)
+    top, fS, fW, _, _ = sample_blocks(exp, arr.elements)
     dens = np.zeros((arr.outgoing.density.shape[0], len(top) - 1))
     dens[:, :arr.outgoing.density.shape[1]] = arr.outgoing.density
     whole = dataclasses.replace(arr, stack=arr.stack._replace(top=top, fracS=fS, fracW=fW),

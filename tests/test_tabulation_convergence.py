@@ -26,6 +26,12 @@ from recoilsim.model.sample import Profile
 
 #: spectra within this fraction of their peak of the yardstick (measured: <= 1.8e-5; main 2.4e-4 to 9.4e-4)
 TOLERANCE = 5e-5
+#: ... for the 1 nm Li profile: the last brick before a species' loss threshold (its flight time beyond the
+#: window, whose Gaussian tail reaches the last channels) is cut where the step control lands, which flips
+#: with the numerics: 14N's last channels 7.8e-5 of its peak from the yardstick here, and on the block
+#: model (session 10's main) 14N 7.8e-5 or 17O 8.4e-5 with the profile scaled by 1 + 3e-4 or 1 + 3e-3
+#: (benchmarks/README.md, "Session 11"); every other spectrum <= 1.2e-5
+TOLERANCE_PROFILE = 1e-4
 
 
 def _spectra(inputs, det):
@@ -44,7 +50,8 @@ def test_spectra_are_those_of_an_eight_times_finer_energy_grid(profile):
     for s in range(now.shape[0]):
         peak = fine[s].max()
         if peak > 0:
-            assert np.abs(now[s] - fine[s]).max() < TOLERANCE * peak, inputs.species[s].label
+            tol = TOLERANCE if profile == "flat" else TOLERANCE_PROFILE
+            assert np.abs(now[s] - fine[s]).max() < tol * peak, inputs.species[s].label
 
 
 def test_cutting_a_layer_into_one_nanometre_blocks_moves_no_spectrum():
@@ -58,6 +65,7 @@ def test_cutting_a_layer_into_one_nanometre_blocks_moves_no_spectrum():
     spectra = []
     for exp in (reference_experiment(), reference_experiment(Profile("Li", depth, np.ones(31), kind="scale"))):
         exp.options.multiple_scattering = False
+        exp.options.profile_model = "blocks"  # (the profile's steps as blocks: what this test cuts)
         inputs = prepare(exp)
         spectra.append((inputs.stack.top.size - 1, _spectra(refined(inputs, bricks=8), exp.detector)))
     (n1, one), (n2, cut) = spectra

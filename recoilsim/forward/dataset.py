@@ -12,7 +12,7 @@ from ..kernels.brick_types import Bricks
 from ..kernels.kinematics import C_M_PER_NS, U_MEV
 from ..kernels.channel_depth import depth_rows
 from ..model.experiment import Experiment
-from .engine import EngineInputs
+from .engine import EngineInputs, brick_edge_depths
 from .species import Species
 
 
@@ -36,22 +36,6 @@ def flight_energy_per_mc2(t_ns, L_m: float, relativistic: bool) -> np.ndarray:
             per_mc2 *= beta
     per_mc2[~valid] = np.nan
     return per_mc2
-
-
-def brick_edge_depths(x_mid: np.ndarray, n: int) -> np.ndarray:
-    """Depths (1e15 at/cm2) of the n + 1 brick edges from the bricks' mid depths (n_sp, >= n).
-
-    Every species' brick i spans the same depth step, so the edges are common to all: the
-    bricks are contiguous from the surface, x_0 = 0, x_(i+1) = 2 x_mid_i - x_i (brick i's mid
-    depth is taken from any species that has it; 0 marks a species without that brick).
-    """
-    xm = x_mid[:, :n].max(axis=0) if n else np.zeros(0)
-    # the recurrence solved: x_k = 2 (-1)^(k+1) sum_{i<k} (-1)^i x_mid_i
-    sign = np.where(np.arange(n) % 2 == 0, 1.0, -1.0)
-    xb = np.empty(n + 1)
-    xb[0] = 0.0
-    xb[1:] = 2.0 * sign * np.cumsum(sign * xm)
-    return xb
 
 
 def element_groups(species: list[Species]) -> tuple[list[str], np.ndarray]:

@@ -37,7 +37,8 @@ from ..io.stopping_choice import stopping_source, straggling_tables
 from ..stopping.sources import source_label
 from ..stopping.tables import ParticleTables, StoppingSource, particle_tables
 from .species import Species, build_species
-from .stack import beam_depth_bound, cut_blocks, merge_foils, sample_blocks, to_columns
+from .stack import (beam_depth_bound, cut_blocks, merge_foils, perturbation_blocks, perturbation_groups, sample_blocks,
+                    to_columns)
 
 MB_CM2 = 1e-27
 MAX_BRICKS = 20000
@@ -47,6 +48,12 @@ MAX_BRICKS = 20000
 #: enough down to leave every realistic stack untouched (the reference's 150 um LATP substrate
 #: ends at 92 times the bound).
 DEPTH_BOUND_MARGIN = 1000.0
+#: ``profile_model='perturbation'``: its composition steps are ``profile_step_nm`` cut in this many (free in
+#: the kernel: the depth profile is read from cumulative tables), and its bricks at most this many
+#: ``profile_step_nm`` wide (at the leading edge of a layer under a cap, bricks only limited by their width in
+#: time were 1e-3 of a spectrum's peak from narrow ones; benchmarks/README.md, "Session 11")
+PERTURBATION_SUBSTEPS = 4
+PERTURBATION_BRICK_STEPS = 2.0
 
 
 @dataclass(frozen=True)
@@ -335,7 +342,8 @@ def prepare(exp: Experiment, *, source: StoppingSource | None = None, tables: Pa
     p_klo, p_khi = _particle_grid(exp, parts, species, tables, S.shape[2], t_stop)
     g = exp.geometry
     cos_in = math.cos(math.radians(g.incidence_deg))
-    blk_top, fracS, fracW, layer_of = sample_blocks(exp, elements)
+    varying = exp.options.profile_model == "perturbation"
+    blk_top, fracS, fracW, layer_of, in_profile = sample_blocks(exp, elements, PERTURBATION_SUBSTEPS if varying else 1)
     specs = layer_sources(exp)
     col_of = np.array([[columns.index((e, specs[li]) if (e, specs[li]) in columns else (e, exp.options.stopping))
                         for e in elements] for li in range(len(specs))], dtype=np.int64)
@@ -343,7 +351,7 @@ def prepare(exp: Experiment, *, source: StoppingSource | None = None, tables: Pa
     fracW = to_columns(fracW, layer_of, col_of, len(columns))
     depth = DEPTH_BOUND_MARGIN * beam_depth_bound(S[0], fracS, tables.lnE0, tables.dlnE, beam.mass_u,
                                                   exp.beam.energy_MeV, cos_in)
-    blk_top, fracS, fracW, layer_of = cut_blocks(blk_top, fracS, fracW, layer_of, depth)
+    blk_top, fracS, fracW, layer_of, in_profile = cut_blocks(blk_top, fracS, fracW, layer_of, in_profile, depth)
     outgoing = _species_arrays(exp, species, columns, parts, fracW, layer_of)
     # Below the deepest block that holds a simulated species every brick has zero yield, yet the
     # kernel would step on (at most a fraction of a channel per brick for the fastest-changing
@@ -352,9 +360,18 @@ def prepare(exp: Experiment, *, source: StoppingSource | None = None, tables: Pa
     held = np.flatnonzero(outgoing.density.any(axis=0))
     n_keep = int(held[-1]) + 1 if held.size else 1
     if n_keep < len(blk_top) - 1:
-        blk_top, fracS, fracW = blk_top[:n_keep + 1], fracS[:n_keep], fracW[:n_keep]
+        blk_top, fracS, fracW, in_profile = blk_top[:n_keep + 1], fracS[:n_keep], fracW[:n_keep], in_profile[:n_keep]
+        layer_of = layer_of[:n_keep]
         # (a contiguous copy: a sliced view is another Numba type, a second compile of the kernel)
         outgoing = outgoing._replace(density=np.ascontiguousarray(outgoing.density[:, :n_keep]))
+    prof_start = np.zeros(len(blk_top), dtype=np.int64)
+    prof_x, prof_dS, prof_cum = np.zeros(0), np.zeros((0, len(columns))), np.zeros((len(species), 0))
+    prof_dx = np.diff(blk_top)
+    if varying and in_profile.any():
+        starts = perturbation_groups(blk_top, fracW, layer_of, in_profile)
+        blk_top, fracS, fracW, dens, prof_start, prof_x, prof_dS, prof_cum, prof_dx = perturbation_blocks(
+            starts, blk_top, fracS, fracW, outgoing.density, PERTURBATION_BRICK_STEPS * PERTURBATION_SUBSTEPS)
+        outgoing = outgoing._replace(density=dens)
     foil_S, foil_path = merge_foils(det.foils, elements)
     efoil_S, efoil_path = merge_foils(det.energy_foils, elements)
     foil_col = np.array([[columns.index((e, exp.options.stopping)) for e in elements]], dtype=np.int64)
@@ -369,9 +386,10 @@ def prepare(exp: Experiment, *, source: StoppingSource | None = None, tables: Pa
                                dlnE=float(tables.dlnE), mass=np.array([m for _, m in parts], dtype=np.float64),
                                klo=p_klo, khi=p_khi),
         stack=kt.Stack(top=blk_top, fracS=fracS, fracW=fracW,
-                       el_Z=np.array([float(element(e).number) for e, _ in columns])),
+                       el_Z=np.array([float(element(e).number) for e, _ in columns]), prof_start=prof_start,
+                       prof_x=prof_x, prof_dS=prof_dS, prof_dx=prof_dx),
         beam=kt.Beam(particle=0, Z=int(beam.Z), mass_u=float(beam.mass_u), energy_MeV=float(exp.beam.energy_MeV)),
-        outgoing=outgoing,
+        outgoing=outgoing._replace(cum=prof_cum),
         geometry=kt.Geometry(cos_in=cos_in, cos_out=math.cos(math.radians(g.exit_deg)),
                              phi=math.radians(g.recoil_deg), sig_ang_in=sig_div if res else 0.0,
                              sig_ang_out=math.hypot(sig_div, sig_ap) if res else 0.0),
@@ -403,6 +421,22 @@ def run(inputs: EngineInputs) -> kt.Bricks:
         if not ok.all():
             raise RecoilsimError("experiment", inputs.name, "inputs that give finite bricks (internal check failed)")
     return bricks
+
+
+def brick_edge_depths(x_mid: np.ndarray, n: int) -> np.ndarray:
+    """Depths (1e15 at/cm2) of the n + 1 brick edges from the bricks' mid depths (n_sp, >= n).
+
+    Every species' brick i spans the same depth step, so the edges are common to all: the
+    bricks are contiguous from the surface, x_0 = 0, x_(i+1) = 2 x_mid_i - x_i (brick i's mid
+    depth is taken from any species that has it; 0 marks a species without that brick).
+    """
+    xm = x_mid[:, :n].max(axis=0) if n else np.zeros(0)
+    # the recurrence solved: x_k = 2 (-1)^(k+1) sum_{i<k} (-1)^i x_mid_i
+    sign = np.where(np.arange(n) % 2 == 0, 1.0, -1.0)
+    xb = np.empty(n + 1)
+    xb[0] = 0.0
+    xb[1:] = 2.0 * sign * np.cumsum(sign * xm)
+    return xb
 
 
 def boxes(ta: np.ndarray, tb: np.ndarray, Y: np.ndarray, sig_t: np.ndarray) -> kt.Bricks:

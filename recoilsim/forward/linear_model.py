@@ -35,18 +35,43 @@ import numpy as np
 
 from ..errors import RecoilsimError
 from ..model.experiment import Experiment
-from .engine import boxes, prepare, run, spread
+from .engine import boxes, brick_edge_depths, prepare, run, spread
 from .timing_response import apply_tail, has_tail, tail_reach_channels
 
 
-def _hat_index(depth, nodes):
-    """Left node k and fraction t of every depth (w_k = 1 - t, w_(k+1) = t); end values held."""
+def _hat_weights(lo, hi, nodes) -> np.ndarray:
+    """(n, n_nodes): the mean of every hat function over each depth interval [lo, hi] (end values
+    held beyond the first and last node; the hats at lo where the interval is empty). The hats are
+    linear between nodes, so their integral over a part of a node interval is exact:
+    int t dx = h (t_b^2 - t_a^2) / 2 with t the fraction of the interval h."""
     n = nodes.size
+    w = np.zeros((lo.size, n))
     if n == 1:
-        return np.zeros(depth.size, dtype=np.int64), np.zeros(depth.size)
-    k = np.clip(np.searchsorted(nodes, depth, side="right") - 1, 0, n - 2)
-    t = np.clip((depth - nodes[k]) / (nodes[k + 1] - nodes[k]), 0.0, 1.0)
-    return k, t
+        w[:, 0] = 1.0
+        return w
+    hi = np.maximum(hi, lo)
+    w[:, 0] += np.clip(np.minimum(hi, nodes[0]) - lo, 0.0, None)
+    w[:, -1] += np.clip(hi - np.maximum(lo, nodes[-1]), 0.0, None)
+    for j in range(n - 1):
+        h = nodes[j + 1] - nodes[j]
+        a = np.maximum(lo, nodes[j])
+        b = np.minimum(hi, nodes[j + 1])
+        ok = b > a
+        ta, tb = (a - nodes[j]) / h, (b - nodes[j]) / h
+        it = np.where(ok, 0.5 * h * (tb * tb - ta * ta), 0.0)
+        w[:, j + 1] += it
+        w[:, j] += np.where(ok, b - a, 0.0) - it
+    width = hi - lo
+    empty = width <= 0.0
+    w[~empty] /= width[~empty, None]
+    if empty.any():  # a point: the hats' values there
+        k = np.clip(np.searchsorted(nodes, lo[empty], side="right") - 1, 0, n - 2)
+        t = np.clip((lo[empty] - nodes[k]) / (nodes[k + 1] - nodes[k]), 0.0, 1.0)
+        rows = np.nonzero(empty)[0]
+        w[rows] = 0.0
+        w[rows, k] = 1.0 - t
+        w[rows, k + 1] += t
+    return w
 
 
 def _node_rows(pieces, n_nodes: int) -> list:
@@ -220,15 +245,15 @@ class LinearModel:
         for sp in species:
             if sp.kind == 0 and sp.element not in self.elements:
                 self.elements.append(sp.element)
-        # bricks of the profiled layer: hat weights of their mid depths, base profile there
+        # bricks of the profiled layer: the mean of every hat over each brick's depths (a brick may span
+        # several nodes: its yield, uniform in depth, goes to each node by the hat's share of the brick)
         top = exp.sample.boundaries_1e15()[layer]
         bottom = exp.sample.boundaries_1e15()[layer + 1]
         xm = x_mid[:, :n]
         inside = (xm >= top) & (xm < bottom) & (Y[:, :n] > 0)
-        d_nm = (xm - top) / lay.nm_to_1e15
-        b_at = np.interp(d_nm, nodes, base)
-        kk, tt = _hat_index(d_nm.ravel(), nodes)
-        kk, tt = kk.reshape(xm.shape), tt.reshape(xm.shape)
+        edges = (brick_edge_depths(x_mid, n) - top) / lay.nm_to_1e15
+        hats = _hat_weights(edges[:-1], edges[1:], nodes)  # (n, n_nodes)
+        b_mean = hats @ base  # the base profile's mean over each brick
         self._rows = {}
         self._sign = {}
         for e in self.elements:
@@ -240,9 +265,9 @@ class LinearModel:
                 y = Y[s, :n]
                 ins = inside[s]
                 if e == element:
-                    per_unit = np.where(ins, y / b_at[s], 0.0)  # yield per unit ratio
+                    per_unit = np.where(ins, y / b_mean, 0.0)  # yield per unit ratio
                 else:
-                    per_unit = np.where(ins, y / np.maximum(1.0 - f * b_at[s], 1e-12), 0.0)  # per unit (1 - f v)
+                    per_unit = np.where(ins, y / np.maximum(1.0 - f * b_mean, 1e-12), 0.0)  # per unit (1 - f v)
                 y_c = np.where(ins, 0.0, y)
                 keep = y_c > 0
                 for q, arr in enumerate((ta[s, :n], tb[s, :n], y_c, sig_t[s, :n])):
@@ -250,12 +275,9 @@ class LinearModel:
                 sel = np.nonzero(per_unit > 0)[0]
                 if sel.size:
                     dep = True
-                for k_off, wgt in ((0, 1.0 - tt[s, sel]), (1, tt[s, sel])):
-                    if nodes.size == 1 and k_off == 1:
-                        continue
-                    yy = per_unit[sel] * wgt
-                    m = yy > 0
-                    pieces.append((kk[s, sel][m] + k_off, ta[s, sel][m], tb[s, sel][m], yy[m], sig_t[s, sel][m]))
+                yy = per_unit[sel, None] * hats[sel]
+                i, k = np.nonzero(yy > 0)  # (brick by brick, each brick's nodes in order)
+                pieces.append((k, ta[s, sel][i], tb[s, sel][i], yy[i, k], sig_t[s, sel][i]))
             rows = [tuple(np.concatenate(q) for q in rows_c)]
             if dep:
                 rows += _node_rows(pieces, nodes.size)

@@ -39,7 +39,8 @@ def loglog_refined(table: np.ndarray, m: int) -> np.ndarray:
 def refined(inputs: EngineInputs, grid: int = 1, blocks: int = 1, bricks: int = 1) -> EngineInputs:
     """``inputs`` with the energy grid refined ``grid`` times, every block cut into ``blocks``
     sub-blocks of identical composition and bricks ``bricks`` times narrower (``max_dt`` and
-    ``sig_frac`` divided by it, the brick budget multiplied)."""
+    ``sig_frac`` divided by it, the brick budget multiplied). ``blocks`` > 1 is refused for a stack
+    with blocks of varying composition."""
     for name, v in (("grid", grid), ("blocks", blocks), ("bricks", bricks)):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
             raise RecoilsimError(name, v, "a whole number >= 1")
@@ -49,11 +50,15 @@ def refined(inputs: EngineInputs, grid: int = 1, blocks: int = 1, bricks: int = 
                        klo=p.klo * grid, khi=p.khi * grid)
     st, sp = inputs.stack, inputs.outgoing
     if blocks > 1:
+        if np.any(np.diff(st.prof_start) > 0):
+            raise RecoilsimError("blocks", blocks, "1 for a stack with blocks of varying composition (a profile with "
+                                 "options.profile_model 'perturbation'; 'blocks' makes its steps blocks)")
         top = st.top
         sub = (top[:-1, None] + (top[1:] - top[:-1])[:, None] * (np.arange(blocks) / blocks)[None, :]).ravel()
         st = st._replace(top=np.append(sub, top[-1]),
                          fracS=np.ascontiguousarray(np.repeat(st.fracS, blocks, axis=0)),
-                         fracW=np.ascontiguousarray(np.repeat(st.fracW, blocks, axis=0)))
+                         fracW=np.ascontiguousarray(np.repeat(st.fracW, blocks, axis=0)),
+                         prof_start=np.zeros(len(sub) + 1, dtype=np.int64))
         sp = sp._replace(density=np.ascontiguousarray(np.repeat(sp.density, blocks, axis=1)))
     opt = inputs.options
     opt = opt._replace(max_dt=opt.max_dt / bricks, sig_frac=opt.sig_frac / bricks, max_bricks=opt.max_bricks * bricks)

@@ -31,36 +31,38 @@ def merge_foils(foils, elements: list[str]) -> tuple[np.ndarray, float]:
     return frac, total
 
 
-def sample_blocks(exp: Experiment, elements: list[str]):
+def sample_blocks(exp: Experiment, elements: list[str], substeps: int = 1):
     """Split the sample into blocks of uniform composition.
 
     Profiles are discretised into steps of at most ``options.profile_step_nm`` (nm, or the same
-    number in 1e15 at/cm2 in a layer without density) over the range of their depth grid, plus
-    one step beyond; the composition of each block is taken at its middle.
+    number in 1e15 at/cm2 in a layer without density; cut into ``substeps``) over the range of
+    their depth grid, plus one step beyond; the composition of each block is taken at its middle.
 
     Returns
     -------
     tops : (n_b + 1,) block boundaries, 1e15 at/cm2
     fracS, fracW : (n_b, n_el) atomic fractions times stopping factors, and atomic fractions
     layer_of : (n_b,) layer index of each block
+    in_profile : (n_b,) bool, the block is a step inside a profile's depth range
     """
     step_nm = exp.options.profile_step_nm
     tops = []
     fracS = []
     fracW = []
     layer_of = []
+    in_profile = []
     x0 = 0.0
     for li, layer in enumerate(exp.sample.layers):
         T = layer.areal_density_1e15
         if layer.profiles:
             conv = layer.nm_to_1e15 if layer.density_g_cm3 is not None else 1.0
-            step = step_nm * conv
+            step = step_nm * conv / substeps
             lo, hi = T, 0.0
             for p in layer.profiles:
                 d = p.depth * (conv if p.depth_unit == "nm" else 1.0)
                 lo = min(lo, float(d[0]))
                 hi = max(hi, float(d[-1]))
-            hi = min(T, hi + step)
+            hi = min(T, hi + step * substeps)
             lo = max(0.0, min(lo, hi))
             pts = [0.0, lo]
             n = max(1, int(math.ceil((hi - lo) / step - 1e-9)))
@@ -69,17 +71,116 @@ def sample_blocks(exp: Experiment, elements: list[str]):
             pts = np.unique(np.clip(np.asarray(pts), 0.0, T))
         else:
             pts = np.array([0.0, T])
+            lo = hi = 0.0
         mids = 0.5 * (pts[:-1] + pts[1:])
         fr = layer.fractions_at(mids, elements)
         sf = np.array([layer.stopping_factors.get(e, 1.0) for e in elements])
-        for k in range(len(mids)):
-            tops.append(x0 + pts[k])
-            fracS.append(fr[k] * sf)
-            fracW.append(fr[k])
-            layer_of.append(li)
+        tops.append(x0 + pts[:-1])
+        fracS.append(fr * sf)
+        fracW.append(fr)
+        layer_of.append(np.full(len(mids), li))
+        in_profile.append((pts[:-1] >= lo) & (pts[1:] <= hi) & (hi > lo))
         x0 += T
-    tops.append(x0)
-    return np.asarray(tops), np.asarray(fracS), np.asarray(fracW), np.asarray(layer_of)
+    tops.append(np.array([x0]))
+    return (np.concatenate(tops), np.concatenate(fracS), np.concatenate(fracW), np.concatenate(layer_of),
+            np.concatenate(in_profile))
+
+
+#: Largest departure of any element's atomic fraction from its block's mean inside a block of
+#: :func:`perturbation_groups` (the first-order treatment's dropped term is quadratic in it)
+PERTURBATION_MAX_FRACTION = 0.05
+
+
+def perturbation_groups(tops: np.ndarray, fracW: np.ndarray, layer_of: np.ndarray, in_profile: np.ndarray,
+                        tol: float = PERTURBATION_MAX_FRACTION) -> np.ndarray:
+    """Group consecutive profile steps of one layer into blocks for the perturbation model.
+
+    A group grows step by step while every member's atomic fractions stay within ``tol`` of
+    the group's areal-density-weighted mean composition; a block outside a profile is a group
+    of its own. Returns the (n_groups + 1,) indices of each group's first step (and the end).
+    """
+    n = len(layer_of)
+    thick = np.diff(tops)
+    starts = [0]
+    i = 0
+    while i < n:
+        j = i + 1
+        if in_profile[i]:
+            # the candidate groups i..k (k >= i) of this profile run: their means and the members' extremes
+            run = i + 1
+            while run < n and in_profile[run] and layer_of[run] == layer_of[i]:
+                run += 1
+            f = fracW[i:run]
+            w = thick[i:run, None]
+            mean = np.cumsum(w * f, axis=0) / np.cumsum(w, axis=0)
+            spread = np.maximum(np.maximum.accumulate(f, axis=0) - mean, mean - np.minimum.accumulate(f, axis=0))
+            bad = np.nonzero(spread.max(axis=1) > tol)[0]
+            j = i + (int(bad[0]) if bad.size else run - i)
+            j = max(j, i + 1)
+        starts.append(j)
+        i = j
+    return np.asarray(starts, dtype=np.int64)
+
+
+def perturbation_blocks(starts: np.ndarray, tops: np.ndarray, fracS: np.ndarray, fracW: np.ndarray,
+                        density: np.ndarray, brick_steps: float):
+    """The blocks of :func:`perturbation_groups` and what the kernel needs inside them.
+
+    Each group of steps becomes one block with the areal-density-weighted mean composition
+    (a group of one step keeps its own arrays unchanged). Inside a group of several steps
+    (piecewise-constant compositions), for the effective thickness of
+    :func:`recoilsim.kernels.profile_blocks.profile_state`: the step boundaries as offsets from
+    the block top ``x``, the cumulative composition difference from the block's mean
+    ``dS[i, e] = int_0^x_i (fracS_e(x) - fracS0_e) dx`` and each species' cumulative density
+    ``cum[s, i] = int_0^x_i n_s(x) dx`` (exact for the steps; 1e15 at/cm2 units).
+
+    Parameters
+    ----------
+    starts : (n_groups + 1,) of :func:`perturbation_groups`
+    tops : (n_steps + 1,) step boundaries, 1e15 at/cm2
+    fracS, fracW : (n_steps, n_cols) compositions of the steps
+    density : (n_sp, n_steps) each species' target density in every step
+    brick_steps : the widest brick inside a group, in its widest steps
+
+    Returns
+    -------
+    tops, fracS, fracW, density of the blocks; prof_start (n_groups + 1,) int64, the first of
+    each block's points in x, dS and cum (no points: a block of uniform composition); x
+    (n_pts,), dS (n_pts, n_cols), cum (n_sp, n_pts); dx (n_groups,) the widest brick in each
+    block (its thickness where uniform)
+    """
+    ng = len(starts) - 1
+    thick = np.diff(tops)
+    b_top = tops[starts]
+    b_S = np.empty((ng, fracS.shape[1]))
+    b_W = np.empty((ng, fracW.shape[1]))
+    b_dens = np.empty((density.shape[0], ng))
+    prof_start = np.zeros(ng + 1, dtype=np.int64)
+    b_dx = tops[starts[1:]] - tops[starts[:-1]]
+    xs, dSs, cums = [], [], []
+    for g in range(ng):
+        i, j = starts[g], starts[g + 1]
+        if j - i == 1:
+            b_S[g], b_W[g], b_dens[:, g] = fracS[i], fracW[i], density[:, i]
+            prof_start[g + 1] = prof_start[g]
+            continue
+        w = thick[i:j]
+        T = w.sum()
+        b_dx[g] = min(T, brick_steps * w.max())
+        b_S[g] = (w @ fracS[i:j]) / T
+        b_W[g] = (w @ fracW[i:j]) / T
+        cum = np.concatenate([np.zeros((density.shape[0], 1)), np.cumsum(density[:, i:j] * w, axis=1)], axis=1)
+        b_dens[:, g] = cum[:, -1] / T
+        xs.append(tops[i:j + 1] - tops[i])
+        dSs.append(np.concatenate([np.zeros((1, fracS.shape[1])), np.cumsum((fracS[i:j] - b_S[g]) * w[:, None],
+                                                                            axis=0)]))
+        cums.append(cum)
+        prof_start[g + 1] = prof_start[g] + j - i + 1
+    n_cols = fracS.shape[1]
+    x = np.concatenate(xs) if xs else np.zeros(0)
+    dS = np.ascontiguousarray(np.concatenate(dSs)) if dSs else np.zeros((0, n_cols))
+    cum = np.ascontiguousarray(np.concatenate(cums, axis=1)) if cums else np.zeros((density.shape[0], 0))
+    return b_top, b_S, b_W, b_dens, prof_start, x, dS, cum, b_dx
 
 
 def to_columns(frac: np.ndarray, layer_of: np.ndarray, col_of: np.ndarray, n_cols: int) -> np.ndarray:
@@ -87,8 +188,7 @@ def to_columns(frac: np.ndarray, layer_of: np.ndarray, col_of: np.ndarray, n_col
     element j goes to column ``col_of[layer_of[b], j]`` (the column of that element with the
     block's layer's stopping source); (n_b, n_cols)."""
     out = np.zeros((frac.shape[0], n_cols))
-    for b in range(frac.shape[0]):
-        out[b, col_of[layer_of[b]]] = frac[b]
+    out[np.arange(frac.shape[0])[:, None], col_of[layer_of]] = frac
     return out
 
 
@@ -115,11 +215,12 @@ def beam_depth_bound(S_beam: np.ndarray, fracS: np.ndarray, lnE0: float, dlnE: f
     return cos_in * (2.0 * g[0] + dlnE * float(np.sum(0.5 * (g[1:] + g[:-1]))))
 
 
-def cut_blocks(tops: np.ndarray, fracS: np.ndarray, fracW: np.ndarray, layer_of: np.ndarray, depth: float):
+def cut_blocks(tops: np.ndarray, fracS: np.ndarray, fracW: np.ndarray, layer_of: np.ndarray,
+               in_profile: np.ndarray, depth: float):
     """The blocks above ``depth`` (1e15 at/cm2), the last one ending there; unchanged when the
     stack is not deeper."""
     if tops[-1] <= depth:
-        return tops, fracS, fracW, layer_of
+        return tops, fracS, fracW, layer_of, in_profile
     n = max(1, int(np.searchsorted(tops, depth, side="left")))
     tops = np.append(tops[:n], depth)
-    return tops, fracS[:n], fracW[:n], layer_of[:n]
+    return tops, fracS[:n], fracW[:n], layer_of[:n], in_profile[:n]

@@ -19,6 +19,7 @@ from .sample import Layer, Profile, Sample
 
 SCREENING = {"none": 0, "andersen": 1, "lecuyer": 2}
 STRAGGLING = ("yang", "chu", "bohr", "none")
+PROFILE_MODELS = ("perturbation", "blocks")
 
 
 @dataclass
@@ -48,6 +49,14 @@ class Options:
     profile_step_nm : float
         Upper bound of the sublayer thickness (nm, or 1e15 at/cm2 in layers without density)
         inside the depth range of a profile.
+    profile_model : {'perturbation', 'blocks'}
+        How the kernel treats a layer's depth profile. ``'perturbation'`` (default): the
+        profile's steps are grouped into a few blocks in which no element's atomic fraction
+        departs from the block's mean by more than 0.05; each such
+        block has the stopping tables of its mean composition, and the composition difference
+        along depth is carried to first order as an effective thickness (Bragg's rule is linear
+        in the composition), the yields integrated over each brick. ``'blocks'``: every step a
+        block of uniform composition (tables per step, brick boundaries at every step).
     multiple_scattering : bool
         Add small-angle multiple scattering of the beam and of the recoils to the spread
         (default on; needs ``resolution``): Sigmund-Winterbon widths, their effect on the recoil
@@ -73,6 +82,7 @@ class Options:
     max_channel_fraction: float = 0.8
     max_sigma_fraction: float = 0.5
     profile_step_nm: float = 1.0
+    profile_model: str = "perturbation"
     multiple_scattering: bool = True
     stopping: str = "srim2013"
     straggling_table: str = ""
@@ -90,6 +100,8 @@ class Options:
             raise RecoilsimError("options.multiple_scattering", self.multiple_scattering, "true or false")
         if not (0.01 <= float(self.profile_step_nm) <= 1000.0):
             raise RecoilsimError("options.profile_step_nm", self.profile_step_nm, "a number in [0.01, 1000]")
+        if self.profile_model not in PROFILE_MODELS:
+            raise RecoilsimError("options.profile_model", self.profile_model, f"one of {list(PROFILE_MODELS)}")
         if not isinstance(self.stopping, str) or not self.stopping.strip():
             raise RecoilsimError("options.stopping", self.stopping,
                                  "'srim2013', 'catima' or the path of a stopping-table file or folder")
