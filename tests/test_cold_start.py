@@ -12,9 +12,11 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 import weakref
 
+import numba
 import numpy as np
 import pytest
 
@@ -28,44 +30,29 @@ def _entry(cost, calls=()):
     return Entry("m:f", (), cost, tuple(calls))
 
 
-def test_split_gives_the_worker_whole_subtrees_and_the_later_roots():
+def test_split_gives_the_worker_the_root_s_callees_from_the_last_and_the_later_roots():
     # 0 prep root (before the split root); 1, 2 leaves; 3 calls 1; 4 calls 1 and 2; 5 calls 2;
-    # 6 the split root, calling 3, 4, 5; 7 a leaf of 8, the root after it (the spreading)
+    # 6 the split root, calling 3, 4, 5; 7 a leaf of 8, the root after it (the spreading); 9 a
+    # second later root
     entries = [_entry(1.0), _entry(1.0), _entry(1.0), _entry(1.0, [1]), _entry(1.0, [1, 2]), _entry(2.0, [2]),
-               _entry(9.0, [3, 4, 5]), _entry(1.0), _entry(1.0, [7])]
-    # callees of 6: 1, 2, 3, 4, 5 cost 6; share 0.5 -> budget 3: the worker takes 5 with 2 (cost 3),
-    # then 4 would add 4 and 1 (cost 5 > 3), then 3 would add 3 and 1 (cost 5 > 3)
-    s = split(entries, share=0.5)
-    assert s.split_root == 6
-    assert s.worker == (2, 5, 7, 8)  # the preparation's 0 is the main process's (while the worker starts)
-    assert s.early == {0} and s.before_root == {2, 5}
-    # the main process: 1 and 3 need nothing from the worker, 4 needs 2 (the worker's)
-    assert s.main == (1, 3, 4)
-    assert s.waits == {1: (), 3: (), 4: (2,)}
-    # what this process holds already is compiled by nobody: callees 2, 3, 4, 5 cost 5, budget
-    # 2.5: 5 with 2 would cost 3, 4 with 2 costs 2 (taken), 3 would make it 3
-    s = split(entries, share=0.5, done={0, 1})
-    assert s.worker == (2, 4, 7, 8) and s.early == set() and s.main == (3, 5)
-    # a larger share: everything the root calls goes to the worker, the main process keeps nothing
-    s = split(entries, share=1.0)
-    assert set(s.worker) == {1, 2, 3, 4, 5, 7, 8} and s.main == ()
+               _entry(9.0, [3, 4, 5]), _entry(1.0), _entry(1.0, [7]), _entry(1.0)]
+    s = split(entries)
+    assert s.split_root == 6 and s.early == {0}  # the preparation's 0: the main process's, while the worker starts
+    # the root's callees from its last call backwards (5 after its callee 2, then 4 after 1, then 3),
+    # then what the later roots need, callees first; the main process takes the later roots from the last
+    assert s.worker == (2, 5, 1, 4, 3, 7, 8, 9)
+    assert s.late == (8, 9)
+    assert s.callees == (1, 2, 3, 4, 5)  # the main process's order: the recorded one, callees first
+    # what this process holds already is compiled by nobody
+    s = split(entries, done={0, 1, 9})
+    assert s.worker == (2, 5, 4, 3, 7, 8) and s.early == set() and s.late == (8,)
 
 
 def test_a_callee_of_the_preparation_and_the_split_root_is_the_main_process_s():
     # 1 a leaf called by the preparation's 0 and by the split root 3; 2 another callee of 3
     entries = [_entry(1.0, [1]), _entry(1.0), _entry(1.0), _entry(9.0, [1, 2])]
-    s = split(entries, share=1.0)
-    assert s.early == {0, 1} and s.worker == (2,) and s.main == ()
-
-
-def test_the_worker_first_compiles_what_the_main_process_waits_for():
-    # split root 5 calls 1, 2, 3, 4; 4 calls 0 (recorded first); with share 0.75 the worker
-    # takes 4 with 0, then 3; 2 and 1 stay, 1 calls 3: the worker compiles 3 before 0 and 4
-    entries = [_entry(1.0), _entry(1.0, [3]), _entry(1.0), _entry(1.0), _entry(1.0, [0]),
-               _entry(9.0, [1, 2, 3, 4])]
-    s = split(entries, share=0.75)
-    assert set(s.worker) == {0, 3, 4} and s.main == (2, 1) and s.waits[1] == (3,)
-    assert s.worker == (3, 0, 4)
+    s = split(entries)
+    assert s.early == {0, 1} and s.worker == (2,) and s.late == ()
 
 
 def test_every_plan_type_survives_json():
@@ -113,6 +100,18 @@ def test_a_failing_or_hanging_worker_is_stopped_and_reaped(code, timeout):
 def test_a_worker_that_cannot_start_is_a_failed_worker():
     with cold_start.Worker([1], command=["/nonexistent/recoilsim-worker"]) as w:
         assert w.wait_for([1]) is False
+        assert not w.claims.folder.exists()
+
+
+def test_a_worker_without_a_claims_folder_is_a_failed_worker(monkeypatch):
+    """No temporary folder (a read-only /tmp): no worker, and this process claims nothing."""
+    def no_folder(**kw):
+        raise PermissionError("read-only")
+
+    monkeypatch.setattr(cold_start.tempfile, "mkdtemp", no_folder)
+    with cold_start.Worker([1], command=[sys.executable, "-c", "import time; time.sleep(30)"]) as w:
+        assert w.failed and w.pid is None and w.wait_for([1]) is False
+        assert not w.claims.claim(1) and not w.claims.is_claimed(1)
 
 
 SCRIPT = textwrap.dedent("""
@@ -139,7 +138,7 @@ SCRIPT = textwrap.dedent("""
         cold_start.WORKER_COMMAND = [sys.executable, "-c", sys.argv[1]]
     early = cold_start.start_early() if sys.argv[1:] == ["early"] else None
     exp = reference_experiment()
-    plan = cold_start.compile_ahead(exp, worker=early)
+    worker = cold_start.compile_ahead(exp, worker=early)
     ds = simulate(exp)
     again = cold_start.compile_ahead(exp) or cold_start.start_early()
     signatures = {}
@@ -154,7 +153,8 @@ SCRIPT = textwrap.dedent("""
         children = True
     except ChildProcessError:
         children = False
-    json.dump({"worker": list(plan.worker) if plan else None, "again": again is not None, "compiled": compiled, "signatures": signatures,
+    json.dump({"worker": sorted(worker.done) if worker else None,
+               "plan_worker": list(worker.plan.worker) if worker else None, "again": again is not None, "compiled": compiled, "signatures": signatures,
                "children": children, "counts": ds["counts"].values.tolist()}, sys.stdout)
 """)
 
@@ -178,7 +178,7 @@ def _key(func, args):
 
 
 def test_cold_start_compiles_nothing_twice(tmp_path):
-    """The worker compiles its share of the plan, this process exactly the rest (nothing in both;
+    """The worker compiles what it claimed, this process exactly the rest (nothing in both;
     if this fails after a kernel change, record the plan again: python -m
     recoilsim.forward.compile_plan), each kernel function has one signature, and the spectra are
     those of a plain run."""
@@ -188,8 +188,8 @@ def test_cold_start_compiles_nothing_twice(tmp_path):
 
 
 def _check_shared_out(res) -> set:
-    """The worker compiled its share, this process exactly the rest, nothing twice; the spectra
-    are those of a plain run. Returns what this process compiled (plan keys)."""
+    """The worker compiled what it claimed, this process exactly the rest, nothing twice; the
+    spectra are those of a plain run. Returns what this process compiled (plan keys)."""
     assert res["worker"] and res["again"] is False and res["children"] is False
     entries = compile_plan.load()
     worker = set(res["worker"])
@@ -205,22 +205,23 @@ def test_an_early_worker_compiles_nothing_twice(tmp_path):
     """The worker started before this process imports Numba (``start_early``, as the commands
     do): the same rule. The preparation compiles no kernel (its kinematics and cross-section
     functions are plain Python), so the plan has no early group: everything it records is
-    reached from the brick kernel or recorded after it."""
+    reached from the brick kernel or recorded after it, and the worker may claim all of it but
+    the brick kernel itself."""
     here = _check_shared_out(_cold_run(tmp_path, "early"))
     entries = compile_plan.load()
     plan = compile_plan.split(entries)
     assert plan.early == frozenset()
-    assert all(i == plan.split_root or i in plan.worker or i in plan.main for i in range(len(entries)))
-    assert {entries[i].key() for i in plan.main} | {entries[plan.split_root].key()} <= here
+    assert sorted(plan.worker) == [i for i in range(len(entries)) if i != plan.split_root]
+    assert entries[plan.split_root].key() in here
 
 
 def test_cold_start_falls_back_when_the_worker_fails(tmp_path):
     res = _cold_run(tmp_path, "import sys; sys.exit(1)")
-    assert res["worker"] and res["children"] is False
+    assert res["worker"] == [] and res["plan_worker"] and res["children"] is False
     entries = compile_plan.load()
     here = {_key(f, a) for f, a in res["compiled"]}
-    # this process compiled the worker's share itself
-    assert {entries[i].key() for i in res["worker"]} <= here
+    # this process compiled everything itself
+    assert {e.key() for e in entries} <= here
     np.testing.assert_allclose(res["counts"], _reference_counts(), rtol=1e-12, atol=0)
 
 
@@ -240,39 +241,103 @@ def test_the_cache_folder_found_without_numba_is_numba_s(tmp_path, cache_env):
         assert str(tmp_path / "numba") in out.stdout
 
 
-def test_chores_run_while_the_worker_has_not_reported():
-    ran = []
-    slow = "import time; time.sleep(1.0); print('done 1', flush=True)"
-    with cold_start.Worker([1], command=[sys.executable, "-c", slow]) as w:
-        chores = [lambda: ran.append("a"), lambda: ran.append("b")]
-        assert w.wait_for([1], chores) is True
-    assert ran == ["a", "b"] and chores == []
-    fast = "print('done 1', flush=True); import time; time.sleep(0.5)"
-    with cold_start.Worker([1], command=[sys.executable, "-c", fast]) as w:
-        assert w.wait_for([1]) is True
-        chores = [lambda: ran.append("c")]
-        assert w.wait_for([1], chores) is True  # reported already: no chore is run
-    assert ran == ["a", "b"] and len(chores) == 1
+def test_chores_then_the_unclaimed_callees_then_the_root(monkeypatch):
+    """``compile_ahead`` runs the command's chores (imports only this process needs) while the
+    worker starts, then compiles the brick kernel's callees that the worker has not claimed,
+    each on its own (inside the kernel's type inference they cost more), then the kernel."""
+    from recoilsim.forward import engine
+    from recoilsim.model.experiment import reference_experiment
+
+    order = []
+    monkeypatch.setenv("RECOILSIM_COLD_START", "1")
+    monkeypatch.setattr(cold_start, "kernel_cache_is_cold", lambda entries, root: True)
+    monkeypatch.setattr(engine, "run", lambda inputs: order.append("run"))
+    entries = compile_plan.load()
+    monkeypatch.setattr(compile_plan.Entry, "try_compile", lambda self: order.append(entries.index(self)))
+    plan = compile_plan.split(entries)
+    idle = [sys.executable, "-c", "import time; time.sleep(30)"]  # a worker that claims nothing
+    with cold_start.Worker(plan.worker, idle, plan=plan) as w:
+        assert cold_start.compile_ahead(reference_experiment(), worker=w, chores=[lambda: order.append("chore")]) is w
+        assert w.pid is None  # stopped and reaped
+    assert order == ["chore", *plan.callees, "run", *reversed(plan.late)]
 
 
-def test_a_worker_function_is_compiled_here_only_after_the_worker_reported_it():
-    """``waiting_for``: compiling (or loading) a function of the worker's share first waits for
+@numba.njit
+def _probe_claimed(x):
+    return x + 1.0
+
+
+@numba.njit
+def _probe_unclaimed(x):
+    return x + 2.0
+
+
+def _probe_entries(name):
+    """A plan of one entry: a function of this module no test compiles otherwise, for float64."""
+    return [Entry(f"{__name__}:{name}", ("float64",), 0.0, ())]
+
+
+def test_a_function_the_worker_claimed_is_compiled_here_only_after_the_worker_reported_it():
+    """``shared_compiles``: compiling (or loading) a function the worker claimed first waits for
     the worker's report, whoever asks for it (here directly; in a command, the brick kernel's
     type inference); outside the block the dispatcher is Numba's again."""
-    entries = compile_plan.load()
+    entries = _probe_entries("_probe_claimed")
     disp = entries[0].dispatcher()
-    sig = tuple(compile_plan.decode_type(a) for a in entries[0].args)
-    plan = compile_plan.Split(split_root=1, worker=(0,), main=(), waits={}, early=frozenset(),
-                              before_root=frozenset({0}))
-    slow = "import time; time.sleep(1.0); print('done 0', flush=True)"
-    with cold_start.Worker([0], command=[sys.executable, "-c", slow], plan=plan) as w:
+    sig = (numba.float64,)
+    slow = ("import os, sys, time; os.close(os.open(os.path.join(sys.argv[1], '0'), os.O_CREAT | os.O_EXCL)); "
+            "time.sleep(1.0); print('done 0', flush=True)")
+    with cold_start.Worker([0], command=[sys.executable, "-c", slow]) as w:
         t0 = time.monotonic()
-        with cold_start.waiting_for(w, entries):
+        while not w.claims.is_claimed(0):
+            assert time.monotonic() - t0 < 30
+            time.sleep(0.01)
+        with cold_start.shared_compiles(w, entries):
             assert "compile" in vars(disp)
             disp.compile(sig)
-            assert w.done == {0}
+            assert w.done == {0} and not w.claims.is_done(0)
         assert time.monotonic() - t0 >= 0.9
     assert "compile" not in vars(disp) and sig in disp.overloads
+
+
+def test_a_function_nobody_claimed_is_claimed_compiled_here_and_marked_done():
+    entries = _probe_entries("_probe_unclaimed")
+    disp = entries[0].dispatcher()
+    idle = "import time; time.sleep(30)"
+    with cold_start.Worker([0], command=[sys.executable, "-c", idle]) as w:
+        t0 = time.monotonic()
+        with cold_start.shared_compiles(w, entries):
+            disp.compile((numba.float64,))
+        assert time.monotonic() - t0 < 20 and w.done == set()
+        assert w.claims.is_claimed(0) and w.claims.is_done(0)
+        assert not w.claims.claim(0)  # the worker would skip it
+        folder = w.claims.folder
+    assert not folder.exists()  # removed with the worker
+    assert _probe_unclaimed(1.0) == 3.0
+
+
+def test_the_worker_skips_what_the_command_claimed_and_waits_for_its_callees(tmp_path, capsys, monkeypatch, unfrozen):
+    """The worker never compiles an entry the command's process claimed, and claims a caller of
+    one only once the command marked it done (else the caller's compile would compile it too)."""
+    order = []
+
+    class Probe:
+        def __init__(self, i, calls=()):
+            self.i, self.calls = i, calls
+
+        def try_compile(self):
+            order.append((self.i, claims.is_done(0)))
+            return True
+
+    monkeypatch.setattr(compile_plan, "load", lambda: [Probe(0), Probe(1, (0,)), Probe(2)])
+    claims = cold_start.Claims(tmp_path)
+    assert claims.claim(0) and claims.claim(2)  # the command's process took 0 and 2
+    done_later = threading.Timer(0.5, claims.mark_done, (0,))
+    done_later.start()
+    t0 = time.monotonic()
+    cold_start._work(claims, [0, 1, 2])
+    assert time.monotonic() - t0 >= 0.45
+    assert order == [(1, True)]
+    assert capsys.readouterr().out == "done 1\n"
 
 
 def test_no_early_worker_on_a_warm_cache_or_when_disabled(tmp_path, monkeypatch):
@@ -386,7 +451,7 @@ def test_freeze_keeps_the_block_s_leftovers_out_of_later_collections(unfrozen):
     assert ref() is None
 
 
-def test_the_worker_compiles_with_the_collector_paused(monkeypatch, capsys, unfrozen):
+def test_the_worker_compiles_with_the_collector_paused(tmp_path, monkeypatch, capsys, unfrozen):
     seen = []
 
     class Probe:
@@ -394,8 +459,9 @@ def test_the_worker_compiles_with_the_collector_paused(monkeypatch, capsys, unfr
             seen.append(gc.isenabled())
             return True
 
+    Probe.calls = ()
     monkeypatch.setattr(compile_plan, "load", lambda: [Probe(), Probe()])
-    cold_start._work([1, 0])
+    cold_start._work(cold_start.Claims(tmp_path), [1, 0])
     assert seen == [False, False]
     assert capsys.readouterr().out == "done 1\ndone 0\n"
 

@@ -2,13 +2,17 @@
 
 With an empty Numba cache the first simulation compiles the brick kernel and its callees and the
 spreading kernel, one function after the other, in one process (~9 s of a ~12 s
-``recoilsim demo``). :func:`compile_ahead` shares that out (:mod:`recoilsim.forward.compile_plan`):
-a worker process (``python -m recoilsim.forward.cold_start``) compiles part of the brick
-kernel's callees and then the spreading kernel, each into Numba's on-disk cache, while this
-process compiles the other callees and then the brick kernel itself: its front end runs while
-the worker finishes, and its type inference waits for each of the worker's callees it reaches
-(:func:`waiting_for`) and loads them from the cache, compiling nothing twice. The simulation
-that follows loads everything from the cache.
+``recoilsim demo``). :func:`compile_ahead` shares that out (:mod:`recoilsim.forward.compile_plan`)
+as it goes: a worker process (``python -m recoilsim.forward.cold_start``) takes the brick
+kernel's callees from the last one its type inference reaches backwards, then the spreading,
+each into Numba's on-disk cache, while this process compiles the brick kernel itself, whose
+type inference takes its callees from the first one forwards. Whoever first claims a function
+(:class:`Claims`) compiles it; a function the other process claimed is waited for and loaded
+from the cache (:func:`shared_compiles`). So nothing is compiled twice, and neither process
+waits for long, whatever their speeds: the two meet in the middle. (A fixed share, decided
+beforehand from recorded costs, left this process waiting ~1 s for the worker's share on a
+quiet machine and longer when the worker was slowed: benchmarks/README.md, "Session 11, cold
+compile".) The simulation that follows loads everything from the cache.
 
 Where it applies: the ``demo`` and ``simulate`` commands (:mod:`recoilsim.cli`), each a fresh
 process, when the kernel cache has no brick kernel yet and at least :data:`MIN_IDLE_CORES` CPUs
@@ -21,8 +25,8 @@ When: a command calls :func:`start_early` first thing, before this process impor
 kernels or xarray (~1 s of a cold ``demo``), so that the worker's own start-up (~0.6 s) and
 its first compiles overlap those imports; :func:`start_early` finds the cache folder without
 Numba (:func:`likely_cache_dir`). :func:`compile_ahead` then checks the cache with Numba's own
-rules, and runs ``chores`` (imports the command needs later) whenever it would wait for the
-worker.
+rules, and runs ``chores`` (imports the command needs later) while the worker starts: work that
+only this process can do, done before the compile so that the worker's share grows.
 
 Python's cyclic garbage collector is paused while the kernels compile
 (:func:`recoilsim.forward.compile_plan.collector_paused`:
@@ -44,8 +48,10 @@ import importlib
 import importlib.util
 import os
 import select
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -61,12 +67,44 @@ MIN_IDLE_CORES = 1.5
 WORKER_COMMAND = [sys.executable, "-m", "recoilsim.forward.cold_start"]
 
 
+class Claims:
+    """Who compiles which plan entry: a folder the command's process and the worker share.
+
+    Whoever first creates the file ``<index>`` (an atomic ``O_CREAT | O_EXCL`` open) compiles
+    that entry; the command's process marks the entries it compiled with a file
+    ``done-<index>`` (the worker reports its own on its standard output).
+    """
+
+    def __init__(self, folder) -> None:
+        self.folder = Path(folder)
+
+    def claim(self, index: int) -> bool:
+        """Claim entry ``index``; False if the other process has (or the folder is gone)."""
+        try:
+            os.close(os.open(self.folder / str(index), os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except OSError:
+            return False
+        return True
+
+    def is_claimed(self, index: int) -> bool:
+        return (self.folder / str(index)).exists()
+
+    def mark_done(self, index: int) -> None:
+        with contextlib.suppress(OSError):
+            os.close(os.open(self.folder / f"done-{index}", os.O_CREAT | os.O_WRONLY))
+
+    def is_done(self, index: int) -> bool:
+        return (self.folder / f"done-{index}").exists()
+
+
 class Worker:
     """A worker process compiling plan entries, reporting ``done <index>`` on its standard output.
 
-    Used as a context manager: on exit a worker still running is killed, and the process is
-    always reaped (no zombie). :meth:`wait_for` returns False, and the worker is stopped, when
-    it failed, exited early or ran past ``timeout_s``.
+    Each entry is compiled by whichever process claims it first (:class:`Claims`, a folder
+    both share, its path the worker's first argument). Used as a context manager: on exit a
+    worker still running is killed, the process is always reaped (no zombie) and the claims
+    folder removed. :meth:`wait_for` returns False, and the worker is stopped, when it failed,
+    exited early or ran past ``timeout_s``.
     """
 
     def __init__(self, tasks, command=None, timeout_s: float = WORKER_TIMEOUT_S, plan=None):
@@ -75,13 +113,16 @@ class Worker:
         self.failed = False
         self._buf = b""
         self._deadline = time.monotonic() + timeout_s
-        argv = list(command or WORKER_COMMAND) + [str(t) for t in tasks]
+        self._proc = None
+        self.claims = Claims(Path(os.devnull) / "claims")  # a folder that cannot exist: claims nothing
         try:
+            self.claims = Claims(tempfile.mkdtemp(prefix="recoilsim-cold-"))
+            argv = list(command or WORKER_COMMAND) + [str(self.claims.folder)] + [str(t) for t in tasks]
             self._proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                           stderr=subprocess.DEVNULL, env=dict(os.environ, RECOILSIM_COLD_START="0"))
-        except OSError:
-            self._proc = None
+        except OSError:  # no temporary folder, or no process: this process compiles everything
             self.failed = True
+            shutil.rmtree(self.claims.folder, ignore_errors=True)
 
     def __enter__(self) -> "Worker":
         return self
@@ -106,22 +147,13 @@ class Worker:
             proc.wait()
         proc.stdout.close()
         self._proc = None
+        shutil.rmtree(self.claims.folder, ignore_errors=True)
 
-    def wait_for(self, tasks, chores: list | None = None) -> bool:
-        """Block until the worker reported every entry of ``tasks``; False if it never will.
-
-        ``chores``: callables run (and removed from the list), one at a time, while the worker
-        has not reported them yet, before any blocking wait.
-        """
+    def wait_for(self, tasks) -> bool:
+        """Block until the worker reported every entry of ``tasks``; False if it never will."""
         want = set(tasks)
         while not self.failed and not want <= self.done:
             remaining = self._deadline - time.monotonic()
-            if chores and remaining > 0:
-                if not self._read(0.0):
-                    self._fail()
-                elif not want <= self.done:
-                    chores.pop(0)()
-                continue
             if remaining <= 0 or not self._read(remaining):
                 self._fail()
         return want <= self.done
@@ -245,15 +277,15 @@ def idle_cores(interval_s: float = 0.1) -> float:
     return min(usable, share * (os.cpu_count() or 1))
 
 
-def compile_ahead(exp, command=None, worker: Worker | None = None, chores=()) -> compile_plan.Split | None:
+def compile_ahead(exp, command=None, worker: Worker | None = None, chores=()) -> Worker | None:
     """Compile the kernels for ``exp`` on two cores when the kernel cache is cold (see the module).
 
     ``worker``: one :func:`start_early` started (checked here against Numba's own cache folder,
     stopped if the cache is warm after all); without one, a worker is started here if the
-    cache is cold. ``chores``: callables run while this process would wait for the worker
-    (imports the command needs later). Returns the split of the plan when a worker was used
-    (whether or not it succeeded: the simulation that follows compiles whatever is missing),
-    else None.
+    cache is cold. ``chores``: callables run while the worker starts, before the compile
+    (imports the command needs later). Returns the worker (stopped; its ``done``: the entries
+    it compiled) when one was used, whether or not it succeeded (the simulation that follows
+    compiles whatever is missing), else None.
     """
     setting = os.environ.get("RECOILSIM_COLD_START", "")
     entries = None if setting == "0" or os.name != "posix" else compile_plan.load()
@@ -273,63 +305,91 @@ def compile_ahead(exp, command=None, worker: Worker | None = None, chores=()) ->
         worker = Worker(plan.worker, command, plan=plan)
     from . import engine
 
-    # what the simulation imports next (xarray), then the caller's chores, while waiting
-    chores = [lambda: importlib.import_module(f"{__package__}.simulate"), *chores]
     with worker:
         for i in sorted(plan.early):  # what the inputs need, while the worker starts
             entries[i].try_compile()
         inputs = engine.prepare(exp)
-        with waiting_for(worker, entries, chores):
-            for i in plan.main:
-                entries[i].try_compile()
+        # while the worker starts: what the simulation imports next (xarray), the caller's chores
+        importlib.import_module(f"{__package__}.simulate")
+        for chore in chores:
+            chore()
+        with shared_compiles(worker, entries):
+            # the root's callees the worker has not claimed, before the root (compiled inside its
+            # type inference instead, the whole compile took ~0.2 s more CPU: "Session 11, cold compile")
+            for i in plan.callees:
+                if not worker.claims.is_claimed(i):
+                    entries[i].try_compile()
             with warnings.catch_warnings():  # the simulation that follows warns, once
                 warnings.simplefilter("ignore")
-                engine.run(inputs)  # the split root, started before the worker's last callees
-        worker.wait_for(plan.worker, chores)
-    return plan
+                engine.run(inputs)  # the split root: its type inference waits for the worker's last callees
+            for i in reversed(plan.late):  # the spreading: what the worker has not claimed yet
+                entries[i].try_compile()
+    return worker
 
 
 @contextlib.contextmanager
-def waiting_for(worker: Worker, entries, chores=None):
-    """Within the block, a kernel function of the worker's share (``worker.plan.worker``) that
-    this process is about to compile or load, as a callee during another function's type
-    inference or directly, is first waited for (``chores`` run meanwhile), then loaded from the
-    cache. So the split root's compile starts before the worker is done: its front end runs
-    ~0.9 s (of ~4.6 s) before type inference reaches its first callee.
+def shared_compiles(worker: Worker, entries):
+    """Within the block, a plan entry that this process is about to compile, as a callee during
+    another function's type inference or directly, is claimed and compiled here
+    (``Claims.mark_done`` after), or, when the worker claimed it, waited for and loaded from the
+    cache. This process takes the callees in the order the split root's type inference reaches
+    them while the worker takes them from the other end (``compile_plan.split``), so neither
+    waits for long, whatever their speeds.
 
-    The worker's dispatchers get an instance attribute ``compile`` (which Numba calls for a
+    Every plan dispatcher gets an instance attribute ``compile`` (which Numba calls for a
     signature it does not hold, ``Dispatcher.get_call_template``) for the duration.
     """
-    tasks: dict = {}
-    for i in worker.plan.worker:
-        tasks.setdefault(entries[i].dispatcher(), []).append(i)
-    for disp, wanted in tasks.items():
-        def compile_after_worker(sig, disp=disp, wanted=tuple(wanted)):
-            worker.wait_for(wanted, chores)
+    index: dict = {}
+    for i, e in enumerate(entries):
+        index.setdefault(e.dispatcher(), {})[e.key()[1]] = i
+    for disp, by_args in index.items():
+        def compile_shared(sig, disp=disp, by_args=by_args):
+            i = None if sig in disp.overloads else by_args.get(compile_plan.args_key(sig))
+            if i is None or worker.failed:
+                return type(disp).compile(disp, sig)
+            if worker.claims.claim(i):
+                try:
+                    return type(disp).compile(disp, sig)
+                finally:
+                    worker.claims.mark_done(i)
+            worker.wait_for([i])  # False if the worker failed: compiled here then
             return type(disp).compile(disp, sig)
 
-        disp.compile = compile_after_worker
+        disp.compile = compile_shared
     try:
         yield
     finally:
-        for disp in tasks:
+        for disp in index:
             del disp.compile
 
 
-def _work(tasks: list[int]) -> None:
-    """The worker: compile the plan entries ``tasks`` in order, reporting each as done (also one
-    that failed to compile: the command's process then compiles what it needs itself), with the
-    garbage collector paused and its leftovers frozen (the process ends with the compile; frozen
-    objects are not scanned by the collection at interpreter exit either)."""
+def _work(claims: Claims, tasks: list[int], timeout_s: float = WORKER_TIMEOUT_S) -> None:
+    """The worker: claim and compile the plan entries ``tasks`` in order, skipping those the
+    command's process claimed, reporting each as done (also one that failed to compile: the
+    command's process then compiles what it needs itself), with the garbage collector paused
+    and its leftovers frozen (the process ends with the compile; frozen objects are not
+    scanned by the collection at interpreter exit either). Before claiming an entry, it waits
+    until the entries it calls that the command's process claimed are done (``tasks`` lists
+    callees first), so that it never compiles one of them a second time."""
+    deadline = time.monotonic() + timeout_s
     with compile_plan.collector_paused(freeze=True):
         entries = compile_plan.load()
         if entries is None:
             sys.exit(1)
+        mine: set[int] = set()
         for i in tasks:
+            if claims.is_claimed(i):
+                continue
+            while any(c not in mine and claims.is_claimed(c) and not claims.is_done(c) for c in entries[i].calls) \
+                    and time.monotonic() < deadline:
+                time.sleep(0.005)
+            if not claims.claim(i):
+                continue
+            mine.add(i)
             entries[i].try_compile()
             sys.stdout.write(f"done {i}\n")
             sys.stdout.flush()
 
 
 if __name__ == "__main__":
-    _work([int(a) for a in sys.argv[1:]])
+    _work(Claims(sys.argv[1]), [int(a) for a in sys.argv[2:]])

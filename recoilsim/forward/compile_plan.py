@@ -7,8 +7,9 @@ Separate processes can compile different functions at the same time: Numba's on-
 writes are atomic (a temporary file, then a rename), and a function compiled for a signature
 first looks that signature up in the cache index on disk, also when it is reached as a callee
 during another function's type inference. :mod:`recoilsim.forward.cold_start` uses this: a
-worker process compiles part of the callees (with their exact signatures) and the spreading
-kernel while the command's own process compiles the rest.
+worker process compiles callees (with their exact signatures) and the spreading kernel while
+the command's own process compiles the brick kernel and the callees its type inference reaches
+before the worker has claimed them (:func:`split`: the worker's order).
 
 The exact signatures come from a plan recorded once from a cold run of the reference case
 (:func:`record`, ``python -m recoilsim.forward.compile_plan``), shipped as
@@ -18,7 +19,8 @@ compilation ended (callees before callers), its argument types, every kernel fun
 compiling thread, without its kernel callees). A plan that no longer matches the kernels (a
 changed signature) costs time, not correctness: the worker compiles a signature nobody uses and
 the command compiles the one it needs itself; ``tests/test_cold_start.py`` fails until the plan
-is recorded again.
+is recorded again. The recorded costs pick the split root (the function with the most expensive
+compile, callees included); the share of each process is not decided from them.
 
 Every compile of a cold start runs with Python's garbage collector paused
 (:func:`collector_paused`): the collector otherwise scans the compile's ~0.5 M live objects
@@ -49,15 +51,6 @@ from ..io.atomic import atomic_write
 
 PLAN_PATH = Path(__file__).with_name("kernel_compile_plan.json")
 KERNEL_PREFIX = "recoilsim.kernels."
-#: Share of the split function's callees (by recorded compile time) the worker takes. The
-#: command's process compiles the preparation's functions while the worker starts, then its
-#: share, then starts the split function itself, whose front end runs before type inference
-#: needs the worker's callees; the worker also compiles the spreading, which the command needs
-#: right after the brick kernel. 0.7 balanced the two when the brick kernel's own compile took
-#: ~4.6 s ("Session 7, cold and warm demo" in benchmarks/README.md); with the kernel's setup
-#: split out (~20 % less of its own compile) 0.7 left the worker the longer of the two, 0.6
-#: finishes it ~1.4 s (CPU) before the command ("Session 8, cold compile").
-WORKER_SHARE = 0.6
 
 
 # ------------------------------------------------------------------------------------------
@@ -102,6 +95,15 @@ def decode_type(obj):
     mod, name = obj["namedtuple"].split(":")
     cls = getattr(importlib.import_module(mod), name)
     return types.BaseTuple.from_types([decode_type(f) for f in obj["fields"]], cls)
+
+
+def args_key(sig) -> str | None:
+    """Numba argument types as the text :meth:`Entry.key` gives them; None for a type the plan
+    cannot hold."""
+    try:
+        return json.dumps([encode_type(a) for a in sig])
+    except TypeError:
+        return None
 
 
 def _resolve(func: str):
@@ -207,59 +209,44 @@ def _closure(entries: list[Entry], i: int) -> set[int]:
 
 @dataclass(frozen=True)
 class Split:
-    """Who compiles what on a cold start.
+    """Who compiles what on a cold start: the work is shared out as it goes, not beforehand.
 
-    ``split_root``: the most expensive function (the brick kernel); its callees are shared out.
-    ``early``: what the functions recorded before the split root (the inputs' preparation) need;
-    the command's process compiles them first, while the worker starts. ``worker``: entries the
-    worker compiles, in this order (closed under calls: the worker never waits): its share of
-    the split root's callees (``before_root``), those the command's process will wait for first,
-    then the functions recorded after the split root (the spreading), whole. ``main``: the other
-    callees, which the command's own process compiles, in this order; ``waits[i]``: the worker
-    entries that main entry i calls (the process waits for those).
+    ``split_root``: the most expensive function (the brick kernel), which the command's process
+    compiles; its type inference reaches the root's callees one after the other (in recorded
+    order), and the process compiles each callee nobody has claimed yet itself, or waits for the
+    worker's (:mod:`recoilsim.forward.cold_start`). ``worker``: the order in which the worker
+    claims entries: the root's direct callees from the last one backwards, each after what it
+    calls (so the two processes meet in the middle, whatever their speed), then what the
+    ``late`` roots (the functions recorded after the split root, not called by it: the
+    spreading, which the command's process takes from the last one backwards) need, callees
+    first. ``callees``: the split root's callees in recorded order (callees first), the order
+    in which the command's process claims them before it starts the root. ``early``: what the
+    functions recorded before the split root (the inputs' preparation) need; the command's
+    process compiles them first, while the worker starts.
     """
 
     split_root: int
     worker: tuple[int, ...]
-    main: tuple[int, ...]
-    waits: dict
+    late: tuple[int, ...]
     early: frozenset
-    before_root: frozenset
+    callees: tuple[int, ...]
 
 
-def split(entries: list[Entry], share: float = WORKER_SHARE, done=frozenset()) -> Split:
-    """Share the plan out between the worker and the command's process (see :class:`Split`).
-
-    The worker takes the split root's direct callees from the last one backwards, each with
-    everything it calls, while their recorded compile time stays within ``share`` of the
-    root's callees' total (those not in ``early``); the command's process compiles the other
-    callees, those whose calls the worker does not compile first. ``done``: entries the
-    command's process holds already (compiled by nobody).
-    """
+def split(entries: list[Entry], done=frozenset()) -> Split:
+    """The worker's order of claims and the groups of :class:`Split`. ``done``: entries the
+    command's process holds already (compiled by nobody)."""
     called = {c for e in entries for c in e.calls}
     roots = [i for i in range(len(entries)) if i not in called]
     total = {i: sum(entries[j].cost_s for j in _closure(entries, i)) for i in roots}
     root = max(roots, key=lambda i: total[i])
     early = set().union(*(_closure(entries, r) for r in roots if r < root)) - set(done)
     below = _closure(entries, root) - {root} - set(done) - early
-    budget = share * sum(entries[j].cost_s for j in below)
-    chosen: set[int] = set()
-    for c in reversed(entries[root].calls):
-        add = (_closure(entries, c) & below) - chosen
-        if sum(entries[j].cost_s for j in chosen | add) <= budget:
-            chosen |= add
-    late = set().union(*(_closure(entries, r) for r in roots if r > root)) - set(done) - early
-    worker = chosen | late
-    main = below - worker
-    waits = {i: tuple(sorted(_closure(entries, i) & worker)) for i in main}
-    order = sorted(main, key=lambda i: (bool(waits[i]), i))  # entries that need the worker last
-    # the worker's order: what the main process waits for, in the order it does, then the rest
-    # (each group in recorded order: callees first)
     seq: list[int] = []
-    for i in order:
-        seq += [j for j in waits[i] if j not in seq]
-    seq += sorted(chosen - set(seq)) + sorted(late - set(seq))
-    return Split(root, tuple(seq), tuple(order), waits, frozenset(early), frozenset(chosen))
+    for c in reversed(entries[root].calls):
+        seq += sorted((_closure(entries, c) & below) - set(seq))  # recorded order: callees first
+    late_roots = [r for r in roots if r > root and r not in done]
+    late = sorted(set().union(*(_closure(entries, r) for r in late_roots)) - set(done) - early - set(seq))
+    return Split(root, tuple(seq + late), tuple(late_roots), frozenset(early), tuple(sorted(below)))
 
 
 @contextlib.contextmanager
