@@ -2,8 +2,8 @@
 
     python benchmarks/group_flip.py
 
-For the Li-excess profile of ``before_after.py`` and the benchmark reference's profile, one node's
-value is scanned for the values where :func:`recoilsim.forward.stack.perturbation_groups` changes
+For the Li-excess profile of ``before_after.py``, the benchmark reference's profile and a Li step at
+10-11 nm (its height), one node's value is scanned for the values where :func:`recoilsim.forward.stack.perturbation_groups` changes
 the blocks; at each such value (found by bisection to 1e-9) the spectra just above and just below
 are compared (max |diff| / peak over the isotopes), and the same move with the grouping held at
 the lower side's. Printed: the value, the blocks on either side, the jump with the grouping free

@@ -12,7 +12,7 @@ with D_e(x) = int_0^x dc_e dx' (piecewise linear in x, exact for the profile's s
 dropped term is second order: g_pe changes along the path with the energy (here evaluated at
 the block top's beam energy and at each species' recoil energy made there) and dS/S is small
 (a block is at most as deep as the beam loses a set fraction of its energy over, and ends where
-the profile's node spacing changes, :func:`recoilsim.forward.stack.perturbation_groups`).
+neighbouring steps differ steeply, :func:`recoilsim.forward.stack.perturbation_groups`).
 The straggling integral and the multiple-scattering walks use the same effective thickness
 (first order too). With c0 the block's areal-density-weighted mean, D_e at the block bottom
 is 0: the beam's crossing of the whole block and the exit tables below it are those of c0.
