@@ -39,7 +39,7 @@ from .multiple_scattering import (HWHM_TO_SIGMA, combined_half_width, ms_block_c
                                   ms_energy_variance, ms_exit_tables_down, walk_half_width, walk_half_widths,
                                   walk_moments)
 from .brick_types import Bricks
-from .profile_blocks import block_ratios, profile_state
+from .profile_blocks import ROW_CUM, SPC_TAU, block_ratios, profile_state
 from .range_tables import cross_cell, cross_path, fill_tables, new_tables, table_cell
 
 
@@ -138,6 +138,10 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
     wb_top = 0.0  # the beam's multiple-scattering half width (rad) at the block top
     wm1 = 0.0  # ... and its walk moments int L dA, int L^2 dA (:func:`walk_moments`)
     wm2 = 0.0
+    # the walk moments' origin (row 0: half width, beam energy, wm1, wm2 at the block top, or in a block of
+    # varying composition at the last state, which extends them brick by brick) and at the state of
+    # :func:`_variances` (row 1)
+    wm = np.zeros((2, 4))
     nbr = np.int64(0)  # bricks so far (not the literal 0: Numba would compile _grown for Literal[int](0) too)
     overflow = False
     done = False
@@ -159,14 +163,13 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
             spc[SPC_X_TH, s] = x_th[sp_out[s]]
             spc[SPC_DENS, s] = sp_dens[s, b]
             spc[SPC_TAU, s] = 0.0
+            cur[ROW_CUM, s] = 0.0
         # a block of varying composition (:mod:`profile_blocks`): its points pa .. pz - 1
         pa = prof_start[b] if prof_start.shape[0] > b + 1 else 0
         pz = prof_start[b + 1] if prof_start.shape[0] > b + 1 else 0
         varying = pz - pa > 1
         if varying:
-            block_ratios(particles, blk_fracS, b, bp, sp_p, species.K, act, Eb_top, g_prof)
-            for s in range(n_sp):
-                cur[ROW_CUM, s] = 0.0
+            block_ratios(S, lnE0, dlnE, p_mass, p_klo, p_khi, blk_fracS, b, bp, sp_p, species.K, act, Eb_top, g_prof)
         for p in range(n_p):
             if p_act[p]:
                 fill_tables(S, W, p, blk_fracS, blk_fracW, b, p_mass[p], lnE0, dlnE, p_klo[p], p_khi[p], Sv, Rt, Qt)
@@ -178,12 +181,12 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
         # state at the block top
         Eb = _state(0.0, Eb_top, vb_top, lnE0, dlnE, bp, mb, p_klo[bp], p_khi[bp], E0, geometry, L_m, relativistic,
                     spc, Sv, Rt, Qt, G, D, V, tan_in, tan_out, cur)
-        # the beam's walk moments at the current state (a block of varying composition extends them brick by
-        # brick; a uniform one from its top)
-        wbc, m1c, m2c = _variances(0.0, Eb_top, Eb, lnE0, dlnE, E0, geometry, sig_timing, efoil_path, screening,
-                                   ms_on, spc, Se, Re, Qe, tan_in, tan_out, wb_top, wb_top, Eb_top, wm1, wm2, A, msb,
-                                   ww, ww1, cur)
-        Ebc = Eb
+        wm[0, 0], wm[0, 1], wm[0, 2], wm[0, 3] = wb_top, Eb_top, wm1, wm2
+        _variances(0.0, Eb_top, Eb, lnE0, dlnE, E0, geometry, sig_timing, efoil_path, screening, ms_on, spc, Se, Re,
+                   Qe, tan_in, tan_out, wb_top, wm, A, msb, ww, ww1, cur)
+        if varying:  # the next origin: this state
+            for q in range(4):
+                wm[0, q] = wm[1, q]
         d = 0.0
         dx = thick
         dx_max = thick  # the widest brick in depth
@@ -197,8 +200,7 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
             dn = d + dx
             db = dn  # the beam's (effective) offset, and the species' (spc row SPC_TAU)
             if varying:
-                db = profile_state(dn, prof_x, prof_dS, prof_cum, pa, pz, g_prof, spc, np.int64(SPC_TAU), new,
-                                   np.int64(ROW_CUM))
+                db = profile_state(dn, prof_x, prof_dS, prof_cum, pa, pz, g_prof, spc, new)
             else:
                 for s in range(n_sp):
                     spc[SPC_TAU, s] = dn
@@ -226,13 +228,8 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
             if worst > 1e29:
                 worst = 0.0
             # the step is taken: the variances and cross sections of the new state
-            # the beam's walk moments from the last state in a block of varying composition, else from the top
-            wbm, Ebm, m1m, m2m = wb_top, Eb_top, wm1, wm2
-            if varying:
-                wbm, Ebm, m1m, m2m = wbc, Ebc, m1c, m2c
-            wbn, m1n, m2n = _variances(db, Eb_top, Eb, lnE0, dlnE, E0, geometry, sig_timing, efoil_path, screening,
-                                       ms_on, spc, Se, Re, Qe, tan_in, tan_out, wb_top, wbm, Ebm, m1m, m2m, A, msb,
-                                       ww, ww1, new)
+            _variances(db, Eb_top, Eb, lnE0, dlnE, E0, geometry, sig_timing, efoil_path, screening, ms_on, spc, Se,
+                       Re, Qe, tan_in, tan_out, wb_top, wm, A, msb, ww, ww1, new)
             if nbr >= max_bricks:
                 overflow = True
                 done = True
@@ -268,7 +265,9 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
                         bricks[q, s, nbr] = 0.0
             nbr += 1
             cur, new = new, cur
-            wbc, m1c, m2c, Ebc = wbn, m1n, m2n, Eb
+            if varying:
+                for q in range(4):
+                    wm[0, q] = wm[1, q]
             d = dn
             if worst > 0.0:
                 dx = dx * min(2.0, 0.9 / worst)
@@ -287,10 +286,7 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
         if ms_on:
             wb_new = walk_half_width(wb_top, Eb_top, Eb_new, msb, i_beam, thick / cos_in, ww1)[0]
             # (in a block of varying composition from the last state, at the block bottom)
-            wbm, Ebm, m1m, m2m = wb_top, Eb_top, wm1, wm2
-            if varying:
-                wbm, Ebm, m1m, m2m = wbc, Ebc, m1c, m2c
-            wm1, wm2 = walk_moments(wbm, wb_new, E0 - Ebm, E0 - Eb_new, m1m, m2m)
+            wm1, wm2 = walk_moments(wm[0, 0], wb_new, E0 - wm[0, 1], E0 - Eb_new, wm[0, 2], wm[0, 3])
             wb_top = wb_new
         Eb_top = Eb_new
         vb_top = vb_new
@@ -463,7 +459,9 @@ def _active_species(particles, stack, beam, sp_dens, cos_in, Sv, Rt, Qt):
 # of a function costs a Numba reference-count pair per call, and these two run once per depth step)
 # SPC_TAU: the species' offset below the block top for its way out (set per state: the depth, or in a block of
 # varying composition its effective thickness, :mod:`profile_blocks`)
-SPC_K, SPC_DK, SPC_P, SPC_O, SPC_M, SPC_KLO, SPC_KHI, SPC_EMIN, SPC_ACT, SPC_X_TH, SPC_DENS, SPC_TAU, SPC_XS = range(13)
+# (SPC_TAU = 11 is fixed in :mod:`profile_blocks`, which writes it)
+SPC_K, SPC_DK, SPC_P, SPC_O, SPC_M, SPC_KLO, SPC_KHI, SPC_EMIN, SPC_ACT, SPC_X_TH, SPC_DENS = range(SPC_TAU)
+SPC_XS = SPC_TAU + 1
 N_SPC_ROWS = SPC_XS + 3
 
 
@@ -496,8 +494,8 @@ def _species_constants(particles, species, act, p_emin):
 # kept for _variances: 5 recoil energy Er, 6 its energy E1 at the block top, 7 and 8 E1's table
 # cell k1 and fraction t1, 9 jt, 10 g, 11 the energy variance at the detector without multiple scattering;
 # ROW_CUM (not reset by _state): the cumulative density from the block top in a block of varying composition
-N_STATE_ROWS = 12
-ROW_CUM = N_STATE_ROWS
+# (ROW_CUM = N_STATE_ROWS is fixed in :mod:`profile_blocks`, which writes it)
+N_STATE_ROWS = ROW_CUM
 
 
 @njit(**INTERNAL)
@@ -591,16 +589,17 @@ def _state(d, Eb_top, vb_top, lnE0, dlnE, bp, mb, klo_b, khi_b, E0, geometry, L_
 
 @njit(**INTERNAL)
 def _variances(d, Eb_top, Eb, lnE0, dlnE, E0, geometry, sig_timing, efoil_path, screening, ms_on, spc, Se, Re, Qe,
-               tan_in, tan_out, wb_top, wb_m, Eb_m, wm1, wm2, A, msb, ww, ww1, out):
+               tan_in, tan_out, wb_top, wm, A, msb, ww, ww1, out):
     """Complete a state of :func:`_state` (beam energy Eb at offset d below the top of the current block):
     the flight-time variance, the energy at the energy detector and its variance, and the cross
     section (rows 1-4 of ``out``).
 
     Se, Re, Qe are the energy-detector foil tables (path efoil_path); with ``ms_on`` the
     spread from multiple scattering is added (:func:`multiple_scattering.ms_energy_variance`):
-    the beam's half width wb_top at the block top, its walk moments wm1, wm2 at a state above (half width wb_m,
-    beam energy Eb_m: the block top, or in a block of varying composition the last state) extended to here
-    (returned with the beam's half width here, the new state's start in such a block), the half-width exit
+    the beam's half width wb_top at the block top, its walk moments at a state above (wm[0]: half width, beam
+    energy, the moments wm1, wm2; the block top, or in a block of varying composition the last state) extended to
+    here (written into wm[1] with the beam's half width and energy here, the next origin in such a block), the
+    half-width exit
     tables A and the block's constants msb of :func:`multiple_scattering.walk_half_width` (beam in
     rows i_beam = msb.shape[0] - 4 .. - 2; ww, ww1: work rows of :func:`multiple_scattering.walk_half_widths` and
     :func:`multiple_scattering.walk_half_width`). No cross section
@@ -615,10 +614,10 @@ def _variances(d, Eb_top, Eb, lnE0, dlnE, E0, geometry, sig_timing, efoil_path, 
     nu_b = 2.0
     cov_in = 0.0  # ... and the moments of its walk (:func:`multiple_scattering.ms_energy_variance`)
     var_int_in = 0.0
-    m1, m2 = wm1, wm2
+    m1, m2 = wm[0, 2], wm[0, 3]
     if ms_on and Eb > 0.0:
         wb, nu_b = walk_half_width(wb_top, Eb_top, Eb, msb, i_beam, d / cos_in, ww1)
-        m1, m2 = walk_moments(wb_m, wb, E0 - Eb_m, E0 - Eb, wm1, wm2)
+        m1, m2 = walk_moments(wm[0, 0], wb, E0 - wm[0, 1], E0 - Eb, m1, m2)
         L = E0 - Eb
         A_b = wb * wb * HWHM_TO_SIGMA * HWHM_TO_SIGMA
         cov_in = max(L * A_b - m1, 0.0)
@@ -663,4 +662,4 @@ def _variances(d, Eb_top, Eb, lnE0, dlnE, E0, geometry, sig_timing, efoil_path, 
         if out[0, s] <= 0.0 or spc[SPC_DENS, s] == 0.0:
             continue  # no yield in this block: the cross section is not needed
         out[4, s] = cross_section_at(spc[SPC_XS, s], spc[SPC_XS + 1, s], spc[SPC_XS + 2, s], screening, Eb)
-    return wb, m1, m2
+    wm[1, 0], wm[1, 1], wm[1, 2], wm[1, 3] = wb, Eb, m1, m2

@@ -11,7 +11,8 @@ the energy the mean composition would over the effective thickness
 with D_e(x) = int_0^x dc_e dx' (piecewise linear in x, exact for the profile's steps). The
 dropped term is second order: g_pe changes along the path with the energy (here evaluated at
 the block top's beam energy and at each species' recoil energy made there) and dS/S is small
-(a block's composition stays within a tolerance of its mean, :mod:`recoilsim.forward.stack`).
+(a block is at most as deep as the beam loses a set fraction of its energy over, and ends where
+neighbouring steps differ steeply, :func:`recoilsim.forward.stack.perturbation_groups`).
 The straggling integral and the multiple-scattering walks use the same effective thickness
 (first order too). With c0 the block's areal-density-weighted mean, D_e at the block bottom
 is 0: the beam's crossing of the whole block and the exit tables below it are those of c0.
@@ -26,16 +27,23 @@ from numba import njit
 from .jit_options import INTERNAL
 
 
+#: the row of the brick kernel's per-species constants that holds each species' offset for its way out
+#: (:func:`profile_state` writes it; ``bricks.SPC_TAU``), and the row of its states that holds each species'
+#: cumulative density from the block top (``bricks.ROW_CUM``): fixed here so that no row index is an argument
+SPC_TAU = 11
+ROW_CUM = 12
+
+
 @njit(**INTERNAL)
-def block_ratios(particles, fracS, b, bp, sp_p, K, act, E_beam, g):
+def block_ratios(S, lnE0, dlnE, mass, klo, khi, fracS, b, bp, sp_p, K, act, E_beam, g):
     """The stopping ratios g[e, col] = S_pe(E) / S0_p(E) of block b for every element e: particle p's
     stopping in element e (table rows S[p, e], linear between nodes) over its stopping in the block's
     mean composition fracS[b] (Bragg's rule; module docstring), 0 where S0 is not positive. Column s:
     species s (particle sp_p[s]) at its energy K[s] E_beam as made at the block top (active species
     with K > 0 only, :func:`bricks._active_species`); the last column: the beam (particle bp) at E_beam.
-    (One function for all: each compiled function costs a cold start ~0.1 s.)"""
-    S, lnE0, dlnE, mass, klo, khi = particles.S, particles.lnE0, particles.dlnE, particles.mass, particles.klo, \
-        particles.khi
+    S, lnE0, dlnE, mass, klo, khi: the fields of :class:`brick_types.Particles` (passed one by one: a
+    NamedTuple argument makes Numba type every field). (One function for all: each compiled function
+    costs a cold start ~0.1 s.)"""
     n_sp = sp_p.shape[0]
     n_el = S.shape[1]
     for col in range(n_sp + 1):
@@ -56,14 +64,15 @@ def block_ratios(particles, fracS, b, bp, sp_p, K, act, E_beam, g):
 
 
 @njit(**INTERNAL)
-def profile_state(d, prof_x, prof_dS, cum, pa, pz, g, spc, row_tau, out, row_cum):
+def profile_state(d, prof_x, prof_dS, cum, pa, pz, g, spc, out):
     """Effective thicknesses and cumulative densities at offset d below the top of a block of
     varying composition (its points pa .. pz - 1 of prof_x, prof_dS, cum; module docstring).
 
     Writes every species s's effective thickness of its way out, d + sum_e g[e, s] D_e(d), into
-    spc[row_tau, s] and its cumulative density int_0^d n_s dx into out[row_cum, s]; returns the
+    spc[SPC_TAU, s] and its cumulative density int_0^d n_s dx into out[ROW_CUM, s]; returns the
     beam's effective thickness d + sum_e g[e, n_sp] D_e(d) (column n_sp of g: the beam's ratios).
     """
+    n_sp = spc.shape[1]
     lo = pa
     hi = pz - 1
     while hi - lo > 1:  # bisection: prof_x[lo] <= d < prof_x[hi]
@@ -74,7 +83,6 @@ def profile_state(d, prof_x, prof_dS, cum, pa, pz, g, spc, row_tau, out, row_cum
             hi = mid
     f = (d - prof_x[lo]) / (prof_x[hi] - prof_x[lo])
     f = min(max(f, 0.0), 1.0)
-    n_sp = spc.shape[1]
     n_el = prof_dS.shape[1]
     tau_b = d
     for e in range(n_el):
@@ -83,6 +91,6 @@ def profile_state(d, prof_x, prof_dS, cum, pa, pz, g, spc, row_tau, out, row_cum
         tau = d
         for e in range(n_el):
             tau += g[e, s] * (prof_dS[lo, e] + f * (prof_dS[hi, e] - prof_dS[lo, e]))
-        spc[row_tau, s] = tau
-        out[row_cum, s] = cum[s, lo] + f * (cum[s, hi] - cum[s, lo])
+        spc[SPC_TAU, s] = tau
+        out[ROW_CUM, s] = cum[s, lo] + f * (cum[s, hi] - cum[s, lo])
     return tau_b

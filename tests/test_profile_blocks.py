@@ -15,23 +15,32 @@ from numba import njit
 from recoilsim.forward.engine import prepare, run, spread
 from recoilsim.forward.linear_model import _hat_weights
 from recoilsim.forward.refinement import refined
-from recoilsim.forward.stack import perturbation_blocks, perturbation_groups
+from recoilsim.forward.stack import loss_bound_thickness, perturbation_blocks, perturbation_groups
 from recoilsim.kernels.brick_types import Particles
-from recoilsim.kernels.profile_blocks import block_ratios, profile_state
+from recoilsim.kernels.profile_blocks import ROW_CUM, SPC_TAU, block_ratios, profile_state
 from recoilsim.model.experiment import reference_experiment
 from recoilsim.model.sample import Profile
 
 
-def test_groups_split_where_a_fraction_leaves_the_tolerance_and_at_layer_ends():
-    # steps 0-3 of layer 0 (profile), 4 outside the profile, 5-6 of layer 1 (profile)
-    tops = np.arange(8.0)
-    fracW = np.array([[0.30, 0.70], [0.32, 0.68], [0.34, 0.66], [0.60, 0.40], [0.60, 0.40], [0.5, 0.5],
-                      [0.5, 0.5]])
-    layer_of = np.array([0, 0, 0, 0, 0, 1, 1])
-    in_profile = np.array([True, True, True, True, False, True, True])
-    # 0.30, 0.32, 0.34: within 0.02 of their mean 0.32; adding 0.60 moves the mean to 0.39 (0.21 away)
-    starts = perturbation_groups(tops, fracW, layer_of, in_profile, tol=0.05)
-    assert starts.tolist() == [0, 3, 4, 5, 7]
+def test_groups_split_at_steep_steps_depth_bounds_and_layer_ends():
+    # steps of 1 (1e15 at/cm2): 0-5 of layer 0 (profile), 6 outside the profile, 7-9 of layer 1 (profile)
+    tops = np.arange(11.0)
+    li = np.array([0.30, 0.32, 0.34, 0.40, 0.41, 0.42, 0.6, 0.5, 0.5, 0.5])
+    fracW = np.stack([li, 1.0 - li], axis=1)
+    layer_of = np.array([0, 0, 0, 0, 0, 0, 0, 1, 1, 1])
+    in_profile = np.array([True] * 6 + [False] + [True] * 3)
+    # layer 0: a jump of 0.06 > 0.025 between steps 2 and 3 (the drifts of 0.02 and 0.01 stay in), then each
+    # piece of 3 cut in two no deeper than 2.5 (steps 0-1 | 2, 3-4 | 5: rounding 1.5 to even); no bound in layer 1
+    starts = perturbation_groups(tops, fracW, layer_of, in_profile, np.array([2.5, np.inf]), jump=0.025)
+    assert starts.tolist() == [0, 2, 3, 5, 6, 7, 10]
+
+
+def test_loss_bound_thickness_by_hand():
+    # two columns; the beam's stopping 1000 and 3000 eV/1e15 at every node; 9 MeV, cos 0.5, 10 %
+    S_beam = np.array([[1000.0] * 5, [3000.0] * 5])
+    d = loss_bound_thickness(S_beam, np.array([[0.5, 0.5], [0.0, 0.0]]), 0.0, 0.5, 63.0, 9.0, 0.5, 0.1)
+    assert d[0] == pytest.approx(0.1 * 9.0 * 0.5 / 2000e-6)
+    assert d[1] == np.inf
 
 
 def test_block_arrays_are_the_steps_sums():
@@ -86,14 +95,15 @@ def _state_at(particles, bS, x, dS, cum, pa, pz, ds):
     """The stopping ratios at 1.5 MeV (one species of K = 1: column 0, the beam: column 1), and at each
     offset of ds the beam's and the species' effective thickness and the species' cumulative density."""
     g = np.zeros((2, 2))
-    block_ratios(particles, bS, 0, 0, np.zeros(1, dtype=np.int64), np.ones(1), np.ones(1, dtype=np.bool_), 1.5, g)
-    spc = np.zeros((3, 1))
-    out = np.zeros((2, 1))
+    block_ratios(particles.S, particles.lnE0, particles.dlnE, particles.mass, particles.klo, particles.khi, bS, 0, 0,
+                 np.zeros(1, dtype=np.int64), np.ones(1), np.ones(1, dtype=np.bool_), 1.5, g)
+    spc = np.zeros((SPC_TAU + 1, 1))
+    out = np.zeros((ROW_CUM + 1, 1))
     res = np.zeros((ds.shape[0], 3))
     for i in range(ds.shape[0]):
-        res[i, 0] = profile_state(ds[i], x, dS, cum, pa, pz, g, spc, np.int64(2), out, np.int64(1))
-        res[i, 1] = spc[2, 0]
-        res[i, 2] = out[1, 0]
+        res[i, 0] = profile_state(ds[i], x, dS, cum, pa, pz, g, spc, out)
+        res[i, 1] = spc[SPC_TAU, 0]
+        res[i, 2] = out[ROW_CUM, 0]
     return g, res
 
 
@@ -121,8 +131,8 @@ def test_profiles_against_the_refined_block_model(case):
     """The second method: every 0.125 nm of the profile a block, bricks 4 times narrower. A 2 nm Li-rich
     marker under the Cu cap (Li x3, 0.5 nm edges): measured 7.3e-4 of peak (the 1 nm block model,
     sampling the profile at the middle of each nanometre: 1.6e-2); a 25 % Li excess falling linearly
-    over 30 nm: 4.3e-4 (the 1 nm blocks 6.8e-4). The perturbation's tables are those of 8 and 4
-    blocks instead of 34."""
+    over 30 nm: 4.3e-4 (the 1 nm blocks 6.8e-4). The perturbation's tables are those of 10 and 4
+    blocks instead of 34 (the marker's edges, 0.25 nm steps differing by more than 0.025, blocks of their own)."""
     if case == "marker":
         exp = reference_experiment(Profile("Li", [0, 0.5, 1.0, 2.0, 2.5, 30.0], [1, 1, 3, 3, 1, 1.0], kind="scale"))
     else:
@@ -130,7 +140,7 @@ def test_profiles_against_the_refined_block_model(case):
     fine, _ = _spectra(exp, "blocks", 0.125, 4)
     now, inputs = _spectra(exp, "perturbation")
     blocks, _ = _spectra(exp, "blocks")
-    assert inputs.stack.top.size - 1 <= 8
+    assert inputs.stack.top.size - 1 <= 10
     for s in range(fine.shape[0]):
         peak = fine[s].max()
         if peak > 0 and inputs.species[s].element != "C":  # (C: the Cu cap's, no profile)
@@ -138,6 +148,12 @@ def test_profiles_against_the_refined_block_model(case):
     li = [s for s, sp in enumerate(inputs.species) if sp.label == "7Li"][0]
     if case == "marker":  # the 1 nm blocks miss the marker's edges
         assert np.abs(blocks[li] - fine[li]).max() > 1e-2 * fine[li].max()
+
+
+def _worst(spectra, fine, inputs):
+    """Largest |spectra - fine| / peak of fine over the isotopes (C, the Cu cap's, left out)."""
+    return max(np.abs(spectra[s] - fine[s]).max() / fine[s].max() for s in range(fine.shape[0])
+               if fine[s].max() > 0 and inputs.species[s].element != "C")
 
 
 def test_a_layer_without_profile_is_one_block_as_before():
@@ -168,11 +184,42 @@ def test_a_long_block_of_varying_composition_gives_the_multiple_scattering_of_th
     fine, inputs = _spectra(exp, "blocks", 0.125, 4)
     now, _ = _spectra(exp, "perturbation", 1.0, 4)
     plain, _ = _spectra(exp, "blocks", 31.0, 4)
-    worst_now = worst_plain = 0.0
-    for s in range(fine.shape[0]):
-        peak = fine[s].max()
-        if peak > 0 and inputs.species[s].element != "C":
-            worst_now = max(worst_now, np.abs(now[s] - fine[s]).max() / peak)
-            worst_plain = max(worst_plain, np.abs(plain[s] - fine[s]).max() / peak)
-    assert worst_now < 3e-4
-    assert worst_plain > 1e-3
+    assert _worst(now, fine, inputs) < 3e-4
+    assert _worst(plain, fine, inputs) > 1e-3
+
+
+@pytest.mark.parametrize("v", [1.3703196, 1.5333739])
+def test_a_profile_value_moving_does_not_move_the_blocks(v):
+    """A composition tolerance (session 11's first grouping: no fraction more than 0.05 from the block mean)
+    changed the blocks as the benchmark reference's first node crossed these values, and the spectra jumped by
+    7.9e-5 and 1.3e-4 of peak (benchmarks/group_flip.py). Grouped by geometry, a move of 2e-7 across them
+    changes the spectra by its derivative only (of order 0.1 of peak per unit: ~2e-8), far below 1e-6."""
+    depth = np.arange(31.0)
+    out = []
+    for x in (v - 1e-7, v + 1e-7):
+        vals = 1.0 + 0.25 * np.exp(-depth / 5.0)
+        vals[0] = x
+        sp, inputs = _spectra(reference_experiment(Profile("Li", depth, vals, kind="scale")), "perturbation", 1.0)
+        out.append(sp)
+    for s in range(out[0].shape[0]):
+        peak = out[0][s].max()
+        if peak > 0:
+            assert np.abs(out[1][s] - out[0][s]).max() < 1e-6 * peak, inputs.species[s].label
+
+
+def test_a_deep_smooth_profile_is_cut_by_the_beams_energy_loss(monkeypatch):
+    """A 25 % Li excess falling linearly over 300 nm: blocks of varying composition at most as deep as the beam
+    loses 8 % of its energy over (at its incident stopping: 6 blocks of 50 nm) within 4e-4 of peak of the refined block model (0.125 nm
+    blocks, bricks 4x narrower; measured 1.9e-4 of peak of every Li, P, O, N isotope against the
+    benchmarks/profile_yardstick.py --deep yardstick); the whole 300 nm as one block (the stopping ratios of the
+    block top's energies over ~40 % of the beam's energy) > 1e-3 (measured 1.4e-3)."""
+    import recoilsim.forward.stack as stack
+
+    exp = reference_experiment(Profile("Li", [0, 300], [1.25, 1.0], kind="ratio"))
+    fine, inputs = _spectra(exp, "blocks", 0.125, 4)
+    now, cut = _spectra(exp, "perturbation")
+    monkeypatch.setattr(stack, "PERTURBATION_MAX_LOSS", 1e9)
+    one, whole = _spectra(exp, "perturbation")
+    assert cut.stack.top.size - whole.stack.top.size == 5
+    assert _worst(now, fine, inputs) < 4e-4
+    assert _worst(one, fine, inputs) > 1e-3

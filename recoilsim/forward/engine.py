@@ -37,8 +37,8 @@ from ..io.stopping_choice import stopping_source, straggling_tables
 from ..stopping.sources import source_label
 from ..stopping.tables import ParticleTables, StoppingSource, particle_tables
 from .species import Species, build_species
-from .stack import (beam_depth_bound, cut_blocks, merge_foils, perturbation_blocks, perturbation_groups, sample_blocks,
-                    to_columns)
+from .stack import (beam_depth_bound, cut_blocks, loss_bound_thickness, merge_foils, perturbation_blocks,
+                    perturbation_groups, sample_blocks, to_columns)
 
 MB_CM2 = 1e-27
 MAX_BRICKS = 20000
@@ -368,7 +368,12 @@ def prepare(exp: Experiment, *, source: StoppingSource | None = None, tables: Pa
     prof_x, prof_dS, prof_cum = np.zeros(0), np.zeros((0, len(columns))), np.zeros((len(species), 0))
     prof_dx = np.diff(blk_top)
     if varying and in_profile.any():
-        starts = perturbation_groups(blk_top, fracW, layer_of, in_profile)
+        nominal = np.array([[layer.fractions.get(e, 0.0) * layer.stopping_factors.get(e, 1.0) for e in elements]
+                            for layer in exp.sample.layers])
+        nominal = to_columns(nominal, np.arange(len(specs)), col_of, len(columns))
+        max_thick = loss_bound_thickness(S[0], nominal, tables.lnE0, tables.dlnE, beam.mass_u, exp.beam.energy_MeV,
+                                         cos_in)
+        starts = perturbation_groups(blk_top, fracW, layer_of, in_profile, max_thick)
         blk_top, fracS, fracW, dens, prof_start, prof_x, prof_dS, prof_cum, prof_dx = perturbation_blocks(
             starts, blk_top, fracS, fracW, outgoing.density, PERTURBATION_BRICK_STEPS * PERTURBATION_SUBSTEPS)
         outgoing = outgoing._replace(density=dens)

@@ -86,37 +86,60 @@ def sample_blocks(exp: Experiment, elements: list[str], substeps: int = 1):
             np.concatenate(in_profile))
 
 
-#: Largest departure of any element's atomic fraction from its block's mean inside a block of
-#: :func:`perturbation_groups` (the first-order treatment's dropped term is quadratic in it)
-PERTURBATION_MAX_FRACTION = 0.05
+#: A block of varying composition (:func:`perturbation_groups`) is at most as deep as the beam loses this
+#: fraction of its incident energy over (at incidence, in the layer's composition without its profiles): the
+#: stopping ratios of :func:`recoilsim.kernels.profile_blocks.block_ratios` are taken at the block top's energies
+PERTURBATION_MAX_LOSS = 0.08
+#: ... and ends between two neighbouring steps whose atomic fractions differ by more than this (a steep
+#: feature: its place is the profile's, so it does not slide as the values move; smooth profiles stay below)
+PERTURBATION_MAX_STEP_JUMP = 0.025
+
+
+def loss_bound_thickness(S_beam: np.ndarray, frac_nominal: np.ndarray, lnE0: float, dlnE: float, mass_u: float,
+                         energy_MeV: float, cos_in: float, loss: float | None = None) -> np.ndarray:
+    """Per layer, the depth (1e15 at/cm2, along the normal) over which the beam, at its incident energy in the
+    layer's composition without profiles ``frac_nominal`` (n_layers, n_cols), loses the fraction ``loss`` of
+    that energy: loss E0 cos_in / S(E0) (S from the table node nearest E0, eV/1e15 -> MeV); ``loss`` None:
+    :data:`PERTURBATION_MAX_LOSS`."""
+    loss = PERTURBATION_MAX_LOSS if loss is None else loss
+    k = int(round((math.log(energy_MeV / mass_u) - lnE0) / dlnE))
+    k = min(max(k, 0), S_beam.shape[1] - 1)
+    s = (frac_nominal @ S_beam[:, k]) * EV
+    return np.where(s > 0, loss * energy_MeV * cos_in / np.where(s > 0, s, 1.0), np.inf)
 
 
 def perturbation_groups(tops: np.ndarray, fracW: np.ndarray, layer_of: np.ndarray, in_profile: np.ndarray,
-                        tol: float = PERTURBATION_MAX_FRACTION) -> np.ndarray:
+                        max_thick: np.ndarray, jump: float | None = None) -> np.ndarray:
     """Group consecutive profile steps of one layer into blocks for the perturbation model.
 
-    A group grows step by step while every member's atomic fractions stay within ``tol`` of
-    the group's areal-density-weighted mean composition; a block outside a profile is a group
-    of its own. Returns the (n_groups + 1,) indices of each group's first step (and the end).
+    A run of profile steps of one layer is cut between neighbouring steps whose atomic fractions ``fracW``
+    differ by more than ``jump`` (None: :data:`PERTURBATION_MAX_STEP_JUMP`; the steps are ``profile_step_nm``
+    / 4, 0.25 nm by default), and each piece into the fewest near-equal groups of steps no deeper than
+    ``max_thick[layer]`` (1e15 at/cm2, :func:`loss_bound_thickness`); a block outside a
+    profile is a group of its own. No boundary slides as a fitted value moves (a grouping by the departure
+    from a block's mean did, moving the spectra by up to 1.3e-4 of peak each time, benchmarks/README.md,
+    "Session 11, follow-up"); a boundary appears only where a neighbouring steps' difference crosses ``jump``.
+    Returns the (n_groups + 1,) indices of each group's first step (and the end).
     """
+    jump = PERTURBATION_MAX_STEP_JUMP if jump is None else jump
     n = len(layer_of)
-    thick = np.diff(tops)
     starts = [0]
     i = 0
     while i < n:
         j = i + 1
         if in_profile[i]:
-            # the candidate groups i..k (k >= i) of this profile run: their means and the members' extremes
             run = i + 1
             while run < n and in_profile[run] and layer_of[run] == layer_of[i]:
                 run += 1
-            f = fracW[i:run]
-            w = thick[i:run, None]
-            mean = np.cumsum(w * f, axis=0) / np.cumsum(w, axis=0)
-            spread = np.maximum(np.maximum.accumulate(f, axis=0) - mean, mean - np.minimum.accumulate(f, axis=0))
-            bad = np.nonzero(spread.max(axis=1) > tol)[0]
-            j = i + (int(bad[0]) if bad.size else run - i)
-            j = max(j, i + 1)
+            steep = i + 1 + np.flatnonzero(np.abs(np.diff(fracW[i:run], axis=0)).max(axis=1, initial=0.0) > jump)
+            edges = np.unique(np.concatenate([[i], steep, [run]])).astype(np.int64)
+            for a, z in zip(edges[:-1], edges[1:]):
+                m = max(1, int(math.ceil((tops[z] - tops[a]) / max_thick[layer_of[i]] - 1e-9)))
+                for q in np.unique(a + np.round(np.arange(1, m + 1) * (z - a) / m).astype(np.int64)):
+                    if q > starts[-1]:
+                        starts.append(int(q))
+            i = run
+            continue
         starts.append(j)
         i = j
     return np.asarray(starts, dtype=np.int64)
