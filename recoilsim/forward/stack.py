@@ -93,6 +93,11 @@ PERTURBATION_MAX_LOSS = 0.08
 #: ... and ends between two neighbouring steps whose atomic fractions differ by more than this (a steep
 #: feature: its place is the profile's, so it does not slide as the values move; smooth profiles stay below)
 PERTURBATION_MAX_STEP_JUMP = 0.025
+#: ... and is one of the fewest near-equal groups of its piece (between steep steps) in which the piece's range of
+#: each atomic fraction (max - min), shared out evenly, stays below this: the first-order treatment's dropped
+#: term is quadratic in the departure from the block's mean (a 40 nm Cu/LiPON interdiffusion, Cu 0.9 -> 0, as one
+#: block: 9.7e-3 of peak from the refined block model; the reference's profile, range 0.0495: one block)
+PERTURBATION_MAX_RANGE = 0.03
 
 
 def loss_bound_thickness(S_beam: np.ndarray, frac_nominal: np.ndarray, lnE0: float, dlnE: float, mass_u: float,
@@ -109,19 +114,23 @@ def loss_bound_thickness(S_beam: np.ndarray, frac_nominal: np.ndarray, lnE0: flo
 
 
 def perturbation_groups(tops: np.ndarray, fracW: np.ndarray, layer_of: np.ndarray, in_profile: np.ndarray,
-                        max_thick: np.ndarray, jump: float | None = None) -> np.ndarray:
+                        max_thick: np.ndarray, jump: float | None = None,
+                        max_range: float | None = None) -> np.ndarray:
     """Group consecutive profile steps of one layer into blocks for the perturbation model.
 
     A run of profile steps of one layer is cut between neighbouring steps whose atomic fractions ``fracW``
     differ by more than ``jump`` (None: :data:`PERTURBATION_MAX_STEP_JUMP`; the steps are ``profile_step_nm``
     / 4, 0.25 nm by default), and each piece into the fewest near-equal groups of steps no deeper than
-    ``max_thick[layer]`` (1e15 at/cm2, :func:`loss_bound_thickness`); a block outside a
+    ``max_thick[layer]`` (1e15 at/cm2, :func:`loss_bound_thickness`) and at least (range of any atomic fraction
+    over the piece) / ``max_range`` of them (None: :data:`PERTURBATION_MAX_RANGE`); a block outside a
     profile is a group of its own. No boundary slides as a fitted value moves (a grouping by the departure
     from a block's mean did, moving the spectra by up to 1.3e-4 of peak each time, benchmarks/README.md,
-    "Session 11, follow-up"); a boundary appears only where a neighbouring steps' difference crosses ``jump``.
+    "Session 11, follow-up"); boundaries change only where a neighbouring steps' difference crosses ``jump``
+    or a piece's range crosses a multiple of ``max_range`` (then all of that piece's groups move).
     Returns the (n_groups + 1,) indices of each group's first step (and the end).
     """
     jump = PERTURBATION_MAX_STEP_JUMP if jump is None else jump
+    max_range = PERTURBATION_MAX_RANGE if max_range is None else max_range
     n = len(layer_of)
     starts = [0]
     i = 0
@@ -134,7 +143,9 @@ def perturbation_groups(tops: np.ndarray, fracW: np.ndarray, layer_of: np.ndarra
             steep = i + 1 + np.flatnonzero(np.abs(np.diff(fracW[i:run], axis=0)).max(axis=1, initial=0.0) > jump)
             edges = np.unique(np.concatenate([[i], steep, [run]])).astype(np.int64)
             for a, z in zip(edges[:-1], edges[1:]):
-                m = max(1, int(math.ceil((tops[z] - tops[a]) / max_thick[layer_of[i]] - 1e-9)))
+                spread = float((fracW[a:z].max(axis=0) - fracW[a:z].min(axis=0)).max())
+                m = max(1, int(math.ceil((tops[z] - tops[a]) / max_thick[layer_of[i]] - 1e-9)),
+                        int(math.ceil(spread / max_range - 1e-9)))
                 for q in np.unique(a + np.round(np.arange(1, m + 1) * (z - a) / m).astype(np.int64)):
                     if q > starts[-1]:
                         starts.append(int(q))
