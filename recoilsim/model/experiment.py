@@ -53,7 +53,7 @@ class Options:
         How the kernel treats a layer's depth profile. ``'perturbation'`` (default): the
         profile's steps are grouped into a few blocks (cut at steep steps, at most 8 % of the
         beam's energy lost across one, and each smooth piece into near-equal blocks over
-        which no atomic fraction ranges by more than ~0.03: ``forward/stack.py``); each such
+        which no atomic fraction ranges by more than 0.1: ``forward/stack.py``); each such
         block has the stopping tables of its mean composition, and the composition difference
         along depth is carried to first order as an effective thickness (Bragg's rule is linear
         in the composition), the yields integrated over each brick. ``'blocks'``: every step a
