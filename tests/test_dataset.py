@@ -264,6 +264,61 @@ def test_results_share_no_mutable_state():
             assert var.values.base is not first.variables[name].values.base or var.values.base is None, name
 
 
+def _block_address(ds) -> int:
+    """Address of the memory behind a result's per-channel arrays (their common base)."""
+    return ds["isotope_depth_1e15"].values.base.__array_interface__["data"][0]
+
+
+def test_a_dropped_results_block_is_used_again_and_a_held_one_never():
+    """The last result's block is the next result's only when nothing refers to it: not while the
+    result is held, not while only one view of one of its variables is held; a held result keeps
+    its values through later simulations of another experiment of the same shape."""
+    li_rich = reference_experiment(Profile("Li", [0, 30], [1.25, 1.0], kind="ratio"))
+    first = simulate(reference_experiment())
+    address = _block_address(first)
+    kept = first.copy(deep=True)
+    second = simulate(li_rich)
+    assert _block_address(second) != address
+    xr.testing.assert_identical(first, kept)
+    view = first["depth_nm"].values[1:]  # a view of the block, the result itself gone
+    del first
+    third = simulate(li_rich)
+    assert _block_address(third) != address
+    np.testing.assert_array_equal(view, kept["depth_nm"].values[1:])
+    xr.testing.assert_identical(third, second)
+    del view, second, kept
+    fourth = simulate(li_rich)  # third still held: its block is not free
+    assert _block_address(fourth) != _block_address(third)
+    address = _block_address(fourth)
+    del fourth
+    fifth = simulate(li_rich)
+    assert _block_address(fifth) == address  # the dropped result's memory again
+    xr.testing.assert_identical(fifth, third)
+
+
+def test_a_reused_block_is_written_everywhere(monkeypatch):
+    """Every value of a result is written: with a block full of garbage (a reused block holds the last
+    result's values) the result is still the straightforward construction's."""
+    import recoilsim.forward.dataset as dataset
+
+    monkeypatch.setattr(dataset._SPARE, "take", lambda shape: np.full(shape, 1.2345e300))
+    for make in (_scattered, _falling, _fine_partial_densities):
+        xr.testing.assert_identical(simulate(make()), _straightforward(make()))
+
+
+def test_results_from_threads_are_those_of_one_thread():
+    """Simulations in four threads at once (as dask's threaded scheduler runs them), each result checked and
+    dropped in its thread (so that blocks are freed and taken again), give each experiment's result of a
+    serial run: no two threads write into one block."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    exps = [reference_experiment(), reference_experiment(Profile("Li", [0, 30], [1.25, 1.0], kind="ratio"))]
+    serial = [simulate(e) for e in exps]
+    with ThreadPoolExecutor(4) as pool:
+        same = list(pool.map(lambda k: simulate(exps[k % 2]).identical(serial[k % 2]), range(48)))
+    assert all(same)
+
+
 @pytest.mark.parametrize("step_ns", [0.37, 3.0, 40.0])
 def test_depth_rows_bricks_narrower_than_channels(step_ns):
     """Bricks narrower than a channel (several edges between two channel times, which the

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import sys
+import threading
 from functools import lru_cache
 
 import numpy as np
@@ -71,6 +73,48 @@ VARIABLE_ATTRS = {
     "isotope_depth_nm": _DEPTH_NM, "depth_nm": _DEPTH_NM,
     "isotope_energy_MeV": _ENERGY, "energy_MeV": _ENERGY,
 }
+
+class SpareBlock:
+    """One result block (the per-channel arrays of :func:`to_dataset`) kept for the next result.
+
+    A new result's block is fresh memory, and the operating system hands out fresh pages zeroed
+    on first touch: at 76,500 channels (the issue-17 case, 22 species: 90 rows, 55 MB) that took
+    4-5 ms of a 22.6 ms ``simulate()`` (benchmarks/README.md, "Session 12, the result block").
+    :meth:`take` returns the block kept by the last :meth:`keep` when it has the shape asked for
+    and nothing else refers to it any more (no result, variable or view of it is alive: every
+    view of a numpy array holds a reference to its base), else new memory; so a result a caller
+    still holds is never written to. At most one block is kept (the memory of the last result).
+    Taking is under a lock: two threads never get the same block.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._block: np.ndarray | None = None
+
+    def take(self, shape: tuple[int, int]) -> np.ndarray:
+        """A (shape) float64 array: the kept block if it is free and of this shape, else np.empty."""
+        with self._lock:
+            block, self._block = self._block, None
+        if block is not None and block.shape == shape and sys.getrefcount(block) == _LONE_REFS:
+            return block
+        return np.empty(shape)
+
+    def keep(self, block: np.ndarray) -> None:
+        """Keep ``block`` (a result's, still in use) for a later :meth:`take`."""
+        with self._lock:
+            self._block = block
+
+
+def _lone_array_refs() -> int:
+    """``sys.getrefcount`` of an array held by one local name only, measured as :meth:`SpareBlock.take`
+    measures (interpreters differ in whether the call's argument counts)."""
+    a = np.empty(0)
+    return sys.getrefcount(a)
+
+
+_LONE_REFS = _lone_array_refs()
+_SPARE = SpareBlock()
+
 
 def species_edges(bricks: Bricks, i: int) -> tuple[np.ndarray, np.ndarray]:
     """Species i's brick edges in time order: their times and depth edge indices (into
@@ -149,9 +193,9 @@ def to_dataset(exp: Experiment, inputs: EngineInputs, spec: np.ndarray, bricks: 
     times = det.channel_times_ns()
     elements, group = element_groups(species)
     n_sp, n_el = len(species), len(elements)
-    # every new per-channel array of the result is a view of one block, written once: one large
-    # allocation (mapped at once, in huge pages where the system offers them) instead of seven
-    block = np.empty((3 * n_sp + 4 * n_el, det.n_channels))
+    # every new per-channel array of the result is a view of one block, written once (one allocation
+    # instead of seven), the last result's block again when that result is gone (SpareBlock)
+    block = _SPARE.take((3 * n_sp + 4 * n_el, det.n_channels))
     depth, depth_nm, energy, el_depth, el_depth_nm, el_energy, el_counts = np.split(
         block, np.cumsum([n_sp] * 3 + [n_el] * 3))
     # elements: counts summed over isotopes (in species order); depth and energy from the
@@ -187,6 +231,7 @@ def to_dataset(exp: Experiment, inputs: EngineInputs, spec: np.ndarray, bricks: 
     for name, value in values.items():
         ds.variables[name].data = value
     ds.attrs = attrs
+    _SPARE.keep(block)
     return ds
 
 
