@@ -132,28 +132,30 @@ def perturbation_groups(tops: np.ndarray, fracW: np.ndarray, layer_of: np.ndarra
     """
     jump = PERTURBATION_MAX_STEP_JUMP if jump is None else jump
     max_range = PERTURBATION_MAX_RANGE if max_range is None else max_range
-    n = len(layer_of)
+    # (plain Python lists and floats for the scalar work: a prepare per fit model, ~20 blocks)
+    inp, lay, top = in_profile.tolist(), layer_of.tolist(), tops.tolist()
+    n = len(lay)
     starts = [0]
     i = 0
     while i < n:
-        j = i + 1
-        if in_profile[i]:
-            run = i + 1
-            while run < n and in_profile[run] and layer_of[run] == layer_of[i]:
-                run += 1
-            steep = i + 1 + np.flatnonzero(np.abs(np.diff(fracW[i:run], axis=0)).max(axis=1, initial=0.0) > jump)
-            edges = np.unique(np.concatenate([[i], steep, [run]])).astype(np.int64)
-            for a, z in zip(edges[:-1], edges[1:]):
-                spread = float((fracW[a:z].max(axis=0) - fracW[a:z].min(axis=0)).max())
-                m = max(1, int(math.ceil((tops[z] - tops[a]) / max_thick[layer_of[i]] - 1e-9)),
-                        int(math.ceil(spread / max_range - 1e-9)))
-                for q in np.unique(a + np.round(np.arange(1, m + 1) * (z - a) / m).astype(np.int64)):
-                    if q > starts[-1]:
-                        starts.append(int(q))
-            i = run
+        if not inp[i]:
+            starts.append(i + 1)
+            i += 1
             continue
-        starts.append(j)
-        i = j
+        run = i + 1
+        while run < n and inp[run] and lay[run] == lay[i]:
+            run += 1
+        steep = (i + 1 + np.flatnonzero(np.abs(np.diff(fracW[i:run], axis=0)).max(axis=1, initial=0.0) > jump)).tolist() \
+            if run - i > 1 else []
+        thick_max = float(max_thick[lay[i]])
+        for a, z in zip([i] + steep, steep + [run]):
+            spread = float((fracW[a:z].max(axis=0) - fracW[a:z].min(axis=0)).max()) if z - a > 1 else 0.0
+            m = max(1, int(math.ceil((top[z] - top[a]) / thick_max - 1e-9)), int(math.ceil(spread / max_range - 1e-9)))
+            qs = [z] if m == 1 else np.unique(a + np.round(np.arange(1, m + 1) * (z - a) / m).astype(np.int64)).tolist()
+            for q in qs:
+                if q > starts[-1]:
+                    starts.append(q)
+        i = run
     return np.asarray(starts, dtype=np.int64)
 
 
