@@ -33,7 +33,7 @@ from numba import njit
 
 from .cross_section import cross_section_at
 from .exit_tables import exit_cell, exit_tables_down, exit_tables_surface
-from .jit_options import INTERNAL
+from .jit_options import INTERNAL, LEAF
 from .kinematics import flight_time_ns, U_MEV
 from .multiple_scattering import (HWHM_TO_SIGMA, combined_half_width, ms_block_constants, ms_constants,
                                   ms_energy_variance, ms_exit_tables_down, walk_half_width, walk_half_widths,
@@ -43,7 +43,7 @@ from .profile_blocks import ROW_CUM, SPC_TAU, block_ratios, profile_state
 from .range_tables import cross_cell, cross_path, fill_tables, new_tables, table_cell
 
 
-@njit(**INTERNAL)
+@njit(**LEAF)
 def _dt_dE(t, E, mass):
     """d(time)/d(energy) (ns/MeV) of the relativistic flight time: -t / (beta^2 gamma^3 m c^2)."""
     mc2 = mass * U_MEV
@@ -381,7 +381,7 @@ def _grown(bricks, nbr, cap):
 SIG_T_MAX_FRACTION = 0.05
 
 
-@njit(**INTERNAL)
+@njit(**LEAF)
 def _sig_time(t, var_t):
     """Time sigma (ns) of a brick, capped at SIG_T_MAX_FRACTION (5 %) of its flight time t.
 
@@ -411,7 +411,7 @@ def _rows2(a, b):
     return out
 
 
-@njit(**INTERNAL)
+@njit(**LEAF)
 def _interp_clip(xs, ys, s, n, x):
     """Linear interpolation on the first n points of row s, clipped to the end values and to [0, 1]."""
     if x <= xs[s, 0]:
@@ -498,7 +498,7 @@ def _species_constants(particles, species, act, p_emin):
 N_STATE_ROWS = ROW_CUM
 
 
-@njit(**INTERNAL)
+@njit(**LEAF)
 def _state(d, Eb_top, vb_top, lnE0, dlnE, bp, mb, klo_b, khi_b, E0, geometry, L_m, relativistic, spc, Sv, Rt, Qt,
            G, D, V, tan_in, tan_out, out):
     """Flight time of every species made at offset d below the top of the current block (0 time = lost;
@@ -587,7 +587,7 @@ def _state(d, Eb_top, vb_top, lnE0, dlnE, bp, mb, klo_b, khi_b, E0, geometry, L_
     return Eb
 
 
-@njit(**INTERNAL)
+@njit(**LEAF)
 def _variances(d, Eb_top, Eb, lnE0, dlnE, E0, geometry, sig_timing, efoil_path, screening, ms_on, spc, Se, Re, Qe,
                tan_in, tan_out, wb_top, wm, A, msb, ww, ww1, out):
     """Complete a state of :func:`_state` (beam energy Eb at offset d below the top of the current block):

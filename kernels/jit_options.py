@@ -14,6 +14,21 @@ default) but gives IEEE inf or NaN, as numpy does; the same quotients otherwise.
 and a raising branch per division the kernel is smaller and ~9 % faster
 (benchmarks/README.md, "Session 5, kernel restructure"); a non-finite brick is refused by
 ``recoilsim.forward.engine.run``.
+
+``LEAF``: ``INTERNAL`` compiled without Numba's reference counting (Numba's ``_nrt`` option off),
+for the kernel's functions that allocate no array and return none, only read and write arrays their
+caller holds. With it on, such a function increments and decrements the reference count of each
+array argument on every call, an atomic (``lock``-prefixed) memory operation each, unless Numba's
+pruning pass finds the pair removable (it does not across a call or where the function has several
+exits): ``cross_cell`` and ``range_cell`` alone did ~80,000 of the ~134,000 per run of the
+reference case, and the brick kernel spent ~28 % of its time in them on the Intel box
+(benchmarks/README.md, "Session 12, kernel"). The caller keeps its arrays alive across the call,
+so the counts are not needed. A function compiled with ``LEAF`` must not create an array (no
+``np.empty``, no slice or view kept): Numba compiles that too, but nothing would free it. The
+callees of a ``LEAF`` function inherit its option unless they set their own, so every function such
+a function calls is ``LEAF`` (or inlined) as well, or Numba compiles it a second time.
 """
 
 INTERNAL = {"cache": True, "no_cpython_wrapper": True, "no_cfunc_wrapper": True, "error_model": "numpy"}
+
+LEAF = {**INTERNAL, "_nrt": False}

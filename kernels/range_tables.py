@@ -25,7 +25,7 @@ import math
 import numpy as np
 from numba import njit
 
-from .jit_options import INTERNAL
+from .jit_options import INTERNAL, LEAF
 from .stopping import loglog_cell
 
 EV = 1e-6  # MeV per eV
@@ -37,7 +37,7 @@ def logmean(a, b):
     return logmean_x(a, b)[0]
 
 
-@njit(**INTERNAL)
+@njit(**LEAF)
 def logmean_x(a, b):
     """:func:`logmean` of a and b and x = (b - a)/(b + a) = tanh(ln(b/a)/2) (0 where a or b is not
     positive, where the mean is the arithmetic one)."""
@@ -53,7 +53,7 @@ def logmean_x(a, b):
     return (b - a) / math.log(b / a), x
 
 
-@njit(**INTERNAL)
+@njit(**LEAF)
 def fill_tables(S, W, p, frac_S, frac_W, b, mass, lnE0, dlnE, klo, khi, Sv, R, Q):
     """Stopping Sv[p] (MeV per 1e15 at/cm2), range R[p] (1e15 at/cm2) and straggling integral
     Q[p] (and its cell rows, :func:`new_tables`) of particle p (tables S[p], W[p]) in composition b (rows b of frac_S, frac_W), on table
@@ -123,7 +123,7 @@ def q_at(Q, p, k, t):
     return Q[p, k] + (Q[p, k + 1] - Q[p, k]) * t * (1.0 + Q[n_p + p, k] * (t - 1.0))
 
 
-@njit(**INTERNAL)
+@njit(**LEAF)
 def table_cell(lnE0, dlnE, mass, klo, khi, E):
     """Cell index k (klo <= k < khi) and fraction t of energy E on the particle's grid."""
     x = (math.log(E / mass) - lnE0) / dlnE
@@ -135,7 +135,7 @@ def table_cell(lnE0, dlnE, mass, klo, khi, E):
     return k, x - k
 
 
-@njit(**INTERNAL)
+@njit(**LEAF)
 def range_at(R_k, R_k1, S_k, S_k1, step, dlnE, t, s_t):
     """R at fraction t of the cell between nodes k and k + 1 (R_k, R_k1: R there; S_k, S_k1: the
     stopping), consistent with the stopping: inside a cell g = E/S is log-linear in
@@ -152,7 +152,7 @@ def range_at(R_k, R_k1, S_k, S_k1, step, dlnE, t, s_t):
     return R_k + (R_k1 - R_k) * (math.exp(t * dlnE) * S_k / s_t - 1.0) / rho_m1
 
 
-@njit(**INTERNAL)
+@njit(**LEAF)
 def t_of_range(R_j, R_j1, S_j, S_j1, step, dlnE, r):
     """Inverse of :func:`range_at` in the cell between nodes j and j + 1: (t, S(t), E(t)/E_j)
     where the range equals r.
@@ -172,7 +172,7 @@ def t_of_range(R_j, R_j1, S_j, S_j1, step, dlnE, r):
     return t, S_j * e_r / gr, e_r
 
 
-@njit(**INTERNAL)
+@njit(**LEAF)
 def range_cell(Sv, R, p, step, dlnE, klo, khi, r):
     """Cell (j, t) where the range reaches r (binary search), S there and E/E_j;
     j = -1 if r is below the table (the particle is lost). Above the table t > 1 extrapolates."""
@@ -193,7 +193,7 @@ def range_cell(Sv, R, p, step, dlnE, klo, khi, r):
     return lo, t, s_t, e_r
 
 
-@njit(**INTERNAL)
+@njit(**LEAF)
 def cross_cell(Sv, R, Q, p, lnE0, dlnE, step, mass, klo, khi, k, t, var, path):
     """Path of particle p (rows p of the tables) at table cell (k, t) through one block (see
     :func:`cross_path`).
@@ -215,7 +215,7 @@ def cross_cell(Sv, R, Q, p, lnE0, dlnE, step, mass, klo, khi, k, t, var, path):
     return mass * math.exp(lnE0 + j * dlnE) * e_r, s2 * s2 * (var / (s1 * s1) + dq), j, t2, s1, s2
 
 
-@njit(**INTERNAL)
+@njit(**LEAF)
 def cross_path(Sv, R, Q, p, lnE0, dlnE, step, mass, klo, khi, E, var, path):
     """Energy and variance of particle p after a straight path (1e15 at/cm2) in one block
     (step = e^dlnE, passed in: the callers run it once per species and depth step).
