@@ -109,7 +109,7 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
             n_out = sp_out[s] + 1
     # (arrays are copied by explicit loops throughout: a slice assignment makes Numba compile its
     # shape-mismatch error message, string formatting included, ~3 s of a cold start)
-    Sv, Rt, Qt = new_tables(n_p, n_grid)  # block tables: stopping, range, straggling integral
+    Sv, Rt, Qt = new_tables(n_p, n_grid, lnE0, dlnE)  # block tables: stopping, range, straggling integral
     G, D, V = _zeros3(n_out, n_grid)  # exit tables at the current block top
     G2, D2, V2 = _zeros3(n_out, n_grid)  # ... and at its bottom
     A = np.zeros((n_out, n_grid))  # multiple-scattering half width of the way out, block top
@@ -118,7 +118,7 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
     i_beam = 3 * n_out
     ww = np.zeros((9, n_sp))  # the outgoing particles' walks of a state (:func:`multiple_scattering.walk_half_widths`)
     ww1 = np.zeros((9, 1))  # ... one walk (:func:`multiple_scattering.walk_half_width`)
-    Se, Re, Qe = new_tables(n_p, n_grid)  # foils in front of the energy detector
+    Se, Re, Qe = new_tables(n_p, n_grid, lnE0, dlnE)  # foils in front of the energy detector
     # the surface exit tables, the energy-detector foil tables and what the way out needs per block
     out_p, x_th, ms_c, out_emax, p_emin, A2, cell, ww_k = _surface_tables(particles, stack, beam, species, detector,
                                                                           G, D, V, Se, Re, Qe)
@@ -347,7 +347,7 @@ def _surface_tables(particles, stack, beam, species, detector, G, D, V, Se, Re, 
         for j in range(el_Z.shape[0]):
             ms_c[2 * o, j] = lnc[j]
             ms_c[2 * o + 1, j] = tc[j]
-    Sf, Rf, Qf = new_tables(n_p, n_grid)  # T1 foil
+    Sf, Rf, Qf = new_tables(n_p, n_grid, lnE0, dlnE)  # T1 foil
     foil_S = _rows2(foil_fracS, efoil_fracS)  # row 0: T1 foil, row 1: energy-detector foils
     foil_W = _rows2(foil_fracW, efoil_fracW)
     for o in range(n_out):

@@ -13,8 +13,8 @@ q = W E/S^3, is log-linear in each cell (W and S log-log), and Q is its exact in
 the cells too, to second order in the cell (:func:`q_at`; Q taken linear in each cell made the
 straggling rate of a short path wrong by up to half the cell's change of q, a ripple of the
 brick sigmas with the period of the table: 1.3e-4 of a spectrum's peak in the reference case,
-benchmarks/README.md, "Session 9, kernel"). The Q table holds two rows per particle
-(:func:`new_tables`).
+benchmarks/README.md, "Session 9, kernel"). The Q table holds two rows per particle and the
+node energies (:func:`new_tables`).
 
 Units: MeV, u, 1e15 atoms/cm2; stopping tables in eV/(1e15 atoms/cm2), straggling tables in
 MeV^2 per 1e15 atoms/cm2.
@@ -100,12 +100,16 @@ def fill_tables(S, W, p, frac_S, frac_W, b, mass, lnE0, dlnE, klo, khi, Sv, R, Q
 
 
 @njit(cache=True, inline="always")
-def new_tables(n_p, n_grid):
+def new_tables(n_p, n_grid, lnE0, dlnE):
     """Zeroed block tables of n_p particles: stopping (n_p, n_grid), range (n_p, n_grid) and the
-    straggling integral (2 n_p, n_grid): row p Q, row n_p + p the curvature c_k of :func:`q_at` in
-    cell k. (Inlined, as the kernel's other allocations: a literal size would compile it once per
-    value.)"""
-    return np.zeros((n_p, n_grid)), np.zeros((n_p, n_grid)), np.zeros((2 * n_p, n_grid))
+    straggling integral (2 n_p + 1, n_grid): row p Q, row n_p + p the curvature c_k of :func:`q_at` in
+    cell k, the last row each node's energy per mass exp(lnE0 + k dlnE) (MeV/u; :func:`cross_cell`
+    reads it instead of an exponential per crossing; the same arithmetic, so the same values).
+    (Inlined, as the kernel's other allocations: a literal size would compile it once per value.)"""
+    Q = np.zeros((2 * n_p + 1, n_grid))
+    for k in range(n_grid):
+        Q[2 * n_p, k] = math.exp(lnE0 + k * dlnE)
+    return np.zeros((n_p, n_grid)), np.zeros((n_p, n_grid)), Q
 
 
 @njit(inline="always", **INTERNAL)  # (inlined: an array argument costs reference counting per call)
@@ -200,7 +204,8 @@ def cross_cell(Sv, R, Q, p, lnE0, dlnE, step, mass, klo, khi, k, t, var, path):
 
     Returns (E_out, var_out, k_out, t_out, S_in, S_out): the cell of the exit energy and the
     stopping at both ends are returned so that callers need not look them up again.
-    E_out = 0 if the particle stops (or leaves the table).
+    E_out = 0 if the particle stops (or leaves the table). The exit cell's node energy per mass is
+    read from the last row of Q (:func:`new_tables`).
     """
     s1 = loglog_cell(Sv[p, k], Sv[p, k + 1], t)
     if path <= 0.0:
@@ -212,7 +217,7 @@ def cross_cell(Sv, R, Q, p, lnE0, dlnE, step, mass, klo, khi, k, t, var, path):
     dq = q_at(Q, p, k, t) - q_at(Q, p, j, t2)
     if dq < 0.0:
         dq = 0.0
-    return mass * math.exp(lnE0 + j * dlnE) * e_r, s2 * s2 * (var / (s1 * s1) + dq), j, t2, s1, s2
+    return mass * Q[Q.shape[0] - 1, j] * e_r, s2 * s2 * (var / (s1 * s1) + dq), j, t2, s1, s2
 
 
 @njit(**LEAF)
