@@ -514,8 +514,9 @@ def _state(d, Eb_top, vb_top, lnE0, dlnE, bp, mb, klo_b, khi_b, E0, geometry, L_
     surface) and flight (L_m, relativistic) as scalars; the per-species constants (kinematic
     factors, particle, exit table and its loss threshold, whether the species is active:
     :func:`_active_species`, the others get no state: time 0, as if lost) in ``spc``
-    (:func:`_species_constants`). (Tables are passed whole with row indices, and few arrays: a row
-    view, a tuple of arrays or an array argument costs Numba reference counting per call.)
+    (:func:`_species_constants`). (Tables are passed whole with row indices, and few arrays: in the
+    kernel, which Numba compiles with reference counting, a row view or a tuple of arrays costs a
+    count pair per call; this function has none, :data:`jit_options.LEAF`.)
 
     Energy variance of a species (the brick sigmas): at creation K^2 times the beam's
     straggling, the recoil-angle and incidence-angle spread (first order in the angles); on

@@ -296,15 +296,14 @@ def log_add(a, b):
 @njit(**LEAF)
 def walk_half_width(w, E_from, E_to, mb, i_c, path, ww):
     """Projected half width (rad) after a path along which the energy goes from E_from to E_to,
-    and its local stable index at the end of the path (one function for both: every call of a
-    function with array arguments costs reference counting; no flag for the index, since a
+    and its local stable index at the end of the path (one function for both; no flag for the index, since a
     literal flag makes Numba compile the function once per value).
 
     The path is crossed in up to 6 equal sub-steps (one per 1/4 of relative energy change),
     each at its mid energy (energy taken linear in the path), with the equivalent-thickness
     rule of :func:`half_width_after` element by element (the block's constants of
     :func:`ms_block_constants` for the ion: rows i_c, i_c + 1, i_c + 2 of mb; tables passed
-    whole with row indices, since a row view costs reference counting). The half width is
+    whole with row indices, as in the brick kernel). The half width is
     carried in natural logarithms from element to element: ln tau_eq is read from the table
     (linear in each cell), ln(tau_eq + tau_j) by :func:`log_add` (no ``exp`` or ``log`` per
     element; numerics, within 4e-10 in ln tau of one ``exp`` and one ``log``).

@@ -61,7 +61,7 @@ def fill_tables(S, W, p, frac_S, frac_W, b, mass, lnE0, dlnE, klo, khi, Sv, R, Q
 
     R and Q are integrated exactly for the log-log interpolated S and W. R(E_klo) = 2 E/S,
     the range under velocity-proportional stopping below the node (Lindhard).
-    (Tables are passed whole with their row indices: a row view costs Numba reference counting.)
+    (Tables are passed whole with their row indices, as in the brick kernel.)
     """
     for k in range(klo, khi + 1):
         Sv[p, k] = 0.0
@@ -112,7 +112,7 @@ def new_tables(n_p, n_grid, lnE0, dlnE):
     return np.zeros((n_p, n_grid)), np.zeros((n_p, n_grid)), Q
 
 
-@njit(inline="always", **INTERNAL)  # (inlined: an array argument costs reference counting per call)
+@njit(inline="always", **INTERNAL)
 def q_at(Q, p, k, t):
     """Straggling integral Q of particle p at fraction t of cell k (rows of :func:`new_tables`).
 
@@ -147,8 +147,7 @@ def range_at(R_k, R_k1, S_k, S_k1, step, dlnE, t, s_t):
     R(t) = R_k + (R_(k+1) - R_k) (g(t)/g_k - 1)/(g_(k+1)/g_k - 1), g(t)/g_k = e^(t h) S_k/S(t).
     (Interpolating R itself log-log would make dR/dE disagree with 1/S by up to +-0.4 % inside
     each cell: a ripple in the spectrum with the period of the table.) s_t = S at t;
-    step = e^h, h = dlnE. (Scalar arguments: an array argument costs Numba reference counting
-    per call.)
+    step = e^h, h = dlnE.
     """
     rho_m1 = step * S_k / S_k1 - 1.0
     if abs(rho_m1) < 1e-12:
