@@ -33,7 +33,7 @@ from numba import njit
 
 from .cross_section import cross_section_at
 from .exit_tables import exit_cell, exit_tables_down, exit_tables_surface
-from .jit_options import INTERNAL
+from .jit_options import INTERNAL, LEAF
 from .kinematics import flight_time_ns, U_MEV
 from .multiple_scattering import (HWHM_TO_SIGMA, combined_half_width, ms_block_constants, ms_constants,
                                   ms_energy_variance, ms_exit_tables_down, walk_half_width, walk_half_widths,
@@ -43,7 +43,7 @@ from .profile_blocks import ROW_CUM, SPC_TAU, block_ratios, profile_state
 from .range_tables import cross_cell, cross_path, fill_tables, new_tables, table_cell
 
 
-@njit(**INTERNAL)
+@njit(**LEAF)
 def _dt_dE(t, E, mass):
     """d(time)/d(energy) (ns/MeV) of the relativistic flight time: -t / (beta^2 gamma^3 m c^2)."""
     mc2 = mass * U_MEV
@@ -109,7 +109,7 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
             n_out = sp_out[s] + 1
     # (arrays are copied by explicit loops throughout: a slice assignment makes Numba compile its
     # shape-mismatch error message, string formatting included, ~3 s of a cold start)
-    Sv, Rt, Qt = new_tables(n_p, n_grid)  # block tables: stopping, range, straggling integral
+    Sv, Rt, Qt = new_tables(n_p, n_grid, lnE0, dlnE)  # block tables: stopping, range, straggling integral
     G, D, V = _zeros3(n_out, n_grid)  # exit tables at the current block top
     G2, D2, V2 = _zeros3(n_out, n_grid)  # ... and at its bottom
     A = np.zeros((n_out, n_grid))  # multiple-scattering half width of the way out, block top
@@ -118,7 +118,7 @@ def simulate_bricks(particles, stack, beam, species, geometry, detector, options
     i_beam = 3 * n_out
     ww = np.zeros((9, n_sp))  # the outgoing particles' walks of a state (:func:`multiple_scattering.walk_half_widths`)
     ww1 = np.zeros((9, 1))  # ... one walk (:func:`multiple_scattering.walk_half_width`)
-    Se, Re, Qe = new_tables(n_p, n_grid)  # foils in front of the energy detector
+    Se, Re, Qe = new_tables(n_p, n_grid, lnE0, dlnE)  # foils in front of the energy detector
     # the surface exit tables, the energy-detector foil tables and what the way out needs per block
     out_p, x_th, ms_c, out_emax, p_emin, A2, cell, ww_k = _surface_tables(particles, stack, beam, species, detector,
                                                                           G, D, V, Se, Re, Qe)
@@ -347,7 +347,7 @@ def _surface_tables(particles, stack, beam, species, detector, G, D, V, Se, Re, 
         for j in range(el_Z.shape[0]):
             ms_c[2 * o, j] = lnc[j]
             ms_c[2 * o + 1, j] = tc[j]
-    Sf, Rf, Qf = new_tables(n_p, n_grid)  # T1 foil
+    Sf, Rf, Qf = new_tables(n_p, n_grid, lnE0, dlnE)  # T1 foil
     foil_S = _rows2(foil_fracS, efoil_fracS)  # row 0: T1 foil, row 1: energy-detector foils
     foil_W = _rows2(foil_fracW, efoil_fracW)
     for o in range(n_out):
@@ -381,7 +381,7 @@ def _grown(bricks, nbr, cap):
 SIG_T_MAX_FRACTION = 0.05
 
 
-@njit(**INTERNAL)
+@njit(**LEAF)
 def _sig_time(t, var_t):
     """Time sigma (ns) of a brick, capped at SIG_T_MAX_FRACTION (5 %) of its flight time t.
 
@@ -411,7 +411,7 @@ def _rows2(a, b):
     return out
 
 
-@njit(**INTERNAL)
+@njit(**LEAF)
 def _interp_clip(xs, ys, s, n, x):
     """Linear interpolation on the first n points of row s, clipped to the end values and to [0, 1]."""
     if x <= xs[s, 0]:
@@ -498,7 +498,7 @@ def _species_constants(particles, species, act, p_emin):
 N_STATE_ROWS = ROW_CUM
 
 
-@njit(**INTERNAL)
+@njit(**LEAF)
 def _state(d, Eb_top, vb_top, lnE0, dlnE, bp, mb, klo_b, khi_b, E0, geometry, L_m, relativistic, spc, Sv, Rt, Qt,
            G, D, V, tan_in, tan_out, out):
     """Flight time of every species made at offset d below the top of the current block (0 time = lost;
@@ -514,8 +514,9 @@ def _state(d, Eb_top, vb_top, lnE0, dlnE, bp, mb, klo_b, khi_b, E0, geometry, L_
     surface) and flight (L_m, relativistic) as scalars; the per-species constants (kinematic
     factors, particle, exit table and its loss threshold, whether the species is active:
     :func:`_active_species`, the others get no state: time 0, as if lost) in ``spc``
-    (:func:`_species_constants`). (Tables are passed whole with row indices, and few arrays: a row
-    view, a tuple of arrays or an array argument costs Numba reference counting per call.)
+    (:func:`_species_constants`). (Tables are passed whole with row indices, and few arrays: in the
+    kernel, which Numba compiles with reference counting, a row view or a tuple of arrays costs a
+    count pair per call; this function has none, :data:`jit_options.LEAF`.)
 
     Energy variance of a species (the brick sigmas): at creation K^2 times the beam's
     straggling, the recoil-angle and incidence-angle spread (first order in the angles); on
@@ -587,7 +588,7 @@ def _state(d, Eb_top, vb_top, lnE0, dlnE, bp, mb, klo_b, khi_b, E0, geometry, L_
     return Eb
 
 
-@njit(**INTERNAL)
+@njit(**LEAF)
 def _variances(d, Eb_top, Eb, lnE0, dlnE, E0, geometry, sig_timing, efoil_path, screening, ms_on, spc, Se, Re, Qe,
                tan_in, tan_out, wb_top, wm, A, msb, ww, ww1, out):
     """Complete a state of :func:`_state` (beam energy Eb at offset d below the top of the current block):

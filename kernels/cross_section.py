@@ -88,7 +88,7 @@ def andersen_factor(Z1, M1, Z2, M2, E1, theta_cm):
     return _andersen(r, 0.5 / s)
 
 
-@njit(cache=True, error_model="numpy")  # called by cross_section_at and, from Python, andersen_factor
+@njit(cache=True, error_model="numpy", _nrt=False)  # called by cross_section_at and, from Python, andersen_factor
 def _andersen(r, q):
     """Andersen's F for r = V1/E_cm and q = 1/(2 sin(theta_cm/2)): (1 + r/2)^2 / (1 + r + (q r)^2)^2."""
     return (1.0 + 0.5 * r) ** 2 / (1.0 + r + (q * r) ** 2) ** 2
@@ -165,7 +165,7 @@ def _screened_coeffs(c, Z1, M1, Z2, M2, theta_cm, screening):
     return c, 0.0, 0.0
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)  # (jit_options.LEAF: one compile for the kernel and Python)
 def cross_section_at(c, w, q, screening, E1):
     """sigma(E1) in mb/sr from :func:`recoil_cross_section_coeffs` or
     :func:`scatter_cross_section_coeffs` (the brick kernel's per-species form)."""

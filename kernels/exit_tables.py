@@ -23,7 +23,7 @@ import math
 
 from numba import njit
 
-from .jit_options import INTERNAL
+from .jit_options import LEAF
 from .range_tables import cross_cell, q_at, range_at, range_cell, t_of_range
 from .stopping import loglog_cell
 
@@ -68,7 +68,7 @@ def exit_cell(G, D, V, o, x_th, g_th, dlnE, khi, k, t):
     return g, d, v0 + t * (v1 - v0)
 
 
-@njit(**INTERNAL)
+@njit(**LEAF)
 def exit_tables_surface(Sf, Rf, Qf, p, foil_path, lnE0, dlnE, mass, klo, khi, G, D, V, o):
     """Exit tables o (rows o of G, D, V) of particle p (rows p of the foil tables) at the sample
     surface: through the foil (or identity without foil).
@@ -103,7 +103,7 @@ def exit_tables_surface(Sf, Rf, Qf, p, foil_path, lnE0, dlnE, mass, klo, khi, G,
     return j + t
 
 
-@njit(**INTERNAL)
+@njit(**LEAF)
 def exit_tables_down(G, D, V, o, x_th, g_th, Sv, R, Q, p, path, lnE0, dlnE, mass, klo, khi, G2, D2, V2, cell):
     """Exit tables o at the bottom of a block (rows o of G2, D2, V2) from those at its top (rows o
     of G, D, V; particle p's block tables: rows p of Sv, R, Q; recursion in module doc); returns

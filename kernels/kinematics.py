@@ -74,7 +74,7 @@ def scatter_cm_angle(M1, M2, theta, root):
     return theta + math.pi - d
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)  # (jit_options.LEAF: one compile for the kernel and Python)
 def flight_time_ns(E, M, L, relativistic):
     """Time of flight (ns) of a particle of kinetic energy E (MeV) and mass M (u) over L (m).
 

@@ -53,7 +53,7 @@ import math
 import numpy as np
 from numba import njit
 
-from .jit_options import INTERNAL
+from .jit_options import INTERNAL, LEAF
 
 A0_CM = 0.529177210903e-8  # Bohr radius, cm (CODATA 2018)
 E2_MEV_CM = 1.43996448e-13  # e^2 = 1.43996448 MeV fm, in MeV cm
@@ -162,7 +162,7 @@ _INV_DLN = 1.0 / _DLN
 _LUT_INV_DY = 1.0 / _LUT_DY
 
 
-@njit(**INTERNAL)
+@njit(**LEAF)
 def _hw_cell(y):
     """Cell of ln(reduced half width) y in LN_HALF_WIDTH (end cells extrapolate)."""
     n = LN_HALF_WIDTH.shape[0]
@@ -204,7 +204,7 @@ def half_width_after(w, E, Z1, el_Z, frac, path):
     return path_half_width(w, E, E, ln_ce, tau_c, frac, path)
 
 
-@njit(**INTERNAL)
+@njit(**LEAF)
 def combined_half_width(w1, nu1, w2, nu2):
     """Half width of the sum of two independent deflections of half widths w1, w2 and local
     indices nu1, nu2: (w1^nu + w2^nu)^(1/nu) with nu the mean index (:func:`walk_half_width`)."""
@@ -232,7 +232,7 @@ def path_half_width(w, E_from, E_to, ln_ce, tau_c, frac, path):
     return walk_half_width(w, E_from, E_to, mb, 0, path, np.empty((9, 1)))[0]
 
 
-@njit(**INTERNAL)
+@njit(**LEAF)
 def ms_block_constants(ms_c, frac, b, mb):
     """Constants of :func:`walk_half_width` in block b (atomic fractions frac[b]) for every ion
     of ms_c (rows 2i, 2i + 1: ln_ce, tau_c of :func:`ms_constants`): rows 3i, 3i + 1, 3i + 2 of
@@ -280,7 +280,7 @@ _SP_C = np.stack([_SP_F[:-1], _SP_D[:-1], 3.0 * np.diff(_SP_F) - 2.0 * _SP_D[:-1
                   -2.0 * np.diff(_SP_F) + _SP_D[:-1] + _SP_D[1:]], axis=1)
 
 
-@njit(**INTERNAL)
+@njit(**LEAF)
 def log_add(a, b):
     """ln(e^a + e^b) without ``exp`` or ``log``: max(a, b) + ln(1 + e^-|a - b|), the second term
     from a cubic Hermite table (numerics, not physics: within 4e-10 of the exact value)."""
@@ -293,18 +293,17 @@ def log_add(a, b):
     return hi + (_SP_C[i, 0] + t * (_SP_C[i, 1] + t * (_SP_C[i, 2] + t * _SP_C[i, 3])))
 
 
-@njit(**INTERNAL)
+@njit(**LEAF)
 def walk_half_width(w, E_from, E_to, mb, i_c, path, ww):
     """Projected half width (rad) after a path along which the energy goes from E_from to E_to,
-    and its local stable index at the end of the path (one function for both: every call of a
-    function with array arguments costs reference counting; no flag for the index, since a
+    and its local stable index at the end of the path (one function for both; no flag for the index, since a
     literal flag makes Numba compile the function once per value).
 
     The path is crossed in up to 6 equal sub-steps (one per 1/4 of relative energy change),
     each at its mid energy (energy taken linear in the path), with the equivalent-thickness
     rule of :func:`half_width_after` element by element (the block's constants of
     :func:`ms_block_constants` for the ion: rows i_c, i_c + 1, i_c + 2 of mb; tables passed
-    whole with row indices, since a row view costs reference counting). The half width is
+    whole with row indices, as in the brick kernel). The half width is
     carried in natural logarithms from element to element: ln tau_eq is read from the table
     (linear in each cell), ln(tau_eq + tau_j) by :func:`log_add` (no ``exp`` or ``log`` per
     element; numerics, within 4e-10 in ln tau of one ``exp`` and one ``log``).
@@ -328,7 +327,7 @@ def walk_half_width(w, E_from, E_to, mb, i_c, path, ww):
     return ww[0, 0], ww[1, 0]
 
 
-@njit(**INTERNAL)
+@njit(**LEAF)
 def walk_half_widths(ww, m, mb, path):
     """:func:`walk_half_width` for every column s < m of ww with a start width ww[0, s] >= 0, all over
     the same path (the outgoing particles of one state): rows 0 the start width, replaced by the
@@ -409,7 +408,7 @@ def walk_half_widths(ww, m, mb, path):
         ww[1, s] = 2.0 if num <= 0.0 else min(2.0, max(1.0, den / num))
 
 
-@njit(**INTERNAL)
+@njit(**LEAF)
 def ms_exit_tables_down(A, o, cell, path, lnE0, dlnE, mass, k0, k1, mb, i_c, A2, ww):
     """Half-width exit table o (rows o of A, A2) at the bottom of a block from the one at its top
     (the block's constants of the particle: rows i_c.. of mb, :func:`walk_half_width`; ``cell``:
@@ -521,7 +520,7 @@ def ms_exit_tables_down(A, o, cell, path, lnE0, dlnE, mass, k0, k1, mb, i_c, A2,
             a = b
 
 
-@njit(**INTERNAL)
+@njit(**LEAF)
 def _ms_walk_nodes(A2, o, cell, lnE0, dlnE, mass, k_from, k_to, stride, i_c, ww, m):
     """Columns m.. of ww for the walks of nodes k_from, k_from + stride, ..., and k_to (if
     k_to >= k_from; for the first pass k_to is the last node and always walked) from A2 (A(E1)):
@@ -547,7 +546,7 @@ def _ms_walk_nodes(A2, o, cell, lnE0, dlnE, mass, k_from, k_to, stride, i_c, ww,
     return m
 
 
-@njit(**INTERNAL)
+@njit(**LEAF)
 def walk_moments(w0, w1, L0, L1, m1, m2):
     """Moments of a walk's angular variance against the energy lost along it, extended over a
     step: m1 = int L dA, m2 = int L^2 dA (A = (w sigma/HWHM)^2 the projected variance, L the
@@ -560,7 +559,7 @@ def walk_moments(w0, w1, L0, L1, m1, m2):
     return m1 + dA * Lm, m2 + dA * (Lm * Lm + dL * dL / 12.0)
 
 
-@njit(**INTERNAL)
+@njit(**LEAF)
 def ms_energy_variance(var_angle, k_phi, J, g_in, cov_in, var_int_in, var_out, loss_out):
     """Variance (MeV^2, at the detector) of the detected energy from multiple scattering.
 

@@ -24,7 +24,7 @@ import math
 
 from numba import njit
 
-from .jit_options import INTERNAL
+from .jit_options import LEAF
 
 
 #: the row of the brick kernel's per-species constants that holds each species' offset for its way out
@@ -34,7 +34,7 @@ SPC_TAU = 11
 ROW_CUM = 12
 
 
-@njit(**INTERNAL)
+@njit(**LEAF)
 def block_ratios(S, lnE0, dlnE, mass, klo, khi, fracS, b, bp, sp_p, K, act, E_beam, g):
     """The stopping ratios g[e, col] = S_pe(E) / S0_p(E) of block b for every element e: particle p's
     stopping in element e (table rows S[p, e], linear between nodes) over its stopping in the block's
@@ -63,7 +63,7 @@ def block_ratios(S, lnE0, dlnE, mass, klo, khi, fracS, b, bp, sp_p, K, act, E_be
             g[e, col] = g[e, col] / s0 if s0 > 0.0 else 0.0
 
 
-@njit(**INTERNAL)
+@njit(**LEAF)
 def profile_state(d, prof_x, prof_dS, cum, pa, pz, g, spc, out):
     """Effective thicknesses and cumulative densities at offset d below the top of a block of
     varying composition (its points pa .. pz - 1 of prof_x, prof_dS, cum; module docstring).

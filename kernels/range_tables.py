@@ -13,8 +13,8 @@ q = W E/S^3, is log-linear in each cell (W and S log-log), and Q is its exact in
 the cells too, to second order in the cell (:func:`q_at`; Q taken linear in each cell made the
 straggling rate of a short path wrong by up to half the cell's change of q, a ripple of the
 brick sigmas with the period of the table: 1.3e-4 of a spectrum's peak in the reference case,
-benchmarks/README.md, "Session 9, kernel"). The Q table holds two rows per particle
-(:func:`new_tables`).
+benchmarks/README.md, "Session 9, kernel"). The Q table holds two rows per particle and the
+node energies (:func:`new_tables`).
 
 Units: MeV, u, 1e15 atoms/cm2; stopping tables in eV/(1e15 atoms/cm2), straggling tables in
 MeV^2 per 1e15 atoms/cm2.
@@ -25,7 +25,7 @@ import math
 import numpy as np
 from numba import njit
 
-from .jit_options import INTERNAL
+from .jit_options import INTERNAL, LEAF
 from .stopping import loglog_cell
 
 EV = 1e-6  # MeV per eV
@@ -37,7 +37,7 @@ def logmean(a, b):
     return logmean_x(a, b)[0]
 
 
-@njit(**INTERNAL)
+@njit(**LEAF)
 def logmean_x(a, b):
     """:func:`logmean` of a and b and x = (b - a)/(b + a) = tanh(ln(b/a)/2) (0 where a or b is not
     positive, where the mean is the arithmetic one)."""
@@ -53,7 +53,7 @@ def logmean_x(a, b):
     return (b - a) / math.log(b / a), x
 
 
-@njit(**INTERNAL)
+@njit(**LEAF)
 def fill_tables(S, W, p, frac_S, frac_W, b, mass, lnE0, dlnE, klo, khi, Sv, R, Q):
     """Stopping Sv[p] (MeV per 1e15 at/cm2), range R[p] (1e15 at/cm2) and straggling integral
     Q[p] (and its cell rows, :func:`new_tables`) of particle p (tables S[p], W[p]) in composition b (rows b of frac_S, frac_W), on table
@@ -61,7 +61,7 @@ def fill_tables(S, W, p, frac_S, frac_W, b, mass, lnE0, dlnE, klo, khi, Sv, R, Q
 
     R and Q are integrated exactly for the log-log interpolated S and W. R(E_klo) = 2 E/S,
     the range under velocity-proportional stopping below the node (Lindhard).
-    (Tables are passed whole with their row indices: a row view costs Numba reference counting.)
+    (Tables are passed whole with their row indices, as in the brick kernel.)
     """
     for k in range(klo, khi + 1):
         Sv[p, k] = 0.0
@@ -100,15 +100,19 @@ def fill_tables(S, W, p, frac_S, frac_W, b, mass, lnE0, dlnE, klo, khi, Sv, R, Q
 
 
 @njit(cache=True, inline="always")
-def new_tables(n_p, n_grid):
+def new_tables(n_p, n_grid, lnE0, dlnE):
     """Zeroed block tables of n_p particles: stopping (n_p, n_grid), range (n_p, n_grid) and the
-    straggling integral (2 n_p, n_grid): row p Q, row n_p + p the curvature c_k of :func:`q_at` in
-    cell k. (Inlined, as the kernel's other allocations: a literal size would compile it once per
-    value.)"""
-    return np.zeros((n_p, n_grid)), np.zeros((n_p, n_grid)), np.zeros((2 * n_p, n_grid))
+    straggling integral (2 n_p + 1, n_grid): row p Q, row n_p + p the curvature c_k of :func:`q_at` in
+    cell k, the last row each node's energy per mass exp(lnE0 + k dlnE) (MeV/u; :func:`cross_cell`
+    reads it instead of an exponential per crossing; the same arithmetic, so the same values).
+    (Inlined, as the kernel's other allocations: a literal size would compile it once per value.)"""
+    Q = np.zeros((2 * n_p + 1, n_grid))
+    for k in range(n_grid):
+        Q[2 * n_p, k] = math.exp(lnE0 + k * dlnE)
+    return np.zeros((n_p, n_grid)), np.zeros((n_p, n_grid)), Q
 
 
-@njit(inline="always", **INTERNAL)  # (inlined: an array argument costs reference counting per call)
+@njit(inline="always", **INTERNAL)
 def q_at(Q, p, k, t):
     """Straggling integral Q of particle p at fraction t of cell k (rows of :func:`new_tables`).
 
@@ -123,7 +127,7 @@ def q_at(Q, p, k, t):
     return Q[p, k] + (Q[p, k + 1] - Q[p, k]) * t * (1.0 + Q[n_p + p, k] * (t - 1.0))
 
 
-@njit(**INTERNAL)
+@njit(**LEAF)
 def table_cell(lnE0, dlnE, mass, klo, khi, E):
     """Cell index k (klo <= k < khi) and fraction t of energy E on the particle's grid."""
     x = (math.log(E / mass) - lnE0) / dlnE
@@ -135,7 +139,7 @@ def table_cell(lnE0, dlnE, mass, klo, khi, E):
     return k, x - k
 
 
-@njit(**INTERNAL)
+@njit(**LEAF)
 def range_at(R_k, R_k1, S_k, S_k1, step, dlnE, t, s_t):
     """R at fraction t of the cell between nodes k and k + 1 (R_k, R_k1: R there; S_k, S_k1: the
     stopping), consistent with the stopping: inside a cell g = E/S is log-linear in
@@ -143,8 +147,7 @@ def range_at(R_k, R_k1, S_k, S_k1, step, dlnE, t, s_t):
     R(t) = R_k + (R_(k+1) - R_k) (g(t)/g_k - 1)/(g_(k+1)/g_k - 1), g(t)/g_k = e^(t h) S_k/S(t).
     (Interpolating R itself log-log would make dR/dE disagree with 1/S by up to +-0.4 % inside
     each cell: a ripple in the spectrum with the period of the table.) s_t = S at t;
-    step = e^h, h = dlnE. (Scalar arguments: an array argument costs Numba reference counting
-    per call.)
+    step = e^h, h = dlnE.
     """
     rho_m1 = step * S_k / S_k1 - 1.0
     if abs(rho_m1) < 1e-12:
@@ -152,7 +155,7 @@ def range_at(R_k, R_k1, S_k, S_k1, step, dlnE, t, s_t):
     return R_k + (R_k1 - R_k) * (math.exp(t * dlnE) * S_k / s_t - 1.0) / rho_m1
 
 
-@njit(**INTERNAL)
+@njit(**LEAF)
 def t_of_range(R_j, R_j1, S_j, S_j1, step, dlnE, r):
     """Inverse of :func:`range_at` in the cell between nodes j and j + 1: (t, S(t), E(t)/E_j)
     where the range equals r.
@@ -172,7 +175,7 @@ def t_of_range(R_j, R_j1, S_j, S_j1, step, dlnE, r):
     return t, S_j * e_r / gr, e_r
 
 
-@njit(**INTERNAL)
+@njit(**LEAF)
 def range_cell(Sv, R, p, step, dlnE, klo, khi, r):
     """Cell (j, t) where the range reaches r (binary search), S there and E/E_j;
     j = -1 if r is below the table (the particle is lost). Above the table t > 1 extrapolates."""
@@ -193,14 +196,15 @@ def range_cell(Sv, R, p, step, dlnE, klo, khi, r):
     return lo, t, s_t, e_r
 
 
-@njit(**INTERNAL)
+@njit(**LEAF)
 def cross_cell(Sv, R, Q, p, lnE0, dlnE, step, mass, klo, khi, k, t, var, path):
     """Path of particle p (rows p of the tables) at table cell (k, t) through one block (see
     :func:`cross_path`).
 
     Returns (E_out, var_out, k_out, t_out, S_in, S_out): the cell of the exit energy and the
     stopping at both ends are returned so that callers need not look them up again.
-    E_out = 0 if the particle stops (or leaves the table).
+    E_out = 0 if the particle stops (or leaves the table). The exit cell's node energy per mass is
+    read from the last row of Q (:func:`new_tables`).
     """
     s1 = loglog_cell(Sv[p, k], Sv[p, k + 1], t)
     if path <= 0.0:
@@ -212,10 +216,10 @@ def cross_cell(Sv, R, Q, p, lnE0, dlnE, step, mass, klo, khi, k, t, var, path):
     dq = q_at(Q, p, k, t) - q_at(Q, p, j, t2)
     if dq < 0.0:
         dq = 0.0
-    return mass * math.exp(lnE0 + j * dlnE) * e_r, s2 * s2 * (var / (s1 * s1) + dq), j, t2, s1, s2
+    return mass * Q[Q.shape[0] - 1, j] * e_r, s2 * s2 * (var / (s1 * s1) + dq), j, t2, s1, s2
 
 
-@njit(**INTERNAL)
+@njit(**LEAF)
 def cross_path(Sv, R, Q, p, lnE0, dlnE, step, mass, klo, khi, E, var, path):
     """Energy and variance of particle p after a straight path (1e15 at/cm2) in one block
     (step = e^dlnE, passed in: the callers run it once per species and depth step).

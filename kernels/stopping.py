@@ -29,7 +29,7 @@ import math
 import numpy as np
 from numba import njit
 
-from .jit_options import INTERNAL
+from .jit_options import LEAF
 
 KINKS_MEV_U = (0.002, 1.0, 1.2, 2.0, 2.4)
 """Energies per mass (MeV/u) where SRIM-2013's electronic stopping has a slope discontinuity
@@ -83,7 +83,7 @@ def _cubic4(y0, y1, y2, y3, w1, w2, w3):
     return y0 * math.exp(w1 * math.log(y1 / y0) + w2 * math.log(y2 / y0) + w3 * math.log(y3 / y0))
 
 
-@njit(**INTERNAL)
+@njit(**LEAF)
 def loglog_cell(a, b, t):
     """Log-log interpolation between node values a (t=0) and b (t=1); linear if either <= 0."""
     if a > 0.0 and b > 0.0:

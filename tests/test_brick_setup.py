@@ -22,7 +22,7 @@ def _setup(particles, stack, beam, species, detector):
     n_p, n_grid = particles.S.shape[0], particles.S.shape[2]
     n_out = species.exit_table.max() + 1
     G, D, V = np.zeros((n_out, n_grid)), np.zeros((n_out, n_grid)), np.zeros((n_out, n_grid))
-    Se, Re, Qe = new_tables(n_p, n_grid)
+    Se, Re, Qe = new_tables(n_p, n_grid, particles.lnE0, particles.dlnE)
     out = bricks._surface_tables(particles, stack, beam, species, detector, G, D, V, Se, Re, Qe)
     return out, G, D, V
 

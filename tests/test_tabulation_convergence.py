@@ -77,7 +77,7 @@ def test_cutting_a_layer_into_one_nanometre_blocks_moves_no_spectrum():
 
 @njit  # (no cache: it inlines kernel functions, whose changes a cache of this file would not see)
 def _q_table(S, W, lnE0, dlnE, klo, khi, ks, ts):
-    Sv, R, Q = new_tables(1, S.shape[2])
+    Sv, R, Q = new_tables(1, S.shape[2], lnE0, dlnE)
     fill_tables(S, W, 0, np.ones((1, 1)), np.ones((1, 1)), 0, 1.0, lnE0, dlnE, klo, khi, Sv, R, Q)
     out = np.empty(ks.shape[0])
     for i in range(ks.shape[0]):
