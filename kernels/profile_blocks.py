@@ -83,14 +83,13 @@ def profile_state(d, prof_x, prof_dS, cum, pa, pz, g, spc, out):
             hi = mid
     f = (d - prof_x[lo]) / (prof_x[hi] - prof_x[lo])
     f = min(max(f, 0.0), 1.0)
-    n_el = prof_dS.shape[1]
     tau_b = d
-    for e in range(n_el):
-        tau_b += g[e, n_sp] * (prof_dS[lo, e] + f * (prof_dS[hi, e] - prof_dS[lo, e]))
     for s in range(n_sp):
-        tau = d
-        for e in range(n_el):
-            tau += g[e, s] * (prof_dS[lo, e] + f * (prof_dS[hi, e] - prof_dS[lo, e]))
-        spc[SPC_TAU, s] = tau
+        spc[SPC_TAU, s] = d
         out[ROW_CUM, s] = cum[s, lo] + f * (cum[s, hi] - cum[s, lo])
+    for e in range(prof_dS.shape[1]):  # D_e(d) once, added to every column in element order
+        D_e = prof_dS[lo, e] + f * (prof_dS[hi, e] - prof_dS[lo, e])
+        tau_b += g[e, n_sp] * D_e
+        for s in range(n_sp):
+            spc[SPC_TAU, s] += g[e, s] * D_e
     return tau_b
